@@ -1,0 +1,34 @@
+// Typed exceptions thrown by the core. Adapters translate them into
+// QgsProcessingException; every message names the problem and, where there is one, the fix.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace dequnmix {
+
+// Base of every error the core throws on purpose.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A parameter or a data shape the method cannot work with (wrong counts, sizes, ranges).
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file that cannot be read, parsed or written.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The caller asked to stop (ProgressSink::isCanceled()).
+class Canceled : public Error {
+ public:
+  Canceled() : Error("canceled by the user") {}
+};
+
+}  // namespace dequnmix
