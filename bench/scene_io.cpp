@@ -1,0 +1,167 @@
+#include "bench/scene_io.h"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <mutex>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <gdal_priv.h>
+
+#include "core/errors.h"
+
+namespace dequnmix::bench {
+
+namespace {
+
+std::string lastGdalError() {
+  const char* message = CPLGetLastErrorMsg();
+  return (message && *message) ? std::string(": ") + message : std::string();
+}
+
+struct DatasetCloser {
+  void operator()(GDALDataset* dataset) const {
+    if (dataset) GDALClose(GDALDataset::ToHandle(dataset));
+  }
+};
+using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
+
+}  // namespace
+
+void ensureGdalRegistered() {
+  static std::once_flag once;
+  std::call_once(once, [] { GDALAllRegister(); });
+}
+
+Cube makeCube(std::vector<float> bandSequential, int bands, int height, int width) {
+  if (bands < 1 || height < 1 || width < 1 ||
+      bandSequential.size() != static_cast<size_t>(bands) * height * width) {
+    throw InvalidArgument("makeCube: data size does not match bands x height x width");
+  }
+  Cube cube;
+  cube.bands = bands;
+  cube.height = height;
+  cube.width = width;
+  cube.values = std::move(bandSequential);
+  cube.bandDescriptions.assign(bands, std::string());
+  return cube;
+}
+
+Cube readCube(const std::string& path) {
+  ensureGdalRegistered();
+  CPLErrorReset();
+  DatasetPtr dataset(GDALDataset::FromHandle(GDALOpen(path.c_str(), GA_ReadOnly)));
+  if (!dataset) throw IoError("cannot open raster '" + path + "'" + lastGdalError());
+  Cube cube;
+  cube.bands = dataset->GetRasterCount();
+  cube.width = dataset->GetRasterXSize();
+  cube.height = dataset->GetRasterYSize();
+  if (cube.bands < 1) throw IoError("raster '" + path + "' has no bands");
+  cube.values.resize(static_cast<size_t>(cube.bands) * cube.pixels());
+  // One RasterIO call over all bands (band-sequential buffer).
+  const GSpacing pixelSpace = sizeof(float);
+  const GSpacing lineSpace = pixelSpace * cube.width;
+  const GSpacing bandSpace = lineSpace * cube.height;
+  if (dataset->RasterIO(GF_Read, 0, 0, cube.width, cube.height, cube.values.data(), cube.width,
+                        cube.height, GDT_Float32, cube.bands, nullptr, pixelSpace, lineSpace,
+                        bandSpace, nullptr) != CE_None) {
+    throw IoError("cannot read raster '" + path + "'" + lastGdalError());
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int b = 0; b < cube.bands; ++b) {
+    GDALRasterBand* band = dataset->GetRasterBand(b + 1);
+    const char* description = band->GetDescription();
+    cube.bandDescriptions.emplace_back(description ? description : "");
+    int hasNodata = 0;
+    const double nodata = band->GetNoDataValue(&hasNodata);
+    const float nodataF = static_cast<float>(nodata);
+    float* values = cube.band(b);
+    for (int64_t i = 0; i < cube.pixels(); ++i) {
+      if (!std::isfinite(values[i]) || (hasNodata && values[i] == nodataF)) values[i] = nan;
+    }
+  }
+  return cube;
+}
+
+void writeCube(const std::string& path, const Cube& cube, const WriteOptions& options) {
+  ensureGdalRegistered();
+  if (cube.bands < 1 || cube.height < 1 || cube.width < 1 ||
+      cube.values.size() != static_cast<size_t>(cube.bands) * cube.pixels()) {
+    throw InvalidArgument("writeCube: cube size does not match its dimensions");
+  }
+  if (!options.bandDescriptions.empty() &&
+      options.bandDescriptions.size() != static_cast<size_t>(cube.bands)) {
+    throw InvalidArgument("writeCube: need one band description per band");
+  }
+  GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("GTiff");
+  if (!driver) throw IoError("GDAL has no GTiff driver");
+  const std::string temporary = path + ".partial.tif";
+  char** createOptions = nullptr;
+  createOptions =
+      CSLSetNameValue(createOptions, "INTERLEAVE", options.pixelInterleaved ? "PIXEL" : "BAND");
+  createOptions = CSLSetNameValue(createOptions, "BIGTIFF", "IF_SAFER");
+  CPLErrorReset();
+  {
+    DatasetPtr dataset(driver->Create(temporary.c_str(), cube.width, cube.height, cube.bands,
+                                      GDT_Float32, createOptions));
+    CSLDestroy(createOptions);
+    if (!dataset) throw IoError("cannot create raster '" + path + "'" + lastGdalError());
+    double geotransform[6] = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
+    geotransform[3] = static_cast<double>(cube.height);
+    dataset->SetGeoTransform(geotransform);
+    const float* source = cube.values.data();
+    std::vector<float> substituted;
+    if (options.setNodata) {
+      substituted = cube.values;
+      for (float& v : substituted) {
+        if (std::isnan(v)) v = static_cast<float>(options.nodata);
+      }
+      source = substituted.data();
+    }
+    const GSpacing pixelSpace = sizeof(float);
+    const GSpacing lineSpace = pixelSpace * cube.width;
+    const GSpacing bandSpace = lineSpace * cube.height;
+    CPLErr err = dataset->RasterIO(GF_Write, 0, 0, cube.width, cube.height,
+                                   const_cast<float*>(source), cube.width, cube.height, GDT_Float32,
+                                   cube.bands, nullptr, pixelSpace, lineSpace, bandSpace, nullptr);
+    for (int b = 0; b < cube.bands && err == CE_None; ++b) {
+      GDALRasterBand* band = dataset->GetRasterBand(b + 1);
+      if (options.setNodata) band->SetNoDataValue(options.nodata);
+      if (!options.bandDescriptions.empty())
+        band->SetDescription(options.bandDescriptions[b].c_str());
+    }
+    if (err == CE_None) dataset->FlushCache();
+    if (err != CE_None || CPLGetLastErrorType() == CE_Failure) {
+      const std::string why = lastGdalError();
+      dataset.reset();
+      std::remove(temporary.c_str());
+      throw IoError("cannot write raster '" + path + "'" + why);
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw IoError("cannot rename the finished raster to '" + path + "'");
+  }
+}
+
+EndmemberTable readEndmembers(const std::string& path) { return readEndmemberCsv(path); }
+
+void validPixelsPixelMajor(const Cube& cube, std::vector<float>& pixels,
+                           std::vector<int64_t>& indices) {
+  const int64_t n = cube.pixels();
+  indices.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    bool valid = true;
+    for (int b = 0; b < cube.bands && valid; ++b) valid = !std::isnan(cube.band(b)[i]);
+    if (valid) indices.push_back(i);
+  }
+  pixels.assign(indices.size() * cube.bands, 0.0f);
+  for (int b = 0; b < cube.bands; ++b) {
+    const float* band = cube.band(b);
+    for (size_t k = 0; k < indices.size(); ++k) pixels[k * cube.bands + b] = band[indices[k]];
+  }
+}
+
+}  // namespace dequnmix::bench
