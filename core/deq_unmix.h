@@ -1,0 +1,363 @@
+// DEQ-Unmix (Wang, Gao, Zhu and Chen, "A Deep Equilibrium Network for Hyperspectral
+// Unmixing", arXiv 2604.11279, 2026): plain C++ facade, no LibTorch or Qt type in it, so
+// the QGIS adapters can include it. The LibTorch-level pieces are in core/deq_ops.h.
+//
+// The model (DESIGN.md section 3). Scene Y (L x H x W), endmembers E (L x P), abundances
+// A (P x H x W), residual R(A) = E A - Y. One equilibrium layer
+//     f_theta(A) = Proj_simplex(A - eta * G_theta(R(A), A)),
+//     G_theta(R, A) = E^T R + N_theta([R; A]),
+// where N_theta is a small fully convolutional network (1x1 conv to C channels, 3x3 convs
+// with tanh, a 3x3 conv to P channels whose weights start at zero), so theta = 0 is
+// projected gradient descent on ||E A - Y||^2 / 2 and its fixed point is FCLS. The skip
+// E^T R is essential (DESIGN 1d: without it the map starts as the identity at A0 and
+// training never recovers). eta = softplus(p) / ||E||_2^2, i.e. the step is learned in
+// units of the Lipschitz constant of the data term, so one setting transfers across
+// scenes and data units (the paper's absolute eta = 0.01 is about 0.6 / ||E||_2^2 on
+// Samson). The abundance output is A* = f(A*), found by Anderson acceleration (Walker and
+// Ni, SIAM J. Numer. Anal. 49(4), 2011) from the FCLS abundances.
+//
+// Training back-propagates by implicit differentiation (Bai, Kolter and Koltun, "Deep
+// Equilibrium Models", NeurIPS 2019): with g = dLoss/dA*, solve u = g + J^T u, J = df/dA at
+// A*, then dLoss/dtheta = u^T df/dtheta; memory does not depend on the forward iterations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/endmember_table.h"
+#include "core/errors.h"
+#include "core/progress.h"
+
+namespace dequnmix {
+
+// ----------------------------------------------------------------------------------------
+// Errors specific to DEQ-Unmix model files (all are IoError, so adapters can catch either).
+class ModelFileError : public IoError {
+ public:
+  using IoError::IoError;
+};
+// Not a DEQ-Unmix model file (wrong magic bytes).
+class ModelFormatError : public ModelFileError {
+ public:
+  using ModelFileError::ModelFileError;
+};
+// A DEQ-Unmix model file of a format version this build cannot read.
+class ModelVersionError : public ModelFileError {
+ public:
+  using ModelFileError::ModelFileError;
+};
+// The file ends before the size its header declares.
+class ModelTruncatedError : public ModelFileError {
+ public:
+  using ModelFileError::ModelFileError;
+};
+// Checksum mismatch or inconsistent content.
+class ModelCorruptError : public ModelFileError {
+ public:
+  using ModelFileError::ModelFileError;
+};
+// A scene whose band count does not fit the model (an InvalidArgument, not a file error).
+class BandMismatchError : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// ----------------------------------------------------------------------------------------
+// Options. Every default below is the one the QGIS algorithms use; the comment says why.
+
+enum class DeqSolverKind {
+  Anderson,  // Anderson acceleration (the paper's forward solver)
+  Picard,    // damped fixed-point iteration x <- (1 - beta) x + beta f(x) (reference/fallback)
+};
+
+enum class DeqGradientMode {
+  Implicit,  // u = g + J^T u at the fixed point (the paper's); memory flat in iterations
+  Phantom,   // k damped steps with the graph recorded from the detached fixed point
+  Unrolled,  // K plain iterations from A0 with the full graph (ablation baseline)
+};
+
+enum class DeqNetworkInput {
+  ResidualAndAbundances,           // N_theta sees [R; A] (L + P channels)
+  ProjectedResidualAndAbundances,  // N_theta sees [E^T R; A] (2P channels)
+};
+
+enum class EndmemberRefinement {
+  None,              // use VCA (or the given spectra) as they are
+  AngularMeanShift,  // non-learned angular mean shift of the vertices (DESIGN 1d)
+};
+
+// Names used in the model file, the HTML report and the QGIS enum parameters.
+const char* toString(DeqSolverKind kind);          // "anderson", "picard"
+const char* toString(DeqGradientMode mode);        // "implicit", "phantom", "unrolled"
+const char* toString(DeqNetworkInput input);       // "residual", "projected_residual"
+const char* toString(EndmemberRefinement method);  // "none", "mean_shift"
+// Inverse of toString; throw InvalidArgument naming the accepted values.
+DeqSolverKind parseDeqSolverKind(const std::string& name);
+DeqGradientMode parseDeqGradientMode(const std::string& name);
+DeqNetworkInput parseDeqNetworkInput(const std::string& name);
+EndmemberRefinement parseEndmemberRefinement(const std::string& name);
+
+// One solver contract for Anderson and Picard (forward and implicit-backward solves).
+struct DeqSolverOptions {
+  DeqSolverKind kind = DeqSolverKind::Anderson;
+  // Cap on evaluations of the map. 10 is the authors' training setting (DESIGN 1b); the
+  // forward solve of a trained model reaches a relative residual of about 1e-3 there,
+  // which is enough for the loss (the implicit gradient is checked against the unrolled
+  // one in the tests). Inference uses DeqInferOptions' tighter defaults.
+  int maxIterations = 10;
+  // Stop when ||f(x) - x|| / ||x|| <= tolerance.
+  double tolerance = 1e-4;
+  // Anderson history m (the authors' 5).
+  int history = 5;
+  // Tikhonov term of the Anderson Gram system, relative to its mean diagonal:
+  // (G^T G + lambda * mean(diag(G^T G)) I) c = 1. Scale-free, unlike an absolute lambda.
+  double regularization = 1e-3;
+  // Damping beta: x_{k+1} = beta * sum c_i f(x_i) + (1 - beta) * sum c_i x_i. 1 (no
+  // damping) converged fastest on the projected-gradient map.
+  double damping = 1.0;
+};
+
+// The learned operator N_theta.
+struct DeqNetworkOptions {
+  int hiddenChannels = 32;  // C
+  int hiddenLayers = 2;     // 3x3 C -> C convolutions between the 1x1 input and 3x3 output
+  // [R; A] was more accurate than [E^T R; A] on Samson (aRMSE 0.126 vs 0.142, DESIGN 1d);
+  // the projected input is 37% cheaper per epoch for many bands.
+  DeqNetworkInput input = DeqNetworkInput::ResidualAndAbundances;
+  // Initial eta in units of 1 / ||E||_2^2 (1 = the classical projected-gradient step).
+  double initialStep = 1.0;
+};
+
+struct DeqTrainOptions {
+  int endmembers = 3;  // P (ignored when initial endmembers are given)
+  int epochs = 300;    // the authors' setting (DESIGN 1b)
+  uint64_t seed = 42;  // seeds VCA, the network initialisation and tile sampling
+  DeqGradientMode gradient = DeqGradientMode::Implicit;
+  DeqNetworkOptions network;
+  DeqSolverOptions forward;  // forward solves during training (defaults: authors' 10, m = 5)
+  // Backward (implicit) solves u = g + J^T u; 1c found them needing up to 30 iterations.
+  DeqSolverOptions backward = {DeqSolverKind::Anderson, 30, 1e-4, 5, 1e-3, 1.0};
+  int phantomSteps = 3;         // k of the phantom gradient
+  double phantomDamping = 0.5;  // lambda of the phantom gradient's damped steps
+  // Network learning rate: the authors' 0.01 diverged for some seeds on Samson (aRMSE
+  // 0.43), 0.003 was stable (DESIGN 1d).
+  double networkLearningRate = 0.003;
+  // Endmember learning rate (the authors' 0.007), used only when trainEndmembers is true.
+  double endmemberLearningRate = 0.007;
+  // Learning E through the loss made E worse on Samson in every variant tried (DESIGN 1d:
+  // water from 0.10 to 0.26 rad), so E is held fixed after the refinement by default.
+  bool trainEndmembers = false;
+  double weightDecay = 1e-5;        // AdamW decoupled weight decay (authors)
+  int decayEvery = 15;              // learning rates x decayFactor every decayEvery epochs
+  double decayFactor = 0.8;         // (authors)
+  double gradientClip = 1.0;        // global gradient-norm clip (authors); <= 0 disables
+  double alpha = 0.2;               // loss = mean SAD(y, E a) + alpha * MSE (authors, Samson)
+  double minEndmemberValue = 1e-5;  // E clamped to >= this after each step (authors)
+  // Refinement of the initial vertices before training (DESIGN 1d: Samson mSAD from 0.058
+  // with VCA to 0.023 with t = 0.07 rad).
+  EndmemberRefinement refinement = EndmemberRefinement::AngularMeanShift;
+  // Ball radius t (radians) of the angular mean shift; <= 0 chooses it from the data
+  // (see refineEndmembersMeanShift in deq_ops.h).
+  double refinementRadius = 0.07;
+  int refinementIterations = 20;
+  int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
+  // Scenes whose training working set would exceed this train on random tiles instead of
+  // the whole image (memory bounded by tileSize, not by the scene).
+  double memoryBudgetMiB = 1024;
+  int tileSize = 64;           // side of the training tiles (only when over the budget)
+  int tilesPerStep = 4;        // tiles per optimiser step (only when over the budget)
+  int threads = 0;             // LibTorch intra-op threads; 0 keeps the current setting
+  std::string device = "cpu";  // torch::Device string: "cpu", "cuda", "cuda:1"
+};
+
+struct DeqInferOptions {
+  // Inference converges tightly: Anderson's mixing coefficients are global to a tile, so
+  // tiled and whole-image results agree only near the true fixed point.
+  DeqSolverOptions solver = {DeqSolverKind::Anderson, 60, 1e-5, 5, 1e-3, 1.0};
+  int tileSize = 256;  // core of each tile (pixels per side)
+  // Pixels read around each tile and dropped after the solve. The equilibrium couples the
+  // whole image, but the influence decays fast with distance (measured in the tests).
+  int halo = 16;
+  bool computeResidual = true;  // per-pixel reconstruction RMSE (data units)
+  int threads = 0;
+  std::string device = "cpu";
+};
+
+// ----------------------------------------------------------------------------------------
+// Statistics.
+
+// Accumulated over solves (one epoch, one tile, or a whole run).
+struct DeqSolveStats {
+  int64_t solves = 0;
+  int64_t iterations = 0;            // evaluations of the map, summed
+  int64_t maxIterations = 0;         // most evaluations in one solve
+  int64_t converged = 0;             // solves that met the tolerance
+  int64_t fallbacks = 0;             // Anderson steps that fell back to a damped Picard step
+  int64_t regularizationRaises = 0;  // Anderson solves retried with a larger lambda
+  double sumRelativeResidual = 0;
+  double maxRelativeResidual = 0;
+  double lastAbsoluteResidual = 0;
+  double lastRelativeResidual = 0;
+
+  void add(const DeqSolveStats& other);
+  double meanIterations() const { return solves ? double(iterations) / double(solves) : 0.0; }
+  double meanRelativeResidual() const {
+    return solves ? sumRelativeResidual / double(solves) : 0.0;
+  }
+  double convergedFraction() const { return solves ? double(converged) / double(solves) : 0.0; }
+};
+
+struct DeqEpochStats {
+  int epoch = 0;             // 1-based
+  double loss = 0;           // the optimised loss
+  double spectralAngle = 0;  // mean SAD(y, E a) (rad), unsupervised part
+  double mse = 0;            // mean squared reconstruction error (scaled data)
+  double abundanceMse = 0;   // supervised loss (0 when unsupervised)
+  DeqSolveStats forward;
+  DeqSolveStats backward;  // implicit mode only
+  double networkLearningRate = 0;
+  double endmemberLearningRate = 0;
+  double eta = 0;           // current step, in units of 1 / ||E||_2^2
+  double gradientNorm = 0;  // before clipping
+  double seconds = 0;
+};
+
+struct DeqTrainSummary {
+  int epochs = 0;
+  double finalLoss = 0;
+  double trainingSeconds = 0;
+  double meanForwardIterations = 0;  // over all training solves
+  double convergedFraction = 0;      // of the training forward solves
+  bool supervised = false;
+  bool tiled = false;  // trained on sampled tiles (scene over the memory budget)
+};
+
+// ----------------------------------------------------------------------------------------
+// The trained model as a plain value (what the model file stores).
+
+struct DeqTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+struct DeqModel {
+  int bands = 0;                     // bands the network takes (after the subset)
+  int sourceBands = 0;               // band count of the raster it was trained on
+  std::vector<int> bandSubset;       // 1-based raster bands used, in order; empty = all
+  std::vector<double> wavelengths;   // per used band, or empty
+  EndmemberTable endmembers;         // final E in data units, with names
+  EndmemberTable initialEndmembers;  // E before training (VCA or given, after refinement)
+  // Input scaling: the network sees Y * inputScale (1 / RMS of the training scene), so
+  // data units (reflectance 0-1 or 0-10000) do not matter.
+  double inputScale = 1.0;
+  DeqNetworkOptions network;
+  DeqSolverOptions solver;         // default inference solver (from DeqInferOptions at training)
+  std::vector<DeqTensor> weights;  // network parameters and the step parameter "eta"
+  std::vector<std::pair<std::string, std::string>> hyperparameters;  // training options
+  DeqTrainSummary summary;
+  std::vector<double> lossHistory;  // per epoch
+  std::string torchVersion;
+  std::string coreVersion;
+
+  int endmemberCount() const { return endmembers.endmembers(); }
+  // Smallest tile side the network handles meaningfully (its receptive field).
+  int receptiveField() const;
+};
+
+// Throws BandMismatchError unless a raster with `rasterBands` bands fits the model (its
+// source band count, or its own band count when no subset was used).
+void checkModelBands(const DeqModel& model, int rasterBands);
+
+// Versioned binary file: magic, format version, payload size, payload, CRC-32. Written
+// under a temporary name and renamed. Throws IoError when it cannot be written.
+void saveDeqModel(const std::string& path, const DeqModel& model);
+// Throws ModelFormatError / ModelVersionError / ModelTruncatedError / ModelCorruptError
+// (or IoError when the file cannot be opened); never crashes on arbitrary bytes.
+DeqModel loadDeqModel(const std::string& path);
+// The same, from bytes in memory (tests, embedded models).
+std::vector<uint8_t> serializeDeqModel(const DeqModel& model);
+DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes);
+
+// ----------------------------------------------------------------------------------------
+// Training.
+
+struct DeqTrainInput {
+  int bands = 0;
+  int height = 0;
+  int width = 0;
+  // bands x height x width, band-sequential; a pixel with NaN in any band is nodata
+  // (excluded from the loss, NaN in the output abundances).
+  std::vector<float> scene;
+  int sourceBands = 0;              // raster band count (0: same as bands)
+  std::vector<int> bandSubset;      // 1-based raster bands in `scene`, empty = all
+  std::vector<double> wavelengths;  // optional, per band of `scene`
+  // Optional initial endmembers (bands x P); otherwise VCA with options.endmembers.
+  bool hasInitialEndmembers = false;
+  EndmemberTable initialEndmembers;
+  // Optional reference abundances (P x height x width): switch to supervised training.
+  std::vector<float> referenceAbundances;
+};
+
+struct DeqTrainResult {
+  DeqModel model;
+  std::vector<float> abundances;         // P x height x width, NaN at nodata (inference pass)
+  std::vector<float> residual;           // height x width reconstruction RMSE, NaN at nodata
+  std::vector<float> initialAbundances;  // FCLS on the initial E (the VCA+FCLS baseline)
+  std::vector<DeqEpochStats> epochs;
+  DeqSolveStats inference;  // statistics of the final inference pass
+};
+
+// Throws InvalidArgument (sizes, epochs < 1, endmember table of the wrong band count,
+// reference of the wrong size, scene smaller than the receptive field), Canceled.
+DeqTrainResult trainDeqUnmix(const DeqTrainInput& input, const DeqTrainOptions& options,
+                             const DeqInferOptions& inference = {},
+                             ProgressSink* progress = nullptr);
+
+// ----------------------------------------------------------------------------------------
+// Tiled inference over a streaming interface (the adapter reads from / writes to GDAL).
+
+class DeqTileReader {
+ public:
+  virtual ~DeqTileReader() = default;
+  // Fill `values` (model.bands x rows x cols, band-sequential) with the window at
+  // (row, col); the model's band subset already applied; NaN marks nodata.
+  virtual void read(int row, int col, int rows, int cols, float* values) = 0;
+};
+
+class DeqTileWriter {
+ public:
+  virtual ~DeqTileWriter() = default;
+  // abundances: P x rows x cols (NaN at nodata); residual: rows x cols or nullptr.
+  virtual void write(int row, int col, int rows, int cols, const float* abundances,
+                     const float* residual) = 0;
+};
+
+struct DeqInferStats {
+  DeqSolveStats solver;  // one solve per tile
+  int64_t tiles = 0;
+  int64_t validPixels = 0;
+  double meanResidualRmse = 0;  // over valid pixels (data units)
+  double seconds = 0;
+  double pixelsPerSecond = 0;
+};
+
+// Unmixes a height x width scene tile by tile (tiles written in row-major order, each
+// exactly once). Progress and cancel per tile and per solver iteration.
+DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, DeqTileReader& reader,
+                                DeqTileWriter& writer, const DeqInferOptions& options = {},
+                                ProgressSink* progress = nullptr);
+
+// In-memory convenience over the same tiling: scene is model.bands x height x width.
+struct DeqInferResult {
+  std::vector<float> abundances;  // P x height x width
+  std::vector<float> residual;    // height x width (empty unless computeResidual)
+  DeqInferStats stats;
+};
+DeqInferResult unmixSceneWithDeqModel(const DeqModel& model, const std::vector<float>& scene,
+                                      int height, int width, const DeqInferOptions& options = {},
+                                      ProgressSink* progress = nullptr);
+
+}  // namespace dequnmix
