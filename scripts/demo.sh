@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The main job, end to end: installs the packages, builds, installs the plugin into a QGIS
+# profile, then runs the pipeline on the built-in synthetic scene through qgis_process and
+# prints where the outputs went and the metrics against the scene's reference.
+#
+# Usage: bash scripts/demo.sh [--profile NAME] [--profiles-path DIR] [OUTPUT_DIR]
+#   OUTPUT_DIR            where the rasters, CSVs and JSON go (default: <build>/demo)
+#   --profile, --profiles-path   as for scripts/install-plugin.sh
+# Environment: BUILD_DIR, SKIP_DEPS=1 (skip apt), and the scene: DEMO_WIDTH, DEMO_HEIGHT,
+# DEMO_BANDS, DEMO_ENDMEMBERS, DEMO_SNR_DB, DEMO_MAX_ABUNDANCE, DEMO_PURE_PIXELS, DEMO_SEED.
+#
+# Pipeline: synthesize -> vca -> fcls -> evaluate. Each method is one stage function that
+# ends with an evaluate run registered in METHODS; the summary table prints them all side
+# by side, so a new method (DEQ-Unmix train) is one more stage.
+set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+install_args=()
+profile=default
+profiles_path="$(default_profiles_path)"
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) profile="${2:?--profile needs a name}"; install_args+=(--profile "$2"); shift 2 ;;
+    --profiles-path | --prefix)
+      profiles_path="${2:?$1 needs a folder}"
+      install_args+=(--profiles-path "$2")
+      shift 2
+      ;;
+    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option '$1' (see --help)" ;;
+    *) [[ -z "${out}" ]] || die "only one OUTPUT_DIR"; out="$1"; shift ;;
+  esac
+done
+out="${out:-${DEQUNMIX_BUILD_DIR}/demo}"
+
+# --- install, build, install the plugin --------------------------------------------------
+if [[ "${SKIP_DEPS:-0}" != 1 ]]; then
+  bash "${DEQUNMIX_ROOT}/scripts/install-deps.sh"
+fi
+bash "${DEQUNMIX_ROOT}/scripts/build.sh"
+bash "${DEQUNMIX_ROOT}/scripts/install-plugin.sh" --build-dir "${DEQUNMIX_BUILD_DIR}" \
+  "${install_args[@]}"
+mkdir -p "${out}"
+out="$(cd "${out}" && pwd)"
+mkdir -p "${profiles_path}"
+profiles_path="$(cd "${profiles_path}" && pwd)"
+
+# --- helpers ---------------------------------------------------------------------------
+METHODS=() # "label|evaluate json" for the summary table
+
+# run_alg ID NAME ARGS... : runs dequnmix:ID with --json, saves the answer as NAME.json.
+run_alg() {
+  local id="$1" name="$2"
+  shift 2
+  local json="${out}/${name}.json"
+  log "qgis_process.bin --json run dequnmix:${id} $*"
+  if ! run_qgis_process "${profiles_path}" "${profile}" --json run "dequnmix:${id}" "$@" \
+    > "${json}" 2> "${out}/${name}.log"; then
+    tail -n 20 "${out}/${name}.log" >&2
+    die "dequnmix:${id} failed (log: ${out}/${name}.log)"
+  fi
+}
+
+# evaluate NAME LABEL ABUNDANCES ENDMEMBERS : scores a method against the reference.
+evaluate() {
+  local name="$1" label="$2"
+  run_alg evaluate "${name}" \
+    --ABUNDANCES="$3" --REFERENCE_ABUNDANCES="${out}/reference_abundances.tif" \
+    --ENDMEMBERS="$4" --REFERENCE_ENDMEMBERS="${out}/reference_endmembers.csv" \
+    --OUTPUT_TABLE="${out}/${name}.csv"
+  METHODS+=("${label}|${out}/${name}.json")
+}
+
+# --- stages ------------------------------------------------------------------------------
+stage_synthesize() {
+  run_alg synthesize synthesize \
+    --WIDTH="${DEMO_WIDTH:-128}" --HEIGHT="${DEMO_HEIGHT:-128}" --BANDS="${DEMO_BANDS:-100}" \
+    --ENDMEMBERS="${DEMO_ENDMEMBERS:-4}" --SNR_DB="${DEMO_SNR_DB:-30}" \
+    --MAX_ABUNDANCE="${DEMO_MAX_ABUNDANCE:-0.8}" --PURE_PIXELS="${DEMO_PURE_PIXELS:-false}" \
+    --SEED="${DEMO_SEED:-42}" \
+    --OUTPUT="${out}/scene.tif" --OUTPUT_ABUNDANCES="${out}/reference_abundances.tif" \
+    --OUTPUT_ENDMEMBERS="${out}/reference_endmembers.csv"
+}
+
+stage_classical() {
+  run_alg vca vca \
+    --INPUT="${out}/scene.tif" --ENDMEMBERS="${DEMO_ENDMEMBERS:-4}" --SEED="${DEMO_SEED:-42}" \
+    --OUTPUT_ENDMEMBERS="${out}/vca_endmembers.csv" \
+    --OUTPUT_LOCATIONS="${out}/vca_locations.gpkg"
+  run_alg fcls fcls \
+    --INPUT="${out}/scene.tif" --ENDMEMBERS="${out}/vca_endmembers.csv" \
+    --OUTPUT="${out}/fcls_abundances.tif" --OUTPUT_RESIDUAL="${out}/fcls_residual.tif"
+  evaluate evaluate_fcls "VCA + FCLS" "${out}/fcls_abundances.tif" "${out}/vca_endmembers.csv"
+}
+
+# (issue 4) stage_deq: dequnmix:train on scene.tif starting from vca_endmembers.csv, then
+# `evaluate evaluate_deq "DEQ-Unmix" <abundances> <learned endmembers>`.
+
+summary() {
+  "${SYSTEM_PYTHON}" - "${out}" "${METHODS[@]}" << 'PY'
+import json, os, sys
+
+def load(path):
+    text = open(path).read()
+    start = text.find("{")  # skip anything a plugin printed before the JSON
+    return json.JSONDecoder().raw_decode(text[start:])[0]
+
+out = sys.argv[1]
+rows = []
+for entry in sys.argv[2:]:
+    label, path = entry.split("|", 1)
+    r = load(path).get("results", {})
+    rows.append((label, r.get("MSAD_RAD"), r.get("MSAD_DEG"), r.get("ARMSE"),
+                 r.get("ARMSE_MEAN_PER_ENDMEMBER")))
+
+def f(v, digits=4):
+    return "-" if v is None else f"{float(v):.{digits}f}"
+
+print("\nOutputs in " + out + ":")
+for name in sorted(os.listdir(out)):
+    if not name.endswith((".json", ".log")):
+        print("  " + name)
+print("  (*.json: each qgis_process answer; *.log: its messages)")
+print("\nMetrics against the reference (endmembers matched by minimum total SAD):\n")
+header = ("method", "mSAD rad", "mSAD deg", "aRMSE", "aRMSE mean/endmember")
+width = max(len(header[0]), *(len(r[0]) for r in rows))
+print(f"  {header[0]:<{width}}  {header[1]:>9}  {header[2]:>9}  {header[3]:>8}  {header[4]:>20}")
+for label, rad, deg, armse, armse_mean in rows:
+    print(f"  {label:<{width}}  {f(rad):>9}  {f(deg, 2):>9}  {f(armse):>8}  {f(armse_mean):>20}")
+PY
+}
+
+log "main job on the synthetic scene; outputs in ${out}"
+stage_synthesize
+stage_classical
+summary
