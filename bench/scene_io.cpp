@@ -1,5 +1,6 @@
 #include "bench/scene_io.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -151,17 +152,56 @@ EndmemberTable readEndmembers(const std::string& path) { return readEndmemberCsv
 void validPixelsPixelMajor(const Cube& cube, std::vector<float>& pixels,
                            std::vector<int64_t>& indices) {
   const int64_t n = cube.pixels();
-  indices.clear();
-  for (int64_t i = 0; i < n; ++i) {
-    bool valid = true;
-    for (int b = 0; b < cube.bands && valid; ++b) valid = !std::isnan(cube.band(b)[i]);
-    if (valid) indices.push_back(i);
-  }
-  pixels.assign(indices.size() * cube.bands, 0.0f);
+  // Validity band by band (sequential reads), then a blocked transposition so that both
+  // the reads (per band) and the writes (per pixel block) stay in cache.
+  std::vector<uint8_t> valid(static_cast<size_t>(n), 1);
   for (int b = 0; b < cube.bands; ++b) {
     const float* band = cube.band(b);
-    for (size_t k = 0; k < indices.size(); ++k) pixels[k * cube.bands + b] = band[indices[k]];
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(band[i])) valid[i] = 0;
+    }
   }
+  indices.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    if (valid[i]) indices.push_back(i);
+  }
+  const int64_t count = static_cast<int64_t>(indices.size());
+  pixels.assign(static_cast<size_t>(count) * cube.bands, 0.0f);
+  const int64_t chunk = 256;
+  for (int64_t start = 0; start < count; start += chunk) {
+    const int64_t stop = std::min(count, start + chunk);
+    for (int b = 0; b < cube.bands; ++b) {
+      const float* band = cube.band(b);
+      for (int64_t k = start; k < stop; ++k) pixels[k * cube.bands + b] = band[indices[k]];
+    }
+  }
+}
+
+PixelMajorSource::PixelMajorSource(const float* pixels, const int64_t* indices, int64_t count,
+                                   int bands, int64_t gridPixels, int64_t blockPixels)
+    : pixels_(pixels),
+      indices_(indices),
+      count_(count),
+      bands_(bands),
+      gridPixels_(gridPixels),
+      blockPixels_(blockPixels) {
+  if (bands < 1 || count < 0 || blockPixels < 1 || count > gridPixels) {
+    throw InvalidArgument("PixelMajorSource: inconsistent sizes");
+  }
+}
+
+void PixelMajorSource::scan(const std::function<void(const PixelBlock&)>& visit,
+                            ProgressSink* progress) {
+  for (int64_t start = 0; start < count_; start += blockPixels_) {
+    throwIfCanceled(progress);
+    PixelBlock block;
+    block.values = pixels_ + start * bands_;
+    block.indices = indices_ + start;
+    block.count = std::min(blockPixels_, count_ - start);
+    visit(block);
+    if (progress) progress->setProgress(static_cast<double>(start + block.count) / count_);
+  }
+  throwIfCanceled(progress);
 }
 
 }  // namespace dequnmix::bench

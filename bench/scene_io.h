@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/endmember_table.h"
+#include "core/pixel_source.h"
 
 namespace dequnmix::bench {
 
@@ -60,5 +61,26 @@ EndmemberTable readEndmembers(const std::string& path);
 // linear indices; the layout FclsSolver::unmix takes.
 void validPixelsPixelMajor(const Cube& cube, std::vector<float>& pixels,
                            std::vector<int64_t>& indices);
+
+// A PixelSource over valid pixels already in pixel-major order (as validPixelsPixelMajor
+// makes them): blocks are views into the caller's arrays (which must outlive it), no copy.
+// This is how a tiled GDAL reader serves pixels, unlike core's MatrixPixelSource, which
+// gathers each block from a band-sequential cube.
+class PixelMajorSource final : public PixelSource {
+ public:
+  PixelMajorSource(const float* pixels, const int64_t* indices, int64_t count, int bands,
+                   int64_t gridPixels, int64_t blockPixels = 4096);
+  int bands() const override { return bands_; }
+  int64_t gridPixelCount() const override { return gridPixels_; }
+  void scan(const std::function<void(const PixelBlock&)>& visit, ProgressSink* progress) override;
+
+ private:
+  const float* pixels_;
+  const int64_t* indices_;
+  int64_t count_;
+  int bands_;
+  int64_t gridPixels_;
+  int64_t blockPixels_;
+};
 
 }  // namespace dequnmix::bench
