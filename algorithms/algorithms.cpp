@@ -1,0 +1,15 @@
+#include "algorithms/algorithms.h"
+
+#include "algorithms/evaluate_algorithm.h"
+#include "algorithms/fcls_algorithm.h"
+#include "algorithms/synthesize_algorithm.h"
+#include "algorithms/vca_algorithm.h"
+
+namespace dequnmix::processing {
+
+QList<QgsProcessingAlgorithm*> createAlgorithms() {
+  return {new SynthesizeAlgorithm(), new VcaAlgorithm(), new FclsAlgorithm(),
+          new EvaluateAlgorithm()};
+}
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,291 @@
+#include "algorithms/evaluate_algorithm.h"
+
+#include <cmath>
+#include <limits>
+
+#include <QSaveFile>
+#include <QTextStream>
+
+#include <qgsprocessingoutputs.h>
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/gdal_raster.h"
+#include "core/endmember_table.h"
+#include "core/metrics.h"
+
+namespace dequnmix::processing {
+
+QString EvaluateAlgorithm::name() const { return QStringLiteral("evaluate"); }
+
+QString EvaluateAlgorithm::displayName() const { return QObject::tr("Evaluate unmixing"); }
+
+QStringList EvaluateAlgorithm::tags() const {
+  return QObject::tr(
+             "evaluate,metrics,accuracy,rmse,armse,sad,msad,spectral angle,abundance,"
+             "endmember,reference,ground truth,unmixing")
+      .split(',');
+}
+
+QString EvaluateAlgorithm::group() const { return QObject::tr("Evaluation"); }
+
+QString EvaluateAlgorithm::groupId() const { return QStringLiteral("evaluation"); }
+
+QString EvaluateAlgorithm::shortDescription() const {
+  return QObject::tr(
+      "Compares estimated abundances and endmembers with a reference (aRMSE, mSAD).");
+}
+
+QString EvaluateAlgorithm::shortHelpString() const {
+  return QObject::tr(
+      "Compares an unmixing result with a reference, with the metrics of the unmixing "
+      "literature. Estimated endmembers are matched to reference endmembers by the assignment "
+      "(Hungarian method) that minimises the total spectral angle when both endmember CSVs are "
+      "given, otherwise the total abundance squared error; the same matching applies to the "
+      "abundance bands. Pixels that are nodata in either abundance raster are excluded.\n\n"
+      "Parameters\n"
+      "- ABUNDANCES: estimated abundance raster, one band per endmember.\n"
+      "- REFERENCE_ABUNDANCES: reference abundance raster of the same size and band count.\n"
+      "- ENDMEMBERS: optional estimated endmember spectra (CSV), in the band order of "
+      "ABUNDANCES.\n"
+      "- REFERENCE_ENDMEMBERS: optional reference endmember spectra (CSV), in the band order "
+      "of REFERENCE_ABUNDANCES, with as many rows (bands) as ENDMEMBERS.\n\n"
+      "Outputs\n"
+      "- MSAD_RAD, MSAD_DEG: mean spectral angle between matched endmembers, in radians and "
+      "degrees. Only defined when ENDMEMBERS and REFERENCE_ENDMEMBERS are both given; "
+      "otherwise NaN (null in JSON).\n"
+      "- ARMSE: abundance RMSE, sqrt(mean over valid pixels and endmembers of (a - a_ref)^2).\n"
+      "- ARMSE_MEAN_PER_ENDMEMBER: mean over endmembers of each endmember's abundance RMSE.\n"
+      "- OUTPUT_TABLE: optional CSV with one row per estimated endmember: endmember, "
+      "reference (its match), sad_rad, sad_deg (empty without spectra) and rmse.");
+}
+
+EvaluateAlgorithm* EvaluateAlgorithm::createInstance() const { return new EvaluateAlgorithm(); }
+
+void EvaluateAlgorithm::initAlgorithm(const QVariantMap&) {
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("ABUNDANCES"),
+                                                     QObject::tr("Estimated abundances")));
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("REFERENCE_ABUNDANCES"),
+                                                     QObject::tr("Reference abundances")));
+  addParameter(new QgsProcessingParameterFile(QStringLiteral("ENDMEMBERS"),
+                                              QObject::tr("Estimated endmembers (CSV)"),
+                                              QgsProcessingParameterFile::File, QString(),
+                                              QVariant(), true, QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFile(QStringLiteral("REFERENCE_ENDMEMBERS"),
+                                              QObject::tr("Reference endmembers (CSV)"),
+                                              QgsProcessingParameterFile::File, QString(),
+                                              QVariant(), true, QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_TABLE"), QObject::tr("Per-endmember metrics"),
+      QObject::tr("CSV files (*.csv)"), QVariant(), true, false));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("MSAD_RAD"),
+                                          QObject::tr("Mean spectral angle (radians)")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("MSAD_DEG"),
+                                          QObject::tr("Mean spectral angle (degrees)")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("ARMSE"), QObject::tr("Abundance RMSE")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("ARMSE_MEAN_PER_ENDMEMBER"),
+                                          QObject::tr("Mean per-endmember abundance RMSE")));
+}
+
+bool EvaluateAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
+                                         QgsProcessingContext& context, QgsProcessingFeedback*) {
+  estimated_ = rasterInput(parameters, QStringLiteral("ABUNDANCES"), context);
+  reference_ = rasterInput(parameters, QStringLiteral("REFERENCE_ABUNDANCES"), context);
+  endmemberPath_ = parameterAsFile(parameters, QStringLiteral("ENDMEMBERS"), context);
+  referenceEndmemberPath_ =
+      parameterAsFile(parameters, QStringLiteral("REFERENCE_ENDMEMBERS"), context);
+  if (estimated_.width != reference_.width || estimated_.height != reference_.height) {
+    fail(QObject::tr("ABUNDANCES is %1 x %2 pixels but REFERENCE_ABUNDANCES is %3 x %4. Both "
+                     "must cover the same pixel grid.")
+             .arg(estimated_.width)
+             .arg(estimated_.height)
+             .arg(reference_.width)
+             .arg(reference_.height));
+  }
+  if (estimated_.bandCount != reference_.bandCount) {
+    fail(QObject::tr("ABUNDANCES has %1 bands (endmembers) but REFERENCE_ABUNDANCES has %2. "
+                     "Estimate as many endmembers as the reference has.")
+             .arg(estimated_.bandCount)
+             .arg(reference_.bandCount));
+  }
+  if (estimated_.bandCount < 2) {
+    fail(QObject::tr("ABUNDANCES (%1) has a single band; an abundance raster has one band per "
+                     "endmember and at least 2.")
+             .arg(estimated_.layerName));
+  }
+  return true;
+}
+
+QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                                QgsProcessingContext& context,
+                                                QgsProcessingFeedback* feedback) {
+  const QString tablePath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_TABLE"), context);
+  const int p = estimated_.bandCount;
+  FeedbackProgress progress(feedback);
+
+  // Endmember spectra: both, or neither.
+  const bool haveEstimated = !endmemberPath_.isEmpty();
+  const bool haveReference = !referenceEndmemberPath_.isEmpty();
+  bool bySpectra = haveEstimated && haveReference;
+  if (haveEstimated != haveReference) {
+    progress.warning(
+        QObject::tr("Only one of ENDMEMBERS and REFERENCE_ENDMEMBERS was given: the spectral "
+                    "angle needs both, so endmembers are matched by abundance error and "
+                    "MSAD_RAD/MSAD_DEG are NaN.")
+            .toStdString());
+  }
+  dequnmix::EndmemberTable estimatedTable;
+  dequnmix::EndmemberTable referenceTable;
+  if (bySpectra) {
+    estimatedTable = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
+    referenceTable =
+        readEndmembers(referenceEndmemberPath_, QStringLiteral("REFERENCE_ENDMEMBERS"));
+    if (estimatedTable.endmembers() != p) {
+      fail(QObject::tr("ENDMEMBERS has %1 endmembers but ABUNDANCES has %2 bands. Give the "
+                       "spectra that produced these abundances.")
+               .arg(estimatedTable.endmembers())
+               .arg(p));
+    }
+    if (referenceTable.endmembers() != p) {
+      fail(QObject::tr("REFERENCE_ENDMEMBERS has %1 endmembers but REFERENCE_ABUNDANCES has %2 "
+                       "bands. Give the reference spectra of these abundances.")
+               .arg(referenceTable.endmembers())
+               .arg(p));
+    }
+    if (estimatedTable.bands != referenceTable.bands) {
+      fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but REFERENCE_ENDMEMBERS has %2. Both "
+                       "must describe the same bands.")
+               .arg(estimatedTable.bands)
+               .arg(referenceTable.bands));
+    }
+  }
+
+  std::vector<int> referenceOf;
+  dequnmix::EndmemberMatch match;
+  dequnmix::AbundanceErrorAccumulator errors(p);
+  std::vector<std::string> estimatedNames;
+  std::vector<std::string> referenceNames;
+  try {
+    GdalRasterReader estimated(
+        estimated_.gdalPath, {},
+        QStringLiteral("ABUNDANCES (%1)").arg(estimated_.layerName).toStdString());
+    GdalRasterReader reference(
+        reference_.gdalPath, {},
+        QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
+    estimatedNames = estimated.bandDescriptions();
+    referenceNames = reference.bandDescriptions();
+    for (int e = 0; e < p; ++e) {
+      if (estimatedNames[e].empty()) {
+        estimatedNames[e] =
+            bySpectra ? estimatedTable.names[e] : "endmember_" + std::to_string(e + 1);
+      }
+      if (referenceNames[e].empty()) {
+        referenceNames[e] =
+            bySpectra ? referenceTable.names[e] : "reference_" + std::to_string(e + 1);
+      }
+    }
+
+    const int width = estimated.width();
+    const int height = estimated.height();
+    const int tileRows = defaultRowsPerTile(width, 2 * p);
+    std::vector<float> a(static_cast<size_t>(tileRows) * width * p);
+    std::vector<float> r(a.size());
+    std::vector<uint8_t> validA(static_cast<size_t>(tileRows) * width);
+    std::vector<uint8_t> validR(validA.size());
+    for (int row0 = 0; row0 < height; row0 += tileRows) {
+      throwIfCanceled(&progress);
+      const int rows = std::min(tileRows, height - row0);
+      estimated.readRows(row0, rows, a.data(), validA.data());
+      reference.readRows(row0, rows, r.data(), validR.data());
+      const int64_t n = int64_t{rows} * width;
+      int64_t k = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!validA[i] || !validR[i]) continue;
+        if (k != i) {
+          std::copy_n(&a[i * p], p, &a[k * p]);
+          std::copy_n(&r[i * p], p, &r[k * p]);
+        }
+        ++k;
+      }
+      if (k > 0) errors.add(a.data(), r.data(), k);
+      progress.setProgress(0.95 * (row0 + rows) / height);
+    }
+    if (errors.pixels() == 0) {
+      fail(
+          QObject::tr("No pixel is valid in both ABUNDANCES and REFERENCE_ABUNDANCES (every "
+                      "pixel is nodata in one of them). Check their nodata values and that "
+                      "they cover the same scene."));
+    }
+    if (bySpectra) {
+      match = dequnmix::matchEndmembers(estimatedTable.values, referenceTable.values,
+                                        estimatedTable.bands, p);
+      referenceOf = match.referenceOf;
+    } else {
+      referenceOf = errors.bestMatch();
+    }
+    progress.info("Evaluated " + std::to_string(errors.pixels()) + " valid pixels of " +
+                  std::to_string(estimated.gridPixelCount()) + "; matching by " +
+                  (bySpectra ? "spectral angle" : "abundance error"));
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double armse = errors.armse(referenceOf);
+  const double armseMean = errors.armseMeanPerEndmember(referenceOf);
+  const std::vector<double> rmse = errors.rmsePerEndmember(referenceOf);
+  const double msadRad = bySpectra ? match.msadRad : nan;
+  const double msadDeg = bySpectra ? match.msadDeg : nan;
+
+  if (!tablePath.isEmpty()) {
+    QSaveFile file(tablePath);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
+      fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
+               .arg(tablePath, file.errorString()));
+    }
+    QTextStream out(&file);
+    out.setRealNumberPrecision(8);
+    out << "endmember,reference,sad_rad,sad_deg,rmse\n";
+    for (int e = 0; e < p; ++e) {
+      out << QString::fromStdString(estimatedNames[e]) << ','
+          << QString::fromStdString(referenceNames[referenceOf[e]]) << ',';
+      if (bySpectra) {
+        out << match.sadRad[e] << ',' << match.sadRad[e] * 180.0 / M_PI;
+      } else {
+        out << ',';
+      }
+      out << ',' << rmse[e] << '\n';
+    }
+    out.flush();
+    if (!file.commit()) {
+      fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
+               .arg(tablePath, file.errorString()));
+    }
+  }
+
+  for (int e = 0; e < p; ++e) {
+    QString line = QObject::tr("%1 -> %2: RMSE %3")
+                       .arg(QString::fromStdString(estimatedNames[e]),
+                            QString::fromStdString(referenceNames[referenceOf[e]]))
+                       .arg(rmse[e], 0, 'g', 6);
+    if (bySpectra) line += QObject::tr(", SAD %1 rad").arg(match.sadRad[e], 0, 'g', 6);
+    progress.info(line.toStdString());
+  }
+  progress.info(QObject::tr("mSAD %1 rad (%2 deg), aRMSE %3, per-endmember mean %4")
+                    .arg(msadRad, 0, 'g', 6)
+                    .arg(msadDeg, 0, 'g', 6)
+                    .arg(armse, 0, 'g', 6)
+                    .arg(armseMean, 0, 'g', 6)
+                    .toStdString());
+  progress.setProgress(1.0);
+
+  QVariantMap outputs;
+  outputs.insert(QStringLiteral("MSAD_RAD"), msadRad);
+  outputs.insert(QStringLiteral("MSAD_DEG"), msadDeg);
+  outputs.insert(QStringLiteral("ARMSE"), armse);
+  outputs.insert(QStringLiteral("ARMSE_MEAN_PER_ENDMEMBER"), armseMean);
+  if (!tablePath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_TABLE"), tablePath);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,34 @@
+// dequnmix:evaluate: unmixing metrics (core/metrics.h) of estimated abundances (and
+// optionally endmembers) against a reference.
+#pragma once
+
+#include "algorithms/processing_utils.h"
+
+namespace dequnmix::processing {
+
+class EvaluateAlgorithm final : public DequnmixAlgorithm {
+ public:
+  QString name() const override;
+  QString displayName() const override;
+  QStringList tags() const override;
+  QString group() const override;
+  QString groupId() const override;
+  QString shortHelpString() const override;
+  QString shortDescription() const override;
+
+ protected:
+  EvaluateAlgorithm* createInstance() const override;
+  void initAlgorithm(const QVariantMap& configuration = QVariantMap()) override;
+  bool prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                        QgsProcessingFeedback* feedback) override;
+  QVariantMap processAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                               QgsProcessingFeedback* feedback) override;
+
+ private:
+  RasterInput estimated_;
+  RasterInput reference_;
+  QString endmemberPath_;
+  QString referenceEndmemberPath_;
+};
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,163 @@
+#include "algorithms/fcls_algorithm.h"
+
+#include <memory>
+
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/gdal_raster.h"
+#include "core/endmember_table.h"
+#include "core/fcls.h"
+#include "core/metrics.h"
+
+namespace dequnmix::processing {
+
+namespace {
+constexpr float kNoData = -9999.0f;
+}
+
+QString FclsAlgorithm::name() const { return QStringLiteral("fcls"); }
+
+QString FclsAlgorithm::displayName() const { return QObject::tr("FCLS abundances"); }
+
+QStringList FclsAlgorithm::tags() const {
+  return QObject::tr(
+             "fcls,fully constrained least squares,abundance,unmixing,hyperspectral,"
+             "linear mixing,endmember")
+      .split(',');
+}
+
+QString FclsAlgorithm::group() const { return QObject::tr("Abundances"); }
+
+QString FclsAlgorithm::groupId() const { return QStringLiteral("abundances"); }
+
+QString FclsAlgorithm::shortDescription() const {
+  return QObject::tr(
+      "Estimates abundances for given endmember spectra by fully constrained least "
+      "squares.");
+}
+
+QString FclsAlgorithm::shortHelpString() const {
+  return QObject::tr(
+      "Estimates per-pixel abundances under the linear mixing model by fully constrained least "
+      "squares (Heinz and Chang, 2001): non-negative abundances that sum to one, exact per "
+      "pixel. The raster is processed tile by tile; nodata pixels (nodata or NaN in any band "
+      "used) stay nodata (-9999) in every output.\n\n"
+      "Parameters\n"
+      "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
+      "- ENDMEMBERS: endmember spectra as CSV (header row; columns band, optionally "
+      "wavelength or wavelength_nm, then one column per endmember named after it; one row per "
+      "band used), e.g. the output of 'Extract endmembers (VCA)'.\n"
+      "- BANDS: optional subset of bands to use (default: all); the CSV must have one row per "
+      "band used.\n\n"
+      "Outputs\n"
+      "- OUTPUT: abundance raster, one Float32 band per endmember, named after it; same grid, "
+      "geotransform and CRS as INPUT.\n"
+      "- OUTPUT_RESIDUAL: optional single-band Float32 raster of the per-pixel reconstruction "
+      "RMSE, sqrt(mean over bands of (y - E a)^2).");
+}
+
+FclsAlgorithm* FclsAlgorithm::createInstance() const { return new FclsAlgorithm(); }
+
+void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
+                                                     QObject::tr("Hyperspectral raster")));
+  addParameter(new QgsProcessingParameterFile(QStringLiteral("ENDMEMBERS"),
+                                              QObject::tr("Endmember spectra (CSV)"),
+                                              QgsProcessingParameterFile::File, QString(),
+                                              QVariant(), false, QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
+                                              QObject::tr("Bands to use (default: all)"),
+                                              QVariant(), QStringLiteral("INPUT"), true, true));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
+                                                           QObject::tr("Abundances")));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
+                                                           QObject::tr("Reconstruction RMSE"),
+                                                           QVariant(), true, false));
+}
+
+bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                                     QgsProcessingFeedback*) {
+  input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
+  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
+  endmemberPath_ = parameterAsFile(parameters, QStringLiteral("ENDMEMBERS"), context);
+  return true;
+}
+
+QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                            QgsProcessingContext& context,
+                                            QgsProcessingFeedback* feedback) {
+  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  const QString residualPath =
+      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
+  const dequnmix::EndmemberTable table =
+      readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
+  const int used = usedBandCount(input_, bands_);
+  if (table.bands != used) {
+    fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but %2 uses %3 bands%4. Give spectra with "
+                     "one row per band used, or choose BANDS to match the CSV.")
+             .arg(table.bands)
+             .arg(input_.parameter)
+             .arg(used)
+             .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
+                                 : QObject::tr(" (the BANDS subset)")));
+  }
+  if (table.endmembers() < 2) {
+    fail(QObject::tr("ENDMEMBERS has %1 endmember column(s); unmixing needs at least 2.")
+             .arg(table.endmembers()));
+  }
+  const int p = table.endmembers();
+  FeedbackProgress progress(feedback);
+  try {
+    GdalRasterReader reader(input_.gdalPath, bands_,
+                            QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    const dequnmix::FclsSolver solver(table.values, table.bands, p);
+    const Georeference geo = reader.georeference();
+    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
+                                     table.names, geo, kNoData);
+    std::unique_ptr<GdalRasterWriter> residualWriter;
+    if (!residualPath.isEmpty()) {
+      residualWriter = std::make_unique<GdalRasterWriter>(
+          residualPath.toStdString(), reader.width(), reader.height(),
+          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
+    }
+    RowAssembler abundanceRows(abundanceWriter, reader.rowsPerTile());
+    std::unique_ptr<RowAssembler> residualRows;
+    if (residualWriter) {
+      residualRows = std::make_unique<RowAssembler>(*residualWriter, reader.rowsPerTile());
+    }
+    std::vector<float> abundances;
+    std::vector<float> rmse;
+    int64_t valid = 0;
+    reader.scan(
+        [&](const dequnmix::PixelBlock& block) {
+          abundances.resize(static_cast<size_t>(block.count) * p);
+          solver.unmix(block.values, block.count, abundances.data());
+          abundanceRows.add(block.indices, abundances.data(), block.count);
+          if (residualRows) {
+            rmse.resize(static_cast<size_t>(block.count));
+            dequnmix::reconstructionRmse(table.values, table.bands, p, block.values,
+                                         abundances.data(), block.count, rmse.data());
+            residualRows->add(block.indices, rmse.data(), block.count);
+          }
+          valid += block.count;
+        },
+        &progress);
+    throwIfCanceled(&progress);
+    abundanceRows.finish();
+    if (residualRows) residualRows->finish();
+    abundanceWriter.commit();
+    if (residualWriter) residualWriter->commit();
+    progress.info("FCLS: " + std::to_string(valid) + " valid pixels of " +
+                  std::to_string(reader.gridPixelCount()) + " unmixed into " + std::to_string(p) +
+                  " endmembers");
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  QVariantMap outputs;
+  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
+  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing

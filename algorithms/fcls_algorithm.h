@@ -1,0 +1,34 @@
+// dequnmix:fcls: fully constrained least squares abundances (core/fcls.h), tile by tile.
+#pragma once
+
+#include <vector>
+
+#include "algorithms/processing_utils.h"
+
+namespace dequnmix::processing {
+
+class FclsAlgorithm final : public DequnmixAlgorithm {
+ public:
+  QString name() const override;
+  QString displayName() const override;
+  QStringList tags() const override;
+  QString group() const override;
+  QString groupId() const override;
+  QString shortHelpString() const override;
+  QString shortDescription() const override;
+
+ protected:
+  FclsAlgorithm* createInstance() const override;
+  void initAlgorithm(const QVariantMap& configuration = QVariantMap()) override;
+  bool prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                        QgsProcessingFeedback* feedback) override;
+  QVariantMap processAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                               QgsProcessingFeedback* feedback) override;
+
+ private:
+  RasterInput input_;
+  std::vector<int> bands_;
+  QString endmemberPath_;
+};
+
+}  // namespace dequnmix::processing

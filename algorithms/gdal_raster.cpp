@@ -1,0 +1,332 @@
+#include "algorithms/gdal_raster.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <sstream>
+#include <system_error>
+
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+
+#include "core/errors.h"
+
+namespace dequnmix::processing {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string lastGdalError() {
+  const char* message = CPLGetLastErrorMsg();
+  return (message && *message) ? std::string(message) : std::string("unknown GDAL error");
+}
+
+GDALDatasetH handle(void* dataset) { return static_cast<GDALDatasetH>(dataset); }
+
+}  // namespace
+
+int defaultRowsPerTile(int width, int bands) {
+  const int64_t valuesPerRow = std::max<int64_t>(1, int64_t{width} * std::max(1, bands));
+  const int64_t rows = (int64_t{1} << 20) / valuesPerRow;
+  return static_cast<int>(std::clamp<int64_t>(rows, 1, 64));
+}
+
+// ---------------------------------------------------------------------------- reader
+
+GdalRasterReader::GdalRasterReader(const std::string& path, std::vector<int> bands,
+                                   std::string label)
+    : bands_(std::move(bands)), label_(std::move(label)) {
+  GDALAllRegister();
+  CPLErrorReset();
+  dataset_ = GDALOpen(path.c_str(), GA_ReadOnly);
+  if (!dataset_) {
+    throw IoError(label_ + ": cannot open raster '" + path + "' (" + lastGdalError() +
+                  "). Check that the file exists and is a raster GDAL can read.");
+  }
+  width_ = GDALGetRasterXSize(handle(dataset_));
+  height_ = GDALGetRasterYSize(handle(dataset_));
+  const int count = GDALGetRasterCount(handle(dataset_));
+  if (bands_.empty()) {
+    for (int b = 1; b <= count; ++b) bands_.push_back(b);
+  }
+  for (int b : bands_) {
+    if (b < 1 || b > count) {
+      GDALClose(handle(dataset_));
+      dataset_ = nullptr;
+      throw InvalidArgument(label_ + ": band " + std::to_string(b) +
+                            " does not exist (the raster has " + std::to_string(count) +
+                            " bands).");
+    }
+    int has = 0;
+    const double value = GDALGetRasterNoDataValue(GDALGetRasterBand(handle(dataset_), b), &has);
+    nodata_.push_back(value);
+    hasNodata_.push_back(has ? 1 : 0);
+  }
+  rowsPerTile_ = defaultRowsPerTile(width_, this->bands());
+}
+
+GdalRasterReader::~GdalRasterReader() {
+  if (dataset_) GDALClose(handle(dataset_));
+}
+
+void GdalRasterReader::setRowsPerTile(int rows) { rowsPerTile_ = std::max(1, rows); }
+
+void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* valid) const {
+  const int nb = bands();
+  const GSpacing pixelSpace = GSpacing{nb} * static_cast<GSpacing>(sizeof(float));
+  const GSpacing lineSpace = pixelSpace * width_;
+  std::vector<int> bandMap = bands_;
+  CPLErrorReset();
+  const CPLErr err = GDALDatasetRasterIOEx(handle(dataset_), GF_Read, 0, row0, width_, rows, values,
+                                           width_, rows, GDT_Float32, nb, bandMap.data(),
+                                           pixelSpace, lineSpace, sizeof(float), nullptr);
+  if (err != CE_None) {
+    throw IoError(label_ + ": reading rows " + std::to_string(row0 + 1) + "-" +
+                  std::to_string(row0 + rows) + " failed (" + lastGdalError() + ").");
+  }
+  std::vector<float> nodata(nodata_.begin(), nodata_.end());
+  const int64_t n = int64_t{rows} * width_;
+  for (int64_t p = 0; p < n; ++p) {
+    const float* v = values + p * nb;
+    uint8_t ok = 1;
+    for (int b = 0; b < nb; ++b) {
+      if (!std::isfinite(v[b]) || (hasNodata_[b] && v[b] == nodata[b])) {
+        ok = 0;
+        break;
+      }
+    }
+    valid[p] = ok;
+  }
+}
+
+void GdalRasterReader::scan(const std::function<void(const PixelBlock&)>& visit,
+                            ProgressSink* progress) {
+  const int nb = bands();
+  const int tileRows = std::min(rowsPerTile_, std::max(1, height_));
+  std::vector<float> values(static_cast<size_t>(tileRows) * width_ * nb);
+  std::vector<uint8_t> valid(static_cast<size_t>(tileRows) * width_);
+  std::vector<int64_t> indices(static_cast<size_t>(tileRows) * width_);
+  int64_t total = 0;
+  for (int row0 = 0; row0 < height_; row0 += tileRows) {
+    throwIfCanceled(progress);
+    const int rows = std::min(tileRows, height_ - row0);
+    readRows(row0, rows, values.data(), valid.data());
+    const int64_t n = int64_t{rows} * width_;
+    int64_t k = 0;
+    for (int64_t p = 0; p < n; ++p) {
+      if (!valid[p]) continue;
+      if (k != p) std::memmove(&values[k * nb], &values[p * nb], sizeof(float) * nb);
+      indices[k] = int64_t{row0} * width_ + p;
+      ++k;
+    }
+    if (k > 0) {
+      PixelBlock block;
+      block.values = values.data();
+      block.indices = indices.data();
+      block.count = k;
+      visit(block);
+    }
+    total += k;
+    if (progress) progress->setProgress(static_cast<double>(row0 + rows) / height_);
+  }
+  if (total == 0) {
+    throw InvalidArgument(label_ +
+                          " has no valid pixel: every pixel is nodata (or NaN) in at least one "
+                          "selected band. Check the raster's nodata value and the band subset.");
+  }
+}
+
+Georeference GdalRasterReader::georeference() const {
+  Georeference geo;
+  geo.hasGeoTransform = GDALGetGeoTransform(handle(dataset_), geo.geoTransform.data()) == CE_None;
+  const char* wkt = GDALGetProjectionRef(handle(dataset_));
+  if (wkt) geo.projectionWkt = wkt;
+  return geo;
+}
+
+std::vector<std::string> GdalRasterReader::bandDescriptions() const {
+  std::vector<std::string> names;
+  for (int b : bands_) {
+    const char* d = GDALGetDescription(GDALGetRasterBand(handle(dataset_), b));
+    names.emplace_back(d ? d : "");
+  }
+  return names;
+}
+
+std::vector<double> GdalRasterReader::wavelengthsNm() const {
+  std::vector<double> result;
+  for (int b : bands_) {
+    GDALRasterBandH band = GDALGetRasterBand(handle(dataset_), b);
+    const char* text = GDALGetMetadataItem(band, "wavelength", nullptr);
+    if (!text || !*text) return {};
+    char* end = nullptr;
+    double value = std::strtod(text, &end);
+    if (end == text || !std::isfinite(value)) return {};
+    const char* units = GDALGetMetadataItem(band, "wavelength_units", nullptr);
+    if (units && (EQUAL(units, "um") || EQUAL(units, "micrometers") || EQUAL(units, "microns") ||
+                  EQUAL(units, "micrometer"))) {
+      value *= 1000.0;
+    }
+    result.push_back(value);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------- writer
+
+GdalRasterWriter::GdalRasterWriter(const std::string& destination, int width, int height,
+                                   const std::vector<std::string>& bandNames,
+                                   const Georeference& geo, float nodata)
+    : destination_(destination),
+      width_(width),
+      height_(height),
+      bands_(static_cast<int>(bandNames.size())),
+      nodata_(nodata) {
+  GDALAllRegister();
+  if (destination.empty()) throw IoError("No output file name was given.");
+  const fs::path target(destination);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    fs::create_directories(folder, ec);
+    if (ec || !fs::is_directory(folder)) {
+      throw IoError("Cannot write '" + destination + "': the folder '" + folder.string() +
+                    "' does not exist and cannot be created. Choose a writable output path.");
+    }
+  }
+  std::random_device device;
+  std::ostringstream name;
+  name << '.' << target.filename().string() << ".part-" << std::hex << device() << device()
+       << ".tif";
+  temporary_ = (folder / name.str()).string();
+
+  GDALDriverH driver = GDALGetDriverByName("GTiff");
+  if (!driver) throw IoError("GDAL has no GTiff driver: cannot write '" + destination + "'.");
+  char** options = nullptr;
+  options = CSLSetNameValue(options, "INTERLEAVE", "BAND");
+  options = CSLSetNameValue(options, "BIGTIFF", "IF_SAFER");
+  CPLErrorReset();
+  dataset_ = GDALCreate(driver, temporary_.c_str(), width, height, bands_, GDT_Float32, options);
+  CSLDestroy(options);
+  if (!dataset_) {
+    const std::string why = lastGdalError();
+    std::remove(temporary_.c_str());
+    throw IoError("Cannot write '" + destination + "' (" + why +
+                  "). Choose an output path in a writable folder.");
+  }
+  if (geo.hasGeoTransform) {
+    std::array<double, 6> gt = geo.geoTransform;
+    GDALSetGeoTransform(handle(dataset_), gt.data());
+  }
+  if (!geo.projectionWkt.empty()) GDALSetProjection(handle(dataset_), geo.projectionWkt.c_str());
+  for (int b = 0; b < bands_; ++b) {
+    GDALRasterBandH band = GDALGetRasterBand(handle(dataset_), b + 1);
+    GDALSetDescription(band, bandNames[b].c_str());
+    GDALSetRasterNoDataValue(band, nodata);
+  }
+}
+
+GdalRasterWriter::~GdalRasterWriter() {
+  if (!committed_) discard();
+}
+
+void GdalRasterWriter::discard() {
+  if (dataset_) {
+    GDALClose(handle(dataset_));
+    dataset_ = nullptr;
+  }
+  if (!temporary_.empty()) {
+    std::error_code ec;
+    fs::remove(temporary_, ec);
+    fs::remove(temporary_ + ".aux.xml", ec);
+  }
+}
+
+void GdalRasterWriter::writeRows(int row0, int rows, const float* values) {
+  const GSpacing pixelSpace = GSpacing{bands_} * static_cast<GSpacing>(sizeof(float));
+  const GSpacing lineSpace = pixelSpace * width_;
+  CPLErrorReset();
+  const CPLErr err = GDALDatasetRasterIOEx(
+      handle(dataset_), GF_Write, 0, row0, width_, rows, const_cast<float*>(values), width_, rows,
+      GDT_Float32, bands_, nullptr, pixelSpace, lineSpace, sizeof(float), nullptr);
+  if (err != CE_None) {
+    throw IoError("Writing '" + destination_ + "' failed (" + lastGdalError() +
+                  "). Check the free disk space and the folder's permissions.");
+  }
+}
+
+void GdalRasterWriter::writeBandSequential(const float* values) {
+  const GSpacing bandSpace = GSpacing{width_} * height_ * static_cast<GSpacing>(sizeof(float));
+  CPLErrorReset();
+  const CPLErr err = GDALDatasetRasterIOEx(
+      handle(dataset_), GF_Write, 0, 0, width_, height_, const_cast<float*>(values), width_,
+      height_, GDT_Float32, bands_, nullptr, sizeof(float),
+      GSpacing{width_} * static_cast<GSpacing>(sizeof(float)), bandSpace, nullptr);
+  if (err != CE_None) {
+    throw IoError("Writing '" + destination_ + "' failed (" + lastGdalError() +
+                  "). Check the free disk space and the folder's permissions.");
+  }
+}
+
+void GdalRasterWriter::setBandMetadata(int band, const std::string& key, const std::string& value) {
+  GDALSetMetadataItem(GDALGetRasterBand(handle(dataset_), band), key.c_str(), value.c_str(),
+                      nullptr);
+}
+
+void GdalRasterWriter::commit() {
+  if (committed_) return;
+  CPLErrorReset();
+  GDALClose(handle(dataset_));
+  dataset_ = nullptr;
+  if (CPLGetLastErrorType() >= CE_Failure) {
+    const std::string why = lastGdalError();
+    discard();
+    throw IoError("Writing '" + destination_ + "' failed when closing it (" + why + ").");
+  }
+  std::error_code ec;
+  fs::remove(destination_ + ".aux.xml", ec);  // stale statistics of an older file
+  fs::rename(temporary_, destination_, ec);
+  if (ec) {
+    discard();
+    throw IoError("Cannot replace '" + destination_ + "' (" + ec.message() +
+                  "). Choose another output path.");
+  }
+  fs::remove(temporary_ + ".aux.xml", ec);
+  committed_ = true;
+}
+
+// ---------------------------------------------------------------------------- assembler
+
+RowAssembler::RowAssembler(GdalRasterWriter& writer, int rowsPerTile)
+    : writer_(writer),
+      rowsPerTile_(std::max(1, rowsPerTile)),
+      tile_(static_cast<size_t>(rowsPerTile_) * writer.width() * writer.bands(), writer.nodata()) {}
+
+void RowAssembler::flush() {
+  const int rows = std::min(rowsPerTile_, writer_.height() - row0_);
+  if (rows > 0) writer_.writeRows(row0_, rows, tile_.data());
+  row0_ += rowsPerTile_;
+  std::fill(tile_.begin(), tile_.end(), writer_.nodata());
+}
+
+void RowAssembler::add(const int64_t* indices, const float* values, int64_t count) {
+  const int nb = writer_.bands();
+  const int64_t width = writer_.width();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = indices[i] / width;
+    while (row >= row0_ + rowsPerTile_) flush();
+    const int64_t local = indices[i] - int64_t{row0_} * width;
+    std::memcpy(&tile_[static_cast<size_t>(local * nb)], values + i * nb, sizeof(float) * nb);
+  }
+}
+
+void RowAssembler::finish() {
+  while (row0_ < writer_.height()) flush();
+}
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,131 @@
+// GDAL-backed raster access for the dequnmix algorithms (no LibTorch, no QGIS types):
+//   - GdalRasterReader: a dequnmix::PixelSource over a GDAL dataset, reading blocks of rows
+//     with one RasterIO call per tile over all selected bands, honouring each band's
+//     nodata value (and NaN): a pixel is valid when every selected band is valid;
+//   - GdalRasterWriter: a Float32 GeoTIFF written under a temporary name in the destination
+//     folder and renamed only by commit(); otherwise the partial file is deleted;
+//   - RowAssembler: turns the valid pixels of a scan back into full rows (nodata elsewhere)
+//     for a writer, so outputs are produced tile by tile.
+// Errors are thrown as dequnmix::IoError / dequnmix::InvalidArgument.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/pixel_source.h"
+
+namespace dequnmix::processing {
+
+// Georeferencing copied from an input to the outputs.
+struct Georeference {
+  bool hasGeoTransform = false;
+  std::array<double, 6> geoTransform{0, 1, 0, 0, 0, 1};
+  std::string projectionWkt;  // empty when the input has no CRS
+};
+
+class GdalRasterReader final : public dequnmix::PixelSource {
+ public:
+  // Opens `path` read-only. `bands`: 1-based band numbers (empty: all bands). `label`
+  // names the raster in messages (e.g. "INPUT (scene)").
+  GdalRasterReader(const std::string& path, std::vector<int> bands, std::string label);
+  ~GdalRasterReader() override;
+  GdalRasterReader(const GdalRasterReader&) = delete;
+  GdalRasterReader& operator=(const GdalRasterReader&) = delete;
+
+  int bands() const override { return static_cast<int>(bands_.size()); }
+  int64_t gridPixelCount() const override { return int64_t{width_} * height_; }
+  // Visits the valid pixels tile by tile. Throws InvalidArgument when a complete scan
+  // finds no valid pixel (every pixel is nodata in some selected band).
+  void scan(const std::function<void(const PixelBlock&)>& visit, ProgressSink* progress) override;
+
+  int width() const { return width_; }
+  int height() const { return height_; }
+  int rowsPerTile() const { return rowsPerTile_; }
+  void setRowsPerTile(int rows);
+  const std::string& label() const { return label_; }
+
+  // Reads rows [row0, row0 + rows) of the selected bands, pixel-major
+  // (values[(r * width + c) * bands + b]), and the validity of each pixel.
+  void readRows(int row0, int rows, float* values, uint8_t* valid) const;
+
+  Georeference georeference() const;
+  // Descriptions of the selected bands (may be empty strings).
+  std::vector<std::string> bandDescriptions() const;
+  // Centre wavelength (nm) of each selected band from the band metadata ("wavelength",
+  // with "wavelength_units" nm or um/micrometers); empty unless every band has one.
+  std::vector<double> wavelengthsNm() const;
+
+ private:
+  void* dataset_ = nullptr;  // GDALDatasetH
+  std::vector<int> bands_;
+  std::vector<double> nodata_;
+  std::vector<uint8_t> hasNodata_;
+  std::string label_;
+  int width_ = 0;
+  int height_ = 0;
+  int rowsPerTile_ = 1;
+};
+
+class GdalRasterWriter {
+ public:
+  // Creates a Float32 GeoTIFF of `bandNames.size()` bands, georeferenced like `geo`, with
+  // `nodata` declared on every band, under a temporary name next to `destination` (whose
+  // folder is created when missing). Throws IoError when it cannot be written.
+  GdalRasterWriter(const std::string& destination, int width, int height,
+                   const std::vector<std::string>& bandNames, const Georeference& geo,
+                   float nodata);
+  ~GdalRasterWriter();  // deletes the temporary file unless committed
+  GdalRasterWriter(const GdalRasterWriter&) = delete;
+  GdalRasterWriter& operator=(const GdalRasterWriter&) = delete;
+
+  int width() const { return width_; }
+  int height() const { return height_; }
+  int bands() const { return bands_; }
+  float nodata() const { return nodata_; }
+
+  // Writes rows [row0, row0 + rows) from pixel-major values (rows * width * bands).
+  void writeRows(int row0, int rows, const float* values);
+  // Writes a whole band-sequential raster (bands x height x width).
+  void writeBandSequential(const float* values);
+  void setBandMetadata(int band, const std::string& key, const std::string& value);
+  // Closes the file and renames it to the destination (replacing an older file).
+  void commit();
+
+ private:
+  void discard();
+  void* dataset_ = nullptr;  // GDALDatasetH
+  std::string destination_;
+  std::string temporary_;
+  int width_;
+  int height_;
+  int bands_;
+  float nodata_;
+  bool committed_ = false;
+};
+
+// Collects per-pixel values of valid pixels (in increasing scene index order, as a
+// PixelSource visits them) into full tiles of rows filled with nodata elsewhere, and
+// writes each tile when the scan moves past it.
+class RowAssembler {
+ public:
+  RowAssembler(GdalRasterWriter& writer, int rowsPerTile);
+  // `count` pixels at scene indices `indices` with writer.bands() values each (pixel-major).
+  void add(const int64_t* indices, const float* values, int64_t count);
+  // Writes the remaining rows (nodata where nothing was added).
+  void finish();
+
+ private:
+  void flush();
+  GdalRasterWriter& writer_;
+  int rowsPerTile_;
+  int row0_ = 0;
+  std::vector<float> tile_;
+};
+
+// Rows per tile such that one tile of `bands` Float32 values stays near 4 MiB and at most
+// 64 rows (so progress and cancel come at least every 64 rows).
+int defaultRowsPerTile(int width, int bands);
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,100 @@
+// Shared helpers of the dequnmix Processing algorithms (QGIS side; no LibTorch header may
+// be included here or in any file of algorithms/):
+//   - DequnmixAlgorithm: common base (icons, flags, raster/band/CSV parameter readers);
+//   - FeedbackProgress: dequnmix::ProgressSink over a QgsProcessingFeedback;
+//   - rethrowAsProcessingException(): dequnmix::Error and friends -> QgsProcessingException.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <QIcon>
+#include <QString>
+
+#include <qgscoordinatereferencesystem.h>
+#include <qgsprocessingalgorithm.h>
+#include <qgsprocessingfeedback.h>
+#include <qgsrectangle.h>
+
+#include "core/endmember_table.h"
+#include "core/progress.h"
+
+namespace dequnmix::processing {
+
+// Path of an icon in the provider's Qt resources (":/dequnmix/icons/<name>.svg").
+QString iconPath(const QString& name);
+QIcon icon(const QString& name);
+
+// Reports core progress, messages and cancel through a QgsProcessingFeedback. Safe to
+// call from the core's worker threads: calls are serialised, and progress is forwarded
+// only when it moved by at least 0.1 %.
+class FeedbackProgress final : public dequnmix::ProgressSink {
+ public:
+  explicit FeedbackProgress(QgsProcessingFeedback* feedback) : feedback_(feedback) {}
+  void setProgress(double fraction) override;
+  bool isCanceled() const override;
+  void info(const std::string& message) override;
+  void warning(const std::string& message) override;
+
+ private:
+  QgsProcessingFeedback* feedback_;
+  std::mutex mutex_;
+  double last_ = -1.0;
+};
+
+// Call from a catch (...) block: rethrows the exception in flight as a
+// QgsProcessingException carrying the core's message (dequnmix::Error), a cancel notice
+// (dequnmix::Canceled), or a short "internal error" message (anything else).
+[[noreturn]] void rethrowAsProcessingException();
+
+// Throws QgsProcessingException(message).
+[[noreturn]] void fail(const QString& message);
+
+// A raster parameter resolved in prepareAlgorithm() (main thread) into what the worker
+// thread needs: the GDAL dataset name and the grid as QGIS shows it.
+struct RasterInput {
+  QString parameter;  // parameter name, for messages
+  QString layerName;
+  std::string gdalPath;
+  int width = 0;
+  int height = 0;
+  int bandCount = 0;
+  QgsCoordinateReferenceSystem crs;
+  QgsRectangle extent;
+
+  // Centre of pixel (row, col) in layer coordinates.
+  double centreX(int64_t col) const;
+  double centreY(int64_t row) const;
+};
+
+// Base of every dequnmix algorithm: icon named after the algorithm, batch and cancel
+// support, and the parameter readers the algorithms share.
+class DequnmixAlgorithm : public QgsProcessingAlgorithm {
+ public:
+  QIcon icon() const override;
+  QString svgIconPath() const override;
+  Flags flags() const override;
+
+ protected:
+  // The raster layer of parameter `name`, which must be GDAL-backed. Throws a
+  // QgsProcessingException naming the parameter when it cannot be loaded.
+  RasterInput rasterInput(const QVariantMap& parameters, const QString& name,
+                          QgsProcessingContext& context) const;
+  // 1-based band numbers chosen by the optional band parameter `name` (empty: all bands),
+  // validated against `raster`.
+  std::vector<int> bandSelection(const QVariantMap& parameters, const QString& name,
+                                 QgsProcessingContext& context, const RasterInput& raster) const;
+  // Fails unless the raster (or its band subset) has at least two bands.
+  static void requireMultiBand(const RasterInput& raster, const std::vector<int>& bands,
+                               const QString& bandsParameter);
+  // Reads an endmember CSV, translating core errors; `parameter` names the source.
+  static dequnmix::EndmemberTable readEndmembers(const QString& path, const QString& parameter);
+  // Number of bands actually used.
+  static int usedBandCount(const RasterInput& raster, const std::vector<int>& bands) {
+    return bands.empty() ? raster.bandCount : static_cast<int>(bands.size());
+  }
+};
+
+}  // namespace dequnmix::processing

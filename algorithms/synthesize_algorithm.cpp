@@ -1,0 +1,204 @@
+#include "algorithms/synthesize_algorithm.h"
+
+#include <cstdio>
+#include <limits>
+#include <memory>
+
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/gdal_raster.h"
+#include "core/endmember_table.h"
+
+namespace dequnmix::processing {
+
+namespace {
+constexpr float kNoData = -9999.0f;
+}
+
+QString SynthesizeAlgorithm::name() const { return QStringLiteral("synthesize"); }
+
+QString SynthesizeAlgorithm::displayName() const {
+  return QObject::tr("Synthesize hyperspectral scene");
+}
+
+QStringList SynthesizeAlgorithm::tags() const {
+  return QObject::tr(
+             "synthetic,simulate,scene,hyperspectral,endmember,abundance,test,demo,unmixing")
+      .split(',');
+}
+
+QString SynthesizeAlgorithm::group() const { return QObject::tr("Data"); }
+
+QString SynthesizeAlgorithm::groupId() const { return QStringLiteral("data"); }
+
+QString SynthesizeAlgorithm::shortDescription() const {
+  return QObject::tr(
+      "Creates a synthetic hyperspectral scene with known endmembers and abundances.");
+}
+
+QString SynthesizeAlgorithm::shortHelpString() const {
+  const dequnmix::SyntheticOptions d;
+  return QObject::tr(
+             "Creates a synthetic hyperspectral scene under the linear mixing model, together "
+             "with its reference abundances and endmember spectra, deterministically for a "
+             "seed. Endmember spectra are smooth continua with absorption features (values in "
+             "(0, 1), pairwise spectral angle at least %1 rad); abundance maps are smoothed "
+             "random fields on the simplex.\n\n"
+             "Parameters\n"
+             "- WIDTH, HEIGHT: scene size in pixels (default %2 x %3).\n"
+             "- BANDS: number of spectral bands (default %4), spread over %5-%6 nm.\n"
+             "- ENDMEMBERS: number of materials (default %7); at least 2 and fewer than BANDS.\n"
+             "- SNR_DB: signal-to-noise ratio of the added white Gaussian noise in dB "
+             "(default %8). 0 means noise-free.\n"
+             "- MAX_ABUNDANCE: cap on any single abundance, in (1/ENDMEMBERS, 1] (default %9); "
+             "below 1 gives a highly mixed scene.\n"
+             "- PURE_PIXELS: place one exactly pure pixel per endmember (default %10).\n"
+             "- SEED: seed of the generator (default %11); the same parameters and seed give "
+             "the same scene.\n\n"
+             "Outputs\n"
+             "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
+             "band_001...; metadata 'wavelength' in nm). The grid is in pixel units with no "
+             "CRS, like most hyperspectral benchmark scenes.\n"
+             "- OUTPUT_ABUNDANCES: the reference abundances, one Float32 band per endmember "
+             "named after it.\n"
+             "- OUTPUT_ENDMEMBERS: the reference endmember spectra as CSV (columns band, "
+             "wavelength_nm and one per endmember).")
+      .arg(d.minSpectralAngle)
+      .arg(d.width)
+      .arg(d.height)
+      .arg(d.bands)
+      .arg(d.firstWavelengthNm)
+      .arg(d.lastWavelengthNm)
+      .arg(d.endmembers)
+      .arg(d.snrDb)
+      .arg(d.maxAbundance)
+      .arg(d.purePixels ? QObject::tr("yes") : QObject::tr("no"))
+      .arg(static_cast<qulonglong>(d.seed));
+}
+
+SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
+  return new SynthesizeAlgorithm();
+}
+
+void SynthesizeAlgorithm::initAlgorithm(const QVariantMap&) {
+  const dequnmix::SyntheticOptions d;
+  using Number = QgsProcessingParameterNumber;
+  addParameter(new Number(QStringLiteral("WIDTH"), QObject::tr("Width (pixels)"), Number::Integer,
+                          d.width, false, 1, 100000));
+  addParameter(new Number(QStringLiteral("HEIGHT"), QObject::tr("Height (pixels)"), Number::Integer,
+                          d.height, false, 1, 100000));
+  addParameter(new Number(QStringLiteral("BANDS"), QObject::tr("Number of bands"), Number::Integer,
+                          d.bands, false, 3, 10000));
+  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                          Number::Integer, d.endmembers, false, 2, 1000));
+  addParameter(new Number(QStringLiteral("SNR_DB"),
+                          QObject::tr("Signal-to-noise ratio (dB, 0 = noise-free)"), Number::Double,
+                          d.snrDb, false, 0.0));
+  addParameter(new Number(QStringLiteral("MAX_ABUNDANCE"), QObject::tr("Maximum abundance"),
+                          Number::Double, d.maxAbundance, false, 0.0, 1.0));
+  addParameter(new QgsProcessingParameterBoolean(QStringLiteral("PURE_PIXELS"),
+                                                 QObject::tr("Place one pure pixel per endmember"),
+                                                 d.purePixels));
+  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
+                          static_cast<qlonglong>(d.seed), false, 0,
+                          std::numeric_limits<int>::max()));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
+                                                           QObject::tr("Synthetic scene")));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_ABUNDANCES"),
+                                                           QObject::tr("Reference abundances")));
+  addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
+                                                         QObject::tr("Reference endmembers"),
+                                                         QObject::tr("CSV files (*.csv)")));
+}
+
+bool SynthesizeAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
+                                           QgsProcessingContext& context, QgsProcessingFeedback*) {
+  options_ = dequnmix::SyntheticOptions{};
+  options_.width = parameterAsInt(parameters, QStringLiteral("WIDTH"), context);
+  options_.height = parameterAsInt(parameters, QStringLiteral("HEIGHT"), context);
+  options_.bands = parameterAsInt(parameters, QStringLiteral("BANDS"), context);
+  options_.endmembers = parameterAsInt(parameters, QStringLiteral("ENDMEMBERS"), context);
+  const double snr = parameterAsDouble(parameters, QStringLiteral("SNR_DB"), context);
+  options_.snrDb = snr == 0.0 ? std::numeric_limits<double>::infinity() : snr;
+  options_.maxAbundance = parameterAsDouble(parameters, QStringLiteral("MAX_ABUNDANCE"), context);
+  options_.purePixels = parameterAsBool(parameters, QStringLiteral("PURE_PIXELS"), context);
+  options_.seed = static_cast<uint64_t>(
+      std::max<qlonglong>(0, parameterAsInt(parameters, QStringLiteral("SEED"), context)));
+  if (options_.width < 1 || options_.height < 1) {
+    fail(QObject::tr("WIDTH and HEIGHT must be at least 1 pixel (got %1 x %2).")
+             .arg(options_.width)
+             .arg(options_.height));
+  }
+  if (options_.endmembers < 2 || options_.endmembers >= options_.bands) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 and fewer than BANDS (%2). "
+                     "Lower ENDMEMBERS or raise BANDS.")
+             .arg(options_.endmembers)
+             .arg(options_.bands));
+  }
+  if (snr < 0.0) {
+    fail(QObject::tr("SNR_DB is %1 but must be positive, or 0 for a noise-free scene.").arg(snr));
+  }
+  return true;
+}
+
+QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                                  QgsProcessingContext& context,
+                                                  QgsProcessingFeedback* feedback) {
+  const QString scenePath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  const QString abundancePath =
+      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_ABUNDANCES"), context);
+  const QString endmemberPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  FeedbackProgress progress(feedback);
+  try {
+    // Fail on unwritable outputs before the work.
+    const int w = options_.width;
+    const int h = options_.height;
+    std::vector<std::string> bandNames;
+    for (int b = 0; b < options_.bands; ++b) {
+      char label[32];
+      std::snprintf(label, sizeof label, "band_%03d", b + 1);
+      bandNames.emplace_back(label);
+    }
+    const Georeference pixelGrid;  // no geotransform, no CRS: pixel coordinates
+    auto sceneWriter = std::make_unique<GdalRasterWriter>(scenePath.toStdString(), w, h, bandNames,
+                                                          pixelGrid, kNoData);
+    progress.info("Generating a " + std::to_string(w) + " x " + std::to_string(h) + " scene with " +
+                  std::to_string(options_.bands) + " bands and " +
+                  std::to_string(options_.endmembers) + " endmembers");
+    const dequnmix::SyntheticScene scene = dequnmix::generateSyntheticScene(options_);
+    progress.setProgress(0.6);
+    throwIfCanceled(&progress);
+
+    const dequnmix::EndmemberTable& table = scene.endmembers;
+    for (int b = 0; b < options_.bands && b < static_cast<int>(table.wavelengths.size()); ++b) {
+      char value[32];
+      std::snprintf(value, sizeof value, "%.2f", table.wavelengths[b]);
+      sceneWriter->setBandMetadata(b + 1, "wavelength", value);
+      sceneWriter->setBandMetadata(b + 1, "wavelength_units", "nm");
+    }
+    sceneWriter->writeBandSequential(scene.scene.data());
+    progress.setProgress(0.8);
+    throwIfCanceled(&progress);
+
+    GdalRasterWriter abundanceWriter(abundancePath.toStdString(), w, h, table.names, pixelGrid,
+                                     kNoData);
+    abundanceWriter.writeBandSequential(scene.abundances.data());
+    progress.setProgress(0.9);
+    throwIfCanceled(&progress);
+
+    dequnmix::writeEndmemberCsv(endmemberPath.toStdString(), table);
+    sceneWriter->commit();
+    abundanceWriter.commit();
+    progress.setProgress(1.0);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  QVariantMap outputs;
+  outputs.insert(QStringLiteral("OUTPUT"), scenePath);
+  outputs.insert(QStringLiteral("OUTPUT_ABUNDANCES"), abundancePath);
+  outputs.insert(QStringLiteral("OUTPUT_ENDMEMBERS"), endmemberPath);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing

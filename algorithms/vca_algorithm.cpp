@@ -1,0 +1,167 @@
+#include "algorithms/vca_algorithm.h"
+
+#include <limits>
+#include <memory>
+
+#include <qgsfeature.h>
+#include <qgsfeaturesink.h>
+#include <qgsfields.h>
+#include <qgsgeometry.h>
+#include <qgspoint.h>
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/gdal_raster.h"
+#include "core/endmember_table.h"
+#include "core/vca.h"
+
+namespace dequnmix::processing {
+
+QString VcaAlgorithm::name() const { return QStringLiteral("vca"); }
+
+QString VcaAlgorithm::displayName() const { return QObject::tr("Extract endmembers (VCA)"); }
+
+QStringList VcaAlgorithm::tags() const {
+  return QObject::tr(
+             "vca,vertex component analysis,endmember,extraction,pure pixel,hyperspectral,"
+             "unmixing,spectra")
+      .split(',');
+}
+
+QString VcaAlgorithm::group() const { return QObject::tr("Endmembers"); }
+
+QString VcaAlgorithm::groupId() const { return QStringLiteral("endmembers"); }
+
+QString VcaAlgorithm::shortDescription() const {
+  return QObject::tr("Extracts endmember spectra from a hyperspectral raster with VCA.");
+}
+
+QString VcaAlgorithm::shortHelpString() const {
+  const dequnmix::VcaOptions d;
+  return QObject::tr(
+             "Extracts endmember spectra with vertex component analysis (Nascimento and "
+             "Bioucas-Dias, 2005): under the pure-pixel assumption, it picks the pixels at the "
+             "vertices of the data simplex. Deterministic for a seed. The raster is read tile by "
+             "tile; nodata pixels (nodata or NaN in any selected band) are ignored.\n\n"
+             "Parameters\n"
+             "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
+             "- BANDS: optional subset of bands to use (default: all bands).\n"
+             "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
+             "than the number of bands used.\n"
+             "- SEED: seed of the random search directions (default %2).\n\n"
+             "Outputs\n"
+             "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
+             "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
+             "one row per band used). It is the ENDMEMBERS input of 'FCLS abundances'.\n"
+             "- OUTPUT_LOCATIONS: optional point layer in the raster's CRS, one feature per "
+             "endmember at the centre of the chosen pixel, with attributes name, row and col "
+             "(0-based).")
+      .arg(d.endmembers)
+      .arg(static_cast<qulonglong>(d.seed));
+}
+
+VcaAlgorithm* VcaAlgorithm::createInstance() const { return new VcaAlgorithm(); }
+
+void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
+  const dequnmix::VcaOptions d;
+  using Number = QgsProcessingParameterNumber;
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
+                                                     QObject::tr("Hyperspectral raster")));
+  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
+                                              QObject::tr("Bands to use (default: all)"),
+                                              QVariant(), QStringLiteral("INPUT"), true, true));
+  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                          Number::Integer, d.endmembers, false, 2, 1000));
+  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
+                          static_cast<qlonglong>(d.seed), false, 0,
+                          std::numeric_limits<int>::max()));
+  addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
+                                                         QObject::tr("Endmembers"),
+                                                         QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFeatureSink(
+      QStringLiteral("OUTPUT_LOCATIONS"), QObject::tr("Endmember locations"),
+      QgsProcessing::TypeVectorPoint, QVariant(), true, false));
+}
+
+bool VcaAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                                    QgsProcessingFeedback*) {
+  input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
+  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
+  endmembers_ = parameterAsInt(parameters, QStringLiteral("ENDMEMBERS"), context);
+  const int used = usedBandCount(input_, bands_);
+  if (endmembers_ < 2 || endmembers_ >= used) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 and fewer than the %2 bands used "
+                     "from INPUT. Lower ENDMEMBERS or use more bands.")
+             .arg(endmembers_)
+             .arg(used));
+  }
+  seed_ = parameterAsInt(parameters, QStringLiteral("SEED"), context);
+  return true;
+}
+
+QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                           QgsProcessingContext& context,
+                                           QgsProcessingFeedback* feedback) {
+  const QString csvPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  FeedbackProgress progress(feedback);
+  dequnmix::VcaResult result;
+  dequnmix::EndmemberTable table;
+  try {
+    GdalRasterReader reader(input_.gdalPath, bands_,
+                            QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    dequnmix::VcaOptions options;
+    options.endmembers = endmembers_;
+    options.seed = static_cast<uint64_t>(std::max<qlonglong>(0, seed_));
+    result = dequnmix::vca(reader, options, &progress);
+    table.names = dequnmix::defaultEndmemberNames(result.endmembers);
+    table.bands = result.bands;
+    table.values = result.spectra;
+    table.wavelengths = reader.wavelengthsNm();
+    progress.info("VCA: estimated SNR " + std::to_string(result.estimatedSnrDb) + " dB, " +
+                  (result.projective ? "projective" : "zero-mean") + " projection");
+    throwIfCanceled(&progress);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+
+  QVariantMap outputs;
+  QString locationsId;
+  std::unique_ptr<QgsFeatureSink> sink;
+  QgsFields fields;
+  fields.append(QgsField(QStringLiteral("name"), QVariant::String));
+  fields.append(QgsField(QStringLiteral("row"), QVariant::Int));
+  fields.append(QgsField(QStringLiteral("col"), QVariant::Int));
+  sink.reset(parameterAsSink(parameters, QStringLiteral("OUTPUT_LOCATIONS"), context, locationsId,
+                             fields, QgsWkbTypes::Point, input_.crs));
+  if (sink) {
+    for (int e = 0; e < result.endmembers; ++e) {
+      const int64_t index = result.pixelIndices[e];
+      const int64_t row = index / input_.width;
+      const int64_t col = index % input_.width;
+      QgsFeature feature(fields);
+      feature.setGeometry(QgsGeometry(new QgsPoint(input_.centreX(col), input_.centreY(row))));
+      QgsAttributes attributes;
+      attributes << QString::fromStdString(table.names[e]) << static_cast<int>(row)
+                 << static_cast<int>(col);
+      feature.setAttributes(attributes);
+      if (!sink->addFeature(feature, QgsFeatureSink::FastInsert)) {
+        throw QgsProcessingException(
+            writeFeatureError(sink.get(), parameters, QStringLiteral("OUTPUT_LOCATIONS")));
+      }
+    }
+    sink.reset();
+    outputs.insert(QStringLiteral("OUTPUT_LOCATIONS"), locationsId);
+  }
+
+  try {
+    dequnmix::writeEndmemberCsv(csvPath.toStdString(), table);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  outputs.insert(QStringLiteral("OUTPUT_ENDMEMBERS"), csvPath);
+  progress.setProgress(1.0);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing

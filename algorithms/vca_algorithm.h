@@ -1,0 +1,35 @@
+// dequnmix:vca: vertex component analysis endmember extraction (core/vca.h).
+#pragma once
+
+#include <vector>
+
+#include "algorithms/processing_utils.h"
+
+namespace dequnmix::processing {
+
+class VcaAlgorithm final : public DequnmixAlgorithm {
+ public:
+  QString name() const override;
+  QString displayName() const override;
+  QStringList tags() const override;
+  QString group() const override;
+  QString groupId() const override;
+  QString shortHelpString() const override;
+  QString shortDescription() const override;
+
+ protected:
+  VcaAlgorithm* createInstance() const override;
+  void initAlgorithm(const QVariantMap& configuration = QVariantMap()) override;
+  bool prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                        QgsProcessingFeedback* feedback) override;
+  QVariantMap processAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                               QgsProcessingFeedback* feedback) override;
+
+ private:
+  RasterInput input_;
+  std::vector<int> bands_;
+  int endmembers_ = 0;
+  qlonglong seed_ = 0;
+};
+
+}  // namespace dequnmix::processing
