@@ -13,7 +13,13 @@ QGIS_PROCESS=/usr/bin/qgis_process.bin
 # shellcheck disable=SC2034 # used by the scripts that source this file
 SYSTEM_PYTHON=/usr/bin/python3
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() {
+  if [[ -t 2 ]]; then
+    printf '\033[1m==> %s\033[0m\n' "$*" >&2
+  else
+    printf '==> %s\n' "$*" >&2
+  fi
+}
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 1

@@ -50,8 +50,12 @@ rm -rf "${target}"
 mv "${target}.new" "${target}"
 
 log "enabling it for qgis_process (profile '${profile}' in ${profiles_path})"
-run_qgis_process "${profiles_path}" "${profile}" plugins enable dequnmix 2> /dev/null |
-  grep -v '^$' || true
+# qgis_process exits 1 when the plugin is already enabled; that is success here.
+if ! enabling="$(run_qgis_process "${profiles_path}" "${profile}" plugins enable dequnmix 2>&1)"; then
+  grep -q 'already enabled' <<< "${enabling}" ||
+    die "qgis_process could not enable dequnmix:"$'\n'"${enabling}"
+fi
+grep -E '^(Enabl|Plugin is already)' <<< "${enabling}" | sed 's/^/    /' || true
 
 log "checking that qgis_process lists the dequnmix provider"
 listing="$(run_qgis_process "${profiles_path}" "${profile}" list 2>&1)" ||
