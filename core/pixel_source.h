@@ -34,7 +34,7 @@ class PixelSource {
 };
 
 // An in-memory scene stored band-sequential (values[b * pixels + i]), the layout of a
-// GeoTIFF band stack. Pixels whose value in any band is NaN are treated as nodata.
+// GeoTIFF band stack. Pixels whose value in any band is NaN (or infinite) are nodata.
 class MatrixPixelSource final : public PixelSource {
  public:
   MatrixPixelSource(std::vector<float> bandSequential, int bands, int64_t pixels,

@@ -1,0 +1,288 @@
+// FCLS by a primal active-set method (Lawson and Hanson's NNLS scheme, Solving Least
+// Squares Problems, 1974, ch. 23, extended by the sum-to-one equality; see also Nocedal and
+// Wright, Numerical Optimization, 2nd ed., section 16.5).
+//
+// With G = E^T E (+ ridge) and b = E^T y, minimise 1/2 a^T G a - b^T a subject to a >= 0 and
+// 1^T a = 1. For a free set F (the others held at 0) the equality-constrained minimiser is
+// the solution of the KKT system [G_FF 1; 1^T 0] [z; nu] = [b_F; 1], obtained from two
+// Cholesky solves: G_FF z1 = b_F, G_FF z2 = 1, nu = (1^T z1 - 1) / 1^T z2, z = z1 - nu z2.
+// The Lagrange multiplier of a fixed index i is lambda_i = (G a - b)_i + nu; the point is
+// optimal (KKT) when every lambda_i >= 0. Otherwise the most negative index is freed; when
+// z leaves the orthant, the step towards z stops at the first blocking index, which is fixed.
+// The objective decreases strictly, so no free set repeats and the method terminates.
+#include <ATen/Parallel.h>
+
+#include <torch/types.h>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/errors.h"
+#include "core/fcls.h"
+#include "core/fcls_ops.h"
+
+namespace dequnmix {
+namespace {
+
+// Work arrays of one thread; sized once, so the per-pixel loop does not allocate.
+struct Workspace {
+  explicit Workspace(int p)
+      : a(p),
+        b(p),
+        g(p),
+        z(p),
+        z1(p),
+        z2(p),
+        chol(static_cast<size_t>(p) * p),
+        freeIdx(p),
+        isFree(p) {}
+  std::vector<double> a, b, g, z, z1, z2, chol;
+  std::vector<int> freeIdx;
+  std::vector<char> isFree;
+};
+
+// In-place Cholesky factorisation of the k x k matrix G[idx, idx] into `l` (row-major,
+// lower). A pivot that rounding made non-positive (numerically collinear endmembers) is
+// replaced by `floor`, which amounts to a slightly larger ridge on that direction.
+void choleskyOnSubset(const std::vector<double>& gram, int p, const int* idx, int k, double floor,
+                      double* l) {
+  for (int r = 0; r < k; ++r) {
+    for (int c = 0; c <= r; ++c) {
+      double s = gram[static_cast<size_t>(idx[r]) * p + idx[c]];
+      for (int t = 0; t < c; ++t) s -= l[r * k + t] * l[c * k + t];
+      if (r == c) {
+        l[r * k + r] = std::sqrt(s > floor ? s : floor);
+      } else {
+        l[r * k + c] = s / l[c * k + c];
+      }
+    }
+  }
+}
+
+// Solves L L^T x = rhs in place (k values).
+void choleskySolve(const double* l, int k, double* x) {
+  for (int r = 0; r < k; ++r) {
+    double s = x[r];
+    for (int t = 0; t < r; ++t) s -= l[r * k + t] * x[t];
+    x[r] = s / l[r * k + r];
+  }
+  for (int r = k - 1; r >= 0; --r) {
+    double s = x[r];
+    for (int t = r + 1; t < k; ++t) s -= l[t * k + r] * x[t];
+    x[r] = s / l[r * k + r];
+  }
+}
+
+}  // namespace
+
+FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int count,
+                       const FclsOptions& options)
+    : bands_(bands), count_(count), options_(options) {
+  if (bands < 1 || count < 1) {
+    throw InvalidArgument("FCLS needs at least one band and one endmember (got " +
+                          std::to_string(bands) + " bands, " + std::to_string(count) +
+                          " endmembers)");
+  }
+  if (endmembers.size() != static_cast<size_t>(bands) * count) {
+    throw InvalidArgument("FCLS: the endmember matrix holds " + std::to_string(endmembers.size()) +
+                          " values but " + std::to_string(bands) + " bands x " +
+                          std::to_string(count) + " endmembers need " +
+                          std::to_string(static_cast<size_t>(bands) * count));
+  }
+  if (!(options.ridge >= 0) || !std::isfinite(options.ridge)) {
+    throw InvalidArgument("FCLS: ridge must be a finite value >= 0");
+  }
+  if (options.maxIterations < 1) {
+    throw InvalidArgument("FCLS: maxIterations must be at least 1");
+  }
+  endmembers_.resize(endmembers.size());
+  for (size_t i = 0; i < endmembers.size(); ++i) {
+    if (!std::isfinite(endmembers[i])) {
+      throw InvalidArgument("FCLS: endmember " + std::to_string(i % count + 1) + " has a " +
+                            "non-finite value in band " + std::to_string(i / count + 1) +
+                            "; fix or drop that band");
+    }
+    endmembers_[i] = endmembers[i];
+  }
+  gram_.assign(static_cast<size_t>(count) * count, 0.0);
+  for (int b = 0; b < bands; ++b) {
+    const double* row = &endmembers_[static_cast<size_t>(b) * count];
+    for (int i = 0; i < count; ++i)
+      for (int j = 0; j < count; ++j) gram_[static_cast<size_t>(i) * count + j] += row[i] * row[j];
+  }
+  double trace = 0;
+  for (int i = 0; i < count; ++i) trace += gram_[static_cast<size_t>(i) * count + i];
+  if (!(trace > 0)) {
+    throw InvalidArgument("FCLS: every endmember spectrum is zero; give non-zero spectra");
+  }
+  for (int i = 0; i < count; ++i)
+    gram_[static_cast<size_t>(i) * count + i] += options.ridge * trace / count;
+}
+
+void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const {
+  if (n <= 0) return;
+  const int p = count_;
+  const int l = bands_;
+  double trace = 0;
+  for (int i = 0; i < p; ++i) trace += gram_[static_cast<size_t>(i) * p + i];
+  // Pivot floor for the Cholesky factor and the multiplier tolerance, both relative to the
+  // scale of G so that reflectances and raw digital numbers behave alike.
+  const double pivotFloor = 1e-14 * trace / p;
+  const double multiplierTol = 1e-12 * trace / p;
+
+  at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
+    Workspace w(p);
+    for (int64_t px = begin; px < end; ++px) {
+      const float* y = pixels + px * l;
+      float* out = abundances + px * p;
+
+      // b = E^T y; a pixel with a non-finite value has no answer.
+      bool finite = true;
+      std::fill(w.b.begin(), w.b.end(), 0.0);
+      for (int band = 0; band < l; ++band) {
+        const double yb = y[band];
+        if (!std::isfinite(yb)) {
+          finite = false;
+          break;
+        }
+        const double* row = &endmembers_[static_cast<size_t>(band) * p];
+        for (int i = 0; i < p; ++i) w.b[i] += row[i] * yb;
+      }
+      if (!finite) {
+        std::fill(out, out + p, std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
+
+      // Start at the best single endmember (a feasible vertex): minimises
+      // ||e_k - y||^2 - ||y||^2 = G_kk - 2 b_k.
+      int best = 0;
+      for (int i = 1; i < p; ++i) {
+        if (gram_[static_cast<size_t>(i) * p + i] - 2 * w.b[i] <
+            gram_[static_cast<size_t>(best) * p + best] - 2 * w.b[best])
+          best = i;
+      }
+      std::fill(w.a.begin(), w.a.end(), 0.0);
+      std::fill(w.isFree.begin(), w.isFree.end(), 0);
+      w.a[best] = 1.0;
+      w.isFree[best] = 1;
+      int justFreed = -1;
+
+      for (int iter = 0; iter < options_.maxIterations; ++iter) {
+        int k = 0;
+        for (int i = 0; i < p; ++i)
+          if (w.isFree[i]) w.freeIdx[k++] = i;
+        // Equality-constrained minimiser on the free set.
+        choleskyOnSubset(gram_, p, w.freeIdx.data(), k, pivotFloor, w.chol.data());
+        for (int r = 0; r < k; ++r) {
+          w.z1[r] = w.b[w.freeIdx[r]];
+          w.z2[r] = 1.0;
+        }
+        choleskySolve(w.chol.data(), k, w.z1.data());
+        choleskySolve(w.chol.data(), k, w.z2.data());
+        double s1 = 0, s2 = 0;
+        for (int r = 0; r < k; ++r) {
+          s1 += w.z1[r];
+          s2 += w.z2[r];
+        }
+        const double nu = (s1 - 1.0) / s2;
+        bool inside = true;
+        bool freedIsPositive = true;
+        for (int r = 0; r < k; ++r) {
+          w.z[r] = w.z1[r] - nu * w.z2[r];
+          if (w.z[r] <= 0) {
+            inside = false;
+            if (w.freeIdx[r] == justFreed) freedIsPositive = false;
+          }
+        }
+        // In exact arithmetic an index freed for a negative multiplier is positive in the
+        // next solution (G is positive definite). If it is not, its multiplier was rounding
+        // noise and the current point (the previous solution) is the optimum.
+        if (!freedIsPositive) {
+          w.isFree[justFreed] = 0;
+          break;
+        }
+        justFreed = -1;
+
+        if (inside) {
+          for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
+          // Multipliers of the fixed indices: lambda_i = (G a - b)_i + nu.
+          int enter = -1;
+          double most = -multiplierTol;
+          for (int i = 0; i < p; ++i) {
+            if (w.isFree[i]) continue;
+            double gi = -w.b[i];
+            for (int r = 0; r < k; ++r)
+              gi += gram_[static_cast<size_t>(i) * p + w.freeIdx[r]] * w.z[r];
+            const double lambda = gi + nu;
+            if (lambda < most) {
+              most = lambda;
+              enter = i;
+            }
+          }
+          if (enter < 0) break;  // KKT point: optimal.
+          w.isFree[enter] = 1;
+          justFreed = enter;
+          continue;
+        }
+
+        // Step from a towards z, stopping where the first free coordinate reaches zero.
+        double alpha = 1.0;
+        int block = -1;
+        for (int r = 0; r < k; ++r) {
+          if (w.z[r] <= 0) {
+            const double ai = w.a[w.freeIdx[r]];
+            const double t = ai / (ai - w.z[r]);
+            if (t < alpha || block < 0) {
+              alpha = t;
+              block = w.freeIdx[r];
+            }
+          }
+        }
+        for (int r = 0; r < k; ++r) {
+          double& ai = w.a[w.freeIdx[r]];
+          ai += alpha * (w.z[r] - ai);
+        }
+        w.a[block] = 0.0;
+        w.isFree[block] = 0;
+        // Coordinates that reached zero together with the blocking one leave as well.
+        for (int r = 0; r < k; ++r) {
+          const int i = w.freeIdx[r];
+          if (w.isFree[i] && w.a[i] <= 0) {
+            w.a[i] = 0.0;
+            w.isFree[i] = 0;
+          }
+        }
+      }
+
+      // Remove the rounding left in the sum (the constraint holds to ~1e-16 already).
+      double sum = 0;
+      for (int i = 0; i < p; ++i) sum += w.a[i];
+      for (int i = 0; i < p; ++i) out[i] = static_cast<float>(w.a[i] / sum);
+    }
+  });
+}
+
+torch::Tensor fclsAbundances(const torch::Tensor& endmembers, const torch::Tensor& pixels,
+                             const FclsOptions& options) {
+  TORCH_CHECK(endmembers.dim() == 2, "fclsAbundances: endmembers must be L x P, got ",
+              endmembers.sizes());
+  TORCH_CHECK(pixels.dim() == 2, "fclsAbundances: pixels must be L x N, got ", pixels.sizes());
+  TORCH_CHECK(endmembers.size(0) == pixels.size(0), "fclsAbundances: endmembers have ",
+              endmembers.size(0), " bands but the pixels have ", pixels.size(0));
+  TORCH_CHECK(endmembers.is_floating_point() && pixels.is_floating_point(),
+              "fclsAbundances: expected floating tensors");
+  const int bands = static_cast<int>(endmembers.size(0));
+  const int count = static_cast<int>(endmembers.size(1));
+  const torch::Tensor e = endmembers.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  std::vector<float> values(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+  FclsSolver solver(values, bands, count, options);
+  // Pixel-major copy: each pixel's spectrum contiguous.
+  const torch::Tensor y = pixels.detach().to(torch::kCPU, torch::kFloat).t().contiguous();
+  const int64_t n = y.size(0);
+  torch::Tensor a = torch::empty({n, count}, torch::kFloat);
+  solver.unmix(y.data_ptr<float>(), n, a.data_ptr<float>());
+  return a.t().contiguous().to(pixels.device());
+}
+
+}  // namespace dequnmix

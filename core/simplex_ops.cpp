@@ -1,0 +1,35 @@
+#include "core/simplex_ops.h"
+
+namespace dequnmix {
+
+torch::Tensor projectOntoSimplex(const torch::Tensor& values, int64_t dim) {
+  TORCH_CHECK(values.defined(), "projectOntoSimplex: undefined tensor");
+  TORCH_CHECK(values.is_floating_point(), "projectOntoSimplex: expected a floating tensor, got ",
+              values.scalar_type());
+  TORCH_CHECK(values.dim() >= 1, "projectOntoSimplex: expected at least one dimension");
+  const int64_t d = c10::maybe_wrap_dim(dim, values.dim());
+  const int64_t n = values.size(d);
+  TORCH_CHECK(n >= 1, "projectOntoSimplex: the simplex axis (dim ", dim, ") is empty");
+  if (values.numel() == 0) return values.clone();
+
+  // Work on the last axis so that sort, cumsum and gather all act along it.
+  const torch::Tensor v = values.movedim(d, -1);
+  // u sorted in decreasing order; sort's values are differentiable (a gather of v).
+  const torch::Tensor u = std::get<0>(v.sort(/*dim=*/-1, /*descending=*/true));
+  const torch::Tensor cssv = u.cumsum(-1) - 1;  // sum_{i<=j} u_i - 1
+  const torch::Tensor j = torch::arange(1, n + 1, v.options().requires_grad(false));
+  // The condition u_j - cssv_j / j > 0 holds exactly for j = 1..rho in exact arithmetic
+  // (Duchi et al. 2008, Lemma 2). Taking the largest j where it holds, rather than counting,
+  // stays correct if rounding breaks the prefix structure. j = 1 always qualifies
+  // (u_1 - (u_1 - 1) = 1), so rho >= 1.
+  const torch::Tensor positive = (u - cssv / j) > 0;
+  const torch::Tensor rho = std::get<0>(
+      (positive.to(torch::kLong) * torch::arange(1, n + 1, v.options().dtype(torch::kLong)))
+          .max(-1, /*keepdim=*/true));
+  // tau is differentiable through the gathered partial sum (the Jacobian of the projection
+  // is I - 11^T/rho on the support, 0 elsewhere).
+  const torch::Tensor tau = cssv.gather(-1, rho - 1) / rho.to(v.scalar_type());
+  return (v - tau).clamp_min(0).movedim(-1, d);
+}
+
+}  // namespace dequnmix
