@@ -1,0 +1,249 @@
+// The DEQ-Unmix network, map, losses and the angular mean-shift refinement (deq_ops.h).
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/deq_ops.h"
+#include "core/errors.h"
+#include "core/simplex_ops.h"
+
+namespace dequnmix {
+
+namespace {
+
+torch::Tensor uniformTensor(std::vector<int64_t> shape, double bound, std::mt19937_64& rng,
+                            const torch::Device& device) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  std::vector<float> v(static_cast<size_t>(n));
+  std::uniform_real_distribution<double> dist(-bound, bound);
+  for (float& x : v) x = static_cast<float>(dist(rng));
+  return torch::from_blob(v.data(), shape, torch::kFloat32).clone().to(device);
+}
+
+int inputChannels(const DeqNetworkOptions& o, int bands, int endmembers) {
+  return o.input == DeqNetworkInput::ResidualAndAbundances ? bands + endmembers : 2 * endmembers;
+}
+
+std::string layerName(size_t i, const char* what) {
+  return "conv" + std::to_string(i) + "." + what;
+}
+
+}  // namespace
+
+DeqNetwork DeqNetwork::create(int bands, int endmembers, const DeqNetworkOptions& options,
+                              uint64_t seed, const torch::Device& device) {
+  if (bands < 1 || endmembers < 2)
+    throw InvalidArgument("network: needs at least one band and two endmembers");
+  if (options.hiddenChannels < 1 || options.hiddenLayers < 0)
+    throw InvalidArgument("network: hiddenChannels must be >= 1 and hiddenLayers >= 0");
+  if (!(options.initialStep > 0)) throw InvalidArgument("network: initialStep must be > 0");
+  DeqNetwork net;
+  net.options = options;
+  net.bands = bands;
+  net.endmembers = endmembers;
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  const int C = options.hiddenChannels;
+  std::vector<std::vector<int64_t>> shapes;
+  shapes.push_back({C, inputChannels(options, bands, endmembers), 1, 1});
+  for (int i = 0; i < options.hiddenLayers; ++i) shapes.push_back({C, C, 3, 3});
+  shapes.push_back({endmembers, C, 3, 3});
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& s = shapes[i];
+    const double bound = 1.0 / std::sqrt(static_cast<double>(s[1] * s[2] * s[3]));
+    const bool last = i + 1 == shapes.size();
+    net.weights.push_back(last ? torch::zeros(s, torch::TensorOptions(device))
+                               : uniformTensor(s, bound, rng, device));
+    net.biases.push_back(last ? torch::zeros({s[0]}, torch::TensorOptions(device))
+                              : uniformTensor({s[0]}, bound, rng, device));
+  }
+  // softplus^-1(s) = log(exp(s) - 1)
+  const double p = std::log(std::expm1(options.initialStep));
+  net.etaParameter = torch::full({}, p, torch::TensorOptions(device));
+  return net;
+}
+
+std::vector<DeqTensor> DeqNetwork::toTensors() const {
+  std::vector<DeqTensor> out;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    DeqTensor d;
+    d.name = name;
+    d.shape.assign(c.sizes().begin(), c.sizes().end());
+    d.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    out.push_back(std::move(d));
+  };
+  for (size_t i = 0; i < weights.size(); ++i) {
+    add(layerName(i, "weight"), weights[i]);
+    add(layerName(i, "bias"), biases[i]);
+  }
+  add("eta", etaParameter);
+  return out;
+}
+
+DeqNetwork DeqNetwork::fromTensors(int bands, int endmembers, const DeqNetworkOptions& options,
+                                   const std::vector<DeqTensor>& tensors,
+                                   const torch::Device& device) {
+  // The shapes come from create(); the stored tensors must match them exactly.
+  DeqNetwork net = create(bands, endmembers, options, 0, torch::Device(torch::kCPU));
+  auto find = [&](const std::string& name) -> const DeqTensor& {
+    for (const DeqTensor& t : tensors)
+      if (t.name == name) return t;
+    throw ModelCorruptError("model file: network tensor '" + name + "' is missing");
+  };
+  auto load = [&](const std::string& name, torch::Tensor& target) {
+    const DeqTensor& t = find(name);
+    if (std::vector<int64_t>(target.sizes().begin(), target.sizes().end()) != t.shape ||
+        static_cast<int64_t>(t.values.size()) != target.numel())
+      throw ModelCorruptError("model file: network tensor '" + name +
+                              "' has the wrong shape for the stored network settings");
+    for (float v : t.values)
+      if (!std::isfinite(v))
+        throw ModelCorruptError("model file: network tensor '" + name + "' is not finite");
+    target = torch::from_blob(const_cast<float*>(t.values.data()), t.shape, torch::kFloat32)
+                 .clone()
+                 .to(device);
+  };
+  for (size_t i = 0; i < net.weights.size(); ++i) {
+    load(layerName(i, "weight"), net.weights[i]);
+    load(layerName(i, "bias"), net.biases[i]);
+  }
+  load("eta", net.etaParameter);
+  if (tensors.size() != 2 * net.weights.size() + 1)
+    throw ModelCorruptError("model file: unexpected extra network tensors");
+  return net;
+}
+
+std::vector<torch::Tensor> DeqNetwork::parameters() const {
+  std::vector<torch::Tensor> p(weights);
+  p.insert(p.end(), biases.begin(), biases.end());
+  p.push_back(etaParameter);
+  return p;
+}
+
+void DeqNetwork::setRequiresGrad(bool requiresGrad) {
+  for (torch::Tensor& t : weights) t.requires_grad_(requiresGrad);
+  for (torch::Tensor& t : biases) t.requires_grad_(requiresGrad);
+  etaParameter.requires_grad_(requiresGrad);
+}
+
+void DeqNetwork::zeroLearnedPart() {
+  torch::NoGradGuard noGrad;
+  for (torch::Tensor& t : weights) t.zero_();
+  for (torch::Tensor& t : biases) t.zero_();
+}
+
+double DeqNetwork::stepInLipschitzUnits() const {
+  return torch::softplus(etaParameter.detach()).item<double>();
+}
+
+torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Tensor& abundances) {
+  const auto s = abundances.sizes();
+  torch::Tensor flat = abundances.reshape({s[0], s[1], s[2] * s[3]});
+  return endmembers.matmul(flat).reshape({s[0], endmembers.size(0), s[2], s[3]});
+}
+
+torch::Tensor DeqNetwork::learned(const torch::Tensor& residual, const torch::Tensor& abundances,
+                                  const torch::Tensor& endmembers) const {
+  torch::Tensor in;
+  if (options.input == DeqNetworkInput::ResidualAndAbundances) {
+    in = torch::cat({residual, abundances}, 1);
+  } else {
+    in = torch::cat({reconstructScene(endmembers.t(), residual), abundances}, 1);
+  }
+  torch::Tensor h = torch::tanh(torch::conv2d(in, weights[0], biases[0]));
+  for (size_t i = 1; i < weights.size(); ++i) {
+    torch::Tensor padded = torch::replication_pad2d(h, {1, 1, 1, 1});
+    h = torch::conv2d(padded, weights[i], biases[i]);
+    if (i + 1 < weights.size()) h = torch::tanh(h);
+  }
+  return h;
+}
+
+DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene)
+    : network_(&network), endmembers_(std::move(endmembers)), scene_(std::move(scene)) {
+  torch::NoGradGuard noGrad;
+  // ||E||_2^2 = largest eigenvalue of E^T E (P x P, float64 for accuracy).
+  torch::Tensor gram =
+      endmembers_.detach().to(torch::kFloat64).t().matmul(endmembers_.detach().to(torch::kFloat64));
+  lipschitz_ = torch::linalg_eigvalsh(gram.cpu()).max().item<double>();
+  if (!(lipschitz_ > 0)) throw InvalidArgument("DEQ map: endmember matrix is zero");
+}
+
+torch::Tensor DeqUnmixMap::step() const {
+  return torch::softplus(network_->etaParameter) / lipschitz_;
+}
+
+torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
+  torch::Tensor residual = reconstructScene(endmembers_, abundances) - scene_;
+  torch::Tensor gradient = reconstructScene(endmembers_.t(), residual);  // E^T R
+  torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
+  return projectOntoSimplex(abundances - step() * g, 1);
+}
+
+DeqMap DeqUnmixMap::asMap() const {
+  return [this](const torch::Tensor& a) { return (*this)(a); };
+}
+
+torch::Tensor maskedSpectralAngle(const torch::Tensor& y, const torch::Tensor& yhat,
+                                  const torch::Tensor& mask) {
+  torch::Tensor dot = (y * yhat).sum(1, true);
+  torch::Tensor n = y.norm(2, 1, true) * yhat.norm(2, 1, true) + 1e-12;
+  torch::Tensor angle = torch::acos(torch::clamp(dot / n, -1 + 1e-7, 1 - 1e-7));
+  return (angle * mask).sum() / mask.sum().clamp_min(1);
+}
+
+torch::Tensor maskedMse(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask) {
+  torch::Tensor se = ((a - b).pow(2) * mask).sum();
+  return se / (mask.sum().clamp_min(1) * a.size(1));
+}
+
+torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double radius, int iterations,
+                                        int minPixels, std::vector<bool>* moved) {
+  torch::NoGradGuard noGrad;
+  torch::Tensor E = endmembers.to(torch::kFloat64);
+  torch::Tensor Y = pixels.to(torch::kFloat64);
+  torch::Tensor norms = Y.norm(2, 0, true);  // 1 x N
+  torch::Tensor valid = (norms > 0).reshape({-1});
+  Y = Y.index({torch::indexing::Slice(), valid});
+  norms = norms.index({torch::indexing::Slice(), valid});
+  torch::Tensor U = Y / norms;  // unit pixels, L x N
+  const int64_t N = U.size(1);
+  const int P = static_cast<int>(E.size(1));
+  torch::Tensor out = E.clone();
+  if (moved) moved->assign(P, false);
+  for (int p = 0; p < P; ++p) {
+    torch::Tensor d = E.select(1, p);
+    const double dn = d.norm().item<double>();
+    if (!(dn > 0) || N == 0) continue;
+    d = d / dn;
+    double t = radius;
+    if (!(t > 0)) {
+      // Adaptive ball: the angle to the k-th nearest pixel.
+      const int64_t k = std::min<int64_t>(
+          N, std::max<int64_t>(minPixels, static_cast<int64_t>(std::ceil(0.002 * N))));
+      torch::Tensor ang = torch::acos(torch::clamp(d.matmul(U), -1.0, 1.0));
+      t = std::max(0.02, std::get<0>(torch::kthvalue(ang, k)).item<double>());
+    }
+    const double cosT = std::cos(t);
+    torch::Tensor ball;
+    bool ok = true;
+    for (int it = 0; it < std::max(1, iterations); ++it) {
+      ball = d.matmul(U) >= cosT;
+      if (ball.sum().item<int64_t>() < minPixels) {
+        ok = false;
+        break;
+      }
+      torch::Tensor m = U.index({torch::indexing::Slice(), ball}).mean(1);
+      d = m / m.norm();
+    }
+    if (!ok) continue;
+    const double scale = norms.index({torch::indexing::Slice(), ball}).mean().item<double>();
+    out.select(1, p).copy_(d * scale);
+    if (moved) (*moved)[p] = true;
+  }
+  return out.to(endmembers.scalar_type());
+}
+
+}  // namespace dequnmix

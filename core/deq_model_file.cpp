@@ -1,0 +1,427 @@
+// DEQ-Unmix model file (plain C++, no LibTorch) and the enum names of deq_unmix.h.
+//
+// Layout (little-endian):
+//   8 bytes   magic "DEQUNMIX"
+//   uint32    format version (kFormatVersion)
+//   uint64    payload size in bytes
+//   payload   fields in a fixed order (below), every vector/string length-prefixed
+//   uint32    CRC-32 (IEEE 802.3, as zlib) of the payload
+// The reader checks the magic, the version, the size against the file length, the
+// checksum, then every length against the bytes left and the content for consistency,
+// so arbitrary bytes give a ModelFileError, never a crash or a huge allocation.
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+#include "core/deq_unmix.h"
+
+namespace dequnmix {
+
+namespace {
+
+constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderSize = 8 + 4 + 8;
+
+uint32_t crc32(const uint8_t* data, size_t n) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+class Writer {
+ public:
+  std::vector<uint8_t> bytes;
+  template <typename T>
+  void raw(T v) {
+    uint8_t b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    bytes.insert(bytes.end(), b, b + sizeof(T));
+  }
+  void u32(uint32_t v) { raw(v); }
+  void i32(int32_t v) { raw(v); }
+  void u64(uint64_t v) { raw(v); }
+  void i64(int64_t v) { raw(v); }
+  void f64(double v) { raw(v); }
+  void str(const std::string& s) {
+    u64(s.size());
+    bytes.insert(bytes.end(), s.begin(), s.end());
+  }
+  void floats(const std::vector<float>& v) {
+    u64(v.size());
+    for (float x : v) raw(x);
+  }
+  void doubles(const std::vector<double>& v) {
+    u64(v.size());
+    for (double x : v) raw(x);
+  }
+  void ints(const std::vector<int>& v) {
+    u64(v.size());
+    for (int x : v) i32(x);
+  }
+};
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  template <typename T>
+  T raw() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, data_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  uint32_t u32() { return raw<uint32_t>(); }
+  int32_t i32() { return raw<int32_t>(); }
+  uint64_t u64() { return raw<uint64_t>(); }
+  int64_t i64() { return raw<int64_t>(); }
+  double f64() { return raw<double>(); }
+  uint64_t count(size_t elementSize) {
+    const uint64_t n = u64();
+    if (n > (size_ - pos_) / elementSize) corrupt("a length exceeds the file");
+    return n;
+  }
+  std::string str() {
+    const uint64_t n = count(1);
+    std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  std::vector<float> floats() {
+    std::vector<float> v(count(4));
+    for (float& x : v) x = raw<float>();
+    return v;
+  }
+  std::vector<double> doubles() {
+    std::vector<double> v(count(8));
+    for (double& x : v) x = raw<double>();
+    return v;
+  }
+  std::vector<int> ints() {
+    std::vector<int> v(count(4));
+    for (int& x : v) x = i32();
+    return v;
+  }
+  bool atEnd() const { return pos_ == size_; }
+  [[noreturn]] static void corrupt(const std::string& what) {
+    throw ModelCorruptError("DEQ-Unmix model file is corrupt: " + what);
+  }
+
+ private:
+  void need(size_t n) {
+    if (n > size_ - pos_) corrupt("a field runs past the end of the payload");
+  }
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+void writeTable(Writer& w, const EndmemberTable& t) {
+  w.u64(t.names.size());
+  for (const auto& n : t.names) w.str(n);
+  w.doubles(t.wavelengths);
+  w.i32(t.bands);
+  w.floats(t.values);
+}
+
+EndmemberTable readTable(Reader& r) {
+  EndmemberTable t;
+  const uint64_t n = r.count(8);
+  for (uint64_t i = 0; i < n; ++i) t.names.push_back(r.str());
+  t.wavelengths = r.doubles();
+  t.bands = r.i32();
+  t.values = r.floats();
+  if (t.bands < 1 || t.names.empty() ||
+      t.values.size() != static_cast<size_t>(t.bands) * t.names.size())
+    Reader::corrupt("endmember table sizes disagree");
+  for (float v : t.values)
+    if (!std::isfinite(v)) Reader::corrupt("endmember values are not finite");
+  return t;
+}
+
+void writeSolver(Writer& w, const DeqSolverOptions& o) {
+  w.i32(static_cast<int>(o.kind));
+  w.i32(o.maxIterations);
+  w.f64(o.tolerance);
+  w.i32(o.history);
+  w.f64(o.regularization);
+  w.f64(o.damping);
+}
+
+DeqSolverOptions readSolver(Reader& r) {
+  DeqSolverOptions o;
+  const int kind = r.i32();
+  if (kind < 0 || kind > 1) Reader::corrupt("unknown solver kind");
+  o.kind = static_cast<DeqSolverKind>(kind);
+  o.maxIterations = r.i32();
+  o.tolerance = r.f64();
+  o.history = r.i32();
+  o.regularization = r.f64();
+  o.damping = r.f64();
+  if (o.maxIterations < 1 || o.maxIterations > 1000000 || o.history < 1 || o.history > 1000 ||
+      !(o.tolerance >= 0) || !(o.regularization >= 0) || !(o.damping > 0 && o.damping <= 1))
+    Reader::corrupt("solver settings out of range");
+  return o;
+}
+
+}  // namespace
+
+const char* toString(DeqSolverKind kind) {
+  return kind == DeqSolverKind::Anderson ? "anderson" : "picard";
+}
+const char* toString(DeqGradientMode mode) {
+  switch (mode) {
+    case DeqGradientMode::Implicit:
+      return "implicit";
+    case DeqGradientMode::Phantom:
+      return "phantom";
+    case DeqGradientMode::Unrolled:
+      return "unrolled";
+  }
+  return "?";
+}
+const char* toString(DeqNetworkInput input) {
+  return input == DeqNetworkInput::ResidualAndAbundances ? "residual" : "projected_residual";
+}
+const char* toString(EndmemberRefinement method) {
+  return method == EndmemberRefinement::None ? "none" : "mean_shift";
+}
+
+DeqSolverKind parseDeqSolverKind(const std::string& name) {
+  if (name == "anderson") return DeqSolverKind::Anderson;
+  if (name == "picard") return DeqSolverKind::Picard;
+  throw InvalidArgument("unknown solver '" + name + "' (expected anderson or picard)");
+}
+DeqGradientMode parseDeqGradientMode(const std::string& name) {
+  if (name == "implicit") return DeqGradientMode::Implicit;
+  if (name == "phantom") return DeqGradientMode::Phantom;
+  if (name == "unrolled") return DeqGradientMode::Unrolled;
+  throw InvalidArgument("unknown gradient mode '" + name +
+                        "' (expected implicit, phantom or unrolled)");
+}
+DeqNetworkInput parseDeqNetworkInput(const std::string& name) {
+  if (name == "residual") return DeqNetworkInput::ResidualAndAbundances;
+  if (name == "projected_residual") return DeqNetworkInput::ProjectedResidualAndAbundances;
+  throw InvalidArgument("unknown network input '" + name +
+                        "' (expected residual or projected_residual)");
+}
+EndmemberRefinement parseEndmemberRefinement(const std::string& name) {
+  if (name == "none") return EndmemberRefinement::None;
+  if (name == "mean_shift") return EndmemberRefinement::AngularMeanShift;
+  throw InvalidArgument("unknown endmember refinement '" + name +
+                        "' (expected none or mean_shift)");
+}
+
+int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }
+
+void checkModelBands(const DeqModel& model, int rasterBands) {
+  const int expected = model.bandSubset.empty() ? model.bands : model.sourceBands;
+  if (rasterBands != expected) {
+    throw BandMismatchError("the raster has " + std::to_string(rasterBands) +
+                            " bands but the DEQ-Unmix model was trained on a raster with " +
+                            std::to_string(expected) +
+                            " bands: use a scene with the same bands as the training scene");
+  }
+  for (int b : model.bandSubset)
+    if (b < 1 || b > rasterBands)
+      throw BandMismatchError("the model's band subset names band " + std::to_string(b) +
+                              ", which the raster does not have");
+}
+
+std::vector<uint8_t> serializeDeqModel(const DeqModel& m) {
+  Writer w;
+  w.i32(m.bands);
+  w.i32(m.sourceBands);
+  w.ints(m.bandSubset);
+  w.doubles(m.wavelengths);
+  writeTable(w, m.endmembers);
+  writeTable(w, m.initialEndmembers);
+  w.f64(m.inputScale);
+  w.i32(m.network.hiddenChannels);
+  w.i32(m.network.hiddenLayers);
+  w.i32(static_cast<int>(m.network.input));
+  w.f64(m.network.initialStep);
+  writeSolver(w, m.solver);
+  w.u64(m.weights.size());
+  for (const DeqTensor& t : m.weights) {
+    w.str(t.name);
+    w.u64(t.shape.size());
+    for (int64_t s : t.shape) w.i64(s);
+    w.floats(t.values);
+  }
+  w.u64(m.hyperparameters.size());
+  for (const auto& kv : m.hyperparameters) {
+    w.str(kv.first);
+    w.str(kv.second);
+  }
+  w.i32(m.summary.epochs);
+  w.f64(m.summary.finalLoss);
+  w.f64(m.summary.trainingSeconds);
+  w.f64(m.summary.meanForwardIterations);
+  w.f64(m.summary.convergedFraction);
+  w.i32(m.summary.supervised ? 1 : 0);
+  w.i32(m.summary.tiled ? 1 : 0);
+  w.doubles(m.lossHistory);
+  w.str(m.torchVersion);
+  w.str(m.coreVersion);
+
+  Writer file;
+  file.bytes.insert(file.bytes.end(), kMagic, kMagic + 8);
+  file.u32(kFormatVersion);
+  file.u64(w.bytes.size());
+  file.bytes.insert(file.bytes.end(), w.bytes.begin(), w.bytes.end());
+  file.u32(crc32(w.bytes.data(), w.bytes.size()));
+  return file.bytes;
+}
+
+DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
+  const size_t n = bytes.size();
+  if (n == 0 || std::memcmp(bytes.data(), kMagic, std::min<size_t>(n, 8)) != 0)
+    throw ModelFormatError("not a DEQ-Unmix model file (wrong magic bytes)");
+  if (n < kHeaderSize) throw ModelTruncatedError("DEQ-Unmix model file is truncated (header)");
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  if (version != kFormatVersion)
+    throw ModelVersionError("DEQ-Unmix model file format version " + std::to_string(version) +
+                            " is not supported (this build reads version " +
+                            std::to_string(kFormatVersion) + ")");
+  uint64_t payload;
+  std::memcpy(&payload, bytes.data() + 12, 8);
+  if (payload > n || n - kHeaderSize < payload + 4) {
+    throw ModelTruncatedError(
+        "DEQ-Unmix model file is truncated: " + std::to_string(n) + " bytes, the header declares " +
+        (payload > n ? std::string("more") : std::to_string(kHeaderSize + payload + 4)));
+  }
+  if (n - kHeaderSize != payload + 4)
+    Reader::corrupt("the file is longer than its header declares");
+  const uint8_t* p = bytes.data() + kHeaderSize;
+  uint32_t stored;
+  std::memcpy(&stored, p + payload, 4);
+  if (crc32(p, payload) != stored) Reader::corrupt("checksum mismatch");
+
+  Reader r(p, payload);
+  DeqModel m;
+  m.bands = r.i32();
+  m.sourceBands = r.i32();
+  m.bandSubset = r.ints();
+  m.wavelengths = r.doubles();
+  m.endmembers = readTable(r);
+  m.initialEndmembers = readTable(r);
+  m.inputScale = r.f64();
+  m.network.hiddenChannels = r.i32();
+  m.network.hiddenLayers = r.i32();
+  const int input = r.i32();
+  if (input < 0 || input > 1) Reader::corrupt("unknown network input");
+  m.network.input = static_cast<DeqNetworkInput>(input);
+  m.network.initialStep = r.f64();
+  m.solver = readSolver(r);
+  const uint64_t tensors = r.count(8);
+  for (uint64_t i = 0; i < tensors; ++i) {
+    DeqTensor t;
+    t.name = r.str();
+    const uint64_t dims = r.count(8);
+    int64_t numel = 1;
+    for (uint64_t d = 0; d < dims; ++d) {
+      const int64_t s = r.i64();
+      if (s < 0 || s > (int64_t(1) << 31)) Reader::corrupt("tensor shape out of range");
+      t.shape.push_back(s);
+      numel *= s;
+      if (numel > (int64_t(1) << 32)) Reader::corrupt("tensor too large");
+    }
+    t.values = r.floats();
+    if (static_cast<int64_t>(t.values.size()) != numel)
+      Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
+    m.weights.push_back(std::move(t));
+  }
+  const uint64_t hp = r.count(16);
+  for (uint64_t i = 0; i < hp; ++i) {
+    std::string k = r.str();
+    std::string v = r.str();
+    m.hyperparameters.emplace_back(std::move(k), std::move(v));
+  }
+  m.summary.epochs = r.i32();
+  m.summary.finalLoss = r.f64();
+  m.summary.trainingSeconds = r.f64();
+  m.summary.meanForwardIterations = r.f64();
+  m.summary.convergedFraction = r.f64();
+  m.summary.supervised = r.i32() != 0;
+  m.summary.tiled = r.i32() != 0;
+  m.lossHistory = r.doubles();
+  m.torchVersion = r.str();
+  m.coreVersion = r.str();
+  if (!r.atEnd()) Reader::corrupt("unexpected bytes after the last field");
+
+  // Consistency.
+  if (m.bands < 1 || m.bands > 100000) Reader::corrupt("band count out of range");
+  if (m.endmembers.bands != m.bands || m.initialEndmembers.bands != m.bands ||
+      m.initialEndmembers.endmembers() != m.endmembers.endmembers())
+    Reader::corrupt("endmember tables do not match the band count");
+  if (m.endmembers.endmembers() < 2) Reader::corrupt("fewer than two endmembers");
+  if (!m.bandSubset.empty()) {
+    if (static_cast<int>(m.bandSubset.size()) != m.bands || m.sourceBands < m.bands)
+      Reader::corrupt("band subset does not match the band count");
+    for (int b : m.bandSubset)
+      if (b < 1 || b > m.sourceBands) Reader::corrupt("band subset out of range");
+  }
+  if (!m.wavelengths.empty() && static_cast<int>(m.wavelengths.size()) != m.bands)
+    Reader::corrupt("wavelength count does not match the band count");
+  if (!(m.inputScale > 0) || !std::isfinite(m.inputScale))
+    Reader::corrupt("input scaling is not a positive number");
+  if (m.network.hiddenChannels < 1 || m.network.hiddenChannels > 4096 ||
+      m.network.hiddenLayers < 0 || m.network.hiddenLayers > 64 || !(m.network.initialStep > 0))
+    Reader::corrupt("network settings out of range");
+  return m;
+}
+
+void saveDeqModel(const std::string& path, const DeqModel& model) {
+  const std::vector<uint8_t> bytes = serializeDeqModel(model);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("cannot write the model file '" + path + "'");
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw IoError("cannot write the model file '" + path + "' (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw IoError("cannot write the model file '" + path + "' (rename failed)");
+  }
+}
+
+DeqModel loadDeqModel(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open the model file '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  try {
+    return deserializeDeqModel(bytes);
+  } catch (const ModelFileError& e) {
+    // Re-throw the same type with the path in the message.
+    const std::string msg = std::string(e.what()) + " ('" + path + "')";
+    if (dynamic_cast<const ModelFormatError*>(&e)) throw ModelFormatError(msg);
+    if (dynamic_cast<const ModelVersionError*>(&e)) throw ModelVersionError(msg);
+    if (dynamic_cast<const ModelTruncatedError*>(&e)) throw ModelTruncatedError(msg);
+    throw ModelCorruptError(msg);
+  }
+}
+
+}  // namespace dequnmix

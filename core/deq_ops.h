@@ -1,0 +1,142 @@
+// DEQ-Unmix at the LibTorch level: fixed-point solvers, the network G_theta, the map
+// f_theta and the three gradient modes. The plain C++ facade is core/deq_unmix.h; the
+// notation and references are there.
+#pragma once
+
+#include <torch/types.h>
+
+#include <functional>
+#include <vector>
+
+#include "core/deq_unmix.h"
+
+namespace dequnmix {
+
+// ----------------------------------------------------------------------------------------
+// Solvers: one contract for Anderson and Picard.
+
+using DeqMap = std::function<torch::Tensor(const torch::Tensor&)>;
+
+struct FixedPointResult {
+  // f(x_best), where x_best is the iterate with the smallest residual ||f(x) - x||: for the
+  // DEQ-Unmix map it is exactly on the simplex (f ends with the projection).
+  torch::Tensor solution;
+  DeqSolveStats stats;  // one solve (stats.solves == 1)
+};
+
+// Solves x = map(x) from `start`.
+// Anderson (type II, Walker and Ni 2011): with the last n <= m iterates x_i, f_i = map(x_i)
+// and residuals g_i = f_i - x_i, the weights c minimise ||sum c_i g_i||^2 + lambda' ||c||^2
+// subject to sum c_i = 1: c = H^-1 1 / (1^T H^-1 1), H = G G^T + lambda' I, solved in
+// float64 with lambda' = lambda * mean(diag(G G^T)); the next iterate is
+// beta sum c_i f_i + (1 - beta) sum c_i x_i. A singular or non-finite solve is retried
+// with lambda' x 100 (twice), then replaced by the damped Picard step (counted in
+// stats.fallbacks). Picard: x <- (1 - beta) x + beta f(x).
+// The map is evaluated under torch::NoGradGuard (maps that call autograd::grad on a graph
+// recorded outside still work). Throws Canceled between iterations when asked.
+FixedPointResult solveFixedPoint(const DeqMap& map, const torch::Tensor& start,
+                                 const DeqSolverOptions& options,
+                                 const ProgressSink* cancel = nullptr);
+
+// ----------------------------------------------------------------------------------------
+// The learned operator N_theta and the step parameter.
+
+struct DeqNetwork {
+  DeqNetworkOptions options;
+  int bands = 0;
+  int endmembers = 0;
+  std::vector<torch::Tensor> weights;  // conv0 (1x1), hidden 3x3 ..., output 3x3
+  std::vector<torch::Tensor> biases;
+  torch::Tensor etaParameter;  // scalar; step = softplus(etaParameter) / ||E||_2^2
+
+  // PyTorch's default conv initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from a
+  // std::mt19937_64 seeded by `seed` (identical on every device), except the output layer,
+  // which starts at zero so that the untrained map is projected gradient descent.
+  static DeqNetwork create(int bands, int endmembers, const DeqNetworkOptions& options,
+                           uint64_t seed, const torch::Device& device);
+  static DeqNetwork fromTensors(int bands, int endmembers, const DeqNetworkOptions& options,
+                                const std::vector<DeqTensor>& tensors,
+                                const torch::Device& device);  // throws ModelCorruptError
+  std::vector<DeqTensor> toTensors() const;
+  std::vector<torch::Tensor> parameters() const;  // weights, biases, etaParameter
+  void setRequiresGrad(bool requiresGrad);
+  // Sets every network weight and bias to zero: G_theta = E^T R (projected gradient).
+  void zeroLearnedPart();
+  // N_theta: residual B x L x h x w, abundances B x P x h x w, endmembers L x P ->
+  // B x P x h x w. 3x3 convolutions pad by edge replication.
+  torch::Tensor learned(const torch::Tensor& residual, const torch::Tensor& abundances,
+                        const torch::Tensor& endmembers) const;
+  double stepInLipschitzUnits() const;  // softplus(etaParameter)
+};
+
+// E A for E: L x P and A: B x P x h x w -> B x L x h x w.
+torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Tensor& abundances);
+
+// f_theta(A) = Proj(A - eta (E^T R(A) + N_theta([R(A); A]))), over a batch of tiles.
+class DeqUnmixMap {
+ public:
+  // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled).
+  DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene);
+  torch::Tensor operator()(const torch::Tensor& abundances) const;
+  DeqMap asMap() const;
+  // eta = softplus(p) / ||E||_2^2 (the norm of the detached E).
+  torch::Tensor step() const;
+
+ private:
+  const DeqNetwork* network_;
+  torch::Tensor endmembers_;
+  torch::Tensor scene_;
+  double lipschitz_;
+};
+
+// ----------------------------------------------------------------------------------------
+// Gradients.
+
+using DeqLoss = std::function<torch::Tensor(const torch::Tensor& abundances)>;
+
+struct DeqGradientResult {
+  torch::Tensor abundances;  // the (detached) output the loss was evaluated on
+  double loss = 0;
+  DeqSolveStats forward;
+  DeqSolveStats backward;  // implicit mode only
+};
+
+// Given a fixed point x* of `map` (any map whose parameters are leaves requiring grad),
+// evaluates z = map(x*) once with the graph recorded, the loss at z, and accumulates into
+// the leaves' .grad the implicit gradient: g = dLoss/dz, u solves u = g + J^T u
+// (J = dmap/dx at x*, vector-Jacobian products through the one recorded evaluation, solved
+// by `backward`), then dLoss/dtheta = (direct part) + u^T dmap/dtheta. Memory: one graph
+// of the map plus the solver's history, independent of how x* was found.
+DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixedPoint,
+                                   const DeqLoss& loss, const DeqSolverOptions& backward,
+                                   const ProgressSink* cancel = nullptr);
+
+// One training gradient of the DEQ-Unmix map: forward solve from `start` (Implicit and
+// Phantom: without graph; Unrolled: forward.maxIterations plain iterations with the full
+// graph), the loss, and the chosen gradient accumulated into the parameters' .grad.
+// Phantom: z_0 = x* detached, z_{k+1} = (1 - l) z_k + l f(z_k), k < phantomSteps, l =
+// phantomDamping, graph recorded (Geng et al., "On training implicit models", NeurIPS 2021).
+DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
+                              const DeqTrainOptions& options, const ProgressSink* cancel = nullptr);
+
+// ----------------------------------------------------------------------------------------
+// Endmember initialisation helpers.
+
+// Angular mean shift (DESIGN 1d): each endmember direction d is replaced by the normalised
+// mean of the unit-normalised pixels within spectral angle t of it, `iterations` times;
+// then its scale becomes the mean pixel norm in the final ball. Columns whose ball holds
+// fewer than minPixels pixels keep their input. endmembers: L x P; pixels: L x N (valid).
+// radius <= 0 picks t per endmember as the angle to its k-th nearest pixel, k = max(
+// minPixels, 0.2% of N), floored at 0.02 rad (an adaptive ball: wider on sparse/noisy
+// scenes). Returns the refined L x P matrix; `moved` (optional) receives per-column flags.
+torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double radius, int iterations,
+                                        int minPixels, std::vector<bool>* moved = nullptr);
+
+// Mean spectral angle between the pixels of y and yhat (B x L x h x w) over mask
+// (B x 1 x h x w, 1 = valid) and the masked mean squared error, for the training loss.
+torch::Tensor maskedSpectralAngle(const torch::Tensor& y, const torch::Tensor& yhat,
+                                  const torch::Tensor& mask);
+torch::Tensor maskedMse(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask);
+
+}  // namespace dequnmix
