@@ -28,21 +28,33 @@ void MatrixPixelSource::scan(const std::function<void(const PixelBlock&)>& visit
                              ProgressSink* progress) {
   std::vector<float> block;
   std::vector<int64_t> indices;
+  std::vector<char> valid;
+  std::vector<int64_t> slot;  // position of each grid pixel of the block among the valid ones
   for (int64_t start = 0; start < pixels_; start += blockPixels_) {
     throwIfCanceled(progress);
     const int64_t stop = std::min(pixels_, start + blockPixels_);
-    block.clear();
-    indices.clear();
-    for (int64_t i = start; i < stop; ++i) {
-      bool valid = true;
-      for (int b = 0; b < bands_ && valid; ++b)
-        valid = std::isfinite(values_[static_cast<size_t>(b) * pixels_ + i]);
-      if (!valid) continue;  // nodata (NaN, or a non-finite value) in some band
-      indices.push_back(i);
-      for (int b = 0; b < bands_; ++b)
-        block.push_back(values_[static_cast<size_t>(b) * pixels_ + i]);
+    const int64_t len = stop - start;
+    // Band by band, so that the band-sequential storage is read contiguously.
+    valid.assign(len, 1);
+    for (int b = 0; b < bands_; ++b) {
+      const float* band = values_.data() + static_cast<size_t>(b) * pixels_ + start;
+      for (int64_t k = 0; k < len; ++k)
+        if (!std::isfinite(band[k])) valid[k] = 0;  // nodata: NaN or a non-finite value
     }
+    indices.clear();
+    slot.assign(len, -1);
+    for (int64_t k = 0; k < len; ++k)
+      if (valid[k]) {
+        slot[k] = static_cast<int64_t>(indices.size());
+        indices.push_back(start + k);
+      }
     if (!indices.empty()) {
+      block.resize(indices.size() * bands_);
+      for (int b = 0; b < bands_; ++b) {
+        const float* band = values_.data() + static_cast<size_t>(b) * pixels_ + start;
+        for (int64_t k = 0; k < len; ++k)
+          if (slot[k] >= 0) block[slot[k] * bands_ + b] = band[k];
+      }
       PixelBlock view;
       view.values = block.data();
       view.indices = indices.data();
