@@ -15,7 +15,8 @@ struct FclsOptions {
   // still give a unique answer. Small enough to leave well-posed problems unchanged to
   // well below 1e-6 in the abundances.
   double ridge = 1e-12;
-  // Active-set changes allowed per pixel before giving up (far above what P < 64 needs).
+  // Active-set changes allowed per pixel before giving up (far above what P < 64 needs);
+  // on giving up the last feasible iterate is returned, so ANC and ASC still hold.
   int maxIterations = 500;
 };
 
@@ -29,7 +30,8 @@ class FclsSolver {
   int endmembers() const { return count_; }
 
   // pixels: n spectra, pixel-major (n x bands); abundances: n x endmembers, pixel-major.
-  // Runs in parallel over pixels (LibTorch's intra-op thread pool).
+  // Runs in parallel over pixels (LibTorch's intra-op thread pool); the result does not
+  // depend on the thread count. A pixel with a non-finite value gets NaN abundances.
   void unmix(const float* pixels, int64_t n, float* abundances) const;
 
  private:

@@ -38,12 +38,14 @@ EndmemberMatch matchEndmembers(const std::vector<float>& estimated,
 class AbundanceErrorAccumulator {
  public:
   explicit AbundanceErrorAccumulator(int endmembers);
-  // n pixels, both pixel-major n x endmembers.
+  // n pixels, both pixel-major n x endmembers. A pixel with a non-finite value in either
+  // is nodata and not counted.
   void add(const float* estimated, const float* reference, int64_t n);
   int64_t pixels() const { return pixels_; }
   // The assignment minimising the total abundance squared error.
   std::vector<int> bestMatch() const;
-  // Per-endmember RMSE of estimate e against reference referenceOf[e].
+  // Per-endmember RMSE of estimate e against reference referenceOf[e]. These three throw
+  // InvalidArgument when no pixel was counted or referenceOf is not a permutation.
   std::vector<double> rmsePerEndmember(const std::vector<int>& referenceOf) const;
   double armse(const std::vector<int>& referenceOf) const;
   double armseMeanPerEndmember(const std::vector<int>& referenceOf) const;

@@ -29,6 +29,7 @@ struct VcaResult {
   std::vector<float> spectra;
   std::vector<int64_t> pixelIndices;  // scene index (row * width + col) of each endmember
   double estimatedSnrDb = 0;          // the SNR estimate of the reference algorithm
+                                      // (+infinity for a noise-free scene)
   bool projective = true;             // true when the high-SNR projective projection was used
 };
 
