@@ -6,7 +6,8 @@
 # Usage: bash scripts/demo.sh [--profile NAME] [--profiles-path DIR] [OUTPUT_DIR]
 #   OUTPUT_DIR            where the rasters, CSVs and JSON go (default: <build>/demo)
 #   --profile, --profiles-path   as for scripts/install-plugin.sh
-# Environment: BUILD_DIR, SKIP_DEPS=1 (skip apt), and the scene: DEMO_WIDTH, DEMO_HEIGHT,
+# Environment: BUILD_DIR, SKIP_DEPS=1 (skip apt), SKIP_BUILD=1 (use the build as it is),
+# and the scene: DEMO_WIDTH, DEMO_HEIGHT,
 # DEMO_BANDS, DEMO_ENDMEMBERS, DEMO_SNR_DB, DEMO_MAX_ABUNDANCE, DEMO_PURE_PIXELS, DEMO_SEED.
 #
 # Pipeline: synthesize -> vca -> fcls -> evaluate. Each method is one stage function that
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
       install_args+=(--profiles-path "$2")
       shift 2
       ;;
-    -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) [[ -z "${out}" ]] || die "only one OUTPUT_DIR"; out="$1"; shift ;;
   esac
@@ -39,7 +40,9 @@ out="${out:-${DEQUNMIX_BUILD_DIR}/demo}"
 if [[ "${SKIP_DEPS:-0}" != 1 ]]; then
   bash "${DEQUNMIX_ROOT}/scripts/install-deps.sh"
 fi
-bash "${DEQUNMIX_ROOT}/scripts/build.sh"
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  bash "${DEQUNMIX_ROOT}/scripts/build.sh"
+fi
 bash "${DEQUNMIX_ROOT}/scripts/install-plugin.sh" --build-dir "${DEQUNMIX_BUILD_DIR}" \
   "${install_args[@]}"
 mkdir -p "${out}"
