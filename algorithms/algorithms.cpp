@@ -3,13 +3,15 @@
 #include "algorithms/evaluate_algorithm.h"
 #include "algorithms/fcls_algorithm.h"
 #include "algorithms/synthesize_algorithm.h"
+#include "algorithms/train_algorithm.h"
+#include "algorithms/unmix_algorithm.h"
 #include "algorithms/vca_algorithm.h"
 
 namespace dequnmix::processing {
 
 QList<QgsProcessingAlgorithm*> createAlgorithms() {
-  return {new SynthesizeAlgorithm(), new VcaAlgorithm(), new FclsAlgorithm(),
-          new EvaluateAlgorithm()};
+  return {new SynthesizeAlgorithm(), new VcaAlgorithm(),   new FclsAlgorithm(),
+          new EvaluateAlgorithm(),   new TrainAlgorithm(), new UnmixAlgorithm()};
 }
 
 }  // namespace dequnmix::processing

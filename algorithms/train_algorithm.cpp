@@ -1,0 +1,521 @@
+#include "algorithms/train_algorithm.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
+
+#include <QDateTime>
+#include <QFileInfo>
+
+#include <qgsprocessingoutputs.h>
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/deq_raster_io.h"
+#include "algorithms/gdal_raster.h"
+#include "algorithms/layer_styling.h"
+#include "algorithms/training_report.h"
+#include "core/endmember_table.h"
+
+namespace dequnmix::processing {
+
+namespace {
+
+constexpr float kNoData = -9999.0f;
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+QString modelFilter() { return QObject::tr("DEQ-Unmix models (*.dequnmix)"); }
+
+// A parameter flagged advanced.
+template <typename T>
+T* advanced(T* parameter) {
+  parameter->setFlags(parameter->flags() | QgsProcessingParameterDefinition::FlagAdvanced);
+  return parameter;
+}
+
+QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, int digits) {
+  QVariantMap wrapper;
+  wrapper.insert(QStringLiteral("decimals"), digits);
+  QVariantMap metadata = parameter->metadata();
+  metadata.insert(QStringLiteral("widget_wrapper"), wrapper);
+  parameter->setMetadata(metadata);
+  return parameter;
+}
+
+}  // namespace
+
+int resolveThreads(int requested) {
+  if (requested > 0) return requested;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+QString TrainAlgorithm::name() const { return QStringLiteral("train"); }
+
+QString TrainAlgorithm::displayName() const { return QObject::tr("Train DEQ-Unmix"); }
+
+QStringList TrainAlgorithm::tags() const {
+  return QObject::tr(
+             "deq,deep equilibrium,unmixing,train,neural network,anderson,implicit,abundance,"
+             "endmember,hyperspectral")
+      .split(',');
+}
+
+QString TrainAlgorithm::group() const { return QObject::tr("DEQ-Unmix"); }
+
+QString TrainAlgorithm::groupId() const { return QStringLiteral("dequnmix"); }
+
+QString TrainAlgorithm::shortDescription() const {
+  return QObject::tr(
+      "Trains a deep equilibrium unmixing network on a scene and writes its abundances, "
+      "endmembers, model and report.");
+}
+
+QString TrainAlgorithm::shortHelpString() const {
+  const dequnmix::DeqTrainOptions d;
+  const dequnmix::DeqInferOptions i;
+  return QObject::tr(
+             "Trains DEQ-Unmix (Wang, Gao, Zhu and Chen, 'A Deep Equilibrium Network for "
+             "Hyperspectral Unmixing', 2026) on one scene. Abundances are the fixed point "
+             "A = Proj(A - eta G(EA - Y, A)) of a projected-gradient map whose gradient term is a "
+             "small convolutional network (plus the physical term E^T(EA - Y)), found by "
+             "Anderson acceleration from the FCLS abundances; the network is trained with "
+             "implicit differentiation. Endmembers start from VCA (or the given spectra) and "
+             "are refined by an angular mean shift. The whole scene is read into memory; "
+             "nodata pixels (nodata or NaN in any band used) are left out and stay nodata "
+             "(-9999) in every output. Apply the saved model to other scenes with 'Unmix with "
+             "DEQ-Unmix model'.\n\n"
+             "Parameters\n"
+             "- INPUT: the hyperspectral raster.\n"
+             "- BANDS: optional subset of bands (default: all); the model remembers it.\n"
+             "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
+             "INITIAL_ENDMEMBERS is given.\n"
+             "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
+             "from instead of VCA.\n"
+             "- REFERENCE_ABUNDANCES: optional raster of reference abundances (same size, one "
+             "band per endmember): switches to supervised training (abundance MSE).\n"
+             "- EPOCHS: training epochs (default %2).\n"
+             "- SEED: seed of VCA and the network initialisation (default %3).\n"
+             "- THREADS: CPU threads, 0 = all cores (default 0).\n"
+             "Advanced: SOLVER (anderson or picard), MAX_ITERATIONS (forward iterations per "
+             "solve, default %4), TOLERANCE (relative residual, default %5), ANDERSON_HISTORY "
+             "(default %6), ANDERSON_REGULARIZATION (default %7), BACKWARD_MAX_ITERATIONS "
+             "(implicit backward solves, default %8), GRADIENT (implicit, phantom or "
+             "unrolled), NETWORK_LEARNING_RATE (default %9), TRAIN_ENDMEMBERS (default no: "
+             "endmembers held fixed after the refinement), ENDMEMBER_LEARNING_RATE (default "
+             "%10), ALPHA (weight of the MSE next to the spectral angle, default %11), "
+             "REFINEMENT (none or angular mean shift), REFINEMENT_RADIUS (rad, default %12), "
+             "HIDDEN_CHANNELS (default %13), INFERENCE_MAX_ITERATIONS (default %14) and "
+             "INFERENCE_TOLERANCE (default %15) for the abundances written by this algorithm "
+             "and by unmix.\n\n"
+             "Outputs\n"
+             "- OUTPUT_MODEL: the trained model file (*.dequnmix).\n"
+             "- OUTPUT: abundances of the scene, one Float32 band per endmember named after "
+             "it.\n"
+             "- OUTPUT_ENDMEMBERS: the final endmember spectra (CSV).\n"
+             "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
+             "- OUTPUT_REPORT: optional self-contained HTML report (loss curve, learned versus "
+             "initial spectra, solver convergence per epoch, settings, timings).\n"
+             "- FINAL_LOSS, MEAN_ITERATIONS (mean forward iterations in training), "
+             "CONVERGED_FRACTION (of the training forward solves), TRAINING_SECONDS.")
+      .arg(d.endmembers)
+      .arg(d.epochs)
+      .arg(static_cast<qulonglong>(d.seed))
+      .arg(d.forward.maxIterations)
+      .arg(d.forward.tolerance)
+      .arg(d.forward.history)
+      .arg(d.forward.regularization)
+      .arg(d.backward.maxIterations)
+      .arg(d.networkLearningRate)
+      .arg(d.endmemberLearningRate)
+      .arg(d.alpha)
+      .arg(d.refinementRadius)
+      .arg(d.network.hiddenChannels)
+      .arg(i.solver.maxIterations)
+      .arg(i.solver.tolerance);
+}
+
+TrainAlgorithm* TrainAlgorithm::createInstance() const { return new TrainAlgorithm(); }
+
+void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
+  const dequnmix::DeqTrainOptions d;
+  const dequnmix::DeqInferOptions i;
+  using Number = QgsProcessingParameterNumber;
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
+                                                     QObject::tr("Hyperspectral raster")));
+  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
+                                              QObject::tr("Bands to use (default: all)"),
+                                              QVariant(), QStringLiteral("INPUT"), true, true));
+  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                          Number::Integer, d.endmembers, false, 2, 1000));
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("INITIAL_ENDMEMBERS"),
+      QObject::tr("Initial endmember spectra (CSV, optional; default: VCA)"),
+      QgsProcessingParameterFile::File, QString(), QVariant(), true,
+      QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterRasterLayer(
+      QStringLiteral("REFERENCE_ABUNDANCES"),
+      QObject::tr("Reference abundances (optional; supervised training)"), QVariant(), true));
+  addParameter(new Number(QStringLiteral("EPOCHS"), QObject::tr("Epochs"), Number::Integer,
+                          d.epochs, false, 1, 1000000));
+  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
+                          static_cast<qlonglong>(d.seed), false, 0,
+                          std::numeric_limits<int>::max()));
+  addParameter(new Number(QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
+                          Number::Integer, 0, false, 0, 1024));
+
+  auto* solver = new QgsProcessingParameterEnum(
+      QStringLiteral("SOLVER"), QObject::tr("Fixed-point solver"),
+      QStringList{QStringLiteral("anderson"), QStringLiteral("picard")}, false,
+      static_cast<int>(d.forward.kind));
+  addParameter(advanced(solver));
+  addParameter(advanced(new Number(QStringLiteral("MAX_ITERATIONS"),
+                                   QObject::tr("Forward iterations per solve (training)"),
+                                   Number::Integer, d.forward.maxIterations, false, 1, 10000)));
+  addParameter(advanced(decimals(
+      new Number(QStringLiteral("TOLERANCE"), QObject::tr("Solver tolerance (relative residual)"),
+                 Number::Double, d.forward.tolerance, false, 0.0),
+      8)));
+  addParameter(
+      advanced(new Number(QStringLiteral("ANDERSON_HISTORY"), QObject::tr("Anderson history m"),
+                          Number::Integer, d.forward.history, false, 1, 100)));
+  addParameter(advanced(decimals(new Number(QStringLiteral("ANDERSON_REGULARIZATION"),
+                                            QObject::tr("Anderson regularisation lambda"),
+                                            Number::Double, d.forward.regularization, false, 0.0),
+                                 8)));
+  addParameter(advanced(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
+                                   QObject::tr("Backward iterations per solve (implicit)"),
+                                   Number::Integer, d.backward.maxIterations, false, 1, 10000)));
+  addParameter(advanced(new QgsProcessingParameterEnum(
+      QStringLiteral("GRADIENT"), QObject::tr("Gradient"),
+      QStringList{QStringLiteral("implicit"), QStringLiteral("phantom"),
+                  QStringLiteral("unrolled")},
+      false, static_cast<int>(d.gradient))));
+  addParameter(advanced(decimals(
+      new Number(QStringLiteral("NETWORK_LEARNING_RATE"), QObject::tr("Network learning rate"),
+                 Number::Double, d.networkLearningRate, false, 0.0),
+      6)));
+  addParameter(advanced(new QgsProcessingParameterBoolean(
+      QStringLiteral("TRAIN_ENDMEMBERS"), QObject::tr("Train the endmembers"), d.trainEndmembers)));
+  addParameter(advanced(decimals(
+      new Number(QStringLiteral("ENDMEMBER_LEARNING_RATE"), QObject::tr("Endmember learning rate"),
+                 Number::Double, d.endmemberLearningRate, false, 0.0),
+      6)));
+  addParameter(advanced(new Number(QStringLiteral("ALPHA"),
+                                   QObject::tr("Alpha (MSE weight next to the spectral angle)"),
+                                   Number::Double, d.alpha, false, 0.0)));
+  addParameter(advanced(new QgsProcessingParameterEnum(
+      QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
+      QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift")}, false,
+      static_cast<int>(d.refinement))));
+  addParameter(advanced(decimals(new Number(QStringLiteral("REFINEMENT_RADIUS"),
+                                            QObject::tr("Refinement radius (rad, 0 = automatic)"),
+                                            Number::Double, d.refinementRadius, false, 0.0),
+                                 4)));
+  addParameter(advanced(new Number(QStringLiteral("HIDDEN_CHANNELS"),
+                                   QObject::tr("Hidden channels of the network"), Number::Integer,
+                                   d.network.hiddenChannels, false, 1, 1024)));
+  addParameter(advanced(new Number(QStringLiteral("INFERENCE_MAX_ITERATIONS"),
+                                   QObject::tr("Iterations per solve (inference)"), Number::Integer,
+                                   i.solver.maxIterations, false, 1, 10000)));
+  addParameter(advanced(decimals(
+      new Number(QStringLiteral("INFERENCE_TOLERANCE"), QObject::tr("Tolerance (inference)"),
+                 Number::Double, i.solver.tolerance, false, 0.0),
+      8)));
+
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_MODEL"), QObject::tr("Trained model"), modelFilter()));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
+                                                           QObject::tr("Abundances")));
+  addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
+                                                         QObject::tr("Learned endmembers"),
+                                                         QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
+                                                           QObject::tr("Reconstruction RMSE"),
+                                                           QVariant(), true, false));
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_REPORT"), QObject::tr("Training report"),
+      QObject::tr("HTML files (*.html)"), QVariant(), true, false));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("FINAL_LOSS"), QObject::tr("Final loss")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("MEAN_ITERATIONS"),
+                                          QObject::tr("Mean forward iterations (training)")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("CONVERGED_FRACTION"),
+                                          QObject::tr("Converged fraction (training)")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("TRAINING_SECONDS"),
+                                          QObject::tr("Training time (s)")));
+}
+
+bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                                      QgsProcessingFeedback*) {
+  input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
+  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
+  initialPath_ = parameterAsFile(parameters, QStringLiteral("INITIAL_ENDMEMBERS"), context);
+  hasReference_ = false;
+  const QVariant reference = parameters.value(QStringLiteral("REFERENCE_ABUNDANCES"));
+  if (reference.isValid() && !reference.toString().isEmpty()) {
+    reference_ = rasterInput(parameters, QStringLiteral("REFERENCE_ABUNDANCES"), context);
+    hasReference_ = true;
+  }
+
+  dequnmix::DeqTrainOptions o;
+  dequnmix::DeqInferOptions inf;
+  auto integer = [&](const char* key) { return parameterAsInt(parameters, key, context); };
+  auto real = [&](const char* key) { return parameterAsDouble(parameters, key, context); };
+  o.endmembers = integer("ENDMEMBERS");
+  o.epochs = integer("EPOCHS");
+  o.seed = static_cast<uint64_t>(std::max(0, integer("SEED")));
+  const int threads = integer("THREADS");
+  if (o.epochs < 1) {
+    fail(QObject::tr("EPOCHS is %1 but must be at least 1.").arg(o.epochs));
+  }
+  if (threads < 0)
+    fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
+  if (initialPath_.isEmpty() && o.endmembers < 2) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2.").arg(o.endmembers));
+  }
+  o.threads = resolveThreads(threads);
+  inf.threads = o.threads;
+  o.forward.kind = static_cast<dequnmix::DeqSolverKind>(
+      parameterAsEnum(parameters, QStringLiteral("SOLVER"), context));
+  o.forward.maxIterations = integer("MAX_ITERATIONS");
+  o.forward.tolerance = real("TOLERANCE");
+  o.forward.history = integer("ANDERSON_HISTORY");
+  o.forward.regularization = real("ANDERSON_REGULARIZATION");
+  o.backward.kind = o.forward.kind;
+  o.backward.history = o.forward.history;
+  o.backward.regularization = o.forward.regularization;
+  o.backward.maxIterations = integer("BACKWARD_MAX_ITERATIONS");
+  o.gradient = static_cast<dequnmix::DeqGradientMode>(
+      parameterAsEnum(parameters, QStringLiteral("GRADIENT"), context));
+  o.networkLearningRate = real("NETWORK_LEARNING_RATE");
+  o.trainEndmembers = parameterAsBool(parameters, QStringLiteral("TRAIN_ENDMEMBERS"), context);
+  o.endmemberLearningRate = real("ENDMEMBER_LEARNING_RATE");
+  o.alpha = real("ALPHA");
+  o.refinement = static_cast<dequnmix::EndmemberRefinement>(
+      parameterAsEnum(parameters, QStringLiteral("REFINEMENT"), context));
+  o.refinementRadius = real("REFINEMENT_RADIUS");
+  o.network.hiddenChannels = integer("HIDDEN_CHANNELS");
+  inf.solver.kind = o.forward.kind;
+  inf.solver.history = o.forward.history;
+  inf.solver.regularization = o.forward.regularization;
+  inf.solver.maxIterations = integer("INFERENCE_MAX_ITERATIONS");
+  inf.solver.tolerance = real("INFERENCE_TOLERANCE");
+  if (o.forward.maxIterations < 1 || o.backward.maxIterations < 1 || inf.solver.maxIterations < 1) {
+    fail(
+        QObject::tr("MAX_ITERATIONS, BACKWARD_MAX_ITERATIONS and INFERENCE_MAX_ITERATIONS must "
+                    "be at least 1."));
+  }
+  if (o.forward.history < 1) fail(QObject::tr("ANDERSON_HISTORY must be at least 1."));
+  if (o.network.hiddenChannels < 1) fail(QObject::tr("HIDDEN_CHANNELS must be at least 1."));
+  if (!(o.forward.tolerance >= 0) || !(inf.solver.tolerance >= 0) ||
+      !(o.forward.regularization >= 0) || !(o.networkLearningRate >= 0) ||
+      !(o.endmemberLearningRate >= 0) || !(o.alpha >= 0)) {
+    fail(
+        QObject::tr("TOLERANCE, INFERENCE_TOLERANCE, ANDERSON_REGULARIZATION, the learning "
+                    "rates and ALPHA must not be negative."));
+  }
+  options_ = o;
+  inference_ = inf;
+  return true;
+}
+
+QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                             QgsProcessingContext& context,
+                                             QgsProcessingFeedback* feedback) {
+  const QString modelPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_MODEL"), context);
+  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  const QString endmemberPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  const QString residualPath =
+      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
+  const QString reportPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
+  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
+  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
+
+  const int used = usedBandCount(input_, bands_);
+  dequnmix::DeqTrainInput in;
+  if (!initialPath_.isEmpty()) {
+    in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
+    in.hasInitialEndmembers = true;
+    const dequnmix::EndmemberTable& t = in.initialEndmembers;
+    if (t.bands != used) {
+      fail(QObject::tr("INITIAL_ENDMEMBERS has %1 bands (rows) but INPUT uses %2 bands%3. Give "
+                       "spectra with one row per band used, or choose BANDS to match the CSV.")
+               .arg(t.bands)
+               .arg(used)
+               .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
+                                   : QObject::tr(" (the BANDS subset)")));
+    }
+    if (t.endmembers() < 2 || t.endmembers() >= used) {
+      fail(QObject::tr("INITIAL_ENDMEMBERS has %1 endmember column(s); DEQ-Unmix needs at least "
+                       "2 and fewer than the %2 bands used.")
+               .arg(t.endmembers())
+               .arg(used));
+    }
+  } else if (options_.endmembers >= used) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be fewer than the %2 bands used. Lower "
+                     "ENDMEMBERS or use more bands.")
+             .arg(options_.endmembers)
+             .arg(used));
+  }
+  const int p = in.hasInitialEndmembers ? in.initialEndmembers.endmembers() : options_.endmembers;
+
+  FeedbackProgress progress(feedback);
+  std::vector<std::pair<std::string, double>> timings;
+  QVariantMap outputs;
+  try {
+    auto t = Clock::now();
+    const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
+    GdalRasterReader meta(input_.gdalPath, bands_, label);
+    GdalWindowReader reader(input_.gdalPath, bands_, label);
+    const Georeference geo = meta.georeference();
+    const int width = reader.width(), height = reader.height();
+    if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
+    in.bands = used;
+    in.height = height;
+    in.width = width;
+    in.scene = reader.readAll();
+    in.sourceBands = input_.bandCount;
+    in.bandSubset = bands_;
+    in.wavelengths = meta.wavelengthsNm();
+    int64_t validPixels = 0;
+    {
+      const size_t n = size_t(width) * height;
+      for (size_t i = 0; i < n; ++i) validPixels += std::isfinite(in.scene[i]) ? 1 : 0;
+    }
+    if (validPixels == 0) {
+      fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at "
+                       "least one band used. Check the raster's nodata value and BANDS.")
+               .arg(input_.layerName));
+    }
+    if (hasReference_) {
+      if (reference_.width != width || reference_.height != height) {
+        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is %2 x %3 pixels but INPUT is %4 x %5. Give "
+                         "reference abundances on the scene's grid.")
+                 .arg(reference_.layerName)
+                 .arg(reference_.width)
+                 .arg(reference_.height)
+                 .arg(width)
+                 .arg(height));
+      }
+      if (reference_.bandCount != p) {
+        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) has %2 bands but training uses %3 endmembers "
+                         "(%4). Give one reference band per endmember.")
+                 .arg(reference_.layerName)
+                 .arg(reference_.bandCount)
+                 .arg(p)
+                 .arg(in.hasInitialEndmembers ? QObject::tr("the columns of INITIAL_ENDMEMBERS")
+                                              : QObject::tr("ENDMEMBERS")));
+      }
+      GdalWindowReader ref(
+          reference_.gdalPath, {},
+          QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
+      in.referenceAbundances = ref.readAll();
+      const size_t n = size_t(width) * height;
+      int64_t missing = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (std::isfinite(in.scene[i]) && !std::isfinite(in.referenceAbundances[i])) ++missing;
+      }
+      if (missing > 0) {
+        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is nodata at %2 pixels where INPUT is valid. "
+                         "Give reference abundances for every valid pixel.")
+                 .arg(reference_.layerName)
+                 .arg(missing));
+      }
+    }
+    throwIfCanceled(&progress);
+    progress.setProgress(0.03);
+
+    // Create the rasters now, so that an unwritable path fails before the training.
+    std::vector<std::string> names =
+        in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
+    auto abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width,
+                                                              height, names, geo, kNoData);
+    std::unique_ptr<GdalRasterWriter> residualWriter;
+    if (!residualPath.isEmpty()) {
+      residualWriter = std::make_unique<GdalRasterWriter>(
+          residualPath.toStdString(), width, height,
+          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
+    }
+    timings.emplace_back("reading the scene", secondsSince(t));
+
+    t = Clock::now();
+    progress.info("Training DEQ-Unmix on " + std::to_string(width) + " x " +
+                  std::to_string(height) + " pixels, " + std::to_string(used) + " bands, " +
+                  std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
+                  " epochs (" + dequnmix::toString(options_.gradient) + " gradient, " +
+                  std::to_string(options_.threads) + " threads)");
+    if (feedback) feedback->setProgressText(QObject::tr("VCA, FCLS start and training epochs"));
+    dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
+    dequnmix::DeqTrainResult result =
+        dequnmix::trainDeqUnmix(in, options_, inference_, &trainProgress);
+    timings.emplace_back("training and inference (core)", secondsSince(t));
+    throwIfCanceled(&progress);
+
+    t = Clock::now();
+    if (feedback) feedback->setProgressText(QObject::tr("Writing the outputs"));
+    dequnmix::DeqModel& model = result.model;
+    // Band names follow the final endmember names (VCA: endmember_1, ...).
+    if (model.endmembers.names != names) {
+      names = model.endmembers.names;
+      abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width, height,
+                                                           names, geo, kNoData);
+    }
+    writeBandSequentialWithNoData(*abundanceWriter, result.abundances);
+    if (residualWriter) writeBandSequentialWithNoData(*residualWriter, result.residual);
+    dequnmix::saveDeqModel(modelPath.toStdString(), model);
+    dequnmix::writeEndmemberCsv(endmemberPath.toStdString(), model.endmembers);
+    abundanceWriter->commit();
+    if (residualWriter) residualWriter->commit();
+    timings.emplace_back("writing the outputs", secondsSince(t));
+
+    const dequnmix::DeqTrainSummary& s = model.summary;
+    if (!reportPath.isEmpty()) {
+      TrainingReportInput report;
+      report.sceneName = input_.layerName.toStdString();
+      report.scenePath = input_.gdalPath;
+      report.width = width;
+      report.height = height;
+      report.validPixels = static_cast<int>(validPixels);
+      report.result = &result;
+      report.options = &options_;
+      report.inference = &inference_;
+      report.givenEndmembers = in.hasInitialEndmembers;
+      report.timings = timings;
+      report.outputs = {{"OUTPUT_MODEL", modelPath.toStdString()},
+                        {"OUTPUT", outputPath.toStdString()},
+                        {"OUTPUT_ENDMEMBERS", endmemberPath.toStdString()}};
+      if (!residualPath.isEmpty())
+        report.outputs.emplace_back("OUTPUT_RESIDUAL", residualPath.toStdString());
+      report.created = QDateTime::currentDateTime().toString(Qt::ISODate).toStdString();
+      writeTextFileAtomically(reportPath.toStdString(), trainingReportHtml(report));
+    }
+    progress.info("DEQ-Unmix: final loss " + std::to_string(s.finalLoss) + ", mean forward " +
+                  "iterations " + std::to_string(s.meanForwardIterations) + ", converged " +
+                  std::to_string(s.convergedFraction) + ", training " +
+                  std::to_string(s.trainingSeconds) + " s");
+    progress.setProgress(1.0);
+    outputs.insert(QStringLiteral("FINAL_LOSS"), s.finalLoss);
+    outputs.insert(QStringLiteral("MEAN_ITERATIONS"), s.meanForwardIterations);
+    outputs.insert(QStringLiteral("CONVERGED_FRACTION"), s.convergedFraction);
+    outputs.insert(QStringLiteral("TRAINING_SECONDS"), s.trainingSeconds);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  outputs.insert(QStringLiteral("OUTPUT_MODEL"), modelPath);
+  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
+  outputs.insert(QStringLiteral("OUTPUT_ENDMEMBERS"), endmemberPath);
+  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  if (!reportPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_REPORT"), reportPath);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,215 @@
+#include "algorithms/unmix_algorithm.h"
+
+#include <memory>
+
+#include <qgsprocessingoutputs.h>
+#include <qgsprocessingparameters.h>
+
+#include "algorithms/deq_raster_io.h"
+#include "algorithms/gdal_raster.h"
+#include "algorithms/layer_styling.h"
+#include "algorithms/train_algorithm.h"
+
+namespace dequnmix::processing {
+
+namespace {
+constexpr float kNoData = -9999.0f;
+
+QString bandList(const std::vector<int>& bands) {
+  QStringList list;
+  for (int b : bands) list << QString::number(b);
+  return list.join(QStringLiteral(", "));
+}
+}  // namespace
+
+QString UnmixAlgorithm::name() const { return QStringLiteral("unmix"); }
+
+QString UnmixAlgorithm::displayName() const { return QObject::tr("Unmix with DEQ-Unmix model"); }
+
+QStringList UnmixAlgorithm::tags() const {
+  return QObject::tr(
+             "deq,deep equilibrium,unmixing,inference,apply,model,abundance,hyperspectral,tiles")
+      .split(',');
+}
+
+QString UnmixAlgorithm::group() const { return QObject::tr("DEQ-Unmix"); }
+
+QString UnmixAlgorithm::groupId() const { return QStringLiteral("dequnmix"); }
+
+QString UnmixAlgorithm::shortDescription() const {
+  return QObject::tr("Applies a trained DEQ-Unmix model to a scene, tile by tile.");
+}
+
+QString UnmixAlgorithm::shortHelpString() const {
+  const dequnmix::DeqInferOptions d;
+  return QObject::tr(
+             "Computes abundances of a scene with a model written by 'Train DEQ-Unmix': the "
+             "equilibrium of the trained map is solved tile by tile, each tile read with a "
+             "halo of neighbouring pixels that is dropped after the solve, so any scene size "
+             "works in bounded memory. The model remembers its band subset, input scaling, "
+             "endmembers and solver settings; the scene must have the bands the model was "
+             "trained on. Nodata pixels stay nodata (-9999).\n\n"
+             "Parameters\n"
+             "- INPUT: the hyperspectral raster.\n"
+             "- MODEL: the model file (*.dequnmix) from 'Train DEQ-Unmix'.\n"
+             "- TILE_SIZE: side of each tile's core in pixels (default %1).\n"
+             "- HALO: pixels read around each tile (default %2); larger is closer to a "
+             "whole-image solve.\n"
+             "- THREADS: CPU threads, 0 = all cores (default 0).\n\n"
+             "Outputs\n"
+             "- OUTPUT: abundances, one Float32 band per endmember named after it.\n"
+             "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
+             "- MEAN_RESIDUAL_RMSE (over valid pixels, data units), MEAN_ITERATIONS (solver "
+             "iterations per tile), CONVERGED_FRACTION (of the tile solves).")
+      .arg(d.tileSize)
+      .arg(d.halo);
+}
+
+UnmixAlgorithm* UnmixAlgorithm::createInstance() const { return new UnmixAlgorithm(); }
+
+void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
+  const dequnmix::DeqInferOptions d;
+  using Number = QgsProcessingParameterNumber;
+  addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
+                                                     QObject::tr("Hyperspectral raster")));
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("MODEL"), QObject::tr("DEQ-Unmix model"), QgsProcessingParameterFile::File,
+      QString(), QVariant(), false, QObject::tr("DEQ-Unmix models (*.dequnmix)")));
+  addParameter(new Number(QStringLiteral("TILE_SIZE"), QObject::tr("Tile size (pixels)"),
+                          Number::Integer, d.tileSize, false, 8, 100000));
+  addParameter(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"), Number::Integer,
+                          d.halo, false, 0, 10000));
+  addParameter(new Number(QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
+                          Number::Integer, 0, false, 0, 1024));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
+                                                           QObject::tr("Abundances")));
+  addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
+                                                           QObject::tr("Reconstruction RMSE"),
+                                                           QVariant(), true, false));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("MEAN_RESIDUAL_RMSE"),
+                                          QObject::tr("Mean reconstruction RMSE")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("MEAN_ITERATIONS"),
+                                          QObject::tr("Mean solver iterations per tile")));
+  addOutput(new QgsProcessingOutputNumber(QStringLiteral("CONVERGED_FRACTION"),
+                                          QObject::tr("Converged fraction of the tile solves")));
+}
+
+bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
+                                      QgsProcessingFeedback*) {
+  input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
+  modelPath_ = parameterAsFile(parameters, QStringLiteral("MODEL"), context);
+  if (modelPath_.isEmpty()) fail(QObject::tr("MODEL: no model file was given."));
+  options_ = dequnmix::DeqInferOptions{};
+  options_.tileSize = parameterAsInt(parameters, QStringLiteral("TILE_SIZE"), context);
+  options_.halo = parameterAsInt(parameters, QStringLiteral("HALO"), context);
+  const int threads = parameterAsInt(parameters, QStringLiteral("THREADS"), context);
+  if (options_.tileSize < 1) fail(QObject::tr("TILE_SIZE must be at least 1 pixel."));
+  if (options_.halo < 0) fail(QObject::tr("HALO must not be negative."));
+  if (threads < 0)
+    fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
+  options_.threads = resolveThreads(threads);
+  return true;
+}
+
+QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
+                                             QgsProcessingContext& context,
+                                             QgsProcessingFeedback* feedback) {
+  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  const QString residualPath =
+      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
+  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
+  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
+
+  dequnmix::DeqModel model;
+  try {
+    model = dequnmix::loadDeqModel(modelPath_.toStdString());
+  } catch (const dequnmix::Error& e) {
+    fail(QObject::tr("MODEL (%1) cannot be used: %2").arg(modelPath_, QString::fromUtf8(e.what())));
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  // The model's band subset must exist in INPUT, and the band counts must agree.
+  for (int b : model.bandSubset) {
+    if (b < 1 || b > input_.bandCount) {
+      fail(QObject::tr("MODEL was trained on bands %1 of a %2-band raster, but INPUT (%3) has only "
+                       "%4 bands: band %5 does not exist. Use a scene with the bands the model "
+                       "was trained on.")
+               .arg(bandList(model.bandSubset))
+               .arg(model.sourceBands)
+               .arg(input_.layerName)
+               .arg(input_.bandCount)
+               .arg(b));
+    }
+  }
+  try {
+    dequnmix::checkModelBands(model, input_.bandCount);
+  } catch (const dequnmix::Error& e) {
+    fail(QObject::tr("MODEL was trained on a %1-band raster%2, but INPUT (%3) has %4 bands (%5). "
+                     "Use a scene with the same bands, or train a model on this one.")
+             .arg(model.sourceBands)
+             .arg(model.bandSubset.empty()
+                      ? QString()
+                      : QObject::tr(" (bands %1)").arg(bandList(model.bandSubset)))
+             .arg(input_.layerName)
+             .arg(input_.bandCount)
+             .arg(QString::fromUtf8(e.what())));
+  }
+
+  FeedbackProgress progress(feedback);
+  QVariantMap outputs;
+  try {
+    const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
+    GdalRasterReader meta(input_.gdalPath, model.bandSubset, label);
+    GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
+    if (reader.bands() != model.bands) {
+      fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2.")
+               .arg(model.bands)
+               .arg(reader.bands()));
+    }
+    const Georeference geo = meta.georeference();
+    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
+                                     model.endmembers.names, geo, kNoData);
+    std::unique_ptr<GdalRasterWriter> residualWriter;
+    if (!residualPath.isEmpty()) {
+      residualWriter = std::make_unique<GdalRasterWriter>(
+          residualPath.toStdString(), reader.width(), reader.height(),
+          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
+    }
+    StripTileWriter writer(abundanceWriter, residualWriter.get());
+    dequnmix::DeqInferOptions o = options_;
+    o.solver = model.solver;   // the model's inference settings (same as train's OUTPUT)
+    o.computeResidual = true;  // MEAN_RESIDUAL_RMSE is reported either way
+    progress.info("Unmixing " + std::to_string(reader.width()) + " x " +
+                  std::to_string(reader.height()) + " pixels into " +
+                  std::to_string(model.endmemberCount()) + " endmembers, tiles of " +
+                  std::to_string(o.tileSize) + " pixels with a halo of " + std::to_string(o.halo) +
+                  " (" + std::to_string(o.threads) + " threads)");
+    if (feedback) feedback->setProgressText(QObject::tr("Inference tiles"));
+    const dequnmix::DeqInferStats stats = dequnmix::unmixWithDeqModel(
+        model, reader.height(), reader.width(), reader, writer, o, &progress);
+    throwIfCanceled(&progress);
+    if (stats.validPixels == 0) {
+      fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
+                       "one band the model uses.")
+               .arg(input_.layerName));
+    }
+    writer.finish();
+    abundanceWriter.commit();
+    if (residualWriter) residualWriter->commit();
+    progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +
+                  std::to_string(stats.validPixels) + " valid pixels, mean iterations " +
+                  std::to_string(stats.solver.meanIterations()) + ", converged fraction " +
+                  std::to_string(stats.solver.convergedFraction()) + ", " +
+                  std::to_string(stats.seconds) + " s");
+    outputs.insert(QStringLiteral("MEAN_RESIDUAL_RMSE"), stats.meanResidualRmse);
+    outputs.insert(QStringLiteral("MEAN_ITERATIONS"), stats.solver.meanIterations());
+    outputs.insert(QStringLiteral("CONVERGED_FRACTION"), stats.solver.convergedFraction());
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
+  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  return outputs;
+}
+
+}  // namespace dequnmix::processing
