@@ -54,6 +54,17 @@ def register_provider():
     return result
 
 
+def expose_models():
+    """Shows the shipped models (models/*.model3) in the toolbox's Models provider."""
+    try:
+        from . import processing_models
+        processing_models.install()
+    except Exception as error:  # noqa: BLE001 (the provider works without the models)
+        from qgis.core import Qgis, QgsMessageLog
+        QgsMessageLog.logMessage("dequnmix: models not added: {}".format(error), "Processing",
+                                 Qgis.Warning)
+
+
 class DequnmixPlugin:
     """Minimal plugin object: the provider is all this plugin adds."""
 
@@ -62,11 +73,17 @@ class DequnmixPlugin:
 
     def initProcessing(self):  # noqa: N802 (QGIS API name)
         register_provider()
+        expose_models()
 
     def initGui(self):  # noqa: N802 (QGIS API name)
         self.initProcessing()
 
     def unload(self):
+        try:
+            from . import processing_models
+            processing_models.uninstall()
+        except Exception:  # noqa: BLE001 (the models are optional)
+            pass
         if _library is not None:
             _library.dequnmix_unregister_provider()
 
