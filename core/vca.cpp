@@ -26,6 +26,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -283,6 +284,15 @@ VcaResult vca(PixelSource& source, const VcaOptions& options, ProgressSink* prog
     }
     result.pixelIndices[e] = indices[picked[e]];
   }
+  for (int e = 1; e < p; ++e)
+    if (std::find(picked.begin(), picked.begin() + e, picked[e]) != picked.begin() + e) {
+      if (progress) {
+        progress->warning(
+            "VCA chose the same pixel for more than one endmember: the scene has fewer than " +
+            std::to_string(p) + " distinct extreme pixels; ask for fewer endmembers");
+      }
+      break;
+    }
   return result;
 }
 

@@ -84,10 +84,12 @@ class RecordingSink : public ProgressSink {
  public:
   explicit RecordingSink(int cancelAfter = -1) : cancelAfter_(cancelAfter) {}
   void setProgress(double fraction) override { reports.push_back(fraction); }
+  void warning(const std::string& message) override { warnings.push_back(message); }
   bool isCanceled() const override {
     return cancelAfter_ >= 0 && static_cast<int>(reports.size()) >= cancelAfter_;
   }
   std::vector<double> reports;
+  std::vector<std::string> warnings;
 
  private:
   int cancelAfter_;

@@ -202,6 +202,29 @@ TEST(Vca, RejectsBadCountsAndEmptyScenes) {
   test::expectThrowWith<InvalidArgument>([&] { vca(none, vo); }, {"no valid pixel"});
 }
 
+TEST(Vca, WarnsWhenTheSceneHasTooFewDistinctPixels) {
+  // Two distinct spectra repeated: the third endmember can only repeat a pixel.
+  const int bands = 6;
+  const int64_t n = 40;
+  std::vector<float> v(bands * n);
+  for (int b = 0; b < bands; ++b)
+    for (int64_t i = 0; i < n; ++i) v[b * n + i] = i % 2 ? 0.1f * (b + 1) : 0.5f - 0.05f * b;
+  MatrixPixelSource src(v, bands, n);
+  VcaOptions vo;
+  vo.endmembers = 3;
+  test::RecordingSink sink;
+  const VcaResult r = vca(src, vo, &sink);
+  ASSERT_EQ(sink.warnings.size(), 1u);
+  EXPECT_NE(sink.warnings[0].find("same pixel"), std::string::npos);
+  EXPECT_LT(std::set<int64_t>(r.pixelIndices.begin(), r.pixelIndices.end()).size(), 3u);
+  // A scene with enough distinct vertices gives no warning.
+  const SyntheticScene s = generateSyntheticScene(sceneOptions(30));
+  MatrixPixelSource good(s.scene, s.bands, int64_t(s.width) * s.height);
+  test::RecordingSink quiet;
+  vca(good, vo, &quiet);
+  EXPECT_TRUE(quiet.warnings.empty());
+}
+
 TEST(Vca, ReportsProgressAndHonoursCancel) {
   const SyntheticScene s = generateSyntheticScene(sceneOptions(30));
   const int64_t n = int64_t(s.width) * s.height;
