@@ -86,7 +86,7 @@ RasterInput DequnmixAlgorithm::rasterInput(const QVariantMap& parameters, const 
                                            QgsProcessingContext& context) const {
   QgsRasterLayer* layer = parameterAsRasterLayer(parameters, name, context);
   if (!layer || !layer->isValid()) {
-    fail(QObject::tr("%1 Check that the file exists and is a raster GDAL can read.")
+    fail(QObject::tr("%1. Check that the file exists and is a raster GDAL can read.")
              .arg(invalidRasterError(parameters, name)));
   }
   if (layer->providerType() != QLatin1String("gdal")) {

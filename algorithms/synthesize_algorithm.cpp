@@ -38,42 +38,42 @@ QString SynthesizeAlgorithm::shortDescription() const {
 
 QString SynthesizeAlgorithm::shortHelpString() const {
   const dequnmix::SyntheticOptions d;
-  return QObject::tr(
-             "Creates a synthetic hyperspectral scene under the linear mixing model, together "
-             "with its reference abundances and endmember spectra, deterministically for a "
-             "seed. Endmember spectra are smooth continua with absorption features (values in "
-             "(0, 1), pairwise spectral angle at least %1 rad); abundance maps are smoothed "
-             "random fields on the simplex.\n\n"
-             "Parameters\n"
-             "- WIDTH, HEIGHT: scene size in pixels (default %2 x %3).\n"
-             "- BANDS: number of spectral bands (default %4), spread over %5-%6 nm.\n"
-             "- ENDMEMBERS: number of materials (default %7); at least 2 and fewer than BANDS.\n"
-             "- SNR_DB: signal-to-noise ratio of the added white Gaussian noise in dB "
-             "(default %8). 0 means noise-free.\n"
-             "- MAX_ABUNDANCE: cap on any single abundance, in (1/ENDMEMBERS, 1] (default %9); "
-             "below 1 gives a highly mixed scene.\n"
-             "- PURE_PIXELS: place one exactly pure pixel per endmember (default %10).\n"
-             "- SEED: seed of the generator (default %11); the same parameters and seed give "
-             "the same scene.\n\n"
-             "Outputs\n"
-             "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
-             "band_001...; metadata 'wavelength' in nm). The grid is in pixel units with no "
-             "CRS, like most hyperspectral benchmark scenes.\n"
-             "- OUTPUT_ABUNDANCES: the reference abundances, one Float32 band per endmember "
-             "named after it.\n"
-             "- OUTPUT_ENDMEMBERS: the reference endmember spectra as CSV (columns band, "
-             "wavelength_nm and one per endmember).")
-      .arg(d.minSpectralAngle)
-      .arg(d.width)
-      .arg(d.height)
-      .arg(d.bands)
-      .arg(d.firstWavelengthNm)
-      .arg(d.lastWavelengthNm)
-      .arg(d.endmembers)
-      .arg(d.snrDb)
-      .arg(d.maxAbundance)
-      .arg(d.purePixels ? QObject::tr("yes") : QObject::tr("no"))
-      .arg(static_cast<qulonglong>(d.seed));
+  return QObject::
+      tr("Creates a synthetic hyperspectral scene under the linear mixing model, together "
+         "with its reference abundances and endmember spectra, deterministically for a "
+         "seed. Endmember spectra are smooth continua with absorption features (values in "
+         "(0, 1), pairwise spectral angle at least %1 rad); abundance maps are smoothed "
+         "random fields on the simplex.\n\n"
+         "Parameters\n"
+         "- WIDTH, HEIGHT: scene size in pixels (default %2 x %3).\n"
+         "- BANDS: number of spectral bands (default %4), spread over %5-%6 nm.\n"
+         "- ENDMEMBERS: number of materials (default %7); at least 2 and fewer than BANDS.\n"
+         "- SNR_DB: signal-to-noise ratio of the added white Gaussian noise in dB "
+         "(default %8). 0 means noise-free.\n"
+         "- MAX_ABUNDANCE: cap on any single abundance, in (1/ENDMEMBERS, 1] (default %9); "
+         "below 1 gives a highly mixed scene.\n"
+         "- PURE_PIXELS: place one exactly pure pixel per endmember (default %10).\n"
+         "- SEED: seed of the generator (default %11); the same parameters and seed give "
+         "the same scene.\n\n"
+         "Outputs\n"
+         "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
+         "band_001...; metadata 'wavelength' in nm). The grid is in pixel units (1 unit per pixel, "
+         "top-left corner at 0, 0) with no CRS, like most hyperspectral benchmark scenes.\n"
+         "- OUTPUT_ABUNDANCES: the reference abundances, one Float32 band per endmember "
+         "named after it.\n"
+         "- OUTPUT_ENDMEMBERS: the reference endmember spectra as CSV (columns band, "
+         "wavelength_nm and one per endmember).")
+          .arg(d.minSpectralAngle)
+          .arg(d.width)
+          .arg(d.height)
+          .arg(d.bands)
+          .arg(d.firstWavelengthNm)
+          .arg(d.lastWavelengthNm)
+          .arg(d.endmembers)
+          .arg(d.snrDb)
+          .arg(d.maxAbundance)
+          .arg(d.purePixels ? QObject::tr("yes") : QObject::tr("no"))
+          .arg(static_cast<qulonglong>(d.seed));
 }
 
 SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
@@ -160,7 +160,11 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
       std::snprintf(label, sizeof label, "band_%03d", b + 1);
       bandNames.emplace_back(label);
     }
-    const Georeference pixelGrid;  // no geotransform, no CRS: pixel coordinates
+    // Pixel coordinates (1 unit per pixel, origin at the top-left corner, as QGIS shows
+    // rasters without georeferencing); no CRS.
+    Georeference pixelGrid;
+    pixelGrid.hasGeoTransform = true;
+    pixelGrid.geoTransform = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
     auto sceneWriter = std::make_unique<GdalRasterWriter>(scenePath.toStdString(), w, h, bandNames,
                                                           pixelGrid, kNoData);
     progress.info("Generating a " + std::to_string(w) + " x " + std::to_string(h) + " scene with " +

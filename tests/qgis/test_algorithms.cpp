@@ -1,0 +1,751 @@
+// The dequnmix algorithms through the processing registry: outputs, georeferencing, band
+// names, nodata, band subsets, metrics, background tasks, and every bad-input case.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <set>
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QTemporaryDir>
+#include <QTextStream>
+#include <QThread>
+
+#include <qgsapplication.h>
+#include <qgscoordinatereferencesystem.h>
+#include <qgsfeature.h>
+#include <qgsfeatureiterator.h>
+#include <qgsgeometry.h>
+#include <qgsprocessingalgorithm.h>
+#include <qgsprocessingalgrunnertask.h>
+#include <qgsprocessingcontext.h>
+#include <qgsprocessingfeedback.h>
+#include <qgsprocessingoutputs.h>
+#include <qgsprocessingparameters.h>
+#include <qgsprocessingprovider.h>
+#include <qgsprocessingregistry.h>
+#include <qgsrasterlayer.h>
+#include <qgstaskmanager.h>
+#include <qgsvectorlayer.h>
+
+#include "core/synthetic.h"
+#include "core/vca.h"
+#include "plugin/registration.h"
+#include "test_support.h"
+
+using namespace dequnmix::testing;
+
+namespace {
+
+const QString kProvider = QStringLiteral("dequnmix");
+const float kNoData = -9999.0f;
+
+struct Spectra {
+  QStringList names;
+  std::vector<std::vector<double>> rows;  // per band: one value per endmember
+};
+
+// A deliberately plain CSV reader (the tests must not depend on the core's).
+Spectra readSpectra(const QString& path) {
+  QFile file(path);
+  Spectra s;
+  if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) return s;
+  QTextStream in(&file);
+  const QStringList header = in.readLine().trimmed().split(',');
+  std::vector<int> columns;
+  for (int i = 0; i < header.size(); ++i) {
+    const QString h = header[i].trimmed();
+    if (h == "band" || h == "wavelength" || h == "wavelength_nm") continue;
+    s.names << h;
+    columns.push_back(i);
+  }
+  while (!in.atEnd()) {
+    const QString line = in.readLine().trimmed();
+    if (line.isEmpty()) continue;
+    const QStringList cells = line.split(',');
+    std::vector<double> row;
+    for (int c : columns) row.push_back(cells.value(c).toDouble());
+    s.rows.push_back(row);
+  }
+  return s;
+}
+
+std::vector<std::string> names(const QStringList& list) {
+  std::vector<std::string> out;
+  for (const QString& s : list) out.push_back(s.toStdString());
+  return out;
+}
+
+class AlgorithmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(dir_.isValid());
+    QDir(dir_.path()).mkpath(QStringLiteral("out"));
+  }
+  QString path(const QString& name) const { return dir_.filePath(name); }
+  QString out(const QString& name) const { return dir_.filePath(QStringLiteral("out/") + name); }
+  QStringList outputs() const { return filesIn(dir_.filePath(QStringLiteral("out"))); }
+
+  struct Scene {
+    QString scene;
+    QString abundances;
+    QString endmembers;
+  };
+  // A synthetic scene written into the test folder (not into out/).
+  Scene synthesize(int width, int height, int bands, int endmembers, double snr = 0.0,
+                   bool pure = true, const QString& prefix = QStringLiteral("synthetic")) {
+    Scene s{path(prefix + ".tif"), path(prefix + "_abundances.tif"),
+            path(prefix + "_endmembers.csv")};
+    const RunResult r =
+        runAlgorithm(QStringLiteral("dequnmix:synthesize"), {{"WIDTH", width},
+                                                             {"HEIGHT", height},
+                                                             {"BANDS", bands},
+                                                             {"ENDMEMBERS", endmembers},
+                                                             {"SNR_DB", snr},
+                                                             {"MAX_ABUNDANCE", 1.0},
+                                                             {"PURE_PIXELS", pure},
+                                                             {"SEED", 7},
+                                                             {"OUTPUT", s.scene},
+                                                             {"OUTPUT_ABUNDANCES", s.abundances},
+                                                             {"OUTPUT_ENDMEMBERS", s.endmembers}});
+    EXPECT_TRUE(r.ok) << r.error.toStdString();
+    return s;
+  }
+
+  QTemporaryDir dir_;
+};
+
+// ------------------------------------------------------------------------ provider
+
+TEST(Provider, IsRegisteredWithItsAlgorithms) {
+  QgsProcessingProvider* provider = QgsApplication::processingRegistry()->providerById(kProvider);
+  ASSERT_NE(provider, nullptr);
+  EXPECT_EQ(provider->name(), QStringLiteral("DEQ-Unmix"));
+  EXPECT_FALSE(provider->icon().isNull());
+  std::set<QString> ids;
+  for (const QgsProcessingAlgorithm* a : provider->algorithms()) ids.insert(a->id());
+  for (const char* id :
+       {"dequnmix:synthesize", "dequnmix:vca", "dequnmix:fcls", "dequnmix:evaluate"}) {
+    EXPECT_TRUE(ids.count(QString::fromLatin1(id))) << id;
+  }
+}
+
+TEST(Provider, RegistrationIsIdempotent) {
+  const int before = QgsApplication::processingRegistry()->providers().size();
+  EXPECT_EQ(dequnmix_register_provider(), 0);
+  EXPECT_EQ(QgsApplication::processingRegistry()->providers().size(), before);
+  EXPECT_STRNE(dequnmix_version(), "");
+}
+
+TEST(Provider, EveryAlgorithmIsDocumented) {
+  QgsProcessingProvider* provider = QgsApplication::processingRegistry()->providerById(kProvider);
+  ASSERT_NE(provider, nullptr);
+  for (const QgsProcessingAlgorithm* a : provider->algorithms()) {
+    SCOPED_TRACE(a->id().toStdString());
+    EXPECT_FALSE(a->displayName().isEmpty());
+    EXPECT_FALSE(a->group().isEmpty());
+    EXPECT_FALSE(a->groupId().isEmpty());
+    EXPECT_FALSE(a->tags().isEmpty());
+    EXPECT_FALSE(a->icon().isNull());
+    EXPECT_TRUE(QFile::exists(a->svgIconPath())) << a->svgIconPath().toStdString();
+    const QString help = a->shortHelpString();
+    for (const QgsProcessingParameterDefinition* p : a->parameterDefinitions()) {
+      EXPECT_TRUE(help.contains(p->name())) << "help does not name " << p->name().toStdString();
+    }
+    for (const QgsProcessingOutputDefinition* o : a->outputDefinitions()) {
+      EXPECT_TRUE(help.contains(o->name())) << "help does not name " << o->name().toStdString();
+    }
+  }
+}
+
+TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
+  auto parameterNames = [](const QString& id) {
+    QStringList list;
+    for (const auto* p :
+         QgsApplication::processingRegistry()->algorithmById(id)->parameterDefinitions()) {
+      list << p->name();
+    }
+    return list;
+  };
+  auto outputNames = [](const QString& id) {
+    QStringList list;
+    for (const auto* o :
+         QgsApplication::processingRegistry()->algorithmById(id)->outputDefinitions()) {
+      list << o->name();
+    }
+    list.sort();
+    return list;
+  };
+  EXPECT_EQ(
+      parameterNames("dequnmix:synthesize"),
+      QStringList({"WIDTH", "HEIGHT", "BANDS", "ENDMEMBERS", "SNR_DB", "MAX_ABUNDANCE",
+                   "PURE_PIXELS", "SEED", "OUTPUT", "OUTPUT_ABUNDANCES", "OUTPUT_ENDMEMBERS"}));
+  EXPECT_EQ(parameterNames("dequnmix:vca"), QStringList({"INPUT", "BANDS", "ENDMEMBERS", "SEED",
+                                                         "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
+  EXPECT_EQ(parameterNames("dequnmix:fcls"),
+            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "OUTPUT", "OUTPUT_RESIDUAL"}));
+  EXPECT_EQ(parameterNames("dequnmix:evaluate"),
+            QStringList({"ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
+                         "OUTPUT_TABLE"}));
+  EXPECT_EQ(
+      outputNames("dequnmix:evaluate"),
+      QStringList({"ARMSE", "ARMSE_MEAN_PER_ENDMEMBER", "MSAD_DEG", "MSAD_RAD", "OUTPUT_TABLE"}));
+}
+
+TEST(Provider, DefaultsComeFromTheCoreOptions) {
+  const dequnmix::SyntheticOptions s;
+  const QgsProcessingAlgorithm* synth =
+      QgsApplication::processingRegistry()->algorithmById("dequnmix:synthesize");
+  ASSERT_NE(synth, nullptr);
+  EXPECT_EQ(synth->parameterDefinition("WIDTH")->defaultValue().toInt(), s.width);
+  EXPECT_EQ(synth->parameterDefinition("HEIGHT")->defaultValue().toInt(), s.height);
+  EXPECT_EQ(synth->parameterDefinition("BANDS")->defaultValue().toInt(), s.bands);
+  EXPECT_EQ(synth->parameterDefinition("ENDMEMBERS")->defaultValue().toInt(), s.endmembers);
+  EXPECT_DOUBLE_EQ(synth->parameterDefinition("SNR_DB")->defaultValue().toDouble(), s.snrDb);
+  EXPECT_DOUBLE_EQ(synth->parameterDefinition("MAX_ABUNDANCE")->defaultValue().toDouble(),
+                   s.maxAbundance);
+  EXPECT_EQ(synth->parameterDefinition("PURE_PIXELS")->defaultValue().toBool(), s.purePixels);
+  EXPECT_EQ(synth->parameterDefinition("SEED")->defaultValue().toULongLong(), s.seed);
+  const dequnmix::VcaOptions v;
+  const QgsProcessingAlgorithm* vca =
+      QgsApplication::processingRegistry()->algorithmById("dequnmix:vca");
+  ASSERT_NE(vca, nullptr);
+  EXPECT_EQ(vca->parameterDefinition("ENDMEMBERS")->defaultValue().toInt(), v.endmembers);
+  EXPECT_EQ(vca->parameterDefinition("SEED")->defaultValue().toULongLong(), v.seed);
+}
+
+// ------------------------------------------------------------------------ outputs
+
+TEST_F(AlgorithmTest, SynthesizeWritesSceneAbundancesAndEndmembers) {
+  const Scene s = synthesize(24, 16, 12, 3);
+  const RasterData scene = readRaster(s.scene);
+  EXPECT_EQ(scene.width, 24);
+  EXPECT_EQ(scene.height, 16);
+  EXPECT_EQ(scene.bands, 12);
+  EXPECT_EQ(scene.descriptions.front(), "band_001");
+  const RasterData abundances = readRaster(s.abundances);
+  ASSERT_EQ(abundances.bands, 3);
+  const Spectra spectra = readSpectra(s.endmembers);
+  ASSERT_EQ(spectra.rows.size(), 12u);
+  ASSERT_EQ(spectra.names.size(), 3);
+  EXPECT_EQ(abundances.descriptions, names(spectra.names));
+  // SNR_DB = 0 is noise-free: the scene is exactly E A, and abundances sum to one.
+  double worst = 0;
+  for (int r = 0; r < 16; ++r) {
+    for (int c = 0; c < 24; ++c) {
+      double sum = 0;
+      for (int e = 0; e < 3; ++e) sum += abundances.at(e, r, c);
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+      for (int b = 0; b < 12; ++b) {
+        double model = 0;
+        for (int e = 0; e < 3; ++e) model += spectra.rows[b][e] * abundances.at(e, r, c);
+        worst = std::max(worst, std::abs(model - scene.at(b, r, c)));
+      }
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_TRUE(outputs().isEmpty());  // nothing stray in out/
+  for (const QString& f : filesIn(dir_.path()))
+    EXPECT_FALSE(f.contains(".part-")) << f.toStdString();
+}
+
+TEST_F(AlgorithmTest, SynthesizeWithNoiseDiffersFromNoiseFree) {
+  const Scene clean = synthesize(16, 16, 10, 3, 0.0, true, "clean");
+  const Scene noisy = synthesize(16, 16, 10, 3, 20.0, true, "noisy");
+  const RasterData a = readRaster(clean.scene);
+  const RasterData b = readRaster(noisy.scene);
+  double diff = 0;
+  for (size_t i = 0; i < a.values.size(); ++i)
+    diff = std::max(diff, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_GT(diff, 1e-4);
+}
+
+// The classical pipeline on a georeferenced scene with nodata pixels.
+TEST_F(AlgorithmTest, PipelineKeepsGeoreferenceNamesAndNodata) {
+  const Scene s = synthesize(40, 30, 20, 3);
+  RasterData scene = readRaster(s.scene);
+  const RasterData reference = readRaster(s.abundances);
+  // Georeference it and punch nodata holes (never on a pure pixel).
+  scene.hasGeoTransform = true;
+  scene.geoTransform = {500000.0, 30.0, 0.0, 4200000.0, 0.0, -30.0};
+  scene.projectionWkt = QgsCoordinateReferenceSystem(QStringLiteral("EPSG:32633"))
+                            .toWkt(QgsCoordinateReferenceSystem::WKT_PREFERRED_GDAL)
+                            .toStdString();
+  scene.nodata.assign(scene.bands, -1.0);
+  std::vector<uint8_t> hole(40 * 30, 0);
+  for (int r = 0; r < 30; ++r) {
+    for (int c = 0; c < 40; ++c) {
+      float maxA = 0;
+      for (int e = 0; e < 3; ++e) maxA = std::max(maxA, reference.at(e, r, c));
+      if (maxA > 0.999f || (r * 7 + c * 3) % 11 != 0) continue;
+      hole[r * 40 + c] = 1;
+      if ((r + c) % 2) {
+        for (int b = 0; b < scene.bands; ++b) scene.values[(size_t(b) * 30 + r) * 40 + c] = -1.0f;
+      } else {
+        scene.values[(size_t(4) * 30 + r) * 40 + c] = -1.0f;  // nodata in one band only
+      }
+    }
+  }
+  const QString input = path("georef.tif");
+  writeRaster(input, scene);
+
+  // VCA with locations.
+  const QString endmembers = out("vca.csv");
+  const QString locations = out("locations.gpkg");
+  RunResult r = runAlgorithm("dequnmix:vca", {{"INPUT", input},
+                                              {"ENDMEMBERS", 3},
+                                              {"SEED", 1},
+                                              {"OUTPUT_ENDMEMBERS", endmembers},
+                                              {"OUTPUT_LOCATIONS", locations}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(r.outputs.value("OUTPUT_ENDMEMBERS").toString(), endmembers);
+  const Spectra vca = readSpectra(endmembers);
+  ASSERT_EQ(vca.names.size(), 3);
+  ASSERT_EQ(vca.rows.size(), 20u);
+  {
+    QgsVectorLayer layer(r.outputs.value("OUTPUT_LOCATIONS").toString(), "locations", "ogr");
+    ASSERT_TRUE(layer.isValid());
+    EXPECT_EQ(layer.featureCount(), 3);
+    EXPECT_EQ(layer.crs().authid(), QStringLiteral("EPSG:32633"));
+    EXPECT_GE(layer.fields().indexOf("name"), 0);
+    QgsFeature f;
+    QgsFeatureIterator it = layer.getFeatures();
+    while (it.nextFeature(f)) {
+      const int row = f.attribute("row").toInt();
+      const int col = f.attribute("col").toInt();
+      EXPECT_TRUE(vca.names.contains(f.attribute("name").toString()));
+      EXPECT_FALSE(hole[row * 40 + col]) << "VCA chose a nodata pixel";
+      const QgsPointXY p = f.geometry().asPoint();
+      EXPECT_NEAR(p.x(), 500000.0 + (col + 0.5) * 30.0, 1e-6);
+      EXPECT_NEAR(p.y(), 4200000.0 - (row + 0.5) * 30.0, 1e-6);
+    }
+  }
+
+  // FCLS with the residual.
+  const QString abundances = out("abundances.tif");
+  const QString residual = out("residual.tif");
+  r = runAlgorithm("dequnmix:fcls", {{"INPUT", input},
+                                     {"ENDMEMBERS", endmembers},
+                                     {"OUTPUT", abundances},
+                                     {"OUTPUT_RESIDUAL", residual}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData a = readRaster(abundances);
+  const RasterData rmse = readRaster(residual);
+  ASSERT_EQ(a.bands, 3);
+  EXPECT_EQ(a.descriptions, names(vca.names));
+  for (const RasterData* o : {&a, &rmse}) {
+    EXPECT_TRUE(o->hasGeoTransform);
+    for (int i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(o->geoTransform[i], scene.geoTransform[i]);
+    for (double nd : o->nodata) EXPECT_EQ(nd, kNoData);
+  }
+  {
+    QgsRasterLayer layer(abundances, "a", "gdal");
+    ASSERT_TRUE(layer.isValid());
+    EXPECT_EQ(layer.crs().authid(), QStringLiteral("EPSG:32633"));
+  }
+  for (int row = 0; row < 30; ++row) {
+    for (int col = 0; col < 40; ++col) {
+      if (hole[row * 40 + col]) {
+        for (int e = 0; e < 3; ++e) EXPECT_EQ(a.at(e, row, col), kNoData);
+        EXPECT_EQ(rmse.at(0, row, col), kNoData);
+        continue;
+      }
+      double sum = 0;
+      for (int e = 0; e < 3; ++e) {
+        EXPECT_GE(a.at(e, row, col), -1e-6);
+        sum += a.at(e, row, col);
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-4);
+      EXPECT_LT(rmse.at(0, row, col), 1e-3);
+    }
+  }
+
+  // Evaluate with spectra: nodata pixels excluded, near-perfect recovery.
+  const QString table = out("metrics.csv");
+  r = runAlgorithm("dequnmix:evaluate", {{"ABUNDANCES", abundances},
+                                         {"REFERENCE_ABUNDANCES", s.abundances},
+                                         {"ENDMEMBERS", endmembers},
+                                         {"REFERENCE_ENDMEMBERS", s.endmembers},
+                                         {"OUTPUT_TABLE", table}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const double msad = r.outputs.value("MSAD_RAD").toDouble();
+  const double armse = r.outputs.value("ARMSE").toDouble();
+  EXPECT_LT(msad, 0.01);
+  EXPECT_NEAR(r.outputs.value("MSAD_DEG").toDouble(), msad * 180.0 / M_PI, 1e-9);
+  EXPECT_LT(armse, 0.01);
+  EXPECT_LT(r.outputs.value("ARMSE_MEAN_PER_ENDMEMBER").toDouble(), 0.01);
+  // The same figure computed here over the valid pixels (nodata would dominate it).
+  double squared = 0;
+  int64_t count = 0;
+  for (int e = 0; e < 3; ++e) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int ref = 0; ref < 3; ++ref) {
+      double sum = 0;
+      int64_t n = 0;
+      for (int row = 0; row < 30; ++row) {
+        for (int col = 0; col < 40; ++col) {
+          if (hole[row * 40 + col]) continue;
+          const double d = a.at(e, row, col) - reference.at(ref, row, col);
+          sum += d * d;
+          ++n;
+        }
+      }
+      if (sum < best) {
+        best = sum;
+        count = n;
+      }
+    }
+    squared += best;
+  }
+  EXPECT_NEAR(armse, std::sqrt(squared / (3.0 * count)), 1e-6);
+  QFile tableFile(table);
+  ASSERT_TRUE(tableFile.open(QIODevice::ReadOnly | QIODevice::Text));
+  const QStringList lines = QString(tableFile.readAll()).trimmed().split('\n');
+  ASSERT_EQ(lines.size(), 4);
+  EXPECT_EQ(lines[0], QStringLiteral("endmember,reference,sad_rad,sad_deg,rmse"));
+
+  // Without spectra: matched by abundance error; mSAD undefined (NaN).
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", abundances}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_TRUE(std::isnan(r.outputs.value("MSAD_RAD").toDouble()));
+  EXPECT_TRUE(std::isnan(r.outputs.value("MSAD_DEG").toDouble()));
+  EXPECT_NEAR(r.outputs.value("ARMSE").toDouble(), armse, 1e-9);
+
+  for (const QString& f : outputs()) EXPECT_FALSE(f.contains(".part-")) << f.toStdString();
+}
+
+TEST_F(AlgorithmTest, BandSubsetIsUsedByVcaAndFcls) {
+  const Scene s = synthesize(20, 20, 16, 3);
+  const QVariantList subset{2, 4, 6, 8, 10, 12, 14, 16};
+  const QString endmembers = out("vca.csv");
+  RunResult r = runAlgorithm("dequnmix:vca", {{"INPUT", s.scene},
+                                              {"BANDS", subset},
+                                              {"ENDMEMBERS", 3},
+                                              {"OUTPUT_ENDMEMBERS", endmembers}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(readSpectra(endmembers).rows.size(), 8u);
+  r = runAlgorithm("dequnmix:fcls", {{"INPUT", s.scene},
+                                     {"BANDS", subset},
+                                     {"ENDMEMBERS", endmembers},
+                                     {"OUTPUT", out("a.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", out("a.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01);
+}
+
+// ------------------------------------------------------------------------ background task
+
+namespace {
+struct TaskOutcome {
+  bool finished = false;
+  bool ok = false;
+  QVariantMap results;
+};
+
+TaskOutcome runAsTask(const QString& id, const QVariantMap& parameters) {
+  TaskOutcome outcome;
+  QgsProcessingContext context;
+  QgsProcessingFeedback feedback;
+  const QgsProcessingAlgorithm* algorithm = QgsApplication::processingRegistry()->algorithmById(id);
+  auto* task = new QgsProcessingAlgRunnerTask(algorithm, parameters, context, &feedback);
+  QObject::connect(task, &QgsTask::taskTerminated, [&outcome]() {
+    outcome.finished = true;
+    outcome.ok = false;
+  });
+  QObject::connect(task, &QgsProcessingAlgRunnerTask::executed,
+                   [&outcome](bool ok, const QVariantMap& results) {
+                     outcome.finished = true;
+                     outcome.ok = ok;
+                     outcome.results = results;
+                   });
+  if (feedback.isCanceled()) {
+    // prepareAlgorithm() failed (as the toolbox dialog checks before queuing the task).
+    delete task;
+    outcome.finished = true;
+    return outcome;
+  }
+  QgsApplication::taskManager()->addTask(task);
+  QElapsedTimer timer;
+  timer.start();
+  while (!outcome.finished && timer.elapsed() < 120000) {
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+    QThread::msleep(2);
+  }
+  // Let the task manager delete the task before the context goes away.
+  while (QgsApplication::taskManager()->countActiveTasks() > 0 && timer.elapsed() < 130000) {
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+  }
+  QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+  return outcome;
+}
+}  // namespace
+
+TEST_F(AlgorithmTest, RunsAsBackgroundTask) {
+  const Scene s = synthesize(24, 24, 12, 3);
+  TaskOutcome t =
+      runAsTask("dequnmix:vca",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", out("vca.csv")}});
+  ASSERT_TRUE(t.finished);
+  ASSERT_TRUE(t.ok);
+  t = runAsTask("dequnmix:fcls", {{"INPUT", s.scene},
+                                  {"ENDMEMBERS", out("vca.csv")},
+                                  {"OUTPUT", out("a.tif")},
+                                  {"OUTPUT_RESIDUAL", out("rmse.tif")}});
+  ASSERT_TRUE(t.finished);
+  ASSERT_TRUE(t.ok);
+  EXPECT_EQ(t.results.value("OUTPUT").toString(), out("a.tif"));
+  EXPECT_TRUE(QFile::exists(out("rmse.tif")));
+  t = runAsTask("dequnmix:evaluate", {{"ABUNDANCES", out("a.tif")},
+                                      {"REFERENCE_ABUNDANCES", s.abundances},
+                                      {"ENDMEMBERS", out("vca.csv")},
+                                      {"REFERENCE_ENDMEMBERS", s.endmembers}});
+  ASSERT_TRUE(t.finished);
+  ASSERT_TRUE(t.ok);
+  EXPECT_LT(t.results.value("ARMSE").toDouble(), 0.01);
+  EXPECT_LT(t.results.value("MSAD_RAD").toDouble(), 0.01);
+}
+
+TEST_F(AlgorithmTest, FailingBackgroundTaskReportsFailure) {
+  const TaskOutcome t = runAsTask("dequnmix:fcls", {{"INPUT", path("missing.tif")},
+                                                    {"ENDMEMBERS", path("missing.csv")},
+                                                    {"OUTPUT", out("a.tif")}});
+  ASSERT_TRUE(t.finished);
+  EXPECT_FALSE(t.ok);
+  EXPECT_TRUE(outputs().isEmpty());
+}
+
+// ------------------------------------------------------------------------ bad input
+
+class BadInputTest : public AlgorithmTest {
+ protected:
+  // Runs and expects a QgsProcessingException whose message contains every `words`, and
+  // nothing at all in out/.
+  void expectFailure(const QString& id, const QVariantMap& parameters, const QStringList& words,
+                     CapturingFeedback* feedback = nullptr) {
+    const RunResult r = runAlgorithm(id, parameters, feedback);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.isEmpty());
+    std::cout << "[ message  ] " << r.error.toStdString() << std::endl;
+    for (const QString& w : words) {
+      EXPECT_TRUE(r.error.contains(w, Qt::CaseInsensitive))
+          << "message lacks '" << w.toStdString() << "': " << r.error.toStdString();
+    }
+    EXPECT_TRUE(outputs().isEmpty()) << outputs().join(", ").toStdString();
+  }
+};
+
+TEST_F(BadInputTest, CsvBandCountDiffersFromRaster) {
+  const Scene s = synthesize(16, 16, 12, 3);
+  const Scene other = synthesize(16, 16, 10, 3, 0.0, true, "other");
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", other.endmembers}, {"OUTPUT", out("a.tif")}},
+                {"ENDMEMBERS", "10", "12", "BANDS"});
+  // ... or from the band subset.
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene},
+                 {"BANDS", QVariantList{1, 2, 3}},
+                 {"ENDMEMBERS", s.endmembers},
+                 {"OUTPUT", out("a.tif")}},
+                {"ENDMEMBERS", "12", "3", "BANDS"});
+}
+
+TEST_F(BadInputTest, NonNumericCsv) {
+  const Scene s = synthesize(16, 16, 4, 2);
+  writeText(path("bad.csv"), "band,a,b\n1,0.1,0.2\n2,0.3,oops\n3,0.1,0.2\n4,0.3,0.4\n");
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", path("bad.csv")}, {"OUTPUT", out("a.tif")}},
+                {"ENDMEMBERS", "bad.csv"});
+}
+
+TEST_F(BadInputTest, RaggedCsv) {
+  const Scene s = synthesize(16, 16, 4, 2);
+  writeText(path("ragged.csv"), "band,a,b\n1,0.1,0.2\n2,0.3\n3,0.1,0.2\n4,0.3,0.4\n");
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", path("ragged.csv")}, {"OUTPUT", out("a.tif")}},
+                {"ENDMEMBERS", "ragged.csv"});
+}
+
+TEST_F(BadInputTest, TooFewOrTooManyEndmembers) {
+  const Scene s = synthesize(16, 16, 6, 2);
+  expectFailure("dequnmix:vca",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", 1}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                {"ENDMEMBERS"});
+  expectFailure("dequnmix:vca",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", 6}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                {"ENDMEMBERS", "6"});
+  expectFailure("dequnmix:synthesize",
+                {{"BANDS", 5},
+                 {"ENDMEMBERS", 5},
+                 {"OUTPUT", out("s.tif")},
+                 {"OUTPUT_ABUNDANCES", out("a.tif")},
+                 {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                {"ENDMEMBERS", "BANDS"});
+  writeText(path("one.csv"), "band,a\n1,0.1\n2,0.3\n3,0.1\n4,0.3\n5,0.2\n6,0.1\n");
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", path("one.csv")}, {"OUTPUT", out("a.tif")}},
+                {"ENDMEMBERS", "2"});
+}
+
+TEST_F(BadInputTest, AllNodataRaster) {
+  RasterData r;
+  r.width = 8;
+  r.height = 8;
+  r.bands = 5;
+  r.values.assign(8 * 8 * 5, -5.0f);
+  r.nodata.assign(5, -5.0);
+  writeRaster(path("empty.tif"), r);
+  expectFailure(
+      "dequnmix:vca",
+      {{"INPUT", path("empty.tif")}, {"ENDMEMBERS", 2}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+      {"no valid pixel", "nodata"});
+  writeText(path("e.csv"), "band,a,b\n1,0.1,0.2\n2,0.3,0.1\n3,0.1,0.2\n4,0.3,0.4\n5,0.1,0.9\n");
+  expectFailure(
+      "dequnmix:fcls",
+      {{"INPUT", path("empty.tif")}, {"ENDMEMBERS", path("e.csv")}, {"OUTPUT", out("a.tif")}},
+      {"no valid pixel"});
+}
+
+TEST_F(BadInputTest, MissingRaster) {
+  expectFailure(
+      "dequnmix:vca",
+      {{"INPUT", path("nowhere.tif")}, {"ENDMEMBERS", 2}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+      {"INPUT"});
+  const Scene s = synthesize(8, 8, 4, 2);
+  expectFailure("dequnmix:evaluate",
+                {{"ABUNDANCES", path("nowhere.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}},
+                {"ABUNDANCES"});
+}
+
+TEST_F(BadInputTest, SingleBandRaster) {
+  RasterData r;
+  r.width = 8;
+  r.height = 8;
+  r.bands = 1;
+  r.values.assign(64, 0.5f);
+  writeRaster(path("single.tif"), r);
+  expectFailure(
+      "dequnmix:vca",
+      {{"INPUT", path("single.tif")}, {"ENDMEMBERS", 2}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+      {"single band"});
+  writeText(path("e.csv"), "band,a,b\n1,0.1,0.2\n");
+  expectFailure(
+      "dequnmix:fcls",
+      {{"INPUT", path("single.tif")}, {"ENDMEMBERS", path("e.csv")}, {"OUTPUT", out("a.tif")}},
+      {"single band"});
+  expectFailure("dequnmix:evaluate",
+                {{"ABUNDANCES", path("single.tif")}, {"REFERENCE_ABUNDANCES", path("single.tif")}},
+                {"single band"});
+  // A one-band subset of a multi-band raster.
+  const Scene s = synthesize(8, 8, 4, 2);
+  expectFailure("dequnmix:vca",
+                {{"INPUT", s.scene},
+                 {"BANDS", QVariantList{2}},
+                 {"ENDMEMBERS", 2},
+                 {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                {"BANDS", "single band"});
+}
+
+TEST_F(BadInputTest, UnwritableOutputPath) {
+  const Scene s = synthesize(16, 16, 6, 2);
+  writeText(out("file"), "not a folder");
+  const QString bad = out("file/sub/a.tif");  // under a regular file: never writable
+  const RunResult r = runAlgorithm(
+      "dequnmix:fcls", {{"INPUT", s.scene}, {"ENDMEMBERS", s.endmembers}, {"OUTPUT", bad}});
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.error.contains(bad)) << r.error.toStdString();
+  EXPECT_TRUE(r.error.contains("writable")) << r.error.toStdString();
+  EXPECT_EQ(outputs(), QStringList{"file"});
+  const RunResult v = runAlgorithm(
+      "dequnmix:vca",
+      {{"INPUT", s.scene}, {"ENDMEMBERS", 2}, {"OUTPUT_ENDMEMBERS", out("file/e.csv")}});
+  EXPECT_FALSE(v.ok);
+  EXPECT_FALSE(v.error.isEmpty());
+  const RunResult y = runAlgorithm("dequnmix:synthesize", {{"WIDTH", 8},
+                                                           {"HEIGHT", 8},
+                                                           {"BANDS", 6},
+                                                           {"ENDMEMBERS", 2},
+                                                           {"OUTPUT", out("ok.tif")},
+                                                           {"OUTPUT_ABUNDANCES", bad},
+                                                           {"OUTPUT_ENDMEMBERS", out("ok.csv")}});
+  EXPECT_FALSE(y.ok);
+  EXPECT_TRUE(y.error.contains(bad)) << y.error.toStdString();
+  EXPECT_EQ(outputs(), QStringList{"file"});  // the writable outputs were not left either
+}
+
+TEST_F(BadInputTest, CancelInTheMiddle) {
+  const Scene s = synthesize(64, 256, 20, 3);  // several tiles of rows
+  auto cancelOnProgress = [](CapturingFeedback& feedback) {
+    QObject::connect(&feedback, &QgsFeedback::progressChanged, [&feedback](double progress) {
+      if (progress > 0.0 && progress < 100.0) feedback.cancel();
+    });
+  };
+  {
+    CapturingFeedback feedback;
+    cancelOnProgress(feedback);
+    expectFailure("dequnmix:fcls",
+                  {{"INPUT", s.scene},
+                   {"ENDMEMBERS", s.endmembers},
+                   {"OUTPUT", out("a.tif")},
+                   {"OUTPUT_RESIDUAL", out("r.tif")}},
+                  {"Canceled"}, &feedback);
+  }
+  {
+    CapturingFeedback feedback;
+    cancelOnProgress(feedback);
+    expectFailure("dequnmix:vca",
+                  {{"INPUT", s.scene}, {"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                  {"Canceled"}, &feedback);
+  }
+  {
+    CapturingFeedback feedback;
+    cancelOnProgress(feedback);
+    expectFailure("dequnmix:synthesize",
+                  {{"WIDTH", 32},
+                   {"HEIGHT", 32},
+                   {"BANDS", 10},
+                   {"ENDMEMBERS", 3},
+                   {"OUTPUT", out("s.tif")},
+                   {"OUTPUT_ABUNDANCES", out("a.tif")},
+                   {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                  {"Canceled"}, &feedback);
+  }
+}
+
+TEST_F(BadInputTest, MismatchedEvaluationInputs) {
+  const Scene a = synthesize(16, 16, 8, 3, 0.0, true, "a");
+  const Scene b = synthesize(12, 16, 8, 3, 0.0, true, "b");
+  const Scene c = synthesize(16, 16, 8, 2, 0.0, true, "c");
+  expectFailure("dequnmix:evaluate",
+                {{"ABUNDANCES", a.abundances}, {"REFERENCE_ABUNDANCES", b.abundances}}, {"pixels"});
+  expectFailure("dequnmix:evaluate",
+                {{"ABUNDANCES", a.abundances}, {"REFERENCE_ABUNDANCES", c.abundances}}, {"bands"});
+  expectFailure("dequnmix:evaluate",
+                {{"ABUNDANCES", a.abundances},
+                 {"REFERENCE_ABUNDANCES", a.abundances},
+                 {"ENDMEMBERS", a.endmembers},
+                 {"REFERENCE_ENDMEMBERS", c.endmembers},
+                 {"OUTPUT_TABLE", out("t.csv")}},
+                {"REFERENCE_ENDMEMBERS", "2"});
+}
+
+TEST_F(BadInputTest, BandSubsetOutOfRange) {
+  const Scene s = synthesize(8, 8, 6, 2);
+  expectFailure("dequnmix:vca",
+                {{"INPUT", s.scene},
+                 {"BANDS", QVariantList{1, 2, 9}},
+                 {"ENDMEMBERS", 2},
+                 {"OUTPUT_ENDMEMBERS", out("e.csv")}},
+                {"BANDS", "9"});
+}
+
+}  // namespace

@@ -1,0 +1,118 @@
+#include "test_support.h"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+
+#include <QDir>
+#include <QFile>
+#include <QTextStream>
+
+#include <gdal.h>
+
+#include <qgsapplication.h>
+#include <qgsexception.h>
+#include <qgsprocessingalgorithm.h>
+#include <qgsprocessingcontext.h>
+#include <qgsprocessingfeedback.h>
+#include <qgsprocessingregistry.h>
+
+namespace dequnmix::testing {
+
+RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
+                       CapturingFeedback* feedback) {
+  RunResult result;
+  const QgsProcessingAlgorithm* algorithm = QgsApplication::processingRegistry()->algorithmById(id);
+  if (!algorithm) {
+    result.error = QStringLiteral("no algorithm %1").arg(id);
+    return result;
+  }
+  CapturingFeedback ownFeedback;
+  CapturingFeedback* used = feedback ? feedback : &ownFeedback;
+  QgsProcessingContext context;
+  try {
+    bool ok = false;
+    result.outputs =
+        algorithm->run(parameters, context, used, &ok, QVariantMap(), /*catchExceptions=*/false);
+    result.ok = ok;
+    if (!ok) result.error = used->errors.join('\n');
+  } catch (const QgsProcessingException& e) {
+    result.ok = false;
+    result.error = e.what();
+  }
+  return result;
+}
+
+RasterData readRaster(const QString& path) {
+  GDALAllRegister();
+  GDALDatasetH dataset = GDALOpen(path.toUtf8().constData(), GA_ReadOnly);
+  if (!dataset) throw std::runtime_error("cannot open " + path.toStdString());
+  RasterData r;
+  r.width = GDALGetRasterXSize(dataset);
+  r.height = GDALGetRasterYSize(dataset);
+  r.bands = GDALGetRasterCount(dataset);
+  r.hasGeoTransform = GDALGetGeoTransform(dataset, r.geoTransform.data()) == CE_None;
+  r.projectionWkt = GDALGetProjectionRef(dataset) ? GDALGetProjectionRef(dataset) : "";
+  r.values.resize(static_cast<size_t>(r.width) * r.height * r.bands);
+  for (int b = 0; b < r.bands; ++b) {
+    GDALRasterBandH band = GDALGetRasterBand(dataset, b + 1);
+    r.descriptions.emplace_back(GDALGetDescription(band));
+    int has = 0;
+    const double nodata = GDALGetRasterNoDataValue(band, &has);
+    r.nodata.push_back(has ? nodata : std::numeric_limits<double>::quiet_NaN());
+    if (GDALRasterIO(band, GF_Read, 0, 0, r.width, r.height,
+                     &r.values[static_cast<size_t>(b) * r.width * r.height], r.width, r.height,
+                     GDT_Float32, 0, 0) != CE_None) {
+      GDALClose(dataset);
+      throw std::runtime_error("cannot read " + path.toStdString());
+    }
+  }
+  GDALClose(dataset);
+  return r;
+}
+
+void writeRaster(const QString& path, const RasterData& r) {
+  GDALAllRegister();
+  GDALDriverH driver = GDALGetDriverByName("GTiff");
+  GDALDatasetH dataset = GDALCreate(driver, path.toUtf8().constData(), r.width, r.height, r.bands,
+                                    GDT_Float32, nullptr);
+  if (!dataset) throw std::runtime_error("cannot create " + path.toStdString());
+  if (r.hasGeoTransform) {
+    std::array<double, 6> gt = r.geoTransform;
+    GDALSetGeoTransform(dataset, gt.data());
+  }
+  if (!r.projectionWkt.empty()) GDALSetProjection(dataset, r.projectionWkt.c_str());
+  for (int b = 0; b < r.bands; ++b) {
+    GDALRasterBandH band = GDALGetRasterBand(dataset, b + 1);
+    if (b < static_cast<int>(r.nodata.size()) && !std::isnan(r.nodata[b])) {
+      GDALSetRasterNoDataValue(band, r.nodata[b]);
+    }
+    if (b < static_cast<int>(r.descriptions.size())) {
+      GDALSetDescription(band, r.descriptions[b].c_str());
+    }
+    std::vector<float> data(r.values.begin() + static_cast<long>(b) * r.width * r.height,
+                            r.values.begin() + static_cast<long>(b + 1) * r.width * r.height);
+    if (GDALRasterIO(band, GF_Write, 0, 0, r.width, r.height, data.data(), r.width, r.height,
+                     GDT_Float32, 0, 0) != CE_None) {
+      GDALClose(dataset);
+      throw std::runtime_error("cannot write " + path.toStdString());
+    }
+  }
+  GDALClose(dataset);
+}
+
+void writeText(const QString& path, const QString& text) {
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
+    throw std::runtime_error("cannot write " + path.toStdString());
+  }
+  QTextStream(&file) << text;
+}
+
+QStringList filesIn(const QString& folder) {
+  QDir dir(folder);
+  return dir.entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
+}
+
+}  // namespace dequnmix::testing
