@@ -1,0 +1,731 @@
+// dequnmix:train and dequnmix:unmix through the processing registry, headless: parameters
+// and defaults, outputs (band names, simplex, nodata, report, styling), unmix reproducing
+// train's abundances, and every bad-input case of issue 4. Self-contained (own main and
+// helpers), tiny scenes and few epochs so it stays fast.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <QByteArray>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QTemporaryDir>
+#include <QTextStream>
+
+#include <gdal.h>
+
+#include <qgsapplication.h>
+#include <qgsexception.h>
+#include <qgsprocessingalgorithm.h>
+#include <qgsprocessingcontext.h>
+#include <qgsprocessingfeedback.h>
+#include <qgsprocessingoutputs.h>
+#include <qgsprocessingparameters.h>
+#include <qgsprocessingregistry.h>
+#include <qgsproject.h>
+#include <qgsrasterlayer.h>
+#include <qgsrasterrenderer.h>
+
+#include "core/deq_unmix.h"
+#include "plugin/registration.h"
+
+namespace {
+
+const float kNoData = -9999.0f;
+
+struct RunResult {
+  bool ok = false;
+  QVariantMap outputs;
+  QString error;
+};
+
+// Records the errors an algorithm reports (prepareAlgorithm()'s exceptions reach the caller
+// only this way: QgsProcessingAlgorithm::prepare() catches them and reports them).
+class RecordingFeedback : public QgsProcessingFeedback {
+ public:
+  void reportError(const QString& error, bool fatalError = false) override {
+    errors << error;
+    QgsProcessingFeedback::reportError(error, fatalError);
+  }
+  QStringList errors;
+};
+
+// Runs a registry algorithm synchronously with its own context (destroyed before return).
+// `inspect` sees the context after the run (layers to load, post-processors).
+RunResult run(const QString& id, const QVariantMap& parameters,
+              RecordingFeedback* feedback = nullptr,
+              const std::function<void(QgsProcessingContext&)>& inspect = {}) {
+  RunResult result;
+  const QgsProcessingAlgorithm* algorithm = QgsApplication::processingRegistry()->algorithmById(id);
+  if (!algorithm) {
+    result.error = QStringLiteral("no algorithm %1").arg(id);
+    return result;
+  }
+  RecordingFeedback own;
+  RecordingFeedback* f = feedback ? feedback : &own;
+  QgsProcessingContext context;
+  context.setProject(QgsProject::instance());
+  try {
+    bool ok = false;
+    result.outputs = algorithm->run(parameters, context, f, &ok, QVariantMap(),
+                                    /*catchExceptions=*/false);
+    result.ok = ok;
+  } catch (const QgsProcessingException& e) {
+    result.error = e.what();
+  }
+  if (!result.ok && result.error.isEmpty()) result.error = f->errors.join('\n');
+  if (inspect) inspect(context);
+  return result;
+}
+
+struct Raster {
+  int width = 0, height = 0, bands = 0;
+  std::vector<std::string> descriptions;
+  std::vector<double> nodata;  // NaN: none
+  std::vector<float> values;   // band-sequential
+  float at(int b, int r, int c) const { return values[(size_t(b) * height + r) * width + c]; }
+  float& at(int b, int r, int c) { return values[(size_t(b) * height + r) * width + c]; }
+};
+
+Raster readRaster(const QString& path) {
+  GDALAllRegister();
+  GDALDatasetH ds = GDALOpen(path.toUtf8().constData(), GA_ReadOnly);
+  if (!ds) throw std::runtime_error("cannot open " + path.toStdString());
+  Raster r;
+  r.width = GDALGetRasterXSize(ds);
+  r.height = GDALGetRasterYSize(ds);
+  r.bands = GDALGetRasterCount(ds);
+  r.values.resize(size_t(r.width) * r.height * r.bands);
+  for (int b = 0; b < r.bands; ++b) {
+    GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+    r.descriptions.emplace_back(GDALGetDescription(band));
+    int has = 0;
+    const double nd = GDALGetRasterNoDataValue(band, &has);
+    r.nodata.push_back(has ? nd : std::numeric_limits<double>::quiet_NaN());
+    if (GDALRasterIO(band, GF_Read, 0, 0, r.width, r.height,
+                     &r.values[size_t(b) * r.width * r.height], r.width, r.height, GDT_Float32, 0,
+                     0) != CE_None) {
+      GDALClose(ds);
+      throw std::runtime_error("cannot read " + path.toStdString());
+    }
+  }
+  GDALClose(ds);
+  return r;
+}
+
+void writeRaster(const QString& path, const Raster& r) {
+  GDALAllRegister();
+  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path.toUtf8().constData(), r.width,
+                               r.height, r.bands, GDT_Float32, nullptr);
+  if (!ds) throw std::runtime_error("cannot create " + path.toStdString());
+  for (int b = 0; b < r.bands; ++b) {
+    GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
+    if (b < int(r.nodata.size()) && !std::isnan(r.nodata[b]))
+      GDALSetRasterNoDataValue(band, r.nodata[b]);
+    std::vector<float> data(r.values.begin() + long(b) * r.width * r.height,
+                            r.values.begin() + long(b + 1) * r.width * r.height);
+    if (GDALRasterIO(band, GF_Write, 0, 0, r.width, r.height, data.data(), r.width, r.height,
+                     GDT_Float32, 0, 0) != CE_None) {
+      GDALClose(ds);
+      throw std::runtime_error("cannot write " + path.toStdString());
+    }
+  }
+  GDALClose(ds);
+}
+
+// A copy of `r` keeping bands [first, first + count).
+Raster bandSlice(const Raster& r, int first, int count) {
+  Raster out = r;
+  out.bands = count;
+  out.descriptions.assign(r.descriptions.begin() + first, r.descriptions.begin() + first + count);
+  out.nodata.assign(r.nodata.begin() + first, r.nodata.begin() + first + count);
+  const size_t n = size_t(r.width) * r.height;
+  out.values.assign(r.values.begin() + long(first * n),
+                    r.values.begin() + long((first + count) * n));
+  return out;
+}
+
+void writeText(const QString& path, const QByteArray& text) {
+  QFile f(path);
+  if (!f.open(QIODevice::WriteOnly)) throw std::runtime_error("cannot write " + path.toStdString());
+  f.write(text);
+}
+
+QByteArray readBytes(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) return {};
+  return f.readAll();
+}
+
+QStringList filesIn(const QString& folder) {
+  return QDir(folder).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
+}
+
+class TrainUnmixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(dir_.isValid());
+    QDir(dir_.path()).mkpath(QStringLiteral("out"));
+  }
+  QString path(const QString& name) const { return dir_.filePath(name); }
+  QString out(const QString& name) const { return dir_.filePath(QStringLiteral("out/") + name); }
+  QStringList outputs() const { return filesIn(dir_.filePath(QStringLiteral("out"))); }
+
+  // A synthetic scene (16 x 16 pixels, 20 bands, 3 endmembers) written into the test folder.
+  void synthesize(int width = 16, int height = 16, int bands = 20, int endmembers = 3) {
+    const RunResult r =
+        run(QStringLiteral("dequnmix:synthesize"), {{"WIDTH", width},
+                                                    {"HEIGHT", height},
+                                                    {"BANDS", bands},
+                                                    {"ENDMEMBERS", endmembers},
+                                                    {"SNR_DB", 40.0},
+                                                    {"MAX_ABUNDANCE", 1.0},
+                                                    {"PURE_PIXELS", true},
+                                                    {"SEED", 3},
+                                                    {"OUTPUT", path("scene.tif")},
+                                                    {"OUTPUT_ABUNDANCES", path("reference.tif")},
+                                                    {"OUTPUT_ENDMEMBERS", path("reference.csv")}});
+    ASSERT_TRUE(r.ok) << r.error.toStdString();
+  }
+
+  // Train parameters with every output in out/ (tiny and fast: 2 epochs, 4 forward iterations).
+  QVariantMap trainParameters(const QString& scene, int epochs = 2) const {
+    return {{"INPUT", scene},
+            {"ENDMEMBERS", 3},
+            {"EPOCHS", epochs},
+            {"SEED", 5},
+            {"THREADS", 2},
+            {"MAX_ITERATIONS", 4},
+            {"BACKWARD_MAX_ITERATIONS", 6},
+            {"HIDDEN_CHANNELS", 8},
+            {"OUTPUT_MODEL", out("model.dequnmix")},
+            {"OUTPUT", out("abundances.tif")},
+            {"OUTPUT_ENDMEMBERS", out("endmembers.csv")},
+            {"OUTPUT_RESIDUAL", out("residual.tif")},
+            {"OUTPUT_REPORT", out("report.html")}};
+  }
+
+  // A trained model of scene.tif in the test folder (not in out/).
+  QString trainedModel() {
+    QVariantMap p = trainParameters(path("scene.tif"));
+    p["OUTPUT_MODEL"] = path("trained.dequnmix");
+    p["OUTPUT"] = path("trained.tif");
+    p["OUTPUT_ENDMEMBERS"] = path("trained.csv");
+    p.remove("OUTPUT_RESIDUAL");
+    p.remove("OUTPUT_REPORT");
+    const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+    EXPECT_TRUE(r.ok) << r.error.toStdString();
+    return path("trained.dequnmix");
+  }
+
+  void expectFailure(const QString& id, const QVariantMap& parameters, const QStringList& fragments,
+                     RecordingFeedback* feedback = nullptr) {
+    const RunResult r = run(id, parameters, feedback);
+    EXPECT_FALSE(r.ok) << id.toStdString() << " should have failed";
+    for (const QString& f : fragments) {
+      EXPECT_TRUE(r.error.contains(f, Qt::CaseInsensitive))
+          << "message '" << r.error.toStdString() << "' lacks '" << f.toStdString() << "'";
+    }
+    EXPECT_TRUE(outputs().isEmpty()) << "left behind: " << outputs().join(", ").toStdString();
+  }
+
+  // Checks abundances: P bands named endmember_1.., on the simplex at valid pixels, nodata
+  // at `nodataPixels` (row, col).
+  void expectAbundances(const QString& file, int p,
+                        const std::vector<std::pair<int, int>>& nodataPixels = {}) {
+    const Raster a = readRaster(file);
+    ASSERT_EQ(a.bands, p);
+    for (int e = 0; e < p; ++e) {
+      EXPECT_EQ(a.descriptions[e], "endmember_" + std::to_string(e + 1));
+      EXPECT_EQ(a.nodata[e], kNoData);
+    }
+    std::set<std::pair<int, int>> holes(nodataPixels.begin(), nodataPixels.end());
+    for (int r = 0; r < a.height; ++r) {
+      for (int c = 0; c < a.width; ++c) {
+        if (holes.count({r, c})) {
+          for (int e = 0; e < p; ++e) EXPECT_EQ(a.at(e, r, c), kNoData);
+          continue;
+        }
+        double sum = 0;
+        for (int e = 0; e < p; ++e) {
+          EXPECT_GE(a.at(e, r, c), -1e-6);
+          sum += a.at(e, r, c);
+        }
+        EXPECT_NEAR(sum, 1.0, 1e-4) << "pixel " << r << "," << c;
+      }
+    }
+  }
+
+  QTemporaryDir dir_;
+};
+
+// ------------------------------------------------------------------------ registry
+
+QStringList parameterNames(const QString& id) {
+  QStringList list;
+  for (const auto* p :
+       QgsApplication::processingRegistry()->algorithmById(id)->parameterDefinitions())
+    list << p->name();
+  return list;
+}
+
+QStringList outputNames(const QString& id) {
+  QStringList list;
+  for (const auto* o : QgsApplication::processingRegistry()->algorithmById(id)->outputDefinitions())
+    list << o->name();
+  list.sort();
+  return list;
+}
+
+TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
+  const auto* train = QgsApplication::processingRegistry()->algorithmById("dequnmix:train");
+  const auto* unmix = QgsApplication::processingRegistry()->algorithmById("dequnmix:unmix");
+  ASSERT_NE(train, nullptr);
+  ASSERT_NE(unmix, nullptr);
+  EXPECT_EQ(train->displayName(), QStringLiteral("Train DEQ-Unmix"));
+  EXPECT_EQ(unmix->displayName(), QStringLiteral("Unmix with DEQ-Unmix model"));
+  EXPECT_EQ(parameterNames("dequnmix:train"), QStringList({"INPUT",
+                                                           "BANDS",
+                                                           "ENDMEMBERS",
+                                                           "INITIAL_ENDMEMBERS",
+                                                           "REFERENCE_ABUNDANCES",
+                                                           "EPOCHS",
+                                                           "SEED",
+                                                           "THREADS",
+                                                           "SOLVER",
+                                                           "MAX_ITERATIONS",
+                                                           "TOLERANCE",
+                                                           "ANDERSON_HISTORY",
+                                                           "ANDERSON_REGULARIZATION",
+                                                           "BACKWARD_MAX_ITERATIONS",
+                                                           "GRADIENT",
+                                                           "NETWORK_LEARNING_RATE",
+                                                           "TRAIN_ENDMEMBERS",
+                                                           "ENDMEMBER_LEARNING_RATE",
+                                                           "ALPHA",
+                                                           "REFINEMENT",
+                                                           "REFINEMENT_RADIUS",
+                                                           "HIDDEN_CHANNELS",
+                                                           "INFERENCE_MAX_ITERATIONS",
+                                                           "INFERENCE_TOLERANCE",
+                                                           "OUTPUT_MODEL",
+                                                           "OUTPUT",
+                                                           "OUTPUT_ENDMEMBERS",
+                                                           "OUTPUT_RESIDUAL",
+                                                           "OUTPUT_REPORT"}));
+  EXPECT_EQ(outputNames("dequnmix:train"),
+            QStringList({"CONVERGED_FRACTION", "FINAL_LOSS", "MEAN_ITERATIONS", "OUTPUT",
+                         "OUTPUT_ENDMEMBERS", "OUTPUT_MODEL", "OUTPUT_REPORT", "OUTPUT_RESIDUAL",
+                         "TRAINING_SECONDS"}));
+  EXPECT_EQ(
+      parameterNames("dequnmix:unmix"),
+      QStringList({"INPUT", "MODEL", "TILE_SIZE", "HALO", "THREADS", "OUTPUT", "OUTPUT_RESIDUAL"}));
+  EXPECT_EQ(outputNames("dequnmix:unmix"),
+            QStringList({"CONVERGED_FRACTION", "MEAN_ITERATIONS", "MEAN_RESIDUAL_RMSE", "OUTPUT",
+                         "OUTPUT_RESIDUAL"}));
+  // The report is an HTML output (shown in the desktop's results viewer).
+  EXPECT_EQ(train->outputDefinition("OUTPUT_REPORT")->type(), QStringLiteral("outputHtml"));
+  const QSet<QString> basic = {"INPUT",
+                               "BANDS",
+                               "ENDMEMBERS",
+                               "INITIAL_ENDMEMBERS",
+                               "REFERENCE_ABUNDANCES",
+                               "EPOCHS",
+                               "SEED",
+                               "THREADS",
+                               "OUTPUT_MODEL",
+                               "OUTPUT",
+                               "OUTPUT_ENDMEMBERS",
+                               "OUTPUT_RESIDUAL",
+                               "OUTPUT_REPORT"};
+  for (const auto* p : train->parameterDefinitions()) {
+    const bool isAdvanced = p->flags() & QgsProcessingParameterDefinition::FlagAdvanced;
+    EXPECT_EQ(isAdvanced, !basic.contains(p->name())) << p->name().toStdString();
+  }
+  for (const auto* a : {train, unmix}) {
+    const QString help = a->shortHelpString();
+    for (const auto* p : a->parameterDefinitions()) EXPECT_TRUE(help.contains(p->name()));
+    for (const auto* o : a->outputDefinitions()) EXPECT_TRUE(help.contains(o->name()));
+    EXPECT_TRUE(QFile::exists(a->svgIconPath()));
+  }
+}
+
+TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
+  const dequnmix::DeqTrainOptions t;
+  const dequnmix::DeqInferOptions i;
+  const auto* train = QgsApplication::processingRegistry()->algorithmById("dequnmix:train");
+  const auto* unmix = QgsApplication::processingRegistry()->algorithmById("dequnmix:unmix");
+  auto def = [](const QgsProcessingAlgorithm* a, const char* name) {
+    return a->parameterDefinition(name)->defaultValue();
+  };
+  EXPECT_EQ(def(train, "ENDMEMBERS").toInt(), t.endmembers);
+  EXPECT_EQ(def(train, "EPOCHS").toInt(), t.epochs);
+  EXPECT_EQ(def(train, "SEED").toULongLong(), t.seed);
+  EXPECT_EQ(def(train, "THREADS").toInt(), 0);
+  EXPECT_EQ(def(train, "SOLVER").toInt(), int(t.forward.kind));
+  EXPECT_EQ(def(train, "MAX_ITERATIONS").toInt(), t.forward.maxIterations);
+  EXPECT_DOUBLE_EQ(def(train, "TOLERANCE").toDouble(), t.forward.tolerance);
+  EXPECT_EQ(def(train, "ANDERSON_HISTORY").toInt(), t.forward.history);
+  EXPECT_DOUBLE_EQ(def(train, "ANDERSON_REGULARIZATION").toDouble(), t.forward.regularization);
+  EXPECT_EQ(def(train, "BACKWARD_MAX_ITERATIONS").toInt(), t.backward.maxIterations);
+  EXPECT_EQ(def(train, "GRADIENT").toInt(), int(t.gradient));
+  EXPECT_DOUBLE_EQ(def(train, "NETWORK_LEARNING_RATE").toDouble(), t.networkLearningRate);
+  EXPECT_EQ(def(train, "TRAIN_ENDMEMBERS").toBool(), t.trainEndmembers);
+  EXPECT_DOUBLE_EQ(def(train, "ENDMEMBER_LEARNING_RATE").toDouble(), t.endmemberLearningRate);
+  EXPECT_DOUBLE_EQ(def(train, "ALPHA").toDouble(), t.alpha);
+  EXPECT_EQ(def(train, "REFINEMENT").toInt(), int(t.refinement));
+  EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
+  EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
+  EXPECT_EQ(def(train, "INFERENCE_MAX_ITERATIONS").toInt(), i.solver.maxIterations);
+  EXPECT_DOUBLE_EQ(def(train, "INFERENCE_TOLERANCE").toDouble(), i.solver.tolerance);
+  EXPECT_EQ(def(unmix, "TILE_SIZE").toInt(), i.tileSize);
+  EXPECT_EQ(def(unmix, "HALO").toInt(), i.halo);
+  EXPECT_EQ(def(unmix, "THREADS").toInt(), 0);
+}
+
+// ------------------------------------------------------------------------ outputs
+
+TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
+  synthesize();
+  // Two nodata pixels (one band each) must stay nodata everywhere.
+  Raster scene = readRaster(path("scene.tif"));
+  for (double& nd : scene.nodata) nd = kNoData;
+  scene.at(4, 2, 3) = kNoData;
+  scene.at(17, 9, 12) = std::numeric_limits<float>::quiet_NaN();
+  writeRaster(path("holes.tif"), scene);
+  const std::vector<std::pair<int, int>> holes = {{2, 3}, {9, 12}};
+
+  const RunResult r = run(QStringLiteral("dequnmix:train"), trainParameters(path("holes.tif")));
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(outputs(), QStringList({"abundances.tif", "endmembers.csv", "model.dequnmix",
+                                    "report.html", "residual.tif"}));
+  for (const char* key :
+       {"FINAL_LOSS", "MEAN_ITERATIONS", "CONVERGED_FRACTION", "TRAINING_SECONDS"}) {
+    ASSERT_TRUE(r.outputs.contains(key)) << key;
+    EXPECT_TRUE(std::isfinite(r.outputs.value(key).toDouble())) << key;
+  }
+  EXPECT_GE(r.outputs.value("MEAN_ITERATIONS").toDouble(), 1.0);
+  EXPECT_LE(r.outputs.value("MEAN_ITERATIONS").toDouble(), 4.0);
+  EXPECT_GE(r.outputs.value("CONVERGED_FRACTION").toDouble(), 0.0);
+  EXPECT_LE(r.outputs.value("CONVERGED_FRACTION").toDouble(), 1.0);
+  expectAbundances(out("abundances.tif"), 3, holes);
+  const Raster residual = readRaster(out("residual.tif"));
+  ASSERT_EQ(residual.bands, 1);
+  EXPECT_EQ(residual.at(0, 2, 3), kNoData);
+  EXPECT_EQ(residual.at(0, 9, 12), kNoData);
+  EXPECT_GE(residual.at(0, 0, 0), 0.0f);
+  EXPECT_LT(residual.at(0, 0, 0), 0.5f);
+
+  // Learned endmembers: header band, wavelength_nm, endmember_1..3 and 20 rows.
+  const QStringList csv = QString::fromUtf8(readBytes(out("endmembers.csv"))).trimmed().split('\n');
+  ASSERT_EQ(csv.size(), 21);
+  EXPECT_TRUE(csv[0].startsWith("band")) << csv[0].toStdString();
+  EXPECT_TRUE(csv[0].contains("endmember_3"));
+
+  // The report: self-contained HTML with inline SVG charts of every section.
+  const QString html = QString::fromUtf8(readBytes(out("report.html")));
+  EXPECT_TRUE(html.startsWith("<!DOCTYPE html>"));
+  EXPECT_GE(html.count("<svg"), 6);
+  for (const char* part : {"Training loss per epoch", "Learned (solid) and initial (dashed)",
+                           "Solver iterations", "Final relative residual",
+                           "Converged fraction of solves", "Settings", "Timings", "endmember_2"}) {
+    EXPECT_TRUE(html.contains(part)) << part;
+  }
+  EXPECT_FALSE(html.contains("<script"));
+  EXPECT_FALSE(html.contains("<link"));
+  EXPECT_FALSE(html.contains("src=\"http"));
+  EXPECT_FALSE(html.contains("href=\"http"));
+
+  // The model file loads and knows the scene.
+  const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
+  EXPECT_EQ(model.bands, 20);
+  EXPECT_EQ(model.endmemberCount(), 3);
+  EXPECT_EQ(model.summary.epochs, 2);
+
+  // Unmix of the training scene with the saved model reproduces train's OUTPUT.
+  const RunResult u =
+      run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("holes.tif")},
+                                             {"MODEL", out("model.dequnmix")},
+                                             {"THREADS", 2},
+                                             {"OUTPUT", path("unmixed.tif")},
+                                             {"OUTPUT_RESIDUAL", path("unmixed_residual.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  expectAbundances(path("unmixed.tif"), 3, holes);
+  const Raster a = readRaster(out("abundances.tif"));
+  const Raster b = readRaster(path("unmixed.tif"));
+  double worst = 0;
+  for (size_t i = 0; i < a.values.size(); ++i)
+    worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_LT(worst, 1e-4) << "unmix differs from train's OUTPUT by " << worst;
+  const Raster ur = readRaster(path("unmixed_residual.tif"));
+  double worstResidual = 0;
+  for (size_t i = 0; i < ur.values.size(); ++i)
+    worstResidual = std::max(worstResidual, double(std::abs(ur.values[i] - residual.values[i])));
+  EXPECT_LT(worstResidual, 1e-4);
+  for (const char* key : {"MEAN_RESIDUAL_RMSE", "MEAN_ITERATIONS", "CONVERGED_FRACTION"}) {
+    ASSERT_TRUE(u.outputs.contains(key)) << key;
+    EXPECT_TRUE(std::isfinite(u.outputs.value(key).toDouble())) << key;
+  }
+  EXPECT_GT(u.outputs.value("MEAN_RESIDUAL_RMSE").toDouble(), 0.0);
+}
+
+TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
+  synthesize(20, 18);
+  const QString model = trainedModel();
+  const RunResult u = run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                             {"MODEL", model},
+                                                             {"TILE_SIZE", 8},
+                                                             {"HALO", 6},
+                                                             {"THREADS", 1},
+                                                             {"OUTPUT", out("tiles.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  EXPECT_EQ(outputs(), QStringList({"tiles.tif"}));
+  expectAbundances(out("tiles.tif"), 3);
+  // Close to the whole-scene result of the training run.
+  const Raster a = readRaster(path("trained.tif"));
+  const Raster b = readRaster(out("tiles.tif"));
+  double worst = 0;
+  for (size_t i = 0; i < a.values.size(); ++i)
+    worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_LT(worst, 0.05) << "tiled unmix differs from the whole-scene result by " << worst;
+}
+
+TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  QVariantList subset;
+  for (int b = 3; b <= 16; ++b) subset << b;
+  p["BANDS"] = subset;
+  p.remove("OUTPUT_REPORT");
+  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
+  EXPECT_EQ(model.bands, 14);
+  EXPECT_EQ(model.sourceBands, 20);
+  ASSERT_EQ(model.bandSubset.size(), 14u);
+  EXPECT_EQ(model.bandSubset.front(), 3);
+  const QStringList csv = QString::fromUtf8(readBytes(out("endmembers.csv"))).trimmed().split('\n');
+  EXPECT_EQ(csv.size(), 15);
+  // unmix needs no repeat of the subset.
+  const RunResult u = run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                             {"MODEL", out("model.dequnmix")},
+                                                             {"OUTPUT", path("subset.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  const Raster a = readRaster(out("abundances.tif"));
+  const Raster b = readRaster(path("subset.tif"));
+  double worst = 0;
+  for (size_t i = 0; i < a.values.size(); ++i)
+    worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_LT(worst, 1e-4);
+}
+
+TEST_F(TrainUnmixTest, SupervisedTrainingAndInitialEndmembers) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  p["REFERENCE_ABUNDANCES"] = path("reference.tif");
+  p["INITIAL_ENDMEMBERS"] = path("reference.csv");
+  p["ENDMEMBERS"] = 7;  // ignored: the CSV decides
+  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const Raster a = readRaster(out("abundances.tif"));
+  const Raster ref = readRaster(path("reference.tif"));
+  ASSERT_EQ(a.bands, 3);
+  EXPECT_EQ(a.descriptions, ref.descriptions);  // named after the CSV's endmembers
+  const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
+  EXPECT_TRUE(model.summary.supervised);
+  EXPECT_TRUE(QString::fromUtf8(readBytes(out("report.html"))).contains("supervised"));
+}
+
+TEST_F(TrainUnmixTest, OutputsLoadedIntoAProjectGetRenderers) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  QgsProcessingOutputLayerDefinition abundances(out("abundances.tif"), QgsProject::instance());
+  QgsProcessingOutputLayerDefinition residual(out("residual.tif"), QgsProject::instance());
+  p["OUTPUT"] = QVariant::fromValue(abundances);
+  p["OUTPUT_RESIDUAL"] = QVariant::fromValue(residual);
+  QString abundanceRenderer, residualRenderer;
+  const RunResult r =
+      run(QStringLiteral("dequnmix:train"), p, nullptr, [&](QgsProcessingContext& c) {
+        const auto layers = c.layersToLoadOnCompletion();
+        for (auto it = layers.constBegin(); it != layers.constEnd(); ++it) {
+          QgsRasterLayer layer(it.key(), QStringLiteral("x"), QStringLiteral("gdal"));
+          if (!it.value().postProcessor()) continue;
+          RecordingFeedback feedback;
+          it.value().postProcessor()->postProcessLayer(&layer, c, &feedback);
+          const QString type = layer.renderer() ? layer.renderer()->type() : QString();
+          if (it.key().endsWith("abundances.tif")) abundanceRenderer = type;
+          if (it.key().endsWith("residual.tif")) residualRenderer = type;
+        }
+      });
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(abundanceRenderer, QStringLiteral("multibandcolor"));
+  EXPECT_EQ(residualRenderer, QStringLiteral("singlebandpseudocolor"));
+}
+
+// ------------------------------------------------------------------------ bad input
+
+TEST_F(TrainUnmixTest, ModelFromASceneWithAnotherBandCount) {
+  synthesize();
+  const QString model = trainedModel();
+  const Raster scene = readRaster(path("scene.tif"));
+  writeRaster(path("fewer.tif"), bandSlice(scene, 0, 12));
+  expectFailure(QStringLiteral("dequnmix:unmix"),
+                {{"INPUT", path("fewer.tif")}, {"MODEL", model}, {"OUTPUT", out("a.tif")}},
+                {"20-band", "12 bands"});
+}
+
+TEST_F(TrainUnmixTest, ModelBandSubsetThatDoesNotExist) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  p["BANDS"] = QVariantList{1, 2, 3, 4, 5, 6, 7, 8, 18, 19, 20};
+  p["OUTPUT_MODEL"] = path("subset.dequnmix");
+  p["OUTPUT"] = path("subset.tif");
+  p["OUTPUT_ENDMEMBERS"] = path("subset.csv");
+  p.remove("OUTPUT_RESIDUAL");
+  p.remove("OUTPUT_REPORT");
+  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const Raster scene = readRaster(path("scene.tif"));
+  writeRaster(path("fewer.tif"), bandSlice(scene, 0, 15));
+  expectFailure(
+      QStringLiteral("dequnmix:unmix"),
+      {{"INPUT", path("fewer.tif")}, {"MODEL", path("subset.dequnmix")}, {"OUTPUT", out("a.tif")}},
+      {"band 18 does not exist"});
+  // A subset naming a band the training scene lacks.
+  QVariantMap bad = trainParameters(path("scene.tif"));
+  bad["BANDS"] = QVariantList{1, 2, 3, 4, 25};
+  expectFailure(QStringLiteral("dequnmix:train"), bad, {"BANDS", "25"});
+}
+
+TEST_F(TrainUnmixTest, CorruptOrTruncatedModelFile) {
+  synthesize();
+  const QString model = trainedModel();
+  const QByteArray bytes = readBytes(model);
+  ASSERT_GT(bytes.size(), 100);
+  QByteArray corrupt = bytes;
+  corrupt[corrupt.size() / 2] = char(corrupt[corrupt.size() / 2] ^ 0x5a);
+  writeText(path("corrupt.dequnmix"), corrupt);
+  writeText(path("truncated.dequnmix"), bytes.left(bytes.size() * 2 / 3));
+  writeText(path("garbage.dequnmix"), QByteArray("this is not a model\n"));
+  writeText(path("empty.dequnmix"), QByteArray());
+  for (const char* name : {"corrupt.dequnmix", "truncated.dequnmix", "garbage.dequnmix",
+                           "empty.dequnmix", "missing.dequnmix"}) {
+    SCOPED_TRACE(name);
+    expectFailure(QStringLiteral("dequnmix:unmix"),
+                  {{"INPUT", path("scene.tif")}, {"MODEL", path(name)}, {"OUTPUT", out("a.tif")}},
+                  {"MODEL", name});
+  }
+}
+
+TEST_F(TrainUnmixTest, EpochsBelowOne) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  p["EPOCHS"] = 0;
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS", "at least 1"});
+  p["EPOCHS"] = -3;
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS"});
+}
+
+TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  // 19 rows for a 20-band scene.
+  const QStringList lines =
+      QString::fromUtf8(readBytes(path("reference.csv"))).trimmed().split('\n');
+  writeText(path("short.csv"), lines.mid(0, lines.size() - 1).join('\n').toUtf8() + "\n");
+  p["INITIAL_ENDMEMBERS"] = path("short.csv");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "19", "20"});
+  // Non-numeric.
+  writeText(path("text.csv"), "band,a,b\n1,x,y\n");
+  p["INITIAL_ENDMEMBERS"] = path("text.csv");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS"});
+  // One endmember only.
+  QStringList single;
+  for (int b = 1; b <= 20; ++b) single << QStringLiteral("%1,0.5").arg(b);
+  writeText(path("single.csv"), ("band,only\n" + single.join('\n') + "\n").toUtf8());
+  p["INITIAL_ENDMEMBERS"] = path("single.csv");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "at least 2"});
+}
+
+TEST_F(TrainUnmixTest, ReferenceAbundancesOfAnotherSizeOrBandCount) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  const Raster ref = readRaster(path("reference.tif"));
+  writeRaster(path("two_bands.tif"), bandSlice(ref, 0, 2));
+  p["REFERENCE_ABUNDANCES"] = path("two_bands.tif");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"REFERENCE_ABUNDANCES", "2 bands", "3"});
+  Raster smaller = ref;
+  smaller.width = 8;
+  smaller.values.clear();
+  for (int b = 0; b < ref.bands; ++b)
+    for (int r = 0; r < ref.height; ++r)
+      for (int c = 0; c < 8; ++c) smaller.values.push_back(ref.at(b, r, c));
+  writeRaster(path("smaller.tif"), smaller);
+  p["REFERENCE_ABUNDANCES"] = path("smaller.tif");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"REFERENCE_ABUNDANCES", "8 x 16", "16 x 16"});
+}
+
+TEST_F(TrainUnmixTest, SceneSmallerThanTheReceptiveField) {
+  synthesize(5, 5, 20, 3);
+  expectFailure(QStringLiteral("dequnmix:train"), trainParameters(path("scene.tif")),
+                {"receptive field"});
+}
+
+TEST_F(TrainUnmixTest, CancelMidTraining) {
+  synthesize();
+  RecordingFeedback feedback;
+  bool sawTraining = false;
+  QObject::connect(&feedback, &QgsFeedback::progressChanged, [&](double progress) {
+    if (progress > 10.0 && progress < 90.0) {
+      sawTraining = true;
+      feedback.cancel();
+    }
+  });
+  expectFailure(QStringLiteral("dequnmix:train"), trainParameters(path("scene.tif"), 50),
+                {"Canceled"}, &feedback);
+  EXPECT_TRUE(sawTraining);
+  // Cancel during unmix tiles too.
+  const QString model = trainedModel();
+  RecordingFeedback unmixFeedback;
+  QObject::connect(&unmixFeedback, &QgsFeedback::progressChanged, [&](double progress) {
+    if (progress > 0.0) unmixFeedback.cancel();
+  });
+  expectFailure(QStringLiteral("dequnmix:unmix"),
+                {{"INPUT", path("scene.tif")},
+                 {"MODEL", model},
+                 {"TILE_SIZE", 8},
+                 {"OUTPUT", out("a.tif")},
+                 {"OUTPUT_RESIDUAL", out("r.tif")}},
+                {"Canceled"}, &unmixFeedback);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qputenv("QT_QPA_PLATFORM", "offscreen");
+  ::testing::InitGoogleTest(&argc, argv);
+  QTemporaryDir profile;
+  int status = 1;
+  {
+    QgsApplication app(argc, argv, false, profile.path());
+    QgsApplication::initQgis();
+    if (dequnmix_register_provider() < 0) {
+      fprintf(stderr, "cannot register the dequnmix provider\n");
+      QgsApplication::exitQgis();
+      return 1;
+    }
+    status = RUN_ALL_TESTS();
+    QgsProject::instance()->clear();
+    QgsApplication::exitQgis();
+  }
+  return status;
+}
