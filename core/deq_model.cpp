@@ -178,7 +178,9 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
   torch::Tensor residual = reconstructScene(endmembers_, abundances) - scene_;
   torch::Tensor gradient = reconstructScene(endmembers_.t(), residual);  // E^T R
   torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
-  return projectOntoSimplex(abundances - step() * g, 1);
+  // contiguous(): the projection returns a permuted layout, and convolutions on it took
+  // 20x longer (measured 280 ms instead of 14 ms per evaluation on 32 x 32 x 100).
+  return projectOntoSimplex(abundances - step() * g, 1).contiguous();
 }
 
 DeqMap DeqUnmixMap::asMap() const {

@@ -160,7 +160,7 @@ struct DeqTrainOptions {
   EndmemberRefinement refinement = EndmemberRefinement::AngularMeanShift;
   // Ball radius t (radians) of the angular mean shift; <= 0 chooses it from the data
   // (see refineEndmembersMeanShift in deq_ops.h).
-  double refinementRadius = 0.07;
+  double refinementRadius = 0;
   int refinementIterations = 20;
   int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
   // Scenes whose training working set would exceed this train on random tiles instead of

@@ -1,0 +1,217 @@
+// The DEQ-Unmix map: projected-gradient limit, implicit gradient against the unrolled one
+// and finite differences, tiled inference against whole-image inference.
+#include <cmath>
+
+#include "core/deq_ops.h"
+#include "core/fcls_ops.h"
+#include "core/synthetic.h"
+#include "tests/core/test_support.h"
+
+namespace dequnmix {
+namespace {
+
+struct Problem {
+  SyntheticScene scene;
+  torch::Tensor Y;   // 1 x L x H x W (scaled)
+  torch::Tensor E;   // L x P (scaled)
+  torch::Tensor A0;  // FCLS start
+  DeqNetwork net;
+};
+
+// A small synthetic scene with its reference endmembers, a random network whose output
+// layer is non-zero (so N_theta matters), all in float64 for exact gradient checks.
+Problem makeProblem(int size, torch::ScalarType dtype = torch::kFloat64, double outScale = 0.05) {
+  SyntheticOptions so;
+  so.width = so.height = size;
+  so.bands = 24;
+  so.endmembers = 3;
+  so.snrDb = 30;
+  so.seed = 5;
+  Problem p;
+  p.scene = generateSyntheticScene(so);
+  const int L = so.bands, P = so.endmembers;
+  torch::Tensor Y = torch::tensor(p.scene.scene, torch::kFloat32).reshape({1, L, size, size});
+  const double scale = 1.0 / Y.pow(2).mean().sqrt().item<double>();
+  p.Y = (Y * scale).to(dtype);
+  p.E =
+      (torch::tensor(p.scene.endmembers.values, torch::kFloat32).reshape({L, P}) * scale).to(dtype);
+  p.A0 =
+      fclsAbundances(p.E, p.Y[0].reshape({L, size * size})).reshape({1, P, size, size}).to(dtype);
+  DeqNetworkOptions no;
+  no.hiddenChannels = 8;
+  no.hiddenLayers = 1;
+  p.net = DeqNetwork::create(L, P, no, 9, torch::Device(torch::kCPU));
+  test::Fixtures fx(21);
+  std::vector<float> w(p.net.weights.back().numel());
+  for (float& v : w) v = static_cast<float>(outScale * fx.normal());
+  p.net.weights.back() = torch::tensor(w, torch::kFloat32).reshape(p.net.weights.back().sizes());
+  for (auto& t : p.net.weights) t = t.to(dtype);
+  for (auto& t : p.net.biases) t = t.to(dtype);
+  p.net.etaParameter = p.net.etaParameter.to(dtype);
+  return p;
+}
+
+DeqSolverOptions tight(int iterations = 1000, double tol = 1e-11) {
+  DeqSolverOptions o;
+  o.maxIterations = iterations;
+  o.tolerance = tol;
+  o.regularization = 1e-10;
+  return o;
+}
+
+TEST(DeqMap, ZeroNetworkFixedPointIsFcls) {
+  Problem p = makeProblem(12);
+  p.net.zeroLearnedPart();
+  DeqUnmixMap map(p.net, p.E, p.Y);
+  torch::Tensor uniform = torch::full_like(p.A0, 1.0 / 3.0);
+  FixedPointResult r = solveFixedPoint(map.asMap(), uniform, tight(3000, 1e-12));
+  EXPECT_EQ(r.stats.converged, 1) << r.stats.lastRelativeResidual;
+  const double diff = (r.solution - p.A0).abs().max().item<double>();
+  EXPECT_LT(diff, 1e-5);
+  // On the simplex exactly (f ends with the projection).
+  EXPECT_LT((r.solution.sum(1) - 1).abs().max().item<double>(), 1e-12);
+  EXPECT_GE(r.solution.min().item<double>(), 0.0);
+}
+
+torch::Tensor flatGrad(const DeqNetwork& net) {
+  std::vector<torch::Tensor> g;
+  for (const auto& p : net.parameters())
+    g.push_back(p.grad().defined() ? p.grad().reshape({-1})
+                                   : torch::zeros({p.numel()}, p.options()));
+  return torch::cat(g);
+}
+
+void zeroGrad(DeqNetwork& net) {
+  for (auto& p : net.parameters())
+    if (p.grad().defined()) p.mutable_grad().zero_();
+}
+
+DeqLoss unsupervisedLoss(const Problem& p) {
+  torch::Tensor mask = torch::ones({1, 1, p.Y.size(2), p.Y.size(3)}, p.Y.options());
+  return [&p, mask](const torch::Tensor& a) {
+    torch::Tensor yhat = reconstructScene(p.E, a);
+    return maskedSpectralAngle(p.Y, yhat, mask) + 0.2 * maskedMse(p.Y, yhat, mask);
+  };
+}
+
+TEST(DeqImplicitGradient, AgreesWithUnrolledAtConvergence) {
+  Problem p = makeProblem(12);
+  p.net.setRequiresGrad(true);
+  DeqUnmixMap map(p.net, p.E, p.Y);
+  DeqLoss loss = unsupervisedLoss(p);
+
+  DeqTrainOptions implicit;
+  implicit.gradient = DeqGradientMode::Implicit;
+  implicit.forward = tight();
+  implicit.backward = tight();
+  DeqGradientResult ri = deqGradient(map.asMap(), p.A0, loss, implicit);
+  EXPECT_EQ(ri.forward.converged, 1);
+  EXPECT_EQ(ri.backward.converged, 1);
+  torch::Tensor gi = flatGrad(p.net);
+
+  zeroGrad(p.net);
+  DeqTrainOptions unrolled;
+  unrolled.gradient = DeqGradientMode::Unrolled;
+  unrolled.forward.maxIterations = 200;
+  DeqGradientResult ru = deqGradient(map.asMap(), p.A0, loss, unrolled);
+  torch::Tensor gu = flatGrad(p.net);
+  EXPECT_LT(ru.forward.lastRelativeResidual, 1e-6);
+
+  const double cosine = (gi * gu).sum().item<double>() / (gi.norm() * gu.norm()).item<double>();
+  EXPECT_GE(cosine, 0.99);
+  EXPECT_GT(cosine, 0.9999) << "measured cosine " << cosine;
+  EXPECT_NEAR(ri.loss, ru.loss, 1e-8);
+
+  // The phantom gradient is an approximation: it must at least point the same way.
+  zeroGrad(p.net);
+  DeqTrainOptions phantom = implicit;
+  phantom.gradient = DeqGradientMode::Phantom;
+  deqGradient(map.asMap(), p.A0, loss, phantom);
+  torch::Tensor gp = flatGrad(p.net);
+  EXPECT_GT((gi * gp).sum().item<double>() / (gi.norm() * gp.norm()).item<double>(), 0.5);
+}
+
+TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
+  Problem p = makeProblem(10);
+  p.net.setRequiresGrad(true);
+  DeqLoss loss = unsupervisedLoss(p);
+  DeqTrainOptions implicit;
+  implicit.forward = tight();
+  implicit.backward = tight();
+  {
+    DeqUnmixMap map(p.net, p.E, p.Y);
+    deqGradient(map.asMap(), p.A0, loss, implicit);
+  }
+  torch::Tensor g = flatGrad(p.net);
+  // A random direction over all parameters.
+  test::Fixtures fx(33);
+  std::vector<double> dv(g.numel());
+  for (double& v : dv) v = fx.normal();
+  torch::Tensor d = torch::tensor(dv, torch::kFloat64);
+  d = d / d.norm();
+  auto lossAt = [&](double h) {
+    torch::NoGradGuard noGrad;
+    DeqNetwork q = p.net;
+    q.weights.clear();
+    q.biases.clear();
+    int64_t offset = 0;
+    std::vector<torch::Tensor> params = p.net.parameters();
+    std::vector<torch::Tensor> moved;
+    for (const auto& t : params) {
+      moved.push_back(t.detach() + h * d.slice(0, offset, offset + t.numel()).reshape(t.sizes()));
+      offset += t.numel();
+    }
+    const size_t n = p.net.weights.size();
+    q.weights.assign(moved.begin(), moved.begin() + n);
+    q.biases.assign(moved.begin() + n, moved.begin() + 2 * n);
+    q.etaParameter = moved.back();
+    DeqUnmixMap map(q, p.E, p.Y);
+    FixedPointResult r = solveFixedPoint(map.asMap(), p.A0, tight());
+    return loss(r.solution).item<double>();
+  };
+  const double h = 1e-5;
+  const double fd = (lossAt(h) - lossAt(-h)) / (2 * h);
+  const double analytic = (g * d).sum().item<double>();
+  EXPECT_NEAR(analytic, fd, 1e-3 * std::abs(fd) + 1e-9) << "analytic " << analytic << " fd " << fd;
+}
+
+// Tiled inference with a halo against one whole-image solve.
+TEST(DeqTiledInference, HaloKeepsTiledCloseToWholeImage) {
+  Problem p = makeProblem(48, torch::kFloat32, 0.2);
+  DeqModel model;
+  model.bands = 24;
+  model.sourceBands = 24;
+  model.endmembers = p.scene.endmembers;
+  model.initialEndmembers = p.scene.endmembers;
+  model.inputScale =
+      1.0 / torch::tensor(p.scene.scene, torch::kFloat32).pow(2).mean().sqrt().item<double>();
+  model.network = p.net.options;
+  model.weights = p.net.toTensors();
+
+  DeqInferOptions whole;
+  whole.tileSize = 64;
+  whole.threads = 2;
+  DeqInferResult a = unmixSceneWithDeqModel(model, p.scene.scene, 48, 48, whole);
+  EXPECT_EQ(a.stats.tiles, 1);
+  EXPECT_EQ(a.stats.solver.converged, 1);
+  DeqInferOptions tiled = whole;
+  tiled.tileSize = 16;
+  tiled.halo = 16;
+  DeqInferResult b = unmixSceneWithDeqModel(model, p.scene.scene, 48, 48, tiled);
+  EXPECT_EQ(b.stats.tiles, 9);
+  const double diff = test::maxAbsDiff(a.abundances, b.abundances);
+  // Measured 2.8e-4 with halo 16 (the default) and 1.1e-2 with no halo; the bound leaves
+  // room for other BLAS builds.
+  EXPECT_LT(diff, 1e-3) << "max |tiled - whole| = " << diff;
+  RecordProperty("tiled_whole_max_abs_diff", std::to_string(diff));
+  std::printf("tiled vs whole (tile 16, halo 16): max abs diff %.3g\n", diff);
+  EXPECT_LT(test::maxAbsDiff(a.residual, b.residual), 1e-3);
+  DeqInferOptions noHalo = tiled;
+  noHalo.halo = 0;
+  DeqInferResult c = unmixSceneWithDeqModel(model, p.scene.scene, 48, 48, noHalo);
+  std::printf("tiled vs whole (tile 16, halo 0): max abs diff %.3g\n",
+              test::maxAbsDiff(a.abundances, c.abundances));
+}
+
+}  // namespace
+}  // namespace dequnmix
