@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""End-to-end tests of the dequnmix plugin through qgis_process.bin.
+
+Each case runs qgis_process.bin with its own temporary HOME (so no user profile is
+touched) and QGIS_PLUGINPATH pointing at the staged plugin folder's parent, enables the
+plugin, and drives the algorithms like a user would.
+
+Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson DIR]
+CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
+evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
+exit code 77 = skipped when the data is absent).
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from osgeo import gdal
+
+gdal.UseExceptions()
+
+SKIPPED = 77
+ALGORITHMS = ["synthesize", "vca", "fcls", "evaluate"]
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+class QgisProcess:
+    """qgis_process.bin with a throwaway HOME and the plugin enabled."""
+
+    def __init__(self, binary, plugin_path, work):
+        self.binary = binary
+        self.home = os.path.join(work, "home")
+        os.makedirs(self.home)
+        runtime = os.path.join(work, "runtime")
+        os.makedirs(runtime, mode=0o700)
+        self.env = dict(os.environ)
+        self.env.update({
+            "HOME": self.home,
+            "XDG_RUNTIME_DIR": runtime,
+            "QT_QPA_PLATFORM": "offscreen",
+            "QGIS_PLUGINPATH": plugin_path,
+        })
+        self.env.pop("QGIS_CUSTOM_CONFIG_PATH", None)
+
+    def call(self, *args, timeout=300):
+        started = time.time()
+        proc = subprocess.run([self.binary, *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        print("$ qgis_process.bin {}  ({:.1f} s, exit {})".format(
+            " ".join(args), time.time() - started, proc.returncode), flush=True)
+        return proc
+
+    def enable_plugin(self):
+        # "plugins enable" ends with the list of plugins ("*" marks enabled ones).
+        proc = self.call("plugins", "enable", "dequnmix")
+        check(proc.returncode == 0,
+              "plugins enable dequnmix failed:\n" + proc.stdout + proc.stderr)
+        enabled = [line.strip() for line in proc.stdout.splitlines()]
+        check("* dequnmix" in enabled,
+              "dequnmix is not listed as an enabled processing plugin:\n" + proc.stdout)
+
+    def run(self, algorithm, parameters, expect_success=True):
+        args = ["--json", "run", algorithm, "--"]
+        for key, value in parameters.items():
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                args.append("{}={}".format(key, v))
+        proc = self.call(*args)
+        if not expect_success:
+            check(proc.returncode != 0,
+                  "{} was expected to fail but succeeded:\n{}".format(algorithm, proc.stdout))
+            return proc
+        check(proc.returncode == 0, "{} failed (exit {}):\n{}\n{}".format(
+            algorithm, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+        start = proc.stdout.find("{")
+        check(start >= 0, "{}: no JSON on stdout:\n{}".format(algorithm, proc.stdout))
+        return json.loads(proc.stdout[start:])
+
+
+def csv_header(path):
+    with open(path, newline="") as f:
+        return next(csv.reader(f))
+
+
+def csv_endmember_names(path):
+    return [h for h in csv_header(path) if h not in ("band", "wavelength", "wavelength_nm")]
+
+
+def band_descriptions(path):
+    ds = gdal.Open(path)
+    return [ds.GetRasterBand(i + 1).GetDescription() for i in range(ds.RasterCount)]
+
+
+def run_pipeline(qp, scene, work, reference_abundances, reference_endmembers, endmembers):
+    """vca -> fcls -> evaluate; returns the evaluate results."""
+    vca_csv = os.path.join(work, "vca_endmembers.csv")
+    locations = os.path.join(work, "vca_locations.gpkg")
+    result = qp.run("dequnmix:vca", {"INPUT": scene, "ENDMEMBERS": endmembers,
+                                     "OUTPUT_ENDMEMBERS": vca_csv,
+                                     "OUTPUT_LOCATIONS": locations})
+    check(os.path.isfile(result["results"]["OUTPUT_ENDMEMBERS"]), "VCA wrote no CSV")
+    check(len(csv_endmember_names(vca_csv)) == endmembers, "VCA CSV has the wrong columns")
+
+    abundances = os.path.join(work, "fcls_abundances.tif")
+    residual = os.path.join(work, "fcls_residual.tif")
+    result = qp.run("dequnmix:fcls", {"INPUT": scene, "ENDMEMBERS": vca_csv,
+                                      "OUTPUT": abundances, "OUTPUT_RESIDUAL": residual})
+    check(result["results"]["OUTPUT"] == abundances, "FCLS OUTPUT is not the path given")
+    check(band_descriptions(abundances) == csv_endmember_names(vca_csv),
+          "abundance bands are not named after the endmembers")
+    src = gdal.Open(scene)
+    out = gdal.Open(abundances)
+    check((out.RasterXSize, out.RasterYSize) == (src.RasterXSize, src.RasterYSize),
+          "FCLS output has another size than its input")
+    check(out.GetGeoTransform() == src.GetGeoTransform(), "FCLS output lost the geotransform")
+    check(os.path.isfile(residual), "FCLS wrote no residual")
+
+    table = os.path.join(work, "metrics.csv")
+    result = qp.run("dequnmix:evaluate", {
+        "ABUNDANCES": abundances, "REFERENCE_ABUNDANCES": reference_abundances,
+        "ENDMEMBERS": vca_csv, "REFERENCE_ENDMEMBERS": reference_endmembers,
+        "OUTPUT_TABLE": table})
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    check(len(rows) == endmembers, "metrics table has {} rows".format(len(rows)))
+    return result["results"]
+
+
+def case_cli(qp, work, args):
+    proc = qp.call("list")
+    check(proc.returncode == 0, "list failed")
+    check("DEQ-Unmix" in proc.stdout, "provider DEQ-Unmix not in list")
+    for name in ALGORITHMS:
+        check("dequnmix:" + name in proc.stdout, "dequnmix:{} not in list".format(name))
+    helps = {}
+    for name in ALGORITHMS:
+        proc = qp.call("help", "dequnmix:" + name)
+        check(proc.returncode == 0, "help dequnmix:{} failed".format(name))
+        check("Parameters" in proc.stdout and "Outputs" in proc.stdout,
+              "help dequnmix:{} lacks parameters/outputs".format(name))
+        helps[name] = proc.stdout
+    for word in ["ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
+                 "MSAD_RAD", "MSAD_DEG", "ARMSE", "ARMSE_MEAN_PER_ENDMEMBER", "OUTPUT_TABLE"]:
+        check(word in helps["evaluate"], "help dequnmix:evaluate does not mention " + word)
+
+    # Bad input through qgis_process: a clear error, a failing exit code, no output.
+    scene = os.path.join(work, "scene.tif")
+    qp.run("dequnmix:synthesize", {
+        "WIDTH": 16, "HEIGHT": 16, "BANDS": 12, "ENDMEMBERS": 3, "SNR_DB": 0,
+        "OUTPUT": scene, "OUTPUT_ABUNDANCES": os.path.join(work, "a.tif"),
+        "OUTPUT_ENDMEMBERS": os.path.join(work, "e.csv")})
+    with open(os.path.join(work, "short.csv"), "w") as f:
+        f.write("band,x,y\n1,0.1,0.2\n2,0.2,0.1\n")
+    output = os.path.join(work, "out", "abundances.tif")
+    proc = qp.run("dequnmix:fcls", {"INPUT": scene, "ENDMEMBERS": os.path.join(work, "short.csv"),
+                                    "OUTPUT": output}, expect_success=False)
+    text = proc.stdout + proc.stderr
+    print("  error shown: " + next((line for line in text.splitlines() if "ENDMEMBERS has" in line), "?"))
+    check("ENDMEMBERS has 2 bands" in text and "12" in text,
+          "band-count mismatch message missing:\n" + text)
+    check(not os.path.exists(output), "a failed run left an output")
+    leftovers = os.listdir(os.path.dirname(output)) if os.path.isdir(os.path.dirname(output)) else []
+    check(not leftovers, "a failed run left files: {}".format(leftovers))
+    proc = qp.run("dequnmix:vca", {"INPUT": os.path.join(work, "missing.tif"), "ENDMEMBERS": 3,
+                                   "OUTPUT_ENDMEMBERS": os.path.join(work, "x.csv")},
+                  expect_success=False)
+    check("INPUT" in proc.stdout + proc.stderr, "missing raster message does not name INPUT")
+    check(not os.path.exists(os.path.join(work, "x.csv")), "a failed run left an output")
+
+
+def case_pipeline(qp, work, args):
+    scene = os.path.join(work, "scene.tif")
+    abundances = os.path.join(work, "reference_abundances.tif")
+    endmembers = os.path.join(work, "reference_endmembers.csv")
+    result = qp.run("dequnmix:synthesize", {
+        "WIDTH": 48, "HEIGHT": 40, "BANDS": 40, "ENDMEMBERS": 4, "SNR_DB": 0,
+        "MAX_ABUNDANCE": 1, "PURE_PIXELS": "true", "SEED": 3,
+        "OUTPUT": scene, "OUTPUT_ABUNDANCES": abundances, "OUTPUT_ENDMEMBERS": endmembers})
+    for key in ("OUTPUT", "OUTPUT_ABUNDANCES", "OUTPUT_ENDMEMBERS"):
+        check(os.path.isfile(result["results"][key]), "synthesize did not write " + key)
+    check(band_descriptions(abundances) == csv_endmember_names(endmembers),
+          "reference abundance bands are not named after the endmembers")
+    metrics = run_pipeline(qp, scene, work, abundances, endmembers, 4)
+    print("synthetic noise-free scene: mSAD {:.6f} rad ({:.4f} deg), aRMSE {:.6f}, "
+          "per-endmember mean {:.6f}".format(metrics["MSAD_RAD"], metrics["MSAD_DEG"],
+                                              metrics["ARMSE"],
+                                              metrics["ARMSE_MEAN_PER_ENDMEMBER"]))
+    check(metrics["MSAD_RAD"] < 0.01, "mSAD {} rad >= 0.01".format(metrics["MSAD_RAD"]))
+    check(metrics["ARMSE"] < 0.01, "aRMSE {} >= 0.01".format(metrics["ARMSE"]))
+    check(abs(metrics["MSAD_DEG"] - math.degrees(metrics["MSAD_RAD"])) < 1e-9,
+          "MSAD_DEG is not MSAD_RAD in degrees")
+
+    # Without spectra: matched by abundance error, mSAD undefined (null in JSON).
+    result = qp.run("dequnmix:evaluate", {
+        "ABUNDANCES": os.path.join(work, "fcls_abundances.tif"),
+        "REFERENCE_ABUNDANCES": abundances})
+    check(result["results"]["MSAD_RAD"] is None, "MSAD_RAD without spectra is not null")
+    check(abs(result["results"]["ARMSE"] - metrics["ARMSE"]) < 1e-9,
+          "matching by abundance changed aRMSE")
+
+
+def case_samson(qp, work, args):
+    folder = args.samson
+    files = [os.path.join(folder or "", name) for name in
+             ("samson.tif", "samson_abundances_gt.tif", "samson_endmembers_gt.csv")]
+    if not folder or not all(os.path.isfile(f) for f in files):
+        print("SKIPPED: Samson data not found in {}".format(folder))
+        return SKIPPED
+    scene, abundances, endmembers = files
+    metrics = run_pipeline(qp, scene, work, abundances, endmembers, 3)
+    print("Samson VCA+FCLS: mSAD {:.4f} rad ({:.2f} deg), aRMSE {:.4f}, "
+          "per-endmember mean {:.4f}".format(metrics["MSAD_RAD"], metrics["MSAD_DEG"],
+                                             metrics["ARMSE"],
+                                             metrics["ARMSE_MEAN_PER_ENDMEMBER"]))
+    for key in ("MSAD_RAD", "MSAD_DEG", "ARMSE", "ARMSE_MEAN_PER_ENDMEMBER"):
+        check(metrics[key] is not None and math.isfinite(metrics[key]), key + " is not finite")
+    check(0.0 < metrics["MSAD_RAD"] < 0.5, "Samson mSAD {} out of range".format(metrics["MSAD_RAD"]))
+    check(0.0 < metrics["ARMSE"] < 0.6, "Samson aRMSE {} out of range".format(metrics["ARMSE"]))
+    return 0
+
+
+CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--qgis-process", default="/usr/bin/qgis_process.bin")
+    parser.add_argument("--plugin-path", required=True,
+                        help="folder holding the staged plugin folder 'dequnmix'")
+    parser.add_argument("--samson", default="", help="folder of the Samson data")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+
+    if not os.path.isfile(os.path.join(args.plugin_path, "dequnmix", "metadata.txt")):
+        print("FAILED: no staged plugin in {}".format(args.plugin_path))
+        return 1
+    work = tempfile.mkdtemp(prefix="dequnmix_e2e_{}_".format(args.case))
+    try:
+        qp = QgisProcess(args.qgis_process, os.path.abspath(args.plugin_path), work)
+        if args.case == "samson" and not (args.samson and os.path.isdir(args.samson)):
+            print("SKIPPED: Samson data not found in '{}'".format(args.samson))
+            return SKIPPED
+        qp.enable_plugin()
+        status = CASES[args.case](qp, work, args) or 0
+        if status == 0:
+            print("PASSED: {}".format(args.case))
+        return status
+    except (Failure, subprocess.TimeoutExpired) as error:
+        print("FAILED: {}".format(error))
+        return 1
+    finally:
+        if args.keep:
+            print("work folder kept: " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
