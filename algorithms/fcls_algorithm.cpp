@@ -5,6 +5,7 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
+#include "algorithms/layer_styling.h"
 #include "core/endmember_table.h"
 #include "core/fcls.h"
 #include "core/metrics.h"
@@ -90,6 +91,8 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
   const QString residualPath =
       parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
+  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
+  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
   const dequnmix::EndmemberTable table =
       readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
   const int used = usedBandCount(input_, bands_);

@@ -571,6 +571,34 @@ TEST_F(TrainUnmixTest, OutputsLoadedIntoAProjectGetRenderers) {
   EXPECT_EQ(residualRenderer, QStringLiteral("singlebandpseudocolor"));
 }
 
+TEST_F(TrainUnmixTest, FclsOutputsShareTheStyling) {
+  synthesize();
+  QgsProcessingOutputLayerDefinition abundances(out("fcls.tif"), QgsProject::instance());
+  QgsProcessingOutputLayerDefinition residual(out("fcls_residual.tif"), QgsProject::instance());
+  QStringList renderers;
+  const RunResult r =
+      run(QStringLiteral("dequnmix:fcls"),
+          {{"INPUT", path("scene.tif")},
+           {"ENDMEMBERS", path("reference.csv")},
+           {"OUTPUT", QVariant::fromValue(abundances)},
+           {"OUTPUT_RESIDUAL", QVariant::fromValue(residual)}},
+          nullptr, [&](QgsProcessingContext& c) {
+            const auto layers = c.layersToLoadOnCompletion();
+            for (auto it = layers.constBegin(); it != layers.constEnd(); ++it) {
+              QgsRasterLayer layer(it.key(), QStringLiteral("x"), QStringLiteral("gdal"));
+              if (!it.value().postProcessor()) continue;
+              QgsProcessingFeedback feedback;
+              it.value().postProcessor()->postProcessLayer(&layer, c, &feedback);
+              renderers << QFileInfo(it.key()).fileName() + "=" +
+                               (layer.renderer() ? layer.renderer()->type() : QString());
+            }
+          });
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  renderers.sort();
+  EXPECT_EQ(renderers,
+            QStringList({"fcls.tif=multibandcolor", "fcls_residual.tif=singlebandpseudocolor"}));
+}
+
 // ------------------------------------------------------------------------ bad input
 
 TEST_F(TrainUnmixTest, ModelFromASceneWithAnotherBandCount) {
