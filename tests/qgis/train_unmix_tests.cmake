@@ -1,6 +1,7 @@
 # dequnmix:train / dequnmix:unmix tests with a headless QgsApplication (own main), included
 # from tests/CMakeLists.txt. They link the plugin library like tests/qgis, and the core for
-# loading model files in assertions.
+# loading model files in assertions. (gtest_discover_tests splits list-valued PROPERTIES,
+# so one label and one environment entry only.)
 include(GoogleTest)
 add_executable(qgis_train_unmix_tests ${CMAKE_CURRENT_LIST_DIR}/test_train_unmix.cpp)
 target_include_directories(qgis_train_unmix_tests PRIVATE ${CMAKE_SOURCE_DIR})
@@ -12,4 +13,4 @@ add_dependencies(qgis_train_unmix_tests dequnmix_plugin)
 gtest_discover_tests(qgis_train_unmix_tests
   DISCOVERY_TIMEOUT 120
   TEST_PREFIX "train_unmix."
-  PROPERTIES ENVIRONMENT "QT_QPA_PLATFORM=offscreen;OMP_NUM_THREADS=2" LABELS "qgis;deq" TIMEOUT 300)
+  PROPERTIES ENVIRONMENT "QT_QPA_PLATFORM=offscreen" LABELS qgis TIMEOUT 300)
