@@ -257,8 +257,11 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   initialPath_ = parameterAsFile(parameters, QStringLiteral("INITIAL_ENDMEMBERS"), context);
   hasReference_ = false;
-  const QVariant reference = parameters.value(QStringLiteral("REFERENCE_ABUNDANCES"));
-  if (reference.isValid() && !reference.toString().isEmpty()) {
+  // Given as a path (checked by rasterInput, so a wrong path fails clearly) or as a layer.
+  const bool referenceGiven =
+      !parameters.value(QStringLiteral("REFERENCE_ABUNDANCES")).toString().isEmpty() ||
+      parameterAsRasterLayer(parameters, QStringLiteral("REFERENCE_ABUNDANCES"), context);
+  if (referenceGiven) {
     reference_ = rasterInput(parameters, QStringLiteral("REFERENCE_ABUNDANCES"), context);
     hasReference_ = true;
   }
