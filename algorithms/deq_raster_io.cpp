@@ -4,81 +4,28 @@
 #include <cmath>
 #include <limits>
 
-#include <cpl_error.h>
-#include <gdal.h>
-
 #include "core/errors.h"
 
 namespace dequnmix::processing {
-
-namespace {
-
-GDALDatasetH handle(void* dataset) { return static_cast<GDALDatasetH>(dataset); }
-
-std::string lastGdalError() {
-  const char* message = CPLGetLastErrorMsg();
-  return (message && *message) ? std::string(message) : std::string("unknown GDAL error");
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------- reader
 
 GdalWindowReader::GdalWindowReader(const std::string& path, std::vector<int> bands,
                                    std::string label)
-    : bands_(std::move(bands)), label_(std::move(label)) {
-  GDALAllRegister();
-  CPLErrorReset();
-  dataset_ = GDALOpen(path.c_str(), GA_ReadOnly);
-  if (!dataset_) {
-    throw IoError(label_ + ": cannot open raster '" + path + "' (" + lastGdalError() +
-                  "). Check that the file exists and is a raster GDAL can read.");
-  }
-  width_ = GDALGetRasterXSize(handle(dataset_));
-  height_ = GDALGetRasterYSize(handle(dataset_));
-  rasterBands_ = GDALGetRasterCount(handle(dataset_));
-  if (bands_.empty()) {
-    for (int b = 1; b <= rasterBands_; ++b) bands_.push_back(b);
-  }
-  for (int b : bands_) {
-    if (b < 1 || b > rasterBands_) {
-      GDALClose(handle(dataset_));
-      dataset_ = nullptr;
-      throw InvalidArgument(label_ + ": band " + std::to_string(b) +
-                            " does not exist (the raster has " + std::to_string(rasterBands_) +
-                            " bands).");
-    }
-    int has = 0;
-    const double value = GDALGetRasterNoDataValue(GDALGetRasterBand(handle(dataset_), b), &has);
-    nodata_.push_back(value);
-    hasNodata_.push_back(has ? 1 : 0);
-  }
-}
-
-GdalWindowReader::~GdalWindowReader() {
-  if (dataset_) GDALClose(handle(dataset_));
-}
+    : input_(path, std::move(bands), std::move(label)) {}
 
 void GdalWindowReader::read(int row, int col, int rows, int cols, float* values) {
   const int nb = bands();
-  const GSpacing line = GSpacing{cols} * static_cast<GSpacing>(sizeof(float));
-  const GSpacing band = line * rows;
-  std::vector<int> bandMap = bands_;
-  CPLErrorReset();
-  const CPLErr err =
-      GDALDatasetRasterIOEx(handle(dataset_), GF_Read, col, row, cols, rows, values, cols, rows,
-                            GDT_Float32, nb, bandMap.data(), sizeof(float), line, band, nullptr);
-  if (err != CE_None) {
-    throw IoError(label_ + ": reading the window at row " + std::to_string(row + 1) + ", column " +
-                  std::to_string(col + 1) + " failed (" + lastGdalError() + ").");
-  }
+  const int64_t line = int64_t{cols} * static_cast<int64_t>(sizeof(float));
+  input_.read(col, row, cols, rows, values, sizeof(float), line, line * rows,
+              "reading the window at row " + std::to_string(row + 1) + ", column " +
+                  std::to_string(col + 1));
   const int64_t n = int64_t{rows} * cols;
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (int b = 0; b < nb; ++b) {
-    const float nodata = static_cast<float>(nodata_[b]);
-    float* v = values + b * n;
+    const float* v = values + b * n;
     for (int64_t p = 0; p < n; ++p) {
-      if (!std::isfinite(v[p]) || (hasNodata_[b] && v[p] == nodata)) {
+      if (input_.isNodata(b, v[p])) {
         for (int k = 0; k < nb; ++k) values[k * n + p] = nan;
       }
     }
@@ -86,8 +33,8 @@ void GdalWindowReader::read(int row, int col, int rows, int cols, float* values)
 }
 
 std::vector<float> GdalWindowReader::readAll() {
-  std::vector<float> values(static_cast<size_t>(bands()) * width_ * height_);
-  read(0, 0, height_, width_, values.data());
+  std::vector<float> values(static_cast<size_t>(bands()) * width() * height());
+  read(0, 0, height(), width(), values.data());
   return values;
 }
 

@@ -19,17 +19,16 @@ namespace dequnmix::processing {
 
 class GdalWindowReader final : public dequnmix::DeqTileReader {
  public:
-  // Opens `path` read-only; `bands`: 1-based band numbers (empty: all). `label` names the
-  // raster in messages. Throws IoError / InvalidArgument.
+  // Opens `path` read-only (see GdalInput in gdal_raster.h). Throws IoError /
+  // InvalidArgument.
   GdalWindowReader(const std::string& path, std::vector<int> bands, std::string label);
-  ~GdalWindowReader() override;
-  GdalWindowReader(const GdalWindowReader&) = delete;
-  GdalWindowReader& operator=(const GdalWindowReader&) = delete;
 
-  int width() const { return width_; }
-  int height() const { return height_; }
-  int bands() const { return static_cast<int>(bands_.size()); }
-  int rasterBands() const { return rasterBands_; }
+  int width() const { return input_.width(); }
+  int height() const { return input_.height(); }
+  int bands() const { return input_.bands(); }
+  int rasterBands() const { return input_.rasterBands(); }
+  Georeference georeference() const { return input_.georeference(); }
+  std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
 
   // bands() x rows x cols values, band-sequential; a pixel that is nodata (or NaN) in any
   // selected band is NaN in every band.
@@ -38,14 +37,7 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
   std::vector<float> readAll();
 
  private:
-  void* dataset_ = nullptr;  // GDALDatasetH
-  std::vector<int> bands_;
-  std::vector<double> nodata_;
-  std::vector<unsigned char> hasNodata_;
-  std::string label_;
-  int width_ = 0;
-  int height_ = 0;
-  int rasterBands_ = 0;
+  GdalInput input_;
 };
 
 class StripTileWriter final : public dequnmix::DeqTileWriter {

@@ -36,10 +36,9 @@ int defaultRowsPerTile(int width, int bands) {
   return static_cast<int>(std::clamp<int64_t>(rows, 1, 64));
 }
 
-// ---------------------------------------------------------------------------- reader
+// ---------------------------------------------------------------------------- input
 
-GdalRasterReader::GdalRasterReader(const std::string& path, std::vector<int> bands,
-                                   std::string label)
+GdalInput::GdalInput(const std::string& path, std::vector<int> bands, std::string label)
     : bands_(std::move(bands)), label_(std::move(label)) {
   GDALAllRegister();
   CPLErrorReset();
@@ -50,98 +49,42 @@ GdalRasterReader::GdalRasterReader(const std::string& path, std::vector<int> ban
   }
   width_ = GDALGetRasterXSize(handle(dataset_));
   height_ = GDALGetRasterYSize(handle(dataset_));
-  const int count = GDALGetRasterCount(handle(dataset_));
+  rasterBands_ = GDALGetRasterCount(handle(dataset_));
   if (bands_.empty()) {
-    for (int b = 1; b <= count; ++b) bands_.push_back(b);
+    for (int b = 1; b <= rasterBands_; ++b) bands_.push_back(b);
   }
   for (int b : bands_) {
-    if (b < 1 || b > count) {
+    if (b < 1 || b > rasterBands_) {
       GDALClose(handle(dataset_));
       dataset_ = nullptr;
       throw InvalidArgument(label_ + ": band " + std::to_string(b) +
-                            " does not exist (the raster has " + std::to_string(count) +
+                            " does not exist (the raster has " + std::to_string(rasterBands_) +
                             " bands).");
     }
     int has = 0;
     const double value = GDALGetRasterNoDataValue(GDALGetRasterBand(handle(dataset_), b), &has);
-    nodata_.push_back(value);
+    nodata_.push_back(static_cast<float>(value));
     hasNodata_.push_back(has ? 1 : 0);
   }
-  rowsPerTile_ = defaultRowsPerTile(width_, this->bands());
 }
 
-GdalRasterReader::~GdalRasterReader() {
+GdalInput::~GdalInput() {
   if (dataset_) GDALClose(handle(dataset_));
 }
 
-void GdalRasterReader::setRowsPerTile(int rows) { rowsPerTile_ = std::max(1, rows); }
-
-void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* valid) const {
-  const int nb = bands();
-  const GSpacing pixelSpace = GSpacing{nb} * static_cast<GSpacing>(sizeof(float));
-  const GSpacing lineSpace = pixelSpace * width_;
+void GdalInput::read(int col, int row, int cols, int rows, float* values, int64_t pixelSpace,
+                     int64_t lineSpace, int64_t bandSpace, const std::string& what) const {
   std::vector<int> bandMap = bands_;
   CPLErrorReset();
-  const CPLErr err = GDALDatasetRasterIOEx(handle(dataset_), GF_Read, 0, row0, width_, rows, values,
-                                           width_, rows, GDT_Float32, nb, bandMap.data(),
-                                           pixelSpace, lineSpace, sizeof(float), nullptr);
+  const CPLErr err = GDALDatasetRasterIOEx(handle(dataset_), GF_Read, col, row, cols, rows, values,
+                                           cols, rows, GDT_Float32, bands(), bandMap.data(),
+                                           pixelSpace, lineSpace, bandSpace, nullptr);
   if (err != CE_None) {
-    throw IoError(label_ + ": reading rows " + std::to_string(row0 + 1) + "-" +
-                  std::to_string(row0 + rows) + " failed (" + lastGdalError() + ").");
-  }
-  std::vector<float> nodata(nodata_.begin(), nodata_.end());
-  const int64_t n = int64_t{rows} * width_;
-  for (int64_t p = 0; p < n; ++p) {
-    const float* v = values + p * nb;
-    uint8_t ok = 1;
-    for (int b = 0; b < nb; ++b) {
-      if (!std::isfinite(v[b]) || (hasNodata_[b] && v[b] == nodata[b])) {
-        ok = 0;
-        break;
-      }
-    }
-    valid[p] = ok;
+    throw IoError(label_ + ": " + what + " failed (" + lastGdalError() + ").");
   }
 }
 
-void GdalRasterReader::scan(const std::function<void(const PixelBlock&)>& visit,
-                            ProgressSink* progress) {
-  const int nb = bands();
-  const int tileRows = std::min(rowsPerTile_, std::max(1, height_));
-  std::vector<float> values(static_cast<size_t>(tileRows) * width_ * nb);
-  std::vector<uint8_t> valid(static_cast<size_t>(tileRows) * width_);
-  std::vector<int64_t> indices(static_cast<size_t>(tileRows) * width_);
-  int64_t total = 0;
-  for (int row0 = 0; row0 < height_; row0 += tileRows) {
-    throwIfCanceled(progress);
-    const int rows = std::min(tileRows, height_ - row0);
-    readRows(row0, rows, values.data(), valid.data());
-    const int64_t n = int64_t{rows} * width_;
-    int64_t k = 0;
-    for (int64_t p = 0; p < n; ++p) {
-      if (!valid[p]) continue;
-      if (k != p) std::memmove(&values[k * nb], &values[p * nb], sizeof(float) * nb);
-      indices[k] = int64_t{row0} * width_ + p;
-      ++k;
-    }
-    if (k > 0) {
-      PixelBlock block;
-      block.values = values.data();
-      block.indices = indices.data();
-      block.count = k;
-      visit(block);
-    }
-    total += k;
-    if (progress) progress->setProgress(static_cast<double>(row0 + rows) / height_);
-  }
-  if (total == 0) {
-    throw InvalidArgument(label_ +
-                          " has no valid pixel: every pixel is nodata (or NaN) in at least one "
-                          "selected band. Check the raster's nodata value and the band subset.");
-  }
-}
-
-Georeference GdalRasterReader::georeference() const {
+Georeference GdalInput::georeference() const {
   Georeference geo;
   geo.hasGeoTransform = GDALGetGeoTransform(handle(dataset_), geo.geoTransform.data()) == CE_None;
   const char* wkt = GDALGetProjectionRef(handle(dataset_));
@@ -149,7 +92,7 @@ Georeference GdalRasterReader::georeference() const {
   return geo;
 }
 
-std::vector<std::string> GdalRasterReader::bandDescriptions() const {
+std::vector<std::string> GdalInput::bandDescriptions() const {
   std::vector<std::string> names;
   for (int b : bands_) {
     const char* d = GDALGetDescription(GDALGetRasterBand(handle(dataset_), b));
@@ -158,7 +101,7 @@ std::vector<std::string> GdalRasterReader::bandDescriptions() const {
   return names;
 }
 
-std::vector<double> GdalRasterReader::wavelengthsNm() const {
+std::vector<double> GdalInput::wavelengthsNm() const {
   std::vector<double> result;
   for (int b : bands_) {
     GDALRasterBandH band = GDALGetRasterBand(handle(dataset_), b);
@@ -175,6 +118,74 @@ std::vector<double> GdalRasterReader::wavelengthsNm() const {
     result.push_back(value);
   }
   return result;
+}
+
+// ---------------------------------------------------------------------------- reader
+
+GdalRasterReader::GdalRasterReader(const std::string& path, std::vector<int> bands,
+                                   std::string label)
+    : input_(path, std::move(bands), std::move(label)),
+      rowsPerTile_(defaultRowsPerTile(input_.width(), input_.bands())) {}
+
+void GdalRasterReader::setRowsPerTile(int rows) { rowsPerTile_ = std::max(1, rows); }
+
+void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* valid) const {
+  const int nb = bands();
+  const int width = this->width();
+  const int64_t pixelSpace = int64_t{nb} * static_cast<int64_t>(sizeof(float));
+  input_.read(0, row0, width, rows, values, pixelSpace, pixelSpace * width, sizeof(float),
+              "reading rows " + std::to_string(row0 + 1) + "-" + std::to_string(row0 + rows));
+  const int64_t n = int64_t{rows} * width;
+  for (int64_t p = 0; p < n; ++p) {
+    const float* v = values + p * nb;
+    uint8_t ok = 1;
+    for (int b = 0; b < nb; ++b) {
+      if (input_.isNodata(b, v[b])) {
+        ok = 0;
+        break;
+      }
+    }
+    valid[p] = ok;
+  }
+}
+
+void GdalRasterReader::scan(const std::function<void(const PixelBlock&)>& visit,
+                            ProgressSink* progress) {
+  const int nb = bands();
+  const int width = this->width();
+  const int height = this->height();
+  const int tileRows = std::min(rowsPerTile_, std::max(1, height));
+  std::vector<float> values(static_cast<size_t>(tileRows) * width * nb);
+  std::vector<uint8_t> valid(static_cast<size_t>(tileRows) * width);
+  std::vector<int64_t> indices(static_cast<size_t>(tileRows) * width);
+  int64_t total = 0;
+  for (int row0 = 0; row0 < height; row0 += tileRows) {
+    throwIfCanceled(progress);
+    const int rows = std::min(tileRows, height - row0);
+    readRows(row0, rows, values.data(), valid.data());
+    const int64_t n = int64_t{rows} * width;
+    int64_t k = 0;
+    for (int64_t p = 0; p < n; ++p) {
+      if (!valid[p]) continue;
+      if (k != p) std::memmove(&values[k * nb], &values[p * nb], sizeof(float) * nb);
+      indices[k] = int64_t{row0} * width + p;
+      ++k;
+    }
+    if (k > 0) {
+      PixelBlock block;
+      block.values = values.data();
+      block.indices = indices.data();
+      block.count = k;
+      visit(block);
+    }
+    total += k;
+    if (progress) progress->setProgress(static_cast<double>(row0 + rows) / height);
+  }
+  if (total == 0) {
+    throw InvalidArgument(label() +
+                          " has no valid pixel: every pixel is nodata (or NaN) in at least one "
+                          "selected band. Check the raster's nodata value and the band subset.");
+  }
 }
 
 // ---------------------------------------------------------------------------- writer

@@ -1,4 +1,6 @@
 // GDAL-backed raster access for the dequnmix algorithms (no LibTorch, no QGIS types):
+//   - GdalInput: a raster opened read-only with a validated band subset and each band's
+//     nodata value; the readers here and in deq_raster_io.h are built on it;
 //   - GdalRasterReader: a dequnmix::PixelSource over a GDAL dataset, reading blocks of rows
 //     with one RasterIO call per tile over all selected bands, honouring each band's
 //     nodata value (and NaN): a pixel is valid when every selected band is valid;
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,30 +28,33 @@ struct Georeference {
   std::string projectionWkt;  // empty when the input has no CRS
 };
 
-class GdalRasterReader final : public dequnmix::PixelSource {
+// A raster opened read-only through GDAL, with a validated subset of its bands and each
+// band's nodata value.
+class GdalInput {
  public:
   // Opens `path` read-only. `bands`: 1-based band numbers (empty: all bands). `label`
-  // names the raster in messages (e.g. "INPUT (scene)").
-  GdalRasterReader(const std::string& path, std::vector<int> bands, std::string label);
-  ~GdalRasterReader() override;
-  GdalRasterReader(const GdalRasterReader&) = delete;
-  GdalRasterReader& operator=(const GdalRasterReader&) = delete;
-
-  int bands() const override { return static_cast<int>(bands_.size()); }
-  int64_t gridPixelCount() const override { return int64_t{width_} * height_; }
-  // Visits the valid pixels tile by tile. Throws InvalidArgument when a complete scan
-  // finds no valid pixel (every pixel is nodata in some selected band).
-  void scan(const std::function<void(const PixelBlock&)>& visit, ProgressSink* progress) override;
+  // names the raster in messages (e.g. "INPUT (scene)"). Throws IoError when the raster
+  // cannot be opened, InvalidArgument when a band does not exist.
+  GdalInput(const std::string& path, std::vector<int> bands, std::string label);
+  ~GdalInput();
+  GdalInput(const GdalInput&) = delete;
+  GdalInput& operator=(const GdalInput&) = delete;
 
   int width() const { return width_; }
   int height() const { return height_; }
-  int rowsPerTile() const { return rowsPerTile_; }
-  void setRowsPerTile(int rows);
+  int rasterBands() const { return rasterBands_; }
+  int bands() const { return static_cast<int>(bands_.size()); }
   const std::string& label() const { return label_; }
 
-  // Reads rows [row0, row0 + rows) of the selected bands, pixel-major
-  // (values[(r * width + c) * bands + b]), and the validity of each pixel.
-  void readRows(int row0, int rows, float* values, uint8_t* valid) const;
+  // Reads the window (col, row, cols, rows) of the selected bands as Float32 with the given
+  // byte spacings (as GDALDatasetRasterIOEx). `what` describes the window in the error
+  // message ("reading rows 1-64").
+  void read(int col, int row, int cols, int rows, float* values, int64_t pixelSpace,
+            int64_t lineSpace, int64_t bandSpace, const std::string& what) const;
+  // Whether `value` of selected band `band` (0-based) is nodata or not finite.
+  bool isNodata(int band, float value) const {
+    return !std::isfinite(value) || (hasNodata_[band] && value == nodata_[band]);
+  }
 
   Georeference georeference() const;
   // Descriptions of the selected bands (may be empty strings).
@@ -60,11 +66,41 @@ class GdalRasterReader final : public dequnmix::PixelSource {
  private:
   void* dataset_ = nullptr;  // GDALDatasetH
   std::vector<int> bands_;
-  std::vector<double> nodata_;
+  std::vector<float> nodata_;
   std::vector<uint8_t> hasNodata_;
   std::string label_;
   int width_ = 0;
   int height_ = 0;
+  int rasterBands_ = 0;
+};
+
+class GdalRasterReader final : public dequnmix::PixelSource {
+ public:
+  // Opens `path` read-only (see GdalInput).
+  GdalRasterReader(const std::string& path, std::vector<int> bands, std::string label);
+
+  int bands() const override { return input_.bands(); }
+  int64_t gridPixelCount() const override { return int64_t{width()} * height(); }
+  // Visits the valid pixels tile by tile. Throws InvalidArgument when a complete scan
+  // finds no valid pixel (every pixel is nodata in some selected band).
+  void scan(const std::function<void(const PixelBlock&)>& visit, ProgressSink* progress) override;
+
+  int width() const { return input_.width(); }
+  int height() const { return input_.height(); }
+  int rowsPerTile() const { return rowsPerTile_; }
+  void setRowsPerTile(int rows);
+  const std::string& label() const { return input_.label(); }
+
+  // Reads rows [row0, row0 + rows) of the selected bands, pixel-major
+  // (values[(r * width + c) * bands + b]), and the validity of each pixel.
+  void readRows(int row0, int rows, float* values, uint8_t* valid) const;
+
+  Georeference georeference() const { return input_.georeference(); }
+  std::vector<std::string> bandDescriptions() const { return input_.bandDescriptions(); }
+  std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
+
+ private:
+  GdalInput input_;
   int rowsPerTile_ = 1;
 };
 

@@ -377,9 +377,8 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
   try {
     auto t = Clock::now();
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
-    GdalRasterReader meta(input_.gdalPath, bands_, label);
     GdalWindowReader reader(input_.gdalPath, bands_, label);
-    const Georeference geo = meta.georeference();
+    const Georeference geo = reader.georeference();
     const int width = reader.width(), height = reader.height();
     if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
     in.bands = used;
@@ -388,7 +387,7 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     in.scene = reader.readAll();
     in.sourceBands = input_.bandCount;
     in.bandSubset = bands_;
-    in.wavelengths = meta.wavelengthsNm();
+    in.wavelengths = reader.wavelengthsNm();
     int64_t validPixels = 0;
     {
       const size_t n = size_t(width) * height;

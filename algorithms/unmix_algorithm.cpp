@@ -159,14 +159,13 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   QVariantMap outputs;
   try {
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
-    GdalRasterReader meta(input_.gdalPath, model.bandSubset, label);
     GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
     if (reader.bands() != model.bands) {
       fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2.")
                .arg(model.bands)
                .arg(reader.bands()));
     }
-    const Georeference geo = meta.georeference();
+    const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
                                      model.endmembers.names, geo, kNoData);
     std::unique_ptr<GdalRasterWriter> residualWriter;
