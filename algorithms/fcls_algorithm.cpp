@@ -9,6 +9,7 @@
 #include "core/endmember_table.h"
 #include "core/fcls.h"
 #include "core/metrics.h"
+#include "core/runtime.h"
 
 namespace dequnmix::processing {
 
@@ -49,7 +50,8 @@ QString FclsAlgorithm::shortHelpString() const {
       "wavelength or wavelength_nm, then one column per endmember named after it; one row per "
       "band used), e.g. the output of 'Extract endmembers (VCA)'.\n"
       "- BANDS: optional subset of bands to use (default: all); the CSV must have one row per "
-      "band used.\n\n"
+      "band used.\n"
+      "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
       "Outputs\n"
       "- OUTPUT: abundance raster, one Float32 band per endmember, named after it; same grid, "
       "geotransform and CRS as INPUT.\n"
@@ -69,6 +71,7 @@ void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
+  addThreadsParameter(true);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
@@ -82,6 +85,7 @@ bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessin
   bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   endmemberPath_ = parameterAsFile(parameters, QStringLiteral("ENDMEMBERS"), context);
+  threads_ = threadsParameter(parameters, context);
   return true;
 }
 
@@ -112,6 +116,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const int p = table.endmembers();
   FeedbackProgress progress(feedback);
   try {
+    const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
     const dequnmix::FclsSolver solver(table.values, table.bands, p);
@@ -153,7 +158,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     if (residualWriter) residualWriter->commit();
     progress.info("FCLS: " + std::to_string(valid) + " valid pixels of " +
                   std::to_string(reader.gridPixelCount()) + " unmixed into " + std::to_string(p) +
-                  " endmembers");
+                  " endmembers (" + std::to_string(threads) + " threads)");
   } catch (...) {
     rethrowAsProcessingException();
   }

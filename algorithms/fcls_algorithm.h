@@ -28,6 +28,7 @@ class FclsAlgorithm final : public DequnmixAlgorithm {
  private:
   RasterInput input_;
   std::vector<int> bands_;
+  int threads_ = 1;
   QString endmemberPath_;
 };
 

@@ -12,6 +12,7 @@
 #include <qgsrasterlayer.h>
 
 #include "core/errors.h"
+#include "core/runtime.h"
 
 namespace dequnmix::processing {
 
@@ -154,6 +155,22 @@ void DequnmixAlgorithm::requireMultiBand(const RasterInput& raster, const std::v
                    "bands, or leave %1 empty to use all %3.")
            .arg(bandsParameter, raster.parameter)
            .arg(raster.bandCount));
+}
+
+void DequnmixAlgorithm::addThreadsParameter(bool isAdvanced) {
+  auto* threads = new QgsProcessingParameterNumber(
+      QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
+      QgsProcessingParameterNumber::Integer, 0, false, 0, 1024);
+  addParameter(isAdvanced ? advanced(threads) : threads);
+}
+
+int DequnmixAlgorithm::threadsParameter(const QVariantMap& parameters,
+                                        QgsProcessingContext& context) const {
+  const int threads = parameterAsInt(parameters, QStringLiteral("THREADS"), context);
+  if (threads < 0) {
+    fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
+  }
+  return threads > 0 ? threads : dequnmix::hardwareThreadCount();
 }
 
 dequnmix::EndmemberTable DequnmixAlgorithm::readEndmembers(const QString& path,

@@ -16,6 +16,7 @@
 #include <qgscoordinatereferencesystem.h>
 #include <qgsprocessingalgorithm.h>
 #include <qgsprocessingfeedback.h>
+#include <qgsprocessingparameters.h>
 #include <qgsrectangle.h>
 
 #include "core/endmember_table.h"
@@ -51,6 +52,13 @@ class FeedbackProgress final : public dequnmix::ProgressSink {
 
 // Throws QgsProcessingException(message).
 [[noreturn]] void fail(const QString& message);
+
+// `parameter` flagged advanced (returned for chaining into addParameter()).
+template <typename T>
+T* advanced(T* parameter) {
+  parameter->setFlags(parameter->flags() | QgsProcessingParameterDefinition::FlagAdvanced);
+  return parameter;
+}
 
 // A raster parameter resolved in prepareAlgorithm() (main thread) into what the worker
 // thread needs: the GDAL dataset name and the grid as QGIS shows it.
@@ -91,6 +99,11 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
                                const QString& bandsParameter);
   // Reads an endmember CSV, translating core errors; `parameter` names the source.
   static dequnmix::EndmemberTable readEndmembers(const QString& path, const QString& parameter);
+  // Adds the THREADS parameter (CPU threads, 0 = all cores; default 0), flagged advanced
+  // when `isAdvanced`.
+  void addThreadsParameter(bool isAdvanced);
+  // THREADS resolved to a thread count (0: every core). Fails when it is negative.
+  int threadsParameter(const QVariantMap& parameters, QgsProcessingContext& context) const;
   // Number of bands actually used.
   static int usedBandCount(const RasterInput& raster, const std::vector<int>& bands) {
     return bands.empty() ? raster.bandCount : static_cast<int>(bands.size());

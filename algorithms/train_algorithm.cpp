@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <thread>
 
 #include <QDateTime>
 #include <QFileInfo>
@@ -31,13 +30,6 @@ double secondsSince(Clock::time_point t) {
 
 QString modelFilter() { return QObject::tr("DEQ-Unmix models (*.dequnmix)"); }
 
-// A parameter flagged advanced.
-template <typename T>
-T* advanced(T* parameter) {
-  parameter->setFlags(parameter->flags() | QgsProcessingParameterDefinition::FlagAdvanced);
-  return parameter;
-}
-
 QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, int digits) {
   QVariantMap wrapper;
   wrapper.insert(QStringLiteral("decimals"), digits);
@@ -48,12 +40,6 @@ QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, 
 }
 
 }  // namespace
-
-int resolveThreads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores > 0 ? static_cast<int>(cores) : 1;
-}
 
 QString TrainAlgorithm::name() const { return QStringLiteral("train"); }
 
@@ -166,8 +152,7 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
                           static_cast<qlonglong>(d.seed), false, 0,
                           std::numeric_limits<int>::max()));
-  addParameter(new Number(QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
-                          Number::Integer, 0, false, 0, 1024));
+  addThreadsParameter(false);
 
   auto* solver = new QgsProcessingParameterEnum(
       QStringLiteral("SOLVER"), QObject::tr("Fixed-point solver"),
@@ -273,16 +258,13 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   o.endmembers = integer("ENDMEMBERS");
   o.epochs = integer("EPOCHS");
   o.seed = static_cast<uint64_t>(std::max(0, integer("SEED")));
-  const int threads = integer("THREADS");
   if (o.epochs < 1) {
     fail(QObject::tr("EPOCHS is %1 but must be at least 1.").arg(o.epochs));
   }
-  if (threads < 0)
-    fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
   if (initialPath_.isEmpty() && o.endmembers < 2) {
     fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2.").arg(o.endmembers));
   }
-  o.threads = resolveThreads(threads);
+  o.threads = threadsParameter(parameters, context);
   inf.threads = o.threads;
   o.forward.kind = static_cast<dequnmix::DeqSolverKind>(
       parameterAsEnum(parameters, QStringLiteral("SOLVER"), context));

@@ -37,7 +37,4 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   dequnmix::DeqInferOptions inference_;
 };
 
-// Thread count for the THREADS parameters: 0 means every core.
-int resolveThreads(int requested);
-
 }  // namespace dequnmix::processing

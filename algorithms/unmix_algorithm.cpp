@@ -8,7 +8,6 @@
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
 #include "algorithms/layer_styling.h"
-#include "algorithms/train_algorithm.h"
 
 namespace dequnmix::processing {
 
@@ -79,8 +78,7 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
                           Number::Integer, d.tileSize, false, 8, 100000));
   addParameter(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"), Number::Integer,
                           d.halo, false, 0, 10000));
-  addParameter(new Number(QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
-                          Number::Integer, 0, false, 0, 1024));
+  addThreadsParameter(false);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
@@ -102,12 +100,9 @@ bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   options_ = dequnmix::DeqInferOptions{};
   options_.tileSize = parameterAsInt(parameters, QStringLiteral("TILE_SIZE"), context);
   options_.halo = parameterAsInt(parameters, QStringLiteral("HALO"), context);
-  const int threads = parameterAsInt(parameters, QStringLiteral("THREADS"), context);
   if (options_.tileSize < 1) fail(QObject::tr("TILE_SIZE must be at least 1 pixel."));
   if (options_.halo < 0) fail(QObject::tr("HALO must not be negative."));
-  if (threads < 0)
-    fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
-  options_.threads = resolveThreads(threads);
+  options_.threads = threadsParameter(parameters, context);
   return true;
 }
 

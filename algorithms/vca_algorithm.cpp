@@ -12,6 +12,7 @@
 
 #include "algorithms/gdal_raster.h"
 #include "core/endmember_table.h"
+#include "core/runtime.h"
 #include "core/vca.h"
 
 namespace dequnmix::processing {
@@ -47,7 +48,8 @@ QString VcaAlgorithm::shortHelpString() const {
              "- BANDS: optional subset of bands to use (default: all bands).\n"
              "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
              "than the number of bands used.\n"
-             "- SEED: seed of the random search directions (default %2).\n\n"
+             "- SEED: seed of the random search directions (default %2).\n"
+             "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
              "Outputs\n"
              "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
              "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
@@ -74,6 +76,7 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
                           static_cast<qlonglong>(d.seed), false, 0,
                           std::numeric_limits<int>::max()));
+  addThreadsParameter(true);
   addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
                                                          QObject::tr("Endmembers"),
                                                          QObject::tr("CSV files (*.csv)")));
@@ -96,6 +99,7 @@ bool VcaAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessing
              .arg(used));
   }
   seed_ = parameterAsInt(parameters, QStringLiteral("SEED"), context);
+  threads_ = threadsParameter(parameters, context);
   return true;
 }
 
@@ -108,6 +112,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   dequnmix::VcaResult result;
   dequnmix::EndmemberTable table;
   try {
+    const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
     dequnmix::VcaOptions options;
@@ -119,7 +124,8 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
     table.values = result.spectra;
     table.wavelengths = reader.wavelengthsNm();
     progress.info("VCA: estimated SNR " + std::to_string(result.estimatedSnrDb) + " dB, " +
-                  (result.projective ? "projective" : "zero-mean") + " projection");
+                  (result.projective ? "projective" : "zero-mean") + " projection, " +
+                  std::to_string(threads) + " threads");
     throwIfCanceled(&progress);
   } catch (...) {
     rethrowAsProcessingException();

@@ -28,6 +28,7 @@ class VcaAlgorithm final : public DequnmixAlgorithm {
  private:
   RasterInput input_;
   std::vector<int> bands_;
+  int threads_ = 1;
   int endmembers_ = 0;
   qlonglong seed_ = 0;
 };

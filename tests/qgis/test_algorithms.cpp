@@ -187,10 +187,11 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
       parameterNames("dequnmix:synthesize"),
       QStringList({"WIDTH", "HEIGHT", "BANDS", "ENDMEMBERS", "SNR_DB", "MAX_ABUNDANCE",
                    "PURE_PIXELS", "SEED", "OUTPUT", "OUTPUT_ABUNDANCES", "OUTPUT_ENDMEMBERS"}));
-  EXPECT_EQ(parameterNames("dequnmix:vca"), QStringList({"INPUT", "BANDS", "ENDMEMBERS", "SEED",
-                                                         "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
+  EXPECT_EQ(parameterNames("dequnmix:vca"),
+            QStringList({"INPUT", "BANDS", "ENDMEMBERS", "SEED", "THREADS", "OUTPUT_ENDMEMBERS",
+                         "OUTPUT_LOCATIONS"}));
   EXPECT_EQ(parameterNames("dequnmix:fcls"),
-            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "OUTPUT", "OUTPUT_RESIDUAL"}));
+            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "THREADS", "OUTPUT", "OUTPUT_RESIDUAL"}));
   EXPECT_EQ(parameterNames("dequnmix:evaluate"),
             QStringList({"ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
                          "OUTPUT_TABLE"}));

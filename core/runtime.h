@@ -1,0 +1,18 @@
+// Process-wide runtime settings of the dequnmix core as a plain C++ API (no LibTorch
+// header), so that the QGIS adapters can use them.
+#pragma once
+
+namespace dequnmix {
+
+// Number of hardware threads of the machine (at least 1).
+int hardwareThreadCount();
+
+// Sets the number of CPU threads LibTorch uses for intra-op parallelism (at::parallel_for
+// in FCLS, VCA and the metrics; tensor operations of DEQ-Unmix). `threads`: 0 = all
+// hardware threads. Returns the count in effect. With OpenMP the setting belongs to the
+// calling thread, so call it on the thread that runs the computation (in a Processing
+// algorithm: processAlgorithm(), not prepareAlgorithm()). Throws InvalidArgument when
+// `threads` is negative.
+int setThreadCount(int threads);
+
+}  // namespace dequnmix
