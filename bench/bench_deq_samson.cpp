@@ -5,7 +5,7 @@
 // its own. Also runs on a generated synthetic scene (--synthetic SNR) for tuning.
 //
 //   bench_deq_samson [--seeds 1,2,3] [--epochs N] [--lr X] [--refine none|mean_shift]
-//                    [--radius T] [--train-e] [--gradient implicit|phantom|unrolled]
+//                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A] [--train-e] [--gradient implicit|phantom|unrolled]
 //                    [--iters K] [--synthetic SNR_DB] [--size N] [--max-abundance A]
 //                    [--data DIR] [--verbose]
 #include <sys/wait.h>
@@ -48,6 +48,11 @@ struct Args {
   double lr = -1;
   std::string refine;
   double radius = -100;
+  double outside = -1;
+  double margin = -1;
+  int smooth = -1;
+  double spatial = -1;
+  double alpha = -1;
   bool trainE = false;
   std::string gradient;
   int iters = -1;
@@ -133,6 +138,11 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.lr > 0) o.networkLearningRate = a.lr;
   if (!a.refine.empty()) o.refinement = parseEndmemberRefinement(a.refine);
   if (a.radius > -100) o.refinementRadius = a.radius;
+  if (a.outside > 0) o.minVolumeOutsideFraction = a.outside;
+  if (a.margin >= 0) o.minVolumeNoiseMargin = a.margin;
+  if (a.smooth >= 0) o.minVolumeSmoothing = a.smooth;
+  if (a.spatial >= 0) o.network.spatialWeight = a.spatial;
+  if (a.alpha >= 0) o.alpha = a.alpha;
   o.trainEndmembers = a.trainE || o.trainEndmembers;
   if (!a.gradient.empty()) o.gradient = parseDeqGradientMode(a.gradient);
   if (a.iters > 0) o.forward.maxIterations = a.iters;
@@ -220,6 +230,16 @@ int main(int argc, char** argv) {
       a.lr = std::stod(next());
     } else if (k == "--refine") {
       a.refine = next();
+    } else if (k == "--spatial") {
+      a.spatial = std::stod(next());
+    } else if (k == "--smooth") {
+      a.smooth = std::stoi(next());
+    } else if (k == "--margin") {
+      a.margin = std::stod(next());
+    } else if (k == "--outside") {
+      a.outside = std::stod(next());
+    } else if (k == "--alpha") {
+      a.alpha = std::stod(next());
     } else if (k == "--radius") {
       a.radius = std::stod(next());
     } else if (k == "--train-e") {

@@ -1,4 +1,7 @@
 // The DEQ-Unmix network, map, losses and the angular mean-shift refinement (deq_ops.h).
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/functional/pooling.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -78,6 +81,10 @@ std::vector<DeqTensor> DeqNetwork::toTensors() const {
     add(layerName(i, "bias"), biases[i]);
   }
   add("eta", etaParameter);
+  // The spatial prox weight travels as a tensor, so files without it (older models) read
+  // as weight 0 and the file format is unchanged.
+  if (options.spatialWeight > 0)
+    add("spatial_weight", torch::tensor({float(options.spatialWeight)}));
   return out;
 }
 
@@ -109,7 +116,15 @@ DeqNetwork DeqNetwork::fromTensors(int bands, int endmembers, const DeqNetworkOp
     load(layerName(i, "bias"), net.biases[i]);
   }
   load("eta", net.etaParameter);
-  if (tensors.size() != 2 * net.weights.size() + 1)
+  size_t expected = 2 * net.weights.size() + 1;
+  for (const DeqTensor& t : tensors)
+    if (t.name == "spatial_weight") {
+      if (t.values.size() != 1 || !(t.values[0] >= 0 && t.values[0] < 1))
+        throw ModelCorruptError("model file: spatial_weight must be one value in [0, 1)");
+      net.options.spatialWeight = t.values[0];
+      ++expected;
+    }
+  if (tensors.size() != expected)
     throw ModelCorruptError("model file: unexpected extra network tensors");
   return net;
 }
@@ -180,7 +195,15 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
   torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
   // contiguous(): the projection returns a permuted layout, and convolutions on it took
   // 20x longer (measured 280 ms instead of 14 ms per evaluation on 32 x 32 x 100).
-  return projectOntoSimplex(abundances - step() * g, 1).contiguous();
+  torch::Tensor b = projectOntoSimplex(abundances - step() * g, 1).contiguous();
+  const double w = network_->options.spatialWeight;
+  if (!(w > 0)) return b;
+  // Spatial prox: blend with the 3 x 3 neighbourhood mean (border windows average only
+  // the pixels inside), a convex combination of simplex points, so still on the simplex.
+  namespace F = torch::nn::functional;
+  torch::Tensor mean = F::avg_pool2d(
+      b, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  return ((1 - w) * b + w * mean).contiguous();
 }
 
 DeqMap DeqUnmixMap::asMap() const {
@@ -246,6 +269,76 @@ torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
     if (moved) (*moved)[p] = true;
   }
   return out.to(endmembers.scalar_type());
+}
+
+}  // namespace dequnmix
+
+namespace dequnmix {
+
+torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double outsideFraction,
+                                        int iterations, double noiseMargin) {
+  const int P = static_cast<int>(endmembers.size(1));
+  const int64_t L = pixels.size(0);
+  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
+  torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  if (Y.size(1) < P + 1 || P < 2 || L < P) return endmembers.clone();
+  // Deterministic subsample (every k-th pixel) keeps the cost independent of the scene size.
+  const int64_t maxPixels = 20000;
+  if (Y.size(1) > maxPixels) {
+    const int64_t k = (Y.size(1) + maxPixels - 1) / maxPixels;
+    Y = Y.index({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
+  }
+  torch::Tensor U, m, Z, V0;
+  double s = 1, noiseVar = 0;
+  {
+    torch::NoGradGuard noGrad;
+    m = Y.mean(1, true);
+    torch::Tensor Yc = Y - m;
+    torch::Tensor cov = Yc.matmul(Yc.t()) / double(Yc.size(1));
+    auto [evals, evecs] = torch::linalg_eigh(cov);  // ascending
+    noiseVar = evals.index({torch::indexing::Slice(0, L - (P - 1))}).median().item<double>();
+    U = evecs.index({torch::indexing::Slice(), torch::indexing::Slice(L - (P - 1), L)});
+    Z = U.t().matmul(Yc);
+    s = Z.pow(2).sum(0).mean().sqrt().item<double>();
+    if (!(s > 0) || !std::isfinite(s)) return endmembers.clone();
+    Z = Z / s;
+    V0 = U.t().matmul(E - m) / s;  // (P - 1) x P
+  }
+  torch::Tensor X = torch::cat({Z, torch::ones({1, Z.size(1)}, Z.options())}, 0);  // P x N
+  torch::Tensor V = V0.clone().requires_grad_(true);
+  torch::Tensor ones = torch::ones({1, P}, Z.options());
+  const double lambda = 1.0 / std::max(1e-4, outsideFraction);
+  // Adam on the vertices (in units of the data's spread), learning rate decayed linearly.
+  torch::Tensor mo = torch::zeros_like(V), ve = torch::zeros_like(V);
+  const double b1 = 0.9, b2 = 0.999, lr0 = 0.02;
+  torch::Tensor best = V0.clone();
+  for (int it = 1; it <= iterations; ++it) {
+    torch::Tensor M = torch::cat({V, ones}, 0);
+    auto sld = torch::linalg_slogdet(M);
+    torch::Tensor A = torch::linalg_solve(M, X);
+    torch::Tensor margin;
+    {
+      torch::NoGradGuard noGrad;
+      torch::Tensor Q = torch::linalg_inv(M.detach());
+      margin = (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
+               Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
+    }
+    torch::Tensor loss = std::get<1>(sld) + lambda * torch::relu(-A - margin).sum(0).mean();
+    if (!std::isfinite(loss.item<double>())) break;
+    torch::Tensor g = torch::autograd::grad({loss}, {V})[0];
+    torch::NoGradGuard noGrad;
+    mo.mul_(b1).add_(g, 1 - b1);
+    ve.mul_(b2).addcmul_(g, g, 1 - b2);
+    const double lr = lr0 * (1.0 - 0.9 * double(it - 1) / iterations);
+    torch::Tensor step = (mo / (1 - std::pow(b1, it))) /
+                         ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
+    V.sub_(lr * step);
+    best = V.detach().clone();
+  }
+  torch::NoGradGuard noGrad;
+  torch::Tensor out = m + U.matmul(best * s);
+  return out.clamp_min(0).to(endmembers.scalar_type());
 }
 
 }  // namespace dequnmix

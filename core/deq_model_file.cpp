@@ -198,7 +198,12 @@ const char* toString(DeqNetworkInput input) {
   return input == DeqNetworkInput::ResidualAndAbundances ? "residual" : "projected_residual";
 }
 const char* toString(EndmemberRefinement method) {
-  return method == EndmemberRefinement::None ? "none" : "mean_shift";
+  switch (method) {
+    case EndmemberRefinement::None: return "none";
+    case EndmemberRefinement::AngularMeanShift: return "mean_shift";
+    case EndmemberRefinement::MinimumVolume: return "min_volume";
+  }
+  return "?";
 }
 
 DeqSolverKind parseDeqSolverKind(const std::string& name) {
@@ -222,8 +227,9 @@ DeqNetworkInput parseDeqNetworkInput(const std::string& name) {
 EndmemberRefinement parseEndmemberRefinement(const std::string& name) {
   if (name == "none") return EndmemberRefinement::None;
   if (name == "mean_shift") return EndmemberRefinement::AngularMeanShift;
+  if (name == "min_volume") return EndmemberRefinement::MinimumVolume;
   throw InvalidArgument("unknown endmember refinement '" + name +
-                        "' (expected none or mean_shift)");
+                        "' (expected none, mean_shift or min_volume)");
 }
 
 int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }
@@ -347,6 +353,8 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
       Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
     m.weights.push_back(std::move(t));
   }
+  for (const DeqTensor& t : m.weights)  // spatial prox weight (see DeqNetwork::toTensors)
+    if (t.name == "spatial_weight" && t.values.size() == 1) m.network.spatialWeight = t.values[0];
   const uint64_t hp = r.count(16);
   for (uint64_t i = 0; i < hp; ++i) {
     std::string k = r.str();

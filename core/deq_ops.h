@@ -133,6 +133,17 @@ torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
                                         const torch::Tensor& pixels, double radius, int iterations,
                                         int minPixels, std::vector<bool>* moved = nullptr);
 
+// Minimum-volume simplex (in the spirit of SISAL, Bioucas-Dias 2009): the pixels are
+// projected onto their (P - 1)-dimensional affine principal subspace, and the vertices V
+// (starting from the given endmembers) minimise log|det [V; 1]| + (1 / outsideFraction) *
+// mean over pixels of sum_j max(0, -a_j), a = [V; 1]^-1 [z; 1] (soft non-negativity: at
+// the optimum about outsideFraction of the pixels lie beyond each facet, which absorbs
+// noise), by `iterations` Adam steps. Recovers the vertices of highly mixed scenes (no pure
+// pixels) where VCA's vertices lie inside the data. Returns L x P, clamped >= 0.
+torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double outsideFraction,
+                                        int iterations, double noiseMargin = 0);
+
 // Mean spectral angle between the pixels of y and yhat (B x L x h x w) over mask
 // (B x 1 x h x w, 1 = valid) and the masked mean squared error, for the training loss.
 torch::Tensor maskedSpectralAngle(const torch::Tensor& y, const torch::Tensor& yhat,

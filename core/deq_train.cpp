@@ -1,5 +1,6 @@
 // DEQ-Unmix training and tiled inference (facade functions of deq_unmix.h).
 #include <ATen/Parallel.h>
+#include <torch/nn/functional/pooling.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -125,6 +126,7 @@ std::vector<std::pair<std::string, std::string>> describe(const DeqTrainOptions&
       {"hidden_layers", std::to_string(o.network.hiddenLayers)},
       {"network_input", toString(o.network.input)},
       {"initial_step", num(o.network.initialStep)},
+      {"spatial_weight", num(o.network.spatialWeight)},
       {"forward_solver", solver(o.forward)},
       {"backward_solver", solver(o.backward)},
       {"inference_solver", solver(inf.solver)},
@@ -141,6 +143,8 @@ std::vector<std::pair<std::string, std::string>> describe(const DeqTrainOptions&
       {"refinement", toString(o.refinement)},
       {"refinement_radius", num(o.refinementRadius)},
       {"refinement_iterations", std::to_string(o.refinementIterations)},
+      {"min_volume_outside_fraction", num(o.minVolumeOutsideFraction)},
+      {"min_volume_iterations", std::to_string(o.minVolumeIterations)},
       {"memory_budget_mib", num(o.memoryBudgetMiB)},
       {"tile_size", std::to_string(o.tileSize)},
       {"tiles_per_step", std::to_string(o.tilesPerStep)},
@@ -219,6 +223,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
       in.referenceAbundances.size() != size_t(P) * in.height * in.width)
     throw InvalidArgument("reference abundances: expected " + std::to_string(P) +
                           " bands of the scene's size");
+  if (!(o.network.spatialWeight >= 0 && o.network.spatialWeight < 1))
+    throw InvalidArgument("spatial prox weight must be in [0, 1)");
   if (!(o.networkLearningRate >= 0) || !(o.endmemberLearningRate >= 0) || o.decayEvery < 1 ||
       !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
     throw InvalidArgument("training options out of range (learning rates, decay, tiles)");
@@ -280,6 +286,26 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
     if (progress)
       progress->info("Angular mean-shift refinement moved " + std::to_string(count) + " of " +
                      std::to_string(P) + " endmembers");
+  }
+  if (o.refinement == EndmemberRefinement::MinimumVolume) {
+    // Optionally on spatially averaged pixels ((2r+1)^2 box over valid neighbours): noise
+    // within the signal subspace is what moves the facets, and averaging divides it.
+    torch::Tensor mvPixels = validPixels;
+    if (o.minVolumeSmoothing > 0) {
+      const int r = o.minVolumeSmoothing;
+      torch::Tensor v = torch::isfinite(raw).all(0, true).to(torch::kFloat32);  // 1 x H x W
+      torch::Tensor x = torch::nan_to_num(raw, 0.0) * v;
+      namespace F = torch::nn::functional;
+      auto box = [&](const torch::Tensor& t) {
+        return F::avg_pool2d(t.unsqueeze(0), F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r)
+                                                 .count_include_pad(false))[0];
+      };
+      torch::Tensor sm = box(x) / box(v).clamp_min(1e-6);
+      mvPixels = sm.reshape({L, N}).index({torch::indexing::Slice(), validFlat}).contiguous();
+    }
+    E0 = refineEndmembersMinVolume(E0, mvPixels, o.minVolumeOutsideFraction,
+                                   o.minVolumeIterations, o.minVolumeNoiseMargin);
+    if (progress) progress->info("Minimum-volume refinement of the endmembers");
   }
   E0 = E0.clamp_min(0);
   throwIfCanceled(progress);

@@ -86,13 +86,14 @@ enum class DeqNetworkInput {
 enum class EndmemberRefinement {
   None,              // use VCA (or the given spectra) as they are
   AngularMeanShift,  // non-learned angular mean shift of the vertices (DESIGN 1d)
+  MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
 };
 
 // Names used in the model file, the HTML report and the QGIS enum parameters.
 const char* toString(DeqSolverKind kind);          // "anderson", "picard"
 const char* toString(DeqGradientMode mode);        // "implicit", "phantom", "unrolled"
 const char* toString(DeqNetworkInput input);       // "residual", "projected_residual"
-const char* toString(EndmemberRefinement method);  // "none", "mean_shift"
+const char* toString(EndmemberRefinement method);  // "none", "mean_shift", "min_volume"
 // Inverse of toString; throw InvalidArgument naming the accepted values.
 DeqSolverKind parseDeqSolverKind(const std::string& name);
 DeqGradientMode parseDeqGradientMode(const std::string& name);
@@ -128,6 +129,11 @@ struct DeqNetworkOptions {
   DeqNetworkInput input = DeqNetworkInput::ResidualAndAbundances;
   // Initial eta in units of 1 / ||E||_2^2 (1 = the classical projected-gradient step).
   double initialStep = 1.0;
+  // Spatial prox weight w in [0, 1): after the simplex projection, each pixel's abundances
+  // become (1 - w) a + w * (mean of its 3 x 3 neighbourhood), still on the simplex. A
+  // fixed (not learned) spatial prior in the spirit of the paper's superpixel-guided prox
+  // (DESIGN 1b/3); 0 = plain projection. Stored in the model file.
+  double spatialWeight = 0;
 };
 
 struct DeqTrainOptions {
@@ -175,6 +181,12 @@ struct DeqTrainOptions {
   double refinementRadius = 0;
   int refinementIterations = 20;
   int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
+  // Minimum-volume refinement (refineEndmembersMinVolume in deq_ops.h): the fraction of
+  // pixels allowed beyond each facet of the simplex (absorbs noise), and its Adam steps.
+  double minVolumeOutsideFraction = 0.02;
+  int minVolumeIterations = 400;
+  double minVolumeNoiseMargin = 0;
+  int minVolumeSmoothing = 0;
   // Scenes whose training working set would exceed this train on random tiles instead of
   // the whole image (memory bounded by tileSize, not by the scene).
   double memoryBudgetMiB = 1024;
