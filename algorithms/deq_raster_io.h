@@ -26,7 +26,6 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
   int width() const { return input_.width(); }
   int height() const { return input_.height(); }
   int bands() const { return input_.bands(); }
-  int rasterBands() const { return input_.rasterBands(); }
   Georeference georeference() const { return input_.georeference(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
 

@@ -5,17 +5,12 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
-#include "algorithms/layer_styling.h"
 #include "core/endmember_table.h"
 #include "core/fcls.h"
 #include "core/metrics.h"
 #include "core/runtime.h"
 
 namespace dequnmix::processing {
-
-namespace {
-constexpr float kNoData = -9999.0f;
-}
 
 QString FclsAlgorithm::name() const { return QStringLiteral("fcls"); }
 
@@ -92,11 +87,7 @@ bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessin
 QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                             QgsProcessingContext& context,
                                             QgsProcessingFeedback* feedback) {
-  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
-  const QString residualPath =
-      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
-  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
-  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
+  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
   const dequnmix::EndmemberTable table =
       readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
   const int used = usedBandCount(input_, bands_);
@@ -122,13 +113,9 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const dequnmix::FclsSolver solver(table.values, table.bands, p);
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
-                                     table.names, geo, kNoData);
-    std::unique_ptr<GdalRasterWriter> residualWriter;
-    if (!residualPath.isEmpty()) {
-      residualWriter = std::make_unique<GdalRasterWriter>(
-          residualPath.toStdString(), reader.width(), reader.height(),
-          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
-    }
+                                     table.names, geo, kOutputNoData);
+    const std::unique_ptr<GdalRasterWriter> residualWriter =
+        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
     RowAssembler abundanceRows(abundanceWriter, reader.rowsPerTile());
     std::unique_ptr<RowAssembler> residualRows;
     if (residualWriter) {

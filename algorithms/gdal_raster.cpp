@@ -49,16 +49,16 @@ GdalInput::GdalInput(const std::string& path, std::vector<int> bands, std::strin
   }
   width_ = GDALGetRasterXSize(handle(dataset_));
   height_ = GDALGetRasterYSize(handle(dataset_));
-  rasterBands_ = GDALGetRasterCount(handle(dataset_));
+  const int rasterBands = GDALGetRasterCount(handle(dataset_));
   if (bands_.empty()) {
-    for (int b = 1; b <= rasterBands_; ++b) bands_.push_back(b);
+    for (int b = 1; b <= rasterBands; ++b) bands_.push_back(b);
   }
   for (int b : bands_) {
-    if (b < 1 || b > rasterBands_) {
+    if (b < 1 || b > rasterBands) {
       GDALClose(handle(dataset_));
       dataset_ = nullptr;
       throw InvalidArgument(label_ + ": band " + std::to_string(b) +
-                            " does not exist (the raster has " + std::to_string(rasterBands_) +
+                            " does not exist (the raster has " + std::to_string(rasterBands) +
                             " bands).");
     }
     int has = 0;
@@ -126,8 +126,6 @@ GdalRasterReader::GdalRasterReader(const std::string& path, std::vector<int> ban
                                    std::string label)
     : input_(path, std::move(bands), std::move(label)),
       rowsPerTile_(defaultRowsPerTile(input_.width(), input_.bands())) {}
-
-void GdalRasterReader::setRowsPerTile(int rows) { rowsPerTile_ = std::max(1, rows); }
 
 void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* valid) const {
   const int nb = bands();
@@ -309,6 +307,14 @@ void GdalRasterWriter::commit() {
   }
   fs::remove(temporary_ + ".aux.xml", ec);
   committed_ = true;
+}
+
+std::unique_ptr<GdalRasterWriter> residualWriterFor(const std::string& destination, int width,
+                                                    int height, const Georeference& geo) {
+  if (destination.empty()) return nullptr;
+  return std::make_unique<GdalRasterWriter>(destination, width, height,
+                                            std::vector<std::string>{"reconstruction_rmse"}, geo,
+                                            kOutputNoData);
 }
 
 // ---------------------------------------------------------------------------- assembler

@@ -14,6 +14,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,6 @@ class GdalInput {
 
   int width() const { return width_; }
   int height() const { return height_; }
-  int rasterBands() const { return rasterBands_; }
   int bands() const { return static_cast<int>(bands_.size()); }
   const std::string& label() const { return label_; }
 
@@ -71,7 +71,6 @@ class GdalInput {
   std::string label_;
   int width_ = 0;
   int height_ = 0;
-  int rasterBands_ = 0;
 };
 
 class GdalRasterReader final : public dequnmix::PixelSource {
@@ -88,7 +87,6 @@ class GdalRasterReader final : public dequnmix::PixelSource {
   int width() const { return input_.width(); }
   int height() const { return input_.height(); }
   int rowsPerTile() const { return rowsPerTile_; }
-  void setRowsPerTile(int rows);
   const std::string& label() const { return input_.label(); }
 
   // Reads rows [row0, row0 + rows) of the selected bands, pixel-major
@@ -140,6 +138,14 @@ class GdalRasterWriter {
   float nodata_;
   bool committed_ = false;
 };
+
+// Nodata value of every raster the algorithms write.
+constexpr float kOutputNoData = -9999.0f;
+
+// The single-band writer of a residual raster ("reconstruction_rmse", Float32, nodata
+// kOutputNoData), or null when `destination` is empty (an optional output not asked for).
+std::unique_ptr<GdalRasterWriter> residualWriterFor(const std::string& destination, int width,
+                                                    int height, const Georeference& geo);
 
 // Collects per-pixel values of valid pixels (in increasing scene index order, as a
 // PixelSource visits them) into full tiles of rows filled with nodata elsewhere, and

@@ -11,6 +11,7 @@
 #include <qgsproviderregistry.h>
 #include <qgsrasterlayer.h>
 
+#include "algorithms/layer_styling.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 
@@ -155,6 +156,16 @@ void DequnmixAlgorithm::requireMultiBand(const RasterInput& raster, const std::v
                    "bands, or leave %1 empty to use all %3.")
            .arg(bandsParameter, raster.parameter)
            .arg(raster.bandCount));
+}
+
+DequnmixAlgorithm::AbundanceOutputPaths DequnmixAlgorithm::abundanceOutputPaths(
+    const QVariantMap& parameters, QgsProcessingContext& context) const {
+  AbundanceOutputPaths paths;
+  paths.abundances = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  paths.residual = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
+  styleOutputOnLoad(context, paths.abundances, RasterStyle::Abundances);
+  styleOutputOnLoad(context, paths.residual, RasterStyle::Residual);
+  return paths;
 }
 
 void DequnmixAlgorithm::addThreadsParameter(bool isAdvanced) {

@@ -99,6 +99,14 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
                                const QString& bandsParameter);
   // Reads an endmember CSV, translating core errors; `parameter` names the source.
   static dequnmix::EndmemberTable readEndmembers(const QString& path, const QString& parameter);
+  // Destinations of the abundance raster OUTPUT and the optional OUTPUT_RESIDUAL (empty
+  // when not asked for), each styled for when QGIS loads it (layer_styling.h).
+  struct AbundanceOutputPaths {
+    QString abundances;
+    QString residual;
+  };
+  AbundanceOutputPaths abundanceOutputPaths(const QVariantMap& parameters,
+                                            QgsProcessingContext& context) const;
   // Adds the THREADS parameter (CPU threads, 0 = all cores; default 0), flagged advanced
   // when `isAdvanced`.
   void addThreadsParameter(bool isAdvanced);

@@ -11,10 +11,6 @@
 
 namespace dequnmix::processing {
 
-namespace {
-constexpr float kNoData = -9999.0f;
-}
-
 QString SynthesizeAlgorithm::name() const { return QStringLiteral("synthesize"); }
 
 QString SynthesizeAlgorithm::displayName() const {
@@ -166,7 +162,7 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     pixelGrid.hasGeoTransform = true;
     pixelGrid.geoTransform = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
     auto sceneWriter = std::make_unique<GdalRasterWriter>(scenePath.toStdString(), w, h, bandNames,
-                                                          pixelGrid, kNoData);
+                                                          pixelGrid, kOutputNoData);
     progress.info("Generating a " + std::to_string(w) + " x " + std::to_string(h) + " scene with " +
                   std::to_string(options_.bands) + " bands and " +
                   std::to_string(options_.endmembers) + " endmembers");
@@ -186,7 +182,7 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     throwIfCanceled(&progress);
 
     GdalRasterWriter abundanceWriter(abundancePath.toStdString(), w, h, table.names, pixelGrid,
-                                     kNoData);
+                                     kOutputNoData);
     abundanceWriter.writeBandSequential(scene.abundances.data());
     progress.setProgress(0.9);
     throwIfCanceled(&progress);

@@ -13,15 +13,12 @@
 
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
-#include "algorithms/layer_styling.h"
 #include "algorithms/training_report.h"
 #include "core/endmember_table.h"
 
 namespace dequnmix::processing {
 
 namespace {
-
-constexpr float kNoData = -9999.0f;
 
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point t) {
@@ -315,15 +312,11 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingFeedback* feedback) {
   const QString modelPath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_MODEL"), context);
-  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
+  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
   const QString endmemberPath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
-  const QString residualPath =
-      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
   const QString reportPath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
-  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
-  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
 
   const int used = usedBandCount(input_, bands_);
   dequnmix::DeqTrainInput in;
@@ -422,13 +415,9 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     std::vector<std::string> names =
         in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
     auto abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width,
-                                                              height, names, geo, kNoData);
-    std::unique_ptr<GdalRasterWriter> residualWriter;
-    if (!residualPath.isEmpty()) {
-      residualWriter = std::make_unique<GdalRasterWriter>(
-          residualPath.toStdString(), width, height,
-          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
-    }
+                                                              height, names, geo, kOutputNoData);
+    const std::unique_ptr<GdalRasterWriter> residualWriter =
+        residualWriterFor(residualPath.toStdString(), width, height, geo);
     timings.emplace_back("reading the scene", secondsSince(t));
 
     t = Clock::now();
@@ -451,7 +440,7 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     if (model.endmembers.names != names) {
       names = model.endmembers.names;
       abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width, height,
-                                                           names, geo, kNoData);
+                                                           names, geo, kOutputNoData);
     }
     writeBandSequentialWithNoData(*abundanceWriter, result.abundances);
     if (residualWriter) writeBandSequentialWithNoData(*residualWriter, result.residual);

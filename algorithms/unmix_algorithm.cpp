@@ -7,12 +7,10 @@
 
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
-#include "algorithms/layer_styling.h"
 
 namespace dequnmix::processing {
 
 namespace {
-constexpr float kNoData = -9999.0f;
 
 QString bandList(const std::vector<int>& bands) {
   QStringList list;
@@ -109,11 +107,7 @@ bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
 QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingContext& context,
                                              QgsProcessingFeedback* feedback) {
-  const QString outputPath = parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT"), context);
-  const QString residualPath =
-      parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_RESIDUAL"), context);
-  styleOutputOnLoad(context, outputPath, RasterStyle::Abundances);
-  styleOutputOnLoad(context, residualPath, RasterStyle::Residual);
+  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
 
   dequnmix::DeqModel model;
   try {
@@ -156,19 +150,16 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
     GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
     if (reader.bands() != model.bands) {
-      fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2.")
+      fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2. Use a scene with the bands "
+                       "the model was trained on.")
                .arg(model.bands)
                .arg(reader.bands()));
     }
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
-                                     model.endmembers.names, geo, kNoData);
-    std::unique_ptr<GdalRasterWriter> residualWriter;
-    if (!residualPath.isEmpty()) {
-      residualWriter = std::make_unique<GdalRasterWriter>(
-          residualPath.toStdString(), reader.width(), reader.height(),
-          std::vector<std::string>{"reconstruction_rmse"}, geo, kNoData);
-    }
+                                     model.endmembers.names, geo, kOutputNoData);
+    const std::unique_ptr<GdalRasterWriter> residualWriter =
+        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
     StripTileWriter writer(abundanceWriter, residualWriter.get());
     dequnmix::DeqInferOptions o = options_;
     o.solver = model.solver;   // the model's inference settings (same as train's OUTPUT)
@@ -184,7 +175,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     throwIfCanceled(&progress);
     if (stats.validPixels == 0) {
       fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
-                       "one band the model uses.")
+                       "one band the model uses. Check the raster's nodata value.")
                .arg(input_.layerName));
     }
     writer.finish();
