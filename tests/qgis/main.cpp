@@ -1,5 +1,6 @@
-// GoogleTest main for the QGIS-side tests: a headless QgsApplication with the dequnmix
-// provider registered through the same C entry point the Python loader calls.
+// GoogleTest main of the QGIS-side test programs (qgis_tests, qgis_train_unmix_tests): a headless
+// QgsApplication with the dequnmix provider registered through the same C entry point the Python
+// loader calls.
 #include <gtest/gtest.h>
 
 #include <QByteArray>
@@ -7,6 +8,7 @@
 #include <QTemporaryDir>
 
 #include <qgsapplication.h>
+#include <qgsproject.h>
 
 #include "plugin/registration.h"
 
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     status = RUN_ALL_TESTS();
+    QgsProject::instance()->clear();  // layers of the project before GDAL goes
     QgsApplication::exitQgis();
   }
   return status;

@@ -45,7 +45,6 @@ using namespace dequnmix::testing;
 namespace {
 
 const QString kProvider = QStringLiteral("dequnmix");
-const float kNoData = -9999.0f;
 
 struct Spectra {
   QStringList names;
@@ -83,16 +82,8 @@ std::vector<std::string> names(const QStringList& list) {
   return out;
 }
 
-class AlgorithmTest : public ::testing::Test {
+class AlgorithmTest : public FolderTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.isValid());
-    QDir(dir_.path()).mkpath(QStringLiteral("out"));
-  }
-  QString path(const QString& name) const { return dir_.filePath(name); }
-  QString out(const QString& name) const { return dir_.filePath(QStringLiteral("out/") + name); }
-  QStringList outputs() const { return filesIn(dir_.filePath(QStringLiteral("out"))); }
-
   struct Scene {
     QString scene;
     QString abundances;
@@ -118,8 +109,6 @@ class AlgorithmTest : public ::testing::Test {
     EXPECT_TRUE(r.ok) << r.error.toStdString();
     return s;
   }
-
-  QTemporaryDir dir_;
 };
 
 // ------------------------------------------------------------------------ provider
@@ -527,23 +516,9 @@ TEST_F(AlgorithmTest, FailingBackgroundTaskReportsFailure) {
 
 // ------------------------------------------------------------------------ bad input
 
-class BadInputTest : public AlgorithmTest {
- protected:
-  // Runs and expects a QgsProcessingException whose message contains every `words`, and
-  // nothing at all in out/.
-  void expectFailure(const QString& id, const QVariantMap& parameters, const QStringList& words,
-                     CapturingFeedback* feedback = nullptr) {
-    const RunResult r = runAlgorithm(id, parameters, feedback);
-    EXPECT_FALSE(r.ok);
-    EXPECT_FALSE(r.error.isEmpty());
-    std::cout << "[ message  ] " << r.error.toStdString() << std::endl;
-    for (const QString& w : words) {
-      EXPECT_TRUE(r.error.contains(w, Qt::CaseInsensitive))
-          << "message lacks '" << w.toStdString() << "': " << r.error.toStdString();
-    }
-    EXPECT_TRUE(outputs().isEmpty()) << outputs().join(", ").toStdString();
-  }
-};
+// Every bad input: a QgsProcessingException naming the problem, nothing in out/
+// (FolderTest::expectFailure).
+class BadInputTest : public AlgorithmTest {};
 
 TEST_F(BadInputTest, CsvBandCountDiffersFromRaster) {
   const Scene s = synthesize(16, 16, 12, 3);

@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -17,11 +18,13 @@
 #include <qgsprocessingcontext.h>
 #include <qgsprocessingfeedback.h>
 #include <qgsprocessingregistry.h>
+#include <qgsproject.h>
 
 namespace dequnmix::testing {
 
 RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
-                       CapturingFeedback* feedback) {
+                       CapturingFeedback* feedback,
+                       const std::function<void(QgsProcessingContext&)>& inspect) {
   RunResult result;
   const QgsProcessingAlgorithm* algorithm = QgsApplication::processingRegistry()->algorithmById(id);
   if (!algorithm) {
@@ -31,6 +34,7 @@ RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
   CapturingFeedback ownFeedback;
   CapturingFeedback* used = feedback ? feedback : &ownFeedback;
   QgsProcessingContext context;
+  context.setProject(QgsProject::instance());
   try {
     bool ok = false;
     result.outputs =
@@ -41,6 +45,7 @@ RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
     result.ok = false;
     result.error = e.what();
   }
+  if (inspect) inspect(context);
   return result;
 }
 
@@ -110,9 +115,40 @@ void writeText(const QString& path, const QString& text) {
   QTextStream(&file) << text;
 }
 
+void writeBytes(const QString& path, const QByteArray& bytes) {
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly))
+    throw std::runtime_error("cannot write " + path.toStdString());
+  file.write(bytes);
+}
+
+QByteArray readBytes(const QString& path) {
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) return {};
+  return file.readAll();
+}
+
 QStringList filesIn(const QString& folder) {
   QDir dir(folder);
   return dir.entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
+}
+
+void FolderTest::SetUp() {
+  ASSERT_TRUE(dir_.isValid());
+  QDir(dir_.path()).mkpath(QStringLiteral("out"));
+}
+
+void FolderTest::expectFailure(const QString& id, const QVariantMap& parameters,
+                               const QStringList& words, CapturingFeedback* feedback) {
+  const RunResult r = runAlgorithm(id, parameters, feedback);
+  EXPECT_FALSE(r.ok) << id.toStdString() << " should have failed";
+  EXPECT_FALSE(r.error.isEmpty());
+  std::cout << "[ message  ] " << r.error.toStdString() << std::endl;
+  for (const QString& w : words) {
+    EXPECT_TRUE(r.error.contains(w, Qt::CaseInsensitive))
+        << "message lacks '" << w.toStdString() << "': " << r.error.toStdString();
+  }
+  EXPECT_TRUE(outputs().isEmpty()) << "left behind: " << outputs().join(", ").toStdString();
 }
 
 }  // namespace dequnmix::testing

@@ -1,14 +1,21 @@
-// Helpers of the QGIS-side tests: running algorithms through the processing registry,
-// and reading/writing small rasters and files with GDAL.
+// Helpers of the QGIS-side tests (tests/qgis and the train/unmix tests): running
+// algorithms through the processing registry, a fixture with its own folder, and
+// reading/writing small rasters and files with GDAL. main.cpp is their shared main().
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <array>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include <QByteArray>
 #include <QString>
+#include <QTemporaryDir>
 #include <QVariantMap>
 
+#include <qgsprocessingcontext.h>
 #include <qgsprocessingfeedback.h>
 
 namespace dequnmix::testing {
@@ -30,10 +37,15 @@ class CapturingFeedback : public QgsProcessingFeedback {
   QStringList errors;
 };
 
-// Runs a registry algorithm synchronously with its own QgsProcessingContext (destroyed
-// before returning), like qgis_process does.
+// Nodata value of every raster the algorithms write.
+constexpr float kNoData = -9999.0f;
+
+// Runs a registry algorithm synchronously with its own QgsProcessingContext on the current
+// project (destroyed before returning), like qgis_process does. `inspect` sees the context
+// after the run (layers to load, post-processors).
 RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
-                       CapturingFeedback* feedback = nullptr);
+                       CapturingFeedback* feedback = nullptr,
+                       const std::function<void(QgsProcessingContext&)>& inspect = {});
 
 struct RasterData {
   int width = 0;
@@ -48,13 +60,35 @@ struct RasterData {
   float at(int band, int row, int col) const {
     return values[(static_cast<size_t>(band) * height + row) * width + col];
   }
+  float& at(int band, int row, int col) {
+    return values[(static_cast<size_t>(band) * height + row) * width + col];
+  }
 };
 
 RasterData readRaster(const QString& path);
 // Writes a Float32 GeoTIFF; nodata NaN means "no nodata value".
 void writeRaster(const QString& path, const RasterData& raster);
 void writeText(const QString& path, const QString& text);
-// Names of the files in `folder` (no subfolders), sorted.
+// Writes / reads a file byte for byte (reading a missing file gives an empty array).
+void writeBytes(const QString& path, const QByteArray& bytes);
+QByteArray readBytes(const QString& path);
+// Names of the files in `folder` (no subfolders, hidden files included), sorted.
 QStringList filesIn(const QString& folder);
+
+// A fixture with its own temporary folder: inputs go in it, outputs in its out/ subfolder.
+class FolderTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  QString path(const QString& name) const { return dir_.filePath(name); }
+  QString out(const QString& name) const { return dir_.filePath(QStringLiteral("out/") + name); }
+  // The files in out/.
+  QStringList outputs() const { return filesIn(dir_.filePath(QStringLiteral("out"))); }
+  // Runs `id` and expects it to fail with a message containing every one of `words`
+  // (case-insensitive) and to leave nothing at all in out/.
+  void expectFailure(const QString& id, const QVariantMap& parameters, const QStringList& words,
+                     CapturingFeedback* feedback = nullptr);
+
+  QTemporaryDir dir_;
+};
 
 }  // namespace dequnmix::testing

@@ -1,7 +1,7 @@
 // dequnmix:train and dequnmix:unmix through the processing registry, headless: parameters
 // and defaults, outputs (band names, simplex, nodata, report, styling), unmix reproducing
-// train's abundances, and every bad-input case of issue 4. Self-contained (own main and
-// helpers), tiny scenes and few epochs so it stays fast.
+// train's abundances, and every bad-input case of issue 4. Helpers and main() are shared
+// with tests/qgis (test_support.h, main.cpp); tiny scenes and few epochs so it stays fast.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -36,115 +36,15 @@
 #include <qgsrasterrenderer.h>
 
 #include "core/deq_unmix.h"
-#include "plugin/registration.h"
+#include "tests/qgis/test_support.h"
+
+using namespace dequnmix::testing;
 
 namespace {
 
-const float kNoData = -9999.0f;
-
-struct RunResult {
-  bool ok = false;
-  QVariantMap outputs;
-  QString error;
-};
-
-// Records the errors an algorithm reports (prepareAlgorithm()'s exceptions reach the caller
-// only this way: QgsProcessingAlgorithm::prepare() catches them and reports them).
-class RecordingFeedback : public QgsProcessingFeedback {
- public:
-  void reportError(const QString& error, bool fatalError = false) override {
-    errors << error;
-    QgsProcessingFeedback::reportError(error, fatalError);
-  }
-  QStringList errors;
-};
-
-// Runs a registry algorithm synchronously with its own context (destroyed before return).
-// `inspect` sees the context after the run (layers to load, post-processors).
-RunResult run(const QString& id, const QVariantMap& parameters,
-              RecordingFeedback* feedback = nullptr,
-              const std::function<void(QgsProcessingContext&)>& inspect = {}) {
-  RunResult result;
-  const QgsProcessingAlgorithm* algorithm = QgsApplication::processingRegistry()->algorithmById(id);
-  if (!algorithm) {
-    result.error = QStringLiteral("no algorithm %1").arg(id);
-    return result;
-  }
-  RecordingFeedback own;
-  RecordingFeedback* f = feedback ? feedback : &own;
-  QgsProcessingContext context;
-  context.setProject(QgsProject::instance());
-  try {
-    bool ok = false;
-    result.outputs = algorithm->run(parameters, context, f, &ok, QVariantMap(),
-                                    /*catchExceptions=*/false);
-    result.ok = ok;
-  } catch (const QgsProcessingException& e) {
-    result.error = e.what();
-  }
-  if (!result.ok && result.error.isEmpty()) result.error = f->errors.join('\n');
-  if (inspect) inspect(context);
-  return result;
-}
-
-struct Raster {
-  int width = 0, height = 0, bands = 0;
-  std::vector<std::string> descriptions;
-  std::vector<double> nodata;  // NaN: none
-  std::vector<float> values;   // band-sequential
-  float at(int b, int r, int c) const { return values[(size_t(b) * height + r) * width + c]; }
-  float& at(int b, int r, int c) { return values[(size_t(b) * height + r) * width + c]; }
-};
-
-Raster readRaster(const QString& path) {
-  GDALAllRegister();
-  GDALDatasetH ds = GDALOpen(path.toUtf8().constData(), GA_ReadOnly);
-  if (!ds) throw std::runtime_error("cannot open " + path.toStdString());
-  Raster r;
-  r.width = GDALGetRasterXSize(ds);
-  r.height = GDALGetRasterYSize(ds);
-  r.bands = GDALGetRasterCount(ds);
-  r.values.resize(size_t(r.width) * r.height * r.bands);
-  for (int b = 0; b < r.bands; ++b) {
-    GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
-    r.descriptions.emplace_back(GDALGetDescription(band));
-    int has = 0;
-    const double nd = GDALGetRasterNoDataValue(band, &has);
-    r.nodata.push_back(has ? nd : std::numeric_limits<double>::quiet_NaN());
-    if (GDALRasterIO(band, GF_Read, 0, 0, r.width, r.height,
-                     &r.values[size_t(b) * r.width * r.height], r.width, r.height, GDT_Float32, 0,
-                     0) != CE_None) {
-      GDALClose(ds);
-      throw std::runtime_error("cannot read " + path.toStdString());
-    }
-  }
-  GDALClose(ds);
-  return r;
-}
-
-void writeRaster(const QString& path, const Raster& r) {
-  GDALAllRegister();
-  GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path.toUtf8().constData(), r.width,
-                               r.height, r.bands, GDT_Float32, nullptr);
-  if (!ds) throw std::runtime_error("cannot create " + path.toStdString());
-  for (int b = 0; b < r.bands; ++b) {
-    GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);
-    if (b < int(r.nodata.size()) && !std::isnan(r.nodata[b]))
-      GDALSetRasterNoDataValue(band, r.nodata[b]);
-    std::vector<float> data(r.values.begin() + long(b) * r.width * r.height,
-                            r.values.begin() + long(b + 1) * r.width * r.height);
-    if (GDALRasterIO(band, GF_Write, 0, 0, r.width, r.height, data.data(), r.width, r.height,
-                     GDT_Float32, 0, 0) != CE_None) {
-      GDALClose(ds);
-      throw std::runtime_error("cannot write " + path.toStdString());
-    }
-  }
-  GDALClose(ds);
-}
-
 // A copy of `r` keeping bands [first, first + count).
-Raster bandSlice(const Raster& r, int first, int count) {
-  Raster out = r;
+RasterData bandSlice(const RasterData& r, int first, int count) {
+  RasterData out = r;
   out.bands = count;
   out.descriptions.assign(r.descriptions.begin() + first, r.descriptions.begin() + first + count);
   out.nodata.assign(r.nodata.begin() + first, r.nodata.begin() + first + count);
@@ -154,46 +54,22 @@ Raster bandSlice(const Raster& r, int first, int count) {
   return out;
 }
 
-void writeText(const QString& path, const QByteArray& text) {
-  QFile f(path);
-  if (!f.open(QIODevice::WriteOnly)) throw std::runtime_error("cannot write " + path.toStdString());
-  f.write(text);
-}
-
-QByteArray readBytes(const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) return {};
-  return f.readAll();
-}
-
-QStringList filesIn(const QString& folder) {
-  return QDir(folder).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
-}
-
-class TrainUnmixTest : public ::testing::Test {
+class TrainUnmixTest : public FolderTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(dir_.isValid());
-    QDir(dir_.path()).mkpath(QStringLiteral("out"));
-  }
-  QString path(const QString& name) const { return dir_.filePath(name); }
-  QString out(const QString& name) const { return dir_.filePath(QStringLiteral("out/") + name); }
-  QStringList outputs() const { return filesIn(dir_.filePath(QStringLiteral("out"))); }
-
   // A synthetic scene (16 x 16 pixels, 20 bands, 3 endmembers) written into the test folder.
   void synthesize(int width = 16, int height = 16, int bands = 20, int endmembers = 3) {
-    const RunResult r =
-        run(QStringLiteral("dequnmix:synthesize"), {{"WIDTH", width},
-                                                    {"HEIGHT", height},
-                                                    {"BANDS", bands},
-                                                    {"ENDMEMBERS", endmembers},
-                                                    {"SNR_DB", 40.0},
-                                                    {"MAX_ABUNDANCE", 1.0},
-                                                    {"PURE_PIXELS", true},
-                                                    {"SEED", 3},
-                                                    {"OUTPUT", path("scene.tif")},
-                                                    {"OUTPUT_ABUNDANCES", path("reference.tif")},
-                                                    {"OUTPUT_ENDMEMBERS", path("reference.csv")}});
+    const RunResult r = runAlgorithm(QStringLiteral("dequnmix:synthesize"),
+                                     {{"WIDTH", width},
+                                      {"HEIGHT", height},
+                                      {"BANDS", bands},
+                                      {"ENDMEMBERS", endmembers},
+                                      {"SNR_DB", 40.0},
+                                      {"MAX_ABUNDANCE", 1.0},
+                                      {"PURE_PIXELS", true},
+                                      {"SEED", 3},
+                                      {"OUTPUT", path("scene.tif")},
+                                      {"OUTPUT_ABUNDANCES", path("reference.tif")},
+                                      {"OUTPUT_ENDMEMBERS", path("reference.csv")}});
     ASSERT_TRUE(r.ok) << r.error.toStdString();
   }
 
@@ -214,35 +90,31 @@ class TrainUnmixTest : public ::testing::Test {
             {"OUTPUT_REPORT", out("report.html")}};
   }
 
-  // A trained model of scene.tif in the test folder (not in out/).
-  QString trainedModel() {
+  // Trains on scene.tif with trainParameters() and `changes`, writing <stem>.dequnmix,
+  // <stem>.tif and <stem>.csv into the test folder (not into out/).
+  RunResult trainIntoFolder(const QString& stem, const QVariantMap& changes = {}) {
     QVariantMap p = trainParameters(path("scene.tif"));
-    p["OUTPUT_MODEL"] = path("trained.dequnmix");
-    p["OUTPUT"] = path("trained.tif");
-    p["OUTPUT_ENDMEMBERS"] = path("trained.csv");
+    p["OUTPUT_MODEL"] = path(stem + ".dequnmix");
+    p["OUTPUT"] = path(stem + ".tif");
+    p["OUTPUT_ENDMEMBERS"] = path(stem + ".csv");
     p.remove("OUTPUT_RESIDUAL");
     p.remove("OUTPUT_REPORT");
-    const RunResult r = run(QStringLiteral("dequnmix:train"), p);
-    EXPECT_TRUE(r.ok) << r.error.toStdString();
-    return path("trained.dequnmix");
+    for (auto it = changes.constBegin(); it != changes.constEnd(); ++it) p[it.key()] = it.value();
+    return runAlgorithm(QStringLiteral("dequnmix:train"), p);
   }
 
-  void expectFailure(const QString& id, const QVariantMap& parameters, const QStringList& fragments,
-                     RecordingFeedback* feedback = nullptr) {
-    const RunResult r = run(id, parameters, feedback);
-    EXPECT_FALSE(r.ok) << id.toStdString() << " should have failed";
-    for (const QString& f : fragments) {
-      EXPECT_TRUE(r.error.contains(f, Qt::CaseInsensitive))
-          << "message '" << r.error.toStdString() << "' lacks '" << f.toStdString() << "'";
-    }
-    EXPECT_TRUE(outputs().isEmpty()) << "left behind: " << outputs().join(", ").toStdString();
+  // A trained model of scene.tif in the test folder (not in out/).
+  QString trainedModel() {
+    const RunResult r = trainIntoFolder(QStringLiteral("trained"));
+    EXPECT_TRUE(r.ok) << r.error.toStdString();
+    return path("trained.dequnmix");
   }
 
   // Checks abundances: P bands named endmember_1.., on the simplex at valid pixels, nodata
   // at `nodataPixels` (row, col).
   void expectAbundances(const QString& file, int p,
                         const std::vector<std::pair<int, int>>& nodataPixels = {}) {
-    const Raster a = readRaster(file);
+    const RasterData a = readRaster(file);
     ASSERT_EQ(a.bands, p);
     for (int e = 0; e < p; ++e) {
       EXPECT_EQ(a.descriptions[e], "endmember_" + std::to_string(e + 1));
@@ -264,8 +136,6 @@ class TrainUnmixTest : public ::testing::Test {
       }
     }
   }
-
-  QTemporaryDir dir_;
 };
 
 // ------------------------------------------------------------------------ registry
@@ -397,14 +267,15 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
 TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   synthesize();
   // Two nodata pixels (one band each) must stay nodata everywhere.
-  Raster scene = readRaster(path("scene.tif"));
+  RasterData scene = readRaster(path("scene.tif"));
   for (double& nd : scene.nodata) nd = kNoData;
   scene.at(4, 2, 3) = kNoData;
   scene.at(17, 9, 12) = std::numeric_limits<float>::quiet_NaN();
   writeRaster(path("holes.tif"), scene);
   const std::vector<std::pair<int, int>> holes = {{2, 3}, {9, 12}};
 
-  const RunResult r = run(QStringLiteral("dequnmix:train"), trainParameters(path("holes.tif")));
+  const RunResult r =
+      runAlgorithm(QStringLiteral("dequnmix:train"), trainParameters(path("holes.tif")));
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_EQ(outputs(), QStringList({"abundances.tif", "endmembers.csv", "model.dequnmix",
                                     "report.html", "residual.tif"}));
@@ -418,7 +289,7 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   EXPECT_GE(r.outputs.value("CONVERGED_FRACTION").toDouble(), 0.0);
   EXPECT_LE(r.outputs.value("CONVERGED_FRACTION").toDouble(), 1.0);
   expectAbundances(out("abundances.tif"), 3, holes);
-  const Raster residual = readRaster(out("residual.tif"));
+  const RasterData residual = readRaster(out("residual.tif"));
   ASSERT_EQ(residual.bands, 1);
   EXPECT_EQ(residual.at(0, 2, 3), kNoData);
   EXPECT_EQ(residual.at(0, 9, 12), kNoData);
@@ -452,21 +323,21 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   EXPECT_EQ(model.summary.epochs, 2);
 
   // Unmix of the training scene with the saved model reproduces train's OUTPUT.
-  const RunResult u =
-      run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("holes.tif")},
-                                             {"MODEL", out("model.dequnmix")},
-                                             {"THREADS", 2},
-                                             {"OUTPUT", path("unmixed.tif")},
-                                             {"OUTPUT_RESIDUAL", path("unmixed_residual.tif")}});
+  const RunResult u = runAlgorithm(QStringLiteral("dequnmix:unmix"),
+                                   {{"INPUT", path("holes.tif")},
+                                    {"MODEL", out("model.dequnmix")},
+                                    {"THREADS", 2},
+                                    {"OUTPUT", path("unmixed.tif")},
+                                    {"OUTPUT_RESIDUAL", path("unmixed_residual.tif")}});
   ASSERT_TRUE(u.ok) << u.error.toStdString();
   expectAbundances(path("unmixed.tif"), 3, holes);
-  const Raster a = readRaster(out("abundances.tif"));
-  const Raster b = readRaster(path("unmixed.tif"));
+  const RasterData a = readRaster(out("abundances.tif"));
+  const RasterData b = readRaster(path("unmixed.tif"));
   double worst = 0;
   for (size_t i = 0; i < a.values.size(); ++i)
     worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
   EXPECT_LT(worst, 1e-4) << "unmix differs from train's OUTPUT by " << worst;
-  const Raster ur = readRaster(path("unmixed_residual.tif"));
+  const RasterData ur = readRaster(path("unmixed_residual.tif"));
   double worstResidual = 0;
   for (size_t i = 0; i < ur.values.size(); ++i)
     worstResidual = std::max(worstResidual, double(std::abs(ur.values[i] - residual.values[i])));
@@ -481,18 +352,19 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
 TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
   synthesize(20, 18);
   const QString model = trainedModel();
-  const RunResult u = run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
-                                                             {"MODEL", model},
-                                                             {"TILE_SIZE", 8},
-                                                             {"HALO", 6},
-                                                             {"THREADS", 1},
-                                                             {"OUTPUT", out("tiles.tif")}});
+  const RunResult u =
+      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                      {"MODEL", model},
+                                                      {"TILE_SIZE", 8},
+                                                      {"HALO", 6},
+                                                      {"THREADS", 1},
+                                                      {"OUTPUT", out("tiles.tif")}});
   ASSERT_TRUE(u.ok) << u.error.toStdString();
   EXPECT_EQ(outputs(), QStringList({"tiles.tif"}));
   expectAbundances(out("tiles.tif"), 3);
   // Close to the whole-scene result of the training run.
-  const Raster a = readRaster(path("trained.tif"));
-  const Raster b = readRaster(out("tiles.tif"));
+  const RasterData a = readRaster(path("trained.tif"));
+  const RasterData b = readRaster(out("tiles.tif"));
   double worst = 0;
   for (size_t i = 0; i < a.values.size(); ++i)
     worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
@@ -506,7 +378,7 @@ TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
   for (int b = 3; b <= 16; ++b) subset << b;
   p["BANDS"] = subset;
   p.remove("OUTPUT_REPORT");
-  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  const RunResult r = runAlgorithm(QStringLiteral("dequnmix:train"), p);
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
   EXPECT_EQ(model.bands, 14);
@@ -516,12 +388,13 @@ TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
   const QStringList csv = QString::fromUtf8(readBytes(out("endmembers.csv"))).trimmed().split('\n');
   EXPECT_EQ(csv.size(), 15);
   // unmix needs no repeat of the subset.
-  const RunResult u = run(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
-                                                             {"MODEL", out("model.dequnmix")},
-                                                             {"OUTPUT", path("subset.tif")}});
+  const RunResult u =
+      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                      {"MODEL", out("model.dequnmix")},
+                                                      {"OUTPUT", path("subset.tif")}});
   ASSERT_TRUE(u.ok) << u.error.toStdString();
-  const Raster a = readRaster(out("abundances.tif"));
-  const Raster b = readRaster(path("subset.tif"));
+  const RasterData a = readRaster(out("abundances.tif"));
+  const RasterData b = readRaster(path("subset.tif"));
   double worst = 0;
   for (size_t i = 0; i < a.values.size(); ++i)
     worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
@@ -534,10 +407,10 @@ TEST_F(TrainUnmixTest, SupervisedTrainingAndInitialEndmembers) {
   p["REFERENCE_ABUNDANCES"] = path("reference.tif");
   p["INITIAL_ENDMEMBERS"] = path("reference.csv");
   p["ENDMEMBERS"] = 7;  // ignored: the CSV decides
-  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  const RunResult r = runAlgorithm(QStringLiteral("dequnmix:train"), p);
   ASSERT_TRUE(r.ok) << r.error.toStdString();
-  const Raster a = readRaster(out("abundances.tif"));
-  const Raster ref = readRaster(path("reference.tif"));
+  const RasterData a = readRaster(out("abundances.tif"));
+  const RasterData ref = readRaster(path("reference.tif"));
   ASSERT_EQ(a.bands, 3);
   EXPECT_EQ(a.descriptions, ref.descriptions);  // named after the CSV's endmembers
   const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
@@ -554,12 +427,12 @@ TEST_F(TrainUnmixTest, OutputsLoadedIntoAProjectGetRenderers) {
   p["OUTPUT_RESIDUAL"] = QVariant::fromValue(residual);
   QString abundanceRenderer, residualRenderer;
   const RunResult r =
-      run(QStringLiteral("dequnmix:train"), p, nullptr, [&](QgsProcessingContext& c) {
+      runAlgorithm(QStringLiteral("dequnmix:train"), p, nullptr, [&](QgsProcessingContext& c) {
         const auto layers = c.layersToLoadOnCompletion();
         for (auto it = layers.constBegin(); it != layers.constEnd(); ++it) {
           QgsRasterLayer layer(it.key(), QStringLiteral("x"), QStringLiteral("gdal"));
           if (!it.value().postProcessor()) continue;
-          RecordingFeedback feedback;
+          CapturingFeedback feedback;
           it.value().postProcessor()->postProcessLayer(&layer, c, &feedback);
           const QString type = layer.renderer() ? layer.renderer()->type() : QString();
           if (it.key().endsWith("abundances.tif")) abundanceRenderer = type;
@@ -577,22 +450,22 @@ TEST_F(TrainUnmixTest, FclsOutputsShareTheStyling) {
   QgsProcessingOutputLayerDefinition residual(out("fcls_residual.tif"), QgsProject::instance());
   QStringList renderers;
   const RunResult r =
-      run(QStringLiteral("dequnmix:fcls"),
-          {{"INPUT", path("scene.tif")},
-           {"ENDMEMBERS", path("reference.csv")},
-           {"OUTPUT", QVariant::fromValue(abundances)},
-           {"OUTPUT_RESIDUAL", QVariant::fromValue(residual)}},
-          nullptr, [&](QgsProcessingContext& c) {
-            const auto layers = c.layersToLoadOnCompletion();
-            for (auto it = layers.constBegin(); it != layers.constEnd(); ++it) {
-              QgsRasterLayer layer(it.key(), QStringLiteral("x"), QStringLiteral("gdal"));
-              if (!it.value().postProcessor()) continue;
-              QgsProcessingFeedback feedback;
-              it.value().postProcessor()->postProcessLayer(&layer, c, &feedback);
-              renderers << QFileInfo(it.key()).fileName() + "=" +
-                               (layer.renderer() ? layer.renderer()->type() : QString());
-            }
-          });
+      runAlgorithm(QStringLiteral("dequnmix:fcls"),
+                   {{"INPUT", path("scene.tif")},
+                    {"ENDMEMBERS", path("reference.csv")},
+                    {"OUTPUT", QVariant::fromValue(abundances)},
+                    {"OUTPUT_RESIDUAL", QVariant::fromValue(residual)}},
+                   nullptr, [&](QgsProcessingContext& c) {
+                     const auto layers = c.layersToLoadOnCompletion();
+                     for (auto it = layers.constBegin(); it != layers.constEnd(); ++it) {
+                       QgsRasterLayer layer(it.key(), QStringLiteral("x"), QStringLiteral("gdal"));
+                       if (!it.value().postProcessor()) continue;
+                       QgsProcessingFeedback feedback;
+                       it.value().postProcessor()->postProcessLayer(&layer, c, &feedback);
+                       renderers << QFileInfo(it.key()).fileName() + "=" +
+                                        (layer.renderer() ? layer.renderer()->type() : QString());
+                     }
+                   });
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   renderers.sort();
   EXPECT_EQ(renderers,
@@ -604,7 +477,7 @@ TEST_F(TrainUnmixTest, FclsOutputsShareTheStyling) {
 TEST_F(TrainUnmixTest, ModelFromASceneWithAnotherBandCount) {
   synthesize();
   const QString model = trainedModel();
-  const Raster scene = readRaster(path("scene.tif"));
+  const RasterData scene = readRaster(path("scene.tif"));
   writeRaster(path("fewer.tif"), bandSlice(scene, 0, 12));
   expectFailure(QStringLiteral("dequnmix:unmix"),
                 {{"INPUT", path("fewer.tif")}, {"MODEL", model}, {"OUTPUT", out("a.tif")}},
@@ -613,16 +486,10 @@ TEST_F(TrainUnmixTest, ModelFromASceneWithAnotherBandCount) {
 
 TEST_F(TrainUnmixTest, ModelBandSubsetThatDoesNotExist) {
   synthesize();
-  QVariantMap p = trainParameters(path("scene.tif"));
-  p["BANDS"] = QVariantList{1, 2, 3, 4, 5, 6, 7, 8, 18, 19, 20};
-  p["OUTPUT_MODEL"] = path("subset.dequnmix");
-  p["OUTPUT"] = path("subset.tif");
-  p["OUTPUT_ENDMEMBERS"] = path("subset.csv");
-  p.remove("OUTPUT_RESIDUAL");
-  p.remove("OUTPUT_REPORT");
-  const RunResult r = run(QStringLiteral("dequnmix:train"), p);
+  const RunResult r = trainIntoFolder(
+      QStringLiteral("subset"), {{"BANDS", QVariantList{1, 2, 3, 4, 5, 6, 7, 8, 18, 19, 20}}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
-  const Raster scene = readRaster(path("scene.tif"));
+  const RasterData scene = readRaster(path("scene.tif"));
   writeRaster(path("fewer.tif"), bandSlice(scene, 0, 15));
   expectFailure(
       QStringLiteral("dequnmix:unmix"),
@@ -641,10 +508,10 @@ TEST_F(TrainUnmixTest, CorruptOrTruncatedModelFile) {
   ASSERT_GT(bytes.size(), 100);
   QByteArray corrupt = bytes;
   corrupt[corrupt.size() / 2] = char(corrupt[corrupt.size() / 2] ^ 0x5a);
-  writeText(path("corrupt.dequnmix"), corrupt);
-  writeText(path("truncated.dequnmix"), bytes.left(bytes.size() * 2 / 3));
-  writeText(path("garbage.dequnmix"), QByteArray("this is not a model\n"));
-  writeText(path("empty.dequnmix"), QByteArray());
+  writeBytes(path("corrupt.dequnmix"), corrupt);
+  writeBytes(path("truncated.dequnmix"), bytes.left(bytes.size() * 2 / 3));
+  writeBytes(path("garbage.dequnmix"), QByteArray("this is not a model\n"));
+  writeBytes(path("empty.dequnmix"), QByteArray());
   for (const char* name : {"corrupt.dequnmix", "truncated.dequnmix", "garbage.dequnmix",
                            "empty.dequnmix", "missing.dequnmix"}) {
     SCOPED_TRACE(name);
@@ -669,7 +536,7 @@ TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
   // 19 rows for a 20-band scene.
   const QStringList lines =
       QString::fromUtf8(readBytes(path("reference.csv"))).trimmed().split('\n');
-  writeText(path("short.csv"), lines.mid(0, lines.size() - 1).join('\n').toUtf8() + "\n");
+  writeBytes(path("short.csv"), lines.mid(0, lines.size() - 1).join('\n').toUtf8() + "\n");
   p["INITIAL_ENDMEMBERS"] = path("short.csv");
   expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "19", "20"});
   // Non-numeric.
@@ -679,7 +546,7 @@ TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
   // One endmember only.
   QStringList single;
   for (int b = 1; b <= 20; ++b) single << QStringLiteral("%1,0.5").arg(b);
-  writeText(path("single.csv"), ("band,only\n" + single.join('\n') + "\n").toUtf8());
+  writeBytes(path("single.csv"), ("band,only\n" + single.join('\n') + "\n").toUtf8());
   p["INITIAL_ENDMEMBERS"] = path("single.csv");
   expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "at least 2"});
 }
@@ -687,11 +554,11 @@ TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
 TEST_F(TrainUnmixTest, ReferenceAbundancesOfAnotherSizeOrBandCount) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
-  const Raster ref = readRaster(path("reference.tif"));
+  const RasterData ref = readRaster(path("reference.tif"));
   writeRaster(path("two_bands.tif"), bandSlice(ref, 0, 2));
   p["REFERENCE_ABUNDANCES"] = path("two_bands.tif");
   expectFailure(QStringLiteral("dequnmix:train"), p, {"REFERENCE_ABUNDANCES", "2 bands", "3"});
-  Raster smaller = ref;
+  RasterData smaller = ref;
   smaller.width = 8;
   smaller.values.clear();
   for (int b = 0; b < ref.bands; ++b)
@@ -710,7 +577,7 @@ TEST_F(TrainUnmixTest, SceneSmallerThanTheReceptiveField) {
 
 TEST_F(TrainUnmixTest, CancelMidTraining) {
   synthesize();
-  RecordingFeedback feedback;
+  CapturingFeedback feedback;
   bool sawTraining = false;
   QObject::connect(&feedback, &QgsFeedback::progressChanged, [&](double progress) {
     if (progress > 10.0 && progress < 90.0) {
@@ -723,7 +590,7 @@ TEST_F(TrainUnmixTest, CancelMidTraining) {
   EXPECT_TRUE(sawTraining);
   // Cancel during unmix tiles too.
   const QString model = trainedModel();
-  RecordingFeedback unmixFeedback;
+  CapturingFeedback unmixFeedback;
   QObject::connect(&unmixFeedback, &QgsFeedback::progressChanged, [&](double progress) {
     if (progress > 0.0) unmixFeedback.cancel();
   });
@@ -737,23 +604,3 @@ TEST_F(TrainUnmixTest, CancelMidTraining) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  qputenv("QT_QPA_PLATFORM", "offscreen");
-  ::testing::InitGoogleTest(&argc, argv);
-  QTemporaryDir profile;
-  int status = 1;
-  {
-    QgsApplication app(argc, argv, false, profile.path());
-    QgsApplication::initQgis();
-    if (dequnmix_register_provider() < 0) {
-      fprintf(stderr, "cannot register the dequnmix provider\n");
-      QgsApplication::exitQgis();
-      return 1;
-    }
-    status = RUN_ALL_TESTS();
-    QgsProject::instance()->clear();
-    QgsApplication::exitQgis();
-  }
-  return status;
-}
