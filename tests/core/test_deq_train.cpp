@@ -103,34 +103,63 @@ DeqTrainInput inputOf(const SyntheticScene& s) {
   return in;
 }
 
-TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
-  const SyntheticScene s = testScene();
+// The recipe for highly mixed scenes (issue 5): minimum-volume endmembers from the VCA
+// start (on 3 x 3 averaged pixels) and the 3 x 3 spatial prox in the map.
+DeqTrainOptions highlyMixedOptions() {
   DeqTrainOptions o = fastOptions();
-  o.refinement = EndmemberRefinement::None;
+  o.refinement = EndmemberRefinement::MinimumVolume;
+  o.minVolumeSmoothing = 1;
+  o.minVolumeOutsideFraction = 0.02;
+  o.network.spatialWeight = 0.02;
+  return o;
+}
+
+// Highly mixed (issue 5): no pure pixels, no abundance above 0.8, 20 dB.
+SyntheticScene highlyMixedScene() {
+  SyntheticOptions so;
+  so.width = so.height = 32;
+  so.bands = 40;
+  so.endmembers = 3;
+  so.snrDb = 20;
+  so.maxAbundance = 0.8;
+  so.purePixels = false;
+  so.seed = 17;
+  return generateSyntheticScene(so);
+}
+
+TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
+  const SyntheticScene s = highlyMixedScene();
+  DeqTrainOptions o = highlyMixedOptions();
+  o.epochs = 20;
   const Scores base = baseline(s, o.seed);
   DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
-  ASSERT_EQ(r.epochs.size(), 40u);
+  ASSERT_EQ(r.epochs.size(), 20u);
   EXPECT_LT(r.epochs.back().loss, r.epochs.front().loss);
   const Scores deq = score(r.model.endmembers.values, r.abundances, s);
   std::printf(
       "VCA+FCLS: mSAD %.4f aRMSE %.4f | DEQ-Unmix: mSAD %.4f aRMSE %.4f (loss %.4g -> %.4g)\n",
       base.msad, base.armse, deq.msad, deq.armse, r.epochs.front().loss, r.epochs.back().loss);
-  // E is held fixed (the default), so mSAD is the start's. Measured on this scene
-  // (noise-free apart from 30 dB AWGN, exact pure pixels): the unsupervised loss of the
-  // paper (SAD + 0.2 MSE) fits noise and moves aRMSE from 0.0170 to 0.0198 in 40 epochs;
-  // beating VCA+FCLS on synthetic scenes is open work (issue 5). Guard against a gross
-  // regression here, and require the supervised mode below to beat the baseline.
-  EXPECT_NEAR(deq.msad, base.msad, 1e-6);
-  EXPECT_LT(deq.armse, 1.5 * base.armse);
+  // Issue 3: beats its VCA+FCLS start on both metrics by a stated margin (fixed seeds):
+  // at most half of VCA+FCLS's mSAD and aRMSE. Measured: mSAD 0.0922 -> 0.0228,
+  // aRMSE 0.1022 -> 0.0352 (20 epochs). The reload check below covers the spatial prox
+  // weight stored in the model file.
+  EXPECT_LT(deq.msad, 0.5 * base.msad);
+  EXPECT_LT(deq.armse, 0.5 * base.armse);
 
-  DeqTrainInput supervised = inputOf(s);
-  supervised.referenceAbundances = s.abundances;
-  DeqTrainOptions so = o;
-  so.epochs = 30;
-  DeqTrainResult rs = trainDeqUnmix(supervised, so);
-  const Scores sup = score(rs.model.endmembers.values, rs.abundances, s);
-  std::printf("supervised DEQ-Unmix: aRMSE %.4f\n", sup.armse);
-  EXPECT_LT(sup.armse, base.armse);
+  // Supervised mode on the scene with pure pixels (VCA's E, no prox) beats its start too.
+  {
+    const SyntheticScene p = testScene();
+    DeqTrainInput supervised = inputOf(p);
+    supervised.referenceAbundances = p.abundances;
+    DeqTrainOptions so = fastOptions();
+    so.refinement = EndmemberRefinement::None;
+    so.epochs = 30;
+    const Scores pureBase = baseline(p, so.seed);
+    DeqTrainResult rs = trainDeqUnmix(supervised, so);
+    const Scores sup = score(rs.model.endmembers.values, rs.abundances, p);
+    std::printf("supervised DEQ-Unmix: aRMSE %.4f (VCA+FCLS %.4f)\n", sup.armse, pureBase.armse);
+    EXPECT_LT(sup.armse, pureBase.armse);
+  }
 
   // Abundances on the simplex.
   const int64_t n = 32 * 32;
