@@ -155,23 +155,6 @@ TEST(Provider, EveryAlgorithmIsDocumented) {
 }
 
 TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
-  auto parameterNames = [](const QString& id) {
-    QStringList list;
-    for (const auto* p :
-         QgsApplication::processingRegistry()->algorithmById(id)->parameterDefinitions()) {
-      list << p->name();
-    }
-    return list;
-  };
-  auto outputNames = [](const QString& id) {
-    QStringList list;
-    for (const auto* o :
-         QgsApplication::processingRegistry()->algorithmById(id)->outputDefinitions()) {
-      list << o->name();
-    }
-    list.sort();
-    return list;
-  };
   EXPECT_EQ(
       parameterNames("dequnmix:synthesize"),
       QStringList({"WIDTH", "HEIGHT", "BANDS", "ENDMEMBERS", "SNR_DB", "MAX_ABUNDANCE",

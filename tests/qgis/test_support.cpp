@@ -49,6 +49,25 @@ RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
   return result;
 }
 
+QStringList parameterNames(const QString& id) {
+  QStringList list;
+  for (const auto* p :
+       QgsApplication::processingRegistry()->algorithmById(id)->parameterDefinitions()) {
+    list << p->name();
+  }
+  return list;
+}
+
+QStringList outputNames(const QString& id) {
+  QStringList list;
+  for (const auto* o :
+       QgsApplication::processingRegistry()->algorithmById(id)->outputDefinitions()) {
+    list << o->name();
+  }
+  list.sort();
+  return list;
+}
+
 RasterData readRaster(const QString& path) {
   GDALAllRegister();
   GDALDatasetH dataset = GDALOpen(path.toUtf8().constData(), GA_ReadOnly);

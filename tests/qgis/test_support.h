@@ -47,6 +47,10 @@ RunResult runAlgorithm(const QString& id, const QVariantMap& parameters,
                        CapturingFeedback* feedback = nullptr,
                        const std::function<void(QgsProcessingContext&)>& inspect = {});
 
+// Names of a registry algorithm's parameters, in their order, and of its outputs, sorted.
+QStringList parameterNames(const QString& id);
+QStringList outputNames(const QString& id);
+
 struct RasterData {
   int width = 0;
   int height = 0;

@@ -140,22 +140,6 @@ class TrainUnmixTest : public FolderTest {
 
 // ------------------------------------------------------------------------ registry
 
-QStringList parameterNames(const QString& id) {
-  QStringList list;
-  for (const auto* p :
-       QgsApplication::processingRegistry()->algorithmById(id)->parameterDefinitions())
-    list << p->name();
-  return list;
-}
-
-QStringList outputNames(const QString& id) {
-  QStringList list;
-  for (const auto* o : QgsApplication::processingRegistry()->algorithmById(id)->outputDefinitions())
-    list << o->name();
-  list.sort();
-  return list;
-}
-
 TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
   const auto* train = QgsApplication::processingRegistry()->algorithmById("dequnmix:train");
   const auto* unmix = QgsApplication::processingRegistry()->algorithmById("dequnmix:unmix");
