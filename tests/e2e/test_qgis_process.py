@@ -74,13 +74,13 @@ class QgisProcess:
         check("* dequnmix" in enabled,
               "dequnmix is not listed as an enabled processing plugin:\n" + proc.stdout)
 
-    def run(self, algorithm, parameters, expect_success=True):
+    def run(self, algorithm, parameters, expect_success=True, timeout=300):
         args = ["--json", "run", algorithm, "--"]
         for key, value in parameters.items():
             values = value if isinstance(value, list) else [value]
             for v in values:
                 args.append("{}={}".format(key, v))
-        proc = self.call(*args)
+        proc = self.call(*args, timeout=timeout)
         if not expect_success:
             check(proc.returncode != 0,
                   "{} was expected to fail but succeeded:\n{}".format(algorithm, proc.stdout))

@@ -7,86 +7,72 @@ model failing cleanly.
 Usage: test_train_unmix_e2e.py BUILD_DIR
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
+# The qgis_process.bin driver and check() of the classical end-to-end tests (same folder).
+from test_qgis_process import QgisProcess, check
+
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 MODEL_NAME = "DEQ-Unmix synthetic pipeline"
+TIMEOUT = 600
 
 
 def main(build):
     plugin_parent = os.path.join(build, "plugin")
     model3 = os.path.join(plugin_parent, "dequnmix", "models", "dequnmix_pipeline.model3")
     with tempfile.TemporaryDirectory() as work:
-        env = dict(os.environ, HOME=os.path.join(work, "home"), QT_QPA_PLATFORM="offscreen",
-                   QGIS_PLUGINPATH=plugin_parent, OMP_NUM_THREADS="2",
-                   XDG_RUNTIME_DIR=os.path.join(work, "runtime"))
-        os.makedirs(env["HOME"])
-        os.makedirs(env["XDG_RUNTIME_DIR"], mode=0o700)
+        qp = QgisProcess(QGIS_PROCESS, plugin_parent, work)
+        qp.env["OMP_NUM_THREADS"] = "2"
         out = os.path.join(work, "out")
         os.makedirs(out)
 
-        def qp(*args, ok=True):
-            p = subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
-                               timeout=600)
-            if ok and p.returncode != 0:
-                raise AssertionError("qgis_process %s failed (%d):\n%s\n%s" % (
-                    " ".join(args), p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
-            return p
+        def run_json(algorithm, parameters):
+            return qp.run(algorithm, parameters, timeout=TIMEOUT)["results"]
 
-        def run_json(*args):
-            text = qp("--json", "run", *args).stdout
-            return json.JSONDecoder().raw_decode(text[text.find("{"):])[0]["results"]
-
-        def check(condition, message):
-            if not condition:
-                raise AssertionError(message)
-
-        enable = qp("plugins", "enable", "dequnmix", ok=False)
-        check(enable.returncode == 0 or "already" in (enable.stdout + enable.stderr).lower(),
-              "plugins enable failed: " + enable.stdout + enable.stderr)
+        qp.enable_plugin()
 
         # help
         for alg, words in (("dequnmix:train", ["OUTPUT_MODEL", "OUTPUT_REPORT", "EPOCHS",
                                                 "GRADIENT", "FINAL_LOSS"]),
                            ("dequnmix:unmix", ["MODEL", "TILE_SIZE", "HALO",
                                                 "MEAN_RESIDUAL_RMSE"])):
-            text = qp("help", alg).stdout
+            proc = qp.call("help", alg)
+            check(proc.returncode == 0, "help %s failed" % alg)
+            text = proc.stdout
             for w in words:
                 check(w in text, "help %s lacks %s" % (alg, w))
         print("help: ok")
 
         # list shows the model in the toolbox's Models
-        listing = qp("list").stdout
+        proc = qp.call("list")
+        check(proc.returncode == 0, "list failed")
+        listing = proc.stdout
         check("model:" + MODEL_NAME in listing, "the shipped model is not listed:\n" + listing[-2000:])
         print("list: model:%s present" % MODEL_NAME)
 
         # synthesize -> train -> unmix with --json
         j = lambda *parts: os.path.join(out, *parts)  # noqa: E731
-        qp("run", "dequnmix:synthesize", "--WIDTH=16", "--HEIGHT=16", "--BANDS=20",
-           "--ENDMEMBERS=3", "--SNR_DB=40", "--MAX_ABUNDANCE=1", "--PURE_PIXELS=true",
-           "--SEED=3", "--OUTPUT=" + j("scene.tif"), "--OUTPUT_ABUNDANCES=" + j("ref.tif"),
-           "--OUTPUT_ENDMEMBERS=" + j("ref.csv"))
-        train = run_json("dequnmix:train", "--INPUT=" + j("scene.tif"), "--ENDMEMBERS=3",
-                         "--EPOCHS=2", "--THREADS=2", "--MAX_ITERATIONS=4",
-                         "--BACKWARD_MAX_ITERATIONS=6", "--HIDDEN_CHANNELS=8",
-                         "--OUTPUT_MODEL=" + j("model.dequnmix"), "--OUTPUT=" + j("train.tif"),
-                         "--OUTPUT_ENDMEMBERS=" + j("endmembers.csv"),
-                         "--OUTPUT_RESIDUAL=" + j("residual.tif"),
-                         "--OUTPUT_REPORT=" + j("report.html"))
+        run_json("dequnmix:synthesize", {
+            "WIDTH": 16, "HEIGHT": 16, "BANDS": 20, "ENDMEMBERS": 3, "SNR_DB": 40,
+            "MAX_ABUNDANCE": 1, "PURE_PIXELS": "true", "SEED": 3, "OUTPUT": j("scene.tif"),
+            "OUTPUT_ABUNDANCES": j("ref.tif"), "OUTPUT_ENDMEMBERS": j("ref.csv")})
+        train = run_json("dequnmix:train", {
+            "INPUT": j("scene.tif"), "ENDMEMBERS": 3, "EPOCHS": 2, "THREADS": 2,
+            "MAX_ITERATIONS": 4, "BACKWARD_MAX_ITERATIONS": 6, "HIDDEN_CHANNELS": 8,
+            "OUTPUT_MODEL": j("model.dequnmix"), "OUTPUT": j("train.tif"),
+            "OUTPUT_ENDMEMBERS": j("endmembers.csv"), "OUTPUT_RESIDUAL": j("residual.tif"),
+            "OUTPUT_REPORT": j("report.html")})
         for key in ("OUTPUT_MODEL", "OUTPUT", "OUTPUT_ENDMEMBERS", "OUTPUT_RESIDUAL",
                     "OUTPUT_REPORT"):
             check(os.path.isfile(train[key]), "train %s missing: %s" % (key, train.get(key)))
         for key in ("FINAL_LOSS", "MEAN_ITERATIONS", "CONVERGED_FRACTION", "TRAINING_SECONDS"):
             check(isinstance(train.get(key), (int, float)), "train %s: %r" % (key, train.get(key)))
         print("train: ok", {k: train[k] for k in ("FINAL_LOSS", "MEAN_ITERATIONS")})
-        unmix = run_json("dequnmix:unmix", "--INPUT=" + j("scene.tif"),
-                         "--MODEL=" + j("model.dequnmix"), "--TILE_SIZE=8", "--HALO=4",
-                         "--THREADS=2", "--OUTPUT=" + j("unmix.tif"),
-                         "--OUTPUT_RESIDUAL=" + j("unmix_residual.tif"))
+        unmix = run_json("dequnmix:unmix", {
+            "INPUT": j("scene.tif"), "MODEL": j("model.dequnmix"), "TILE_SIZE": 8, "HALO": 4,
+            "THREADS": 2, "OUTPUT": j("unmix.tif"), "OUTPUT_RESIDUAL": j("unmix_residual.tif")})
         check(os.path.isfile(unmix["OUTPUT"]), "unmix OUTPUT missing")
         check(os.path.isfile(unmix["OUTPUT_RESIDUAL"]), "unmix OUTPUT_RESIDUAL missing")
         for key in ("MEAN_RESIDUAL_RMSE", "MEAN_ITERATIONS", "CONVERGED_FRACTION"):
@@ -97,9 +83,8 @@ def main(build):
         data = bytearray(open(j("model.dequnmix"), "rb").read())
         data[len(data) // 2] ^= 0x5A
         open(j("corrupt.dequnmix"), "wb").write(bytes(data))
-        bad = qp("run", "dequnmix:unmix", "--INPUT=" + j("scene.tif"),
-                 "--MODEL=" + j("corrupt.dequnmix"), "--OUTPUT=" + j("bad.tif"), ok=False)
-        check(bad.returncode != 0, "unmix with a corrupt model succeeded")
+        bad = qp.run("dequnmix:unmix", {"INPUT": j("scene.tif"), "MODEL": j("corrupt.dequnmix"),
+                                        "OUTPUT": j("bad.tif")}, expect_success=False)
         check("MODEL" in bad.stdout + bad.stderr, "no clear message: " + bad.stdout + bad.stderr)
         check(not os.path.exists(j("bad.tif")), "a corrupt model left an output")
         print("corrupt model: fails cleanly")
@@ -107,13 +92,13 @@ def main(build):
         # the shipped model, run as a .model3 file
         check(os.path.isfile(model3), "model not staged: " + model3)
         m = os.path.join(out, "model")
-        results = run_json(model3, "--WIDTH=16", "--HEIGHT=16", "--BANDS=20", "--ENDMEMBERS=3",
-                           "--SNR_DB=30", "--EPOCHS=2", "--SEED=1",
-                           "--train:abundances=" + os.path.join(m, "abundances.tif"),
-                           "--train:endmembers=" + os.path.join(m, "endmembers.csv"),
-                           "--train:model=" + os.path.join(m, "model.dequnmix"),
-                           "--train:report=" + os.path.join(m, "report.html"),
-                           "--evaluate:evaluation=" + os.path.join(m, "evaluation.csv"))
+        results = run_json(model3, {
+            "WIDTH": 16, "HEIGHT": 16, "BANDS": 20, "ENDMEMBERS": 3, "SNR_DB": 30, "EPOCHS": 2,
+            "SEED": 1, "train:abundances": os.path.join(m, "abundances.tif"),
+            "train:endmembers": os.path.join(m, "endmembers.csv"),
+            "train:model": os.path.join(m, "model.dequnmix"),
+            "train:report": os.path.join(m, "report.html"),
+            "evaluate:evaluation": os.path.join(m, "evaluation.csv")})
         for key in ("train:abundances", "train:endmembers", "train:model", "train:report",
                     "evaluate:evaluation"):
             check(os.path.isfile(results.get(key, "")), "model output %s missing" % key)
