@@ -92,10 +92,13 @@ QString TrainAlgorithm::shortHelpString() const {
              "unrolled), NETWORK_LEARNING_RATE (default %9), TRAIN_ENDMEMBERS (default no: "
              "endmembers held fixed after the refinement), ENDMEMBER_LEARNING_RATE (default "
              "%10), ALPHA (weight of the MSE next to the spectral angle, default %11), "
-             "REFINEMENT (none or angular mean shift), REFINEMENT_RADIUS (rad, default %12), "
-             "HIDDEN_CHANNELS (default %13), INFERENCE_MAX_ITERATIONS (default %14) and "
-             "INFERENCE_TOLERANCE (default %15) for the abundances written by this algorithm "
-             "and by unmix.\n\n"
+             "REFINEMENT (none; angular mean shift, for scenes with near-pure pixels; minimum "
+             "volume, for highly mixed scenes without them), REFINEMENT_RADIUS (mean shift, "
+             "rad, default %12), SPATIAL_WEIGHT (spatial prox: blend of each pixel's "
+             "abundances with its 3x3 neighbourhood mean at every iteration, 0 = off, about "
+             "0.02 for noisy highly mixed scenes; default %16), HIDDEN_CHANNELS (default "
+             "%13), INFERENCE_MAX_ITERATIONS (default %14) and INFERENCE_TOLERANCE (default "
+             "%15) for the abundances written by this algorithm and by unmix.\n\n"
              "Outputs\n"
              "- OUTPUT_MODEL: the trained model file (*.dequnmix).\n"
              "- OUTPUT: abundances of the scene, one Float32 band per endmember named after "
@@ -120,7 +123,8 @@ QString TrainAlgorithm::shortHelpString() const {
       .arg(d.refinementRadius)
       .arg(d.network.hiddenChannels)
       .arg(i.solver.maxIterations)
-      .arg(i.solver.tolerance);
+      .arg(i.solver.tolerance)
+      .arg(d.network.spatialWeight);
 }
 
 TrainAlgorithm* TrainAlgorithm::createInstance() const { return new TrainAlgorithm(); }
@@ -193,12 +197,18 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
                                    Number::Double, d.alpha, false, 0.0)));
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
-      QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift")}, false,
+      QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
+                  QStringLiteral("minimum volume")},
+      false,
       static_cast<int>(d.refinement))));
   addParameter(advanced(decimals(new Number(QStringLiteral("REFINEMENT_RADIUS"),
                                             QObject::tr("Refinement radius (rad, 0 = automatic)"),
                                             Number::Double, d.refinementRadius, false, 0.0),
                                  4)));
+  addParameter(advanced(decimals(
+      new Number(QStringLiteral("SPATIAL_WEIGHT"), QObject::tr("Spatial prox weight (0 = off)"),
+                 Number::Double, d.network.spatialWeight, false, 0.0, 0.99),
+      4)));
   addParameter(advanced(new Number(QStringLiteral("HIDDEN_CHANNELS"),
                                    QObject::tr("Hidden channels of the network"), Number::Integer,
                                    d.network.hiddenChannels, false, 1, 1024)));
@@ -282,6 +292,7 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   o.refinement = static_cast<dequnmix::EndmemberRefinement>(
       parameterAsEnum(parameters, QStringLiteral("REFINEMENT"), context));
   o.refinementRadius = real("REFINEMENT_RADIUS");
+  o.network.spatialWeight = real("SPATIAL_WEIGHT");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");
   inf.solver.kind = o.forward.kind;
   inf.solver.history = o.forward.history;

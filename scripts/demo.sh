@@ -9,7 +9,8 @@
 # Environment: BUILD_DIR, SKIP_DEPS=1 (skip apt), SKIP_BUILD=1 (use the build as it is),
 # and the scene: DEMO_WIDTH, DEMO_HEIGHT,
 # DEMO_BANDS, DEMO_ENDMEMBERS, DEMO_SNR_DB, DEMO_MAX_ABUNDANCE, DEMO_PURE_PIXELS, DEMO_SEED,
-# and DEMO_EPOCHS (DEQ-Unmix training epochs, default 60).
+# DEMO_EPOCHS (DEQ-Unmix training epochs, default 30), DEMO_REFINEMENT (0 none, 1 angular
+# mean shift, 2 minimum volume; default 2) and DEMO_SPATIAL_WEIGHT (default 0.02).
 #
 # Pipeline: synthesize -> vca -> fcls -> evaluate (VCA + FCLS), then train DEQ-Unmix from
 # the same VCA endmembers -> evaluate. Each method is one stage function that ends with an
@@ -99,13 +100,17 @@ stage_classical() {
   evaluate evaluate_fcls "VCA + FCLS" "${out}/fcls_abundances.tif" "${out}/vca_endmembers.csv"
 }
 
-# DEQ-Unmix: trained on the scene from the same VCA endmembers (the core's defaults, except
-# EPOCHS, which the demo sets so that it finishes in a few minutes on 2 cores), then scored.
+# DEQ-Unmix: trained on the scene from the same VCA endmembers, then scored. The core's
+# defaults except EPOCHS (so that it finishes in a few minutes on 2 cores) and the settings
+# for highly mixed scenes without pure pixels, such as this one: minimum-volume refinement
+# of the VCA vertices (REFINEMENT=2) and the spatial prox (SPATIAL_WEIGHT); the default
+# angular mean shift is for scenes with near-pure pixels (Samson).
 stage_deq() {
   local started=${SECONDS}
   run_alg train train \
     --INPUT="${out}/scene.tif" --INITIAL_ENDMEMBERS="${out}/vca_endmembers.csv" \
-    --EPOCHS="${DEMO_EPOCHS:-60}" --SEED="${DEMO_SEED:-42}" --THREADS=0 \
+    --EPOCHS="${DEMO_EPOCHS:-30}" --SEED="${DEMO_SEED:-42}" --THREADS=0 \
+    --REFINEMENT="${DEMO_REFINEMENT:-2}" --SPATIAL_WEIGHT="${DEMO_SPATIAL_WEIGHT:-0.02}" \
     --OUTPUT_MODEL="${out}/deq_model.dequnmix" --OUTPUT="${out}/deq_abundances.tif" \
     --OUTPUT_ENDMEMBERS="${out}/deq_endmembers.csv" --OUTPUT_RESIDUAL="${out}/deq_residual.tif" \
     --OUTPUT_REPORT="${out}/deq_report.html"

@@ -168,6 +168,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "ALPHA",
                                                            "REFINEMENT",
                                                            "REFINEMENT_RADIUS",
+                                                           "SPATIAL_WEIGHT",
                                                            "HIDDEN_CHANNELS",
                                                            "INFERENCE_MAX_ITERATIONS",
                                                            "INFERENCE_TOLERANCE",
@@ -238,6 +239,7 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_DOUBLE_EQ(def(train, "ALPHA").toDouble(), t.alpha);
   EXPECT_EQ(def(train, "REFINEMENT").toInt(), int(t.refinement));
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
+  EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
   EXPECT_EQ(def(train, "INFERENCE_MAX_ITERATIONS").toInt(), i.solver.maxIterations);
   EXPECT_DOUBLE_EQ(def(train, "INFERENCE_TOLERANCE").toDouble(), i.solver.tolerance);
