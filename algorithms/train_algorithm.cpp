@@ -69,7 +69,8 @@ QString TrainAlgorithm::shortHelpString() const {
              "small convolutional network (plus the physical term E^T(EA - Y)), found by "
              "Anderson acceleration from the FCLS abundances; the network is trained with "
              "implicit differentiation. Endmembers start from VCA (or the given spectra) and "
-             "are refined by an angular mean shift. The whole scene is read into memory; "
+             "are refined (by default by an angular mean shift; see REFINEMENT). The whole scene "
+             "is read into memory; "
              "nodata pixels (nodata or NaN in any band used) are left out and stay nodata "
              "(-9999) in every output. Apply the saved model to other scenes with 'Unmix with "
              "DEQ-Unmix model'.\n\n"
@@ -199,8 +200,7 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
       QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
       QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
                   QStringLiteral("minimum volume")},
-      false,
-      static_cast<int>(d.refinement))));
+      false, static_cast<int>(d.refinement))));
   addParameter(advanced(decimals(new Number(QStringLiteral("REFINEMENT_RADIUS"),
                                             QObject::tr("Refinement radius (rad, 0 = automatic)"),
                                             Number::Double, d.refinementRadius, false, 0.0),

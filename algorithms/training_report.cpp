@@ -274,7 +274,10 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   row(h, "Endmembers", std::to_string(m.endmemberCount()) + " (" + names + ")");
   row(h, "Initial endmembers",
       std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") +
-          (o.refinement == EndmemberRefinement::None ? "" : ", refined by angular mean shift") +
+          (o.refinement == EndmemberRefinement::AngularMeanShift ? ", refined by angular mean shift"
+           : o.refinement == EndmemberRefinement::MinimumVolume
+               ? ", refined to the minimum-volume simplex"
+               : "") +
           (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   row(h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +
