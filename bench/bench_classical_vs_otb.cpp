@@ -46,6 +46,7 @@ struct Settings {
   int repeats = 1;
   std::string outDir = "bench/out/classical_vs_otb";
   bool skipOtb = false;
+  bool tsv = false;
 };
 
 void usage() {
@@ -62,7 +63,10 @@ void usage() {
                "  --repeats N        time each method N times and keep the fastest (default 1)\n"
                "  --out DIR          working folder for the GeoTIFFs and OTB logs\n"
                "                     (default bench/out/classical_vs_otb)\n"
-               "  --skip-otb         time only our pipeline\n";
+               "  --skip-otb         time only our pipeline\n"
+               "  --tsv              also print one tab-separated line per method at the end:\n"
+               "                     ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.>\n"
+               "                     <end-to-end s> - - -   (for bench/run_all.sh)\n";
 }
 
 Settings parseArguments(int argc, char** argv) {
@@ -107,6 +111,8 @@ Settings parseArguments(int argc, char** argv) {
       s.outDir = value();
     } else if (arg == "--skip-otb") {
       s.skipOtb = true;
+    } else if (arg == "--tsv") {
+      s.tsv = true;
     } else if (arg == "--help" || arg == "-h") {
       usage();
       std::exit(0);
@@ -482,6 +488,18 @@ int run(int argc, char** argv) {
       std::cout << " OTB's VCA spectra kept the data's scale on this scene.";
     }
     std::cout << "\n";
+  }
+  if (settings.tsv) {
+    auto row = [&](const std::string& method, const Accuracy& acc, double seconds) {
+      std::cout << "ROW\t" << method << "\t" << so.seed << "\t" << fmt(acc.msadRad, 5) << "\t"
+                << fmt(acc.armse, 5) << "\t" << fmt(acc.armseMean, 5) << "\t" << fmt(seconds, 2)
+                << "\t-\t-\t-\n";
+    };
+    row("deq-unmix VCA+FCLS (end to end)", oursAccuracy, ours.timing.endToEnd());
+    if (otbOk) {
+      row("OTB VCA+UCLS", otbAccuracy, otbVca + otbUnmix);
+      row("OTB UCLS on deq-unmix VCA", otbOnOurEAccuracy, otbUnmixOurE);
+    }
   }
   return 0;
 }

@@ -5,9 +5,14 @@
 // its own. Also runs on a generated synthetic scene (--synthetic SNR) for tuning.
 //
 //   bench_deq_samson [--seeds 1,2,3] [--epochs N] [--lr X] [--refine none|mean_shift]
-//                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A] [--train-e] [--gradient implicit|phantom|unrolled]
+//                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A]
+//                    [--train-e] [--gradient implicit|phantom|unrolled]
 //                    [--iters K] [--synthetic SNR_DB] [--size N] [--max-abundance A]
-//                    [--data DIR] [--verbose]
+//                    [--data DIR] [--verbose] [--tsv]
+// --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
+//   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
+//   <bwd it>  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
+// for bench/run_all.sh to aggregate over seeds and methods.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +66,7 @@ struct Args {
   double maxAbundance = 0.8;
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   bool verbose = false;
+  bool tsv = false;
   bool child = false;
   uint64_t seed = 1;
 };
@@ -245,6 +251,8 @@ int main(int argc, char** argv) {
     } else if (k == "--train-e") {
       a.trainE = true;
       passThrough.push_back(k);
+    } else if (k == "--tsv") {
+      a.tsv = true;
     } else if (k == "--verbose") {
       a.verbose = true;
       passThrough.push_back(k);
@@ -270,17 +278,19 @@ int main(int argc, char** argv) {
   const std::string name =
       std::isnan(a.synthetic) ? "Samson" : "synthetic " + std::to_string(a.synthetic) + " dB";
   if (std::isnan(a.synthetic) && !std::ifstream(a.data + "/samson.tif")) {
-    std::printf("Samson data not found in %s: skipped\n", a.data.c_str());
+    std::fprintf(a.tsv ? stderr : stdout, "Samson data not found in %s: skipped\n", a.data.c_str());
     return 0;
   }
   // VCA+FCLS baseline (seeded like the DEQ runs' VCA).
   Scene s = loadScene(a);
   const int64_t n = int64_t(s.height) * s.width;
-  std::printf("## DEQ-Unmix on %s (%d x %d x %d, P = %d), default settings, 2 threads\n\n",
-              name.c_str(), s.width, s.height, s.bands, s.P);
-  std::printf(
-      "| method | seed | mSAD rad | mSAD deg | aRMSE | aRMSE mean/endm. | train s | peak "
-      "MiB | fwd it | bwd it |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  if (!a.tsv) {
+    std::printf("## DEQ-Unmix on %s (%d x %d x %d, P = %d), default settings, 2 threads\n\n",
+                name.c_str(), s.width, s.height, s.bands, s.P);
+    std::printf(
+        "| method | seed | mSAD rad | mSAD deg | aRMSE | aRMSE mean/endm. | train s | peak "
+        "MiB | fwd it | bwd it |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  }
   std::stringstream ss(a.seeds);
   std::string tok;
   std::vector<Score> deq;
@@ -301,8 +311,12 @@ int main(int argc, char** argv) {
       for (int p = 0; p < s.P; ++p)
         for (int64_t i = 0; i < n; ++i) abBs[p * n + i] = ab[i * s.P + p];
       Score b = score(s, v.spectra, abBs);
-      std::printf("| VCA+FCLS | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
-                  (unsigned long long)seed, b.msad, b.msad * 180 / M_PI, b.armse, b.armseMean);
+      if (a.tsv)
+        std::printf("ROW\tVCA+FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n", (unsigned long long)seed,
+                    b.msad, b.armse, b.armseMean);
+      else
+        std::printf("| VCA+FCLS | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
+                    (unsigned long long)seed, b.msad, b.msad * 180 / M_PI, b.armse, b.armseMean);
     }
     std::vector<std::string> args = passThrough;
     args.push_back("--child");
@@ -311,6 +325,11 @@ int main(int argc, char** argv) {
     const std::string out = runSelf(args);
     const size_t at = out.find("RESULT ");
     if (at == std::string::npos) {
+      if (a.tsv) {
+        std::fprintf(stderr, "DEQ-Unmix seed %llu: child failed: %s\n", (unsigned long long)seed,
+                     out.c_str());
+        continue;
+      }
       std::printf("| DEQ-Unmix | %llu | child failed: %s |\n", (unsigned long long)seed,
                   out.c_str());
       continue;
@@ -318,6 +337,14 @@ int main(int argc, char** argv) {
     double v[11];
     std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1],
                 &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
+    if (a.tsv) {
+      std::printf("ROW\trefined E + FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n",
+                  (unsigned long long)seed, v[7], v[8], v[9]);
+      std::printf("ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\n",
+                  (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+      std::fflush(stdout);
+      continue;
+    }
     std::printf("| refined E + FCLS (DEQ start) | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
                 (unsigned long long)seed, v[7], v[7] * 180 / M_PI, v[8], v[9]);
     std::printf("| DEQ-Unmix | %llu | %.4f | %.2f | %.4f | %.4f | %.1f | %.0f | %.1f | %.1f |\n",
@@ -328,7 +355,7 @@ int main(int argc, char** argv) {
     secs.push_back(v[3]);
     mems.push_back(v[4]);
   }
-  if (!deq.empty()) {
+  if (!deq.empty() && !a.tsv) {
     auto stat = [&](auto get) {
       double m = 0, sd = 0;
       for (const auto& d : deq) m += get(d);
