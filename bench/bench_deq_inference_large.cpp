@@ -17,6 +17,7 @@
 //                             [--tile T (256)] [--halo H (16)] [--threads N (2)]
 //                             [--epochs N (3)] [--train-size N (64)] [--snr DB (30)]
 //                             [--out FILE.tif] [--no-write] [--target-mib M (1536)]
+//                             [--iters N (60)] [--tol X (1e-5)]   (the inference solver)
 //                             [--markdown]   (only the Markdown table, for bench/run_all.sh)
 #include <gdal_priv.h>
 
@@ -74,6 +75,8 @@ struct Args {
   bool write = true;
   double targetMiB = 1536;
   bool markdownOnly = false;
+  int iters = 0;    // 0: DeqInferOptions' default
+  double tol = -1;  // < 0: DeqInferOptions' default
 };
 
 uint64_t splitmix64(uint64_t x) {
@@ -216,7 +219,7 @@ void usage() {
       "bench_deq_inference_large [--size N (2048)] [--bands B (200)] [--endmembers P (4)]\n"
       "  [--tile T (256)] [--halo H (16)] [--threads N (2)] [--epochs N (3)]\n"
       "  [--train-size N (64)] [--snr DB (30)] [--out FILE.tif] [--no-write]\n"
-      "  [--target-mib M (1536)] [--markdown]\n");
+      "  [--target-mib M (1536)] [--iters N (60)] [--tol X (1e-5)] [--markdown]\n");
 }
 
 }  // namespace
@@ -256,6 +259,10 @@ int main(int argc, char** argv) {
       a.write = false;
     } else if (k == "--target-mib") {
       a.targetMiB = std::stod(next());
+    } else if (k == "--iters") {
+      a.iters = std::stoi(next());
+    } else if (k == "--tol") {
+      a.tol = std::stod(next());
     } else if (k == "--markdown") {
       a.markdownOnly = true;
     } else {
@@ -319,6 +326,8 @@ int main(int argc, char** argv) {
       io.tileSize = a.tile;
       io.halo = a.halo;
       io.threads = a.threads;
+      if (a.iters > 0) io.solver.maxIterations = a.iters;
+      if (a.tol >= 0) io.solver.tolerance = a.tol;
       st = unmixWithDeqModel(model, a.size, a.size, reader, writer, io);
       writeChecksum = writer.checksum;
       armse = writer.armse();

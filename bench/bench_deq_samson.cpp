@@ -13,6 +13,10 @@
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
 //   <bwd it>  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
 // for bench/run_all.sh to aggregate over seeds and methods.
+// --score-endmembers E.tif --score-abundances A.tif [--score-label L] [--score-seconds S]:
+//   only score another tool's output on the same scene (Orfeo ToolBox's
+//   otbcli_VertexComponentAnalysis endmember image, P x 1 pixels x bands, and its
+//   otbcli_HyperspectralUnmixing abundances, P bands) and print one row (ROW with --tsv).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +72,8 @@ struct Args {
   bool verbose = false;
   bool tsv = false;
   bool child = false;
+  std::string scoreEndmembers, scoreAbundances, scoreLabel = "OTB VCA+UCLS";
+  double scoreSeconds = NAN;
   uint64_t seed = 1;
 };
 
@@ -208,6 +214,34 @@ std::string runSelf(const std::vector<std::string>& args) {
   return out;
 }
 
+// Scores another tool's endmembers and abundances on the scene (see --score-endmembers).
+int scoreOther(const Args& a) {
+  try {
+    const Scene s = loadScene(a);
+    const bench::Cube e = bench::readCube(a.scoreEndmembers);
+    const bench::Cube ab = bench::readCube(a.scoreAbundances);
+    if (e.bands != s.bands || e.pixels() != s.P || ab.bands != s.P || ab.height != s.height ||
+        ab.width != s.width)
+      throw InvalidArgument("endmember or abundance raster does not fit the scene");
+    std::vector<float> E(size_t(s.bands) * s.P);
+    for (int b = 0; b < s.bands; ++b)
+      for (int p = 0; p < s.P; ++p) E[b * s.P + p] = e.band(b)[p];
+    const Score r = score(s, E, ab.values);
+    if (a.tsv)
+      std::printf("ROW\t%s\t-\t%.5f\t%.5f\t%.5f\t%s\t-\t-\t-\n", a.scoreLabel.c_str(), r.msad,
+                  r.armse, r.armseMean,
+                  std::isnan(a.scoreSeconds) ? "-" : std::to_string(a.scoreSeconds).c_str());
+    else
+      std::printf("| %s | - | %.4f | %.2f | %.4f | %.4f | %s | | | |\n", a.scoreLabel.c_str(),
+                  r.msad, r.msad * 180 / M_PI, r.armse, r.armseMean,
+                  std::isnan(a.scoreSeconds) ? "" : std::to_string(a.scoreSeconds).c_str());
+    return 0;
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "scoring failed: %s\n", ex.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,6 +285,14 @@ int main(int argc, char** argv) {
     } else if (k == "--train-e") {
       a.trainE = true;
       passThrough.push_back(k);
+    } else if (k == "--score-endmembers") {
+      a.scoreEndmembers = argv[++i];
+    } else if (k == "--score-abundances") {
+      a.scoreAbundances = argv[++i];
+    } else if (k == "--score-label") {
+      a.scoreLabel = argv[++i];
+    } else if (k == "--score-seconds") {
+      a.scoreSeconds = std::stod(argv[++i]);
     } else if (k == "--tsv") {
       a.tsv = true;
     } else if (k == "--verbose") {
@@ -274,6 +316,7 @@ int main(int argc, char** argv) {
     }
   }
   if (a.child) return runChild(a);
+  if (!a.scoreEndmembers.empty()) return scoreOther(a);
 
   const std::string name =
       std::isnan(a.synthetic) ? "Samson" : "synthetic " + std::to_string(a.synthetic) + " dB";
