@@ -27,30 +27,22 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "core/deq_unmix.h"
 #include "core/metrics.h"
 #include "core/synthetic.h"
 
 using namespace dequnmix;
+using dequnmix::bench::statusKiB;
 namespace fs = std::filesystem;
 
 namespace {
-
-double statusKiB(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(in, line))
-    if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n + 1);
-  return 0;
-}
 
 // Resets VmHWM to the current RSS (Linux >= 4.0); false when not permitted.
 bool resetPeakRss() {

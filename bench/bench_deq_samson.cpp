@@ -17,8 +17,6 @@
 //   only score another tool's output on the same scene (Orfeo ToolBox's
 //   otbcli_VertexComponentAnalysis endmember image, P x 1 pixels x bands, and its
 //   otbcli_HyperspectralUnmixing abundances, P bands) and print one row (ROW with --tsv).
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -30,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "core/deq_unmix.h"
 #include "core/fcls.h"
@@ -39,17 +38,10 @@
 #include "core/vca.h"
 
 using namespace dequnmix;
+using dequnmix::bench::runSelf;
+using dequnmix::bench::statusKiB;
 
 namespace {
-
-double statusKiB(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(in, line))
-    if (line.compare(0, n, key) == 0) return std::atof(line.c_str() + n + 1);
-  return 0;
-}
 
 struct Args {
   std::string seeds = "1,2,3";
@@ -188,30 +180,6 @@ int runChild(const Args& a) {
               d.armseMean, seconds, peak, fwd / r.epochs.size(), bwd / r.epochs.size(), init.msad,
               init.armse, init.armseMean, r.epochs.back().forward.lastRelativeResidual);
   return 0;
-}
-
-std::string runSelf(const std::vector<std::string>& args) {
-  int fd[2];
-  if (pipe(fd) != 0) return "";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    std::vector<char*> argv;
-    for (const auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-    argv.push_back(nullptr);
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  close(fd[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t k;
-  while ((k = read(fd[0], buf, sizeof buf)) > 0) out.append(buf, size_t(k));
-  close(fd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return out;
 }
 
 // Scores another tool's endmembers and abundances on the scene (see --score-endmembers).
