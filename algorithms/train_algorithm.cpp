@@ -69,7 +69,7 @@ QString TrainAlgorithm::shortHelpString() const {
              "small convolutional network (plus the physical term E^T(EA - Y)), found by "
              "Anderson acceleration from the FCLS abundances; the network is trained with "
              "implicit differentiation. Endmembers start from VCA (or the given spectra) and "
-             "are refined (by default by an angular mean shift; see REFINEMENT). The whole scene "
+             "are refined (see REFINEMENT). The whole scene "
              "is read into memory; "
              "nodata pixels (nodata or NaN in any band used) are left out and stay nodata "
              "(-9999) in every output. Apply the saved model to other scenes with 'Unmix with "
@@ -93,8 +93,10 @@ QString TrainAlgorithm::shortHelpString() const {
              "unrolled), NETWORK_LEARNING_RATE (default %9), TRAIN_ENDMEMBERS (default no: "
              "endmembers held fixed after the refinement), ENDMEMBER_LEARNING_RATE (default "
              "%10), ALPHA (weight of the MSE next to the spectral angle, default %11), "
-             "REFINEMENT (none; angular mean shift, for scenes with near-pure pixels; minimum "
-             "volume, for highly mixed scenes without them), REFINEMENT_RADIUS (mean shift, "
+             "REFINEMENT (automatic, the default: minimum volume when the scene follows the "
+             "linear sum-to-one mixing model, angular mean shift when it departs from it, as "
+             "real scenes with brightness variation do; or none, angular mean shift, minimum "
+             "volume), REFINEMENT_RADIUS (mean shift, "
              "rad, default %12), SPATIAL_WEIGHT (spatial prox: blend of each pixel's "
              "abundances with its 3x3 neighbourhood mean at every iteration, 0 = off, about "
              "0.02 for noisy highly mixed scenes; default %16), HIDDEN_CHANNELS (default "
@@ -199,7 +201,7 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
       QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
-                  QStringLiteral("minimum volume")},
+                  QStringLiteral("minimum volume"), QStringLiteral("automatic")},
       false, static_cast<int>(d.refinement))));
   addParameter(advanced(decimals(new Number(QStringLiteral("REFINEMENT_RADIUS"),
                                             QObject::tr("Refinement radius (rad, 0 = automatic)"),

@@ -37,6 +37,26 @@ std::string fixed(double v, int decimals) {
   return buffer;
 }
 
+// ", refined by ..." for the refinement training applied (and why, when it was automatic).
+std::string refinementPhrase(const DeqTrainResult& r) {
+  std::string phrase;
+  switch (r.refinement) {
+    case EndmemberRefinement::AngularMeanShift:
+      phrase = ", refined by angular mean shift";
+      break;
+    case EndmemberRefinement::MinimumVolume:
+      phrase = ", refined to the minimum-volume simplex";
+      break;
+    case EndmemberRefinement::None:
+    case EndmemberRefinement::Automatic:
+      return phrase;
+  }
+  if (r.affineModelExcess > 0)
+    phrase += " (chosen automatically: departure from the linear mixing model " +
+              fmt(r.affineModelExcess, 3) + ")";
+  return phrase;
+}
+
 // "Nice" tick positions covering [lo, hi].
 std::vector<double> niceTicks(double lo, double hi, int target = 6) {
   std::vector<double> ticks;
@@ -273,11 +293,7 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
     names += (i ? ", " : "") + m.endmembers.names[i];
   row(h, "Endmembers", std::to_string(m.endmemberCount()) + " (" + names + ")");
   row(h, "Initial endmembers",
-      std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") +
-          (o.refinement == EndmemberRefinement::AngularMeanShift ? ", refined by angular mean shift"
-           : o.refinement == EndmemberRefinement::MinimumVolume
-               ? ", refined to the minimum-volume simplex"
-               : "") +
+      std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") + refinementPhrase(r) +
           (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   row(h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +
@@ -315,9 +331,7 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   // Endmembers.
   h << "<h2>Endmember spectra</h2>\n<p class=\"note\">Solid: final (learned) spectra; dashed: "
        "initial spectra (";
-  h << (in.givenEndmembers ? "given" : "VCA")
-    << (o.refinement == EndmemberRefinement::None ? "" : " after the angular mean-shift refinement")
-    << ").";
+  h << (in.givenEndmembers ? "given" : "VCA") << refinementPhrase(r) << ").";
   if (!o.trainEndmembers)
     h << " Endmembers were held fixed during training, so the curves coincide.";
   h << "</p>\n<div class=\"charts\">\n";

@@ -2,7 +2,9 @@
 // differentiation against the unrolled network of the same map, at 5, 10, 20 and 40
 // forward iterations, on Samson (or a synthetic scene when Samson is absent). Each
 // configuration trains in its own child process (this executable with --child), so the
-// peak-RSS growth (VmHWM minus the RSS before training) is that run's alone.
+// peak-RSS growth (VmHWM minus the RSS before training) is that run's alone. Next to it,
+// the peak of the tensors alive, counted at LibTorch's allocator (bench/tensor_memory.h):
+// exact and repeatable, where the RSS also holds what malloc keeps after frees.
 //
 //   bench_deq_ablation [--epochs N (default 6)] [--iters 5,10,20,40] [--data DIR]
 
@@ -17,6 +19,7 @@
 
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
+#include "bench/tensor_memory.h"
 #include "core/deq_unmix.h"
 #include "core/synthetic.h"
 
@@ -80,41 +83,44 @@ int main(int argc, char** argv) {
     DeqInferOptions io;
     io.solver.maxIterations = 1;  // the final output pass is not part of the ablation
     const double rss0 = statusKiB("VmRSS:");
+    bench::startTensorPeak();
     DeqTrainResult r = trainDeqUnmix(in, o, io);
     const double peak = (statusKiB("VmHWM:") - rss0) / 1024.0;
+    const double tensors = bench::tensorPeakMiB();
     double t = 0, bwd = 0;
     int n = 0;
     for (size_t e = 1; e < r.epochs.size(); ++e, ++n) {  // the first epoch warms up
       t += r.epochs[e].seconds;
       bwd += r.epochs[e].backward.meanIterations();
     }
-    std::printf("RESULT %.1f %.4f %.1f %.3g\n", peak, t / std::max(1, n), bwd / std::max(1, n),
-                r.epochs.back().loss);
+    std::printf("RESULT %.1f %.4f %.1f %.3g %.2f\n", peak, t / std::max(1, n), bwd / std::max(1, n),
+                r.epochs.back().loss, tensors);
     return 0;
   }
   std::printf(
       "## Implicit vs unrolled training (%d epochs per run, 2 threads, %s)\n\n", epochs,
       std::ifstream(data + "/samson.tif") ? "Samson 95 x 95 x 156" : "synthetic 95 x 95 x 156");
   std::printf(
-      "| forward iterations | implicit peak MiB | unrolled peak MiB | ratio | implicit "
-      "s/epoch | unrolled s/epoch | ratio | implicit bwd it "
-      "|\n|---|---|---|---|---|---|---|---|\n");
+      "| forward iterations | implicit tensor peak MiB | unrolled tensor peak MiB | ratio | "
+      "implicit peak RSS MiB | unrolled peak RSS MiB | ratio | implicit s/epoch | unrolled "
+      "s/epoch | ratio | implicit bwd it |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::stringstream ss(iters);
   std::string tok;
   while (std::getline(ss, tok, ',')) {
-    double v[2][4] = {};
+    double v[2][5] = {};
     const char* modes[2] = {"implicit", "unrolled"};
     for (int m = 0; m < 2; ++m) {
       const std::string out = runSelf({argv[0], "--epochs", std::to_string(epochs), "--data", data,
                                        "--child", modes[m], "--child-iters", tok});
       const size_t at = out.find("RESULT ");
       if (at != std::string::npos)
-        std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf", &v[m][0], &v[m][1], &v[m][2],
-                    &v[m][3]);
+        std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf", &v[m][0], &v[m][1], &v[m][2],
+                    &v[m][3], &v[m][4]);
     }
-    std::printf("| %s | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.1f |\n", tok.c_str(), v[0][0],
-                v[1][0], v[0][0] / std::max(1e-9, v[1][0]), v[0][1], v[1][1],
-                v[0][1] / std::max(1e-9, v[1][1]), v[0][2]);
+    auto ratio = [](double a, double b) { return a / std::max(1e-9, b); };
+    std::printf("| %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.1f |\n",
+                tok.c_str(), v[0][4], v[1][4], ratio(v[0][4], v[1][4]), v[0][0], v[1][0],
+                ratio(v[0][0], v[1][0]), v[0][1], v[1][1], ratio(v[0][1], v[1][1]), v[0][2]);
     std::fflush(stdout);
   }
   return 0;

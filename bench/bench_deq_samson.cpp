@@ -8,7 +8,7 @@
 //                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A]
 //                    [--train-e] [--gradient implicit|phantom|unrolled]
 //                    [--iters K] [--synthetic SNR_DB] [--size N] [--max-abundance A]
-//                    [--data DIR] [--verbose] [--tsv]
+//                    [--data DIR] [--verbose] [--inference-sweep] [--tsv]
 // --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
 //   <bwd it>  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
@@ -62,6 +62,7 @@ struct Args {
   double maxAbundance = 0.8;
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   bool verbose = false;
+  bool inferenceSweep = false;
   bool tsv = false;
   bool child = false;
   std::string scoreEndmembers, scoreAbundances, scoreLabel = "OTB VCA+UCLS";
@@ -153,6 +154,38 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   return o;
 }
 
+// --inference-sweep: the trained model's inference at several tolerances, on the whole
+// scene and in 32-pixel tiles with the default halo, against a tight whole-scene solve
+// (tolerance 1e-7, 500 iterations): iterations, throughput, deviation, aRMSE (stderr).
+void sweepInference(const Scene& s, const DeqTrainResult& r) {
+  DeqInferOptions tight;
+  tight.threads = 2;
+  tight.tileSize = std::max(s.height, s.width);
+  tight.solver.tolerance = 1e-7;
+  tight.solver.maxIterations = 500;
+  const DeqInferResult ref = unmixSceneWithDeqModel(r.model, s.cube, s.height, s.width, tight);
+  std::fprintf(stderr, "inference sweep: tight solve %.1f iterations, relative residual %.3g\n",
+               ref.stats.solver.meanIterations(), ref.stats.solver.maxRelativeResidual);
+  std::fprintf(stderr, "| tolerance | tile | mean it | converged | px/s | max dev | aRMSE |\n");
+  for (double tol : {1e-3, 3e-4, 1e-4, 1e-5}) {
+    for (int tile : {std::max(s.height, s.width), 32}) {
+      DeqInferOptions o = tight;
+      o.solver.tolerance = tol;
+      o.solver.maxIterations = DeqInferOptions().solver.maxIterations;
+      o.tileSize = tile;
+      const DeqInferResult x = unmixSceneWithDeqModel(r.model, s.cube, s.height, s.width, o);
+      double dev = 0;
+      for (size_t i = 0; i < x.abundances.size(); ++i)
+        if (std::isfinite(ref.abundances[i]))
+          dev = std::max(dev, double(std::abs(x.abundances[i] - ref.abundances[i])));
+      std::fprintf(stderr, "| %.0e | %d | %.1f | %.2f | %.0f | %.2g | %.4f |\n", tol, tile,
+                   x.stats.solver.meanIterations(), x.stats.solver.convergedFraction(),
+                   x.stats.pixelsPerSecond, dev,
+                   score(s, r.model.endmembers.values, x.abundances).armse);
+    }
+  }
+}
+
 // Child: one training run; prints "RESULT msad armse armseMean seconds peakMiB fwdIt bwdIt".
 int runChild(const Args& a) {
   Scene s = loadScene(a);
@@ -176,6 +209,7 @@ int runChild(const Args& a) {
     fwd += e.forward.meanIterations();
     bwd += e.backward.meanIterations();
   }
+  if (a.inferenceSweep) sweepInference(s, r);
   std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g\n", d.msad, d.armse,
               d.armseMean, seconds, peak, fwd / r.epochs.size(), bwd / r.epochs.size(), init.msad,
               init.armse, init.armseMean, r.epochs.back().forward.lastRelativeResidual);
@@ -265,6 +299,9 @@ int main(int argc, char** argv) {
       a.tsv = true;
     } else if (k == "--verbose") {
       a.verbose = true;
+      passThrough.push_back(k);
+    } else if (k == "--inference-sweep") {
+      a.inferenceSweep = true;
       passThrough.push_back(k);
     } else if (k == "--gradient") {
       a.gradient = next();

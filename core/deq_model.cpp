@@ -201,8 +201,8 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
   // Spatial prox: blend with the 3 x 3 neighbourhood mean (border windows average only
   // the pixels inside), a convex combination of simplex points, so still on the simplex.
   namespace F = torch::nn::functional;
-  torch::Tensor mean = F::avg_pool2d(
-      b, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  torch::Tensor mean =
+      F::avg_pool2d(b, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
   return ((1 - w) * b + w * mean).contiguous();
 }
 
@@ -321,8 +321,9 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     {
       torch::NoGradGuard noGrad;
       torch::Tensor Q = torch::linalg_inv(M.detach());
-      margin = (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
-               Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
+      margin =
+          (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
+          Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
     }
     torch::Tensor loss = std::get<1>(sld) + lambda * torch::relu(-A - margin).sum(0).mean();
     if (!std::isfinite(loss.item<double>())) break;
@@ -331,14 +332,38 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     mo.mul_(b1).add_(g, 1 - b1);
     ve.mul_(b2).addcmul_(g, g, 1 - b2);
     const double lr = lr0 * (1.0 - 0.9 * double(it - 1) / iterations);
-    torch::Tensor step = (mo / (1 - std::pow(b1, it))) /
-                         ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
+    torch::Tensor step =
+        (mo / (1 - std::pow(b1, it))) / ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
     V.sub_(lr * step);
     best = V.detach().clone();
   }
   torch::NoGradGuard noGrad;
   torch::Tensor out = m + U.matmul(best * s);
   return out.clamp_min(0).to(endmembers.scalar_type());
+}
+
+}  // namespace dequnmix
+
+namespace dequnmix {
+
+double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
+  torch::NoGradGuard noGrad;
+  const int64_t L = pixels.size(0);
+  const int P = endmembers;
+  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
+  if (Y.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
+  const int64_t maxPixels = 20000;  // deterministic subsample, as in refineEndmembersMinVolume
+  if (Y.size(1) > maxPixels) {
+    const int64_t k = (Y.size(1) + maxPixels - 1) / maxPixels;
+    Y = Y.index({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
+  }
+  torch::Tensor Yc = Y - Y.mean(1, true);
+  torch::Tensor evals =
+      torch::linalg_eigvalsh(Yc.matmul(Yc.t()) / double(Yc.size(1)));  // ascending
+  const double noise =
+      evals.index({torch::indexing::Slice(0, L - (P - 1))}).median().item<double>();
+  const double pth = evals[L - P].item<double>();
+  return noise > 0 ? pth / noise : 1.0;
 }
 
 }  // namespace dequnmix

@@ -199,9 +199,14 @@ const char* toString(DeqNetworkInput input) {
 }
 const char* toString(EndmemberRefinement method) {
   switch (method) {
-    case EndmemberRefinement::None: return "none";
-    case EndmemberRefinement::AngularMeanShift: return "mean_shift";
-    case EndmemberRefinement::MinimumVolume: return "min_volume";
+    case EndmemberRefinement::None:
+      return "none";
+    case EndmemberRefinement::AngularMeanShift:
+      return "mean_shift";
+    case EndmemberRefinement::MinimumVolume:
+      return "min_volume";
+    case EndmemberRefinement::Automatic:
+      return "auto";
   }
   return "?";
 }
@@ -228,8 +233,9 @@ EndmemberRefinement parseEndmemberRefinement(const std::string& name) {
   if (name == "none") return EndmemberRefinement::None;
   if (name == "mean_shift") return EndmemberRefinement::AngularMeanShift;
   if (name == "min_volume") return EndmemberRefinement::MinimumVolume;
+  if (name == "auto") return EndmemberRefinement::Automatic;
   throw InvalidArgument("unknown endmember refinement '" + name +
-                        "' (expected none, mean_shift or min_volume)");
+                        "' (expected none, mean_shift, min_volume or auto)");
 }
 
 int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }

@@ -96,6 +96,7 @@ using DeqLoss = std::function<torch::Tensor(const torch::Tensor& abundances)>;
 
 struct DeqGradientResult {
   torch::Tensor abundances;  // the (detached) output the loss was evaluated on
+  torch::Tensor adjoint;     // implicit mode: the solved u (a warm start for the next step)
   double loss = 0;
   DeqSolveStats forward;
   DeqSolveStats backward;  // implicit mode only
@@ -106,18 +107,23 @@ struct DeqGradientResult {
 // the leaves' .grad the implicit gradient: g = dLoss/dz, u solves u = g + J^T u
 // (J = dmap/dx at x*, vector-Jacobian products through the one recorded evaluation, solved
 // by `backward`), then dLoss/dtheta = (direct part) + u^T dmap/dtheta. Memory: one graph
-// of the map plus the solver's history, independent of how x* was found.
+// of the map plus the solver's history, independent of how x* was found. The solve starts
+// from `adjointStart` when it is defined and has g's shape (the previous training step's
+// u: on the same scene, g and J move little between steps, so it starts close), else g.
 DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixedPoint,
                                    const DeqLoss& loss, const DeqSolverOptions& backward,
-                                   const ProgressSink* cancel = nullptr);
+                                   const ProgressSink* cancel = nullptr,
+                                   const torch::Tensor& adjointStart = {});
 
 // One training gradient of the DEQ-Unmix map: forward solve from `start` (Implicit and
 // Phantom: without graph; Unrolled: forward.maxIterations plain iterations with the full
 // graph), the loss, and the chosen gradient accumulated into the parameters' .grad.
 // Phantom: z_0 = x* detached, z_{k+1} = (1 - l) z_k + l f(z_k), k < phantomSteps, l =
 // phantomDamping, graph recorded (Geng et al., "On training implicit models", NeurIPS 2021).
+// adjointStart: passed on to implicitBackward.
 DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
-                              const DeqTrainOptions& options, const ProgressSink* cancel = nullptr);
+                              const DeqTrainOptions& options, const ProgressSink* cancel = nullptr,
+                              const torch::Tensor& adjointStart = {});
 
 // ----------------------------------------------------------------------------------------
 // Endmember initialisation helpers.
@@ -143,6 +149,17 @@ torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
 torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
                                         const torch::Tensor& pixels, double outsideFraction,
                                         int iterations, double noiseMargin = 0);
+
+// How far the pixels depart from the linear mixing model with sum-to-one abundances.
+// Under that model the centred pixels E (a - mean a) + noise span P - 1 directions plus
+// noise, so their P-th largest covariance eigenvalue is a noise eigenvalue; brightness
+// (illumination, topography) scaling, nonlinear mixing or more materials than P add
+// energy along it. Returns that eigenvalue over the noise variance (the median eigenvalue
+// beyond the first P - 1; pixels subsampled to 20,000). About 1 (up to the
+// Marchenko-Pastur edge (1 + sqrt(L / N))^2) for a linear sum-to-one mixture; 7,800 on
+// Samson. The minimum-volume simplex, fitted in the (P - 1)-dimensional affine subspace,
+// is only meaningful where this is small. pixels: L x N.
+double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 
 // Mean spectral angle between the pixels of y and yhat (B x L x h x w) over mask
 // (B x 1 x h x w, 1 = valid) and the masked mean squared error, for the training loss.

@@ -142,7 +142,7 @@ FixedPointResult solveFixedPoint(const DeqMap& map, const torch::Tensor& start,
 
 DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixedPoint,
                                    const DeqLoss& loss, const DeqSolverOptions& backward,
-                                   const ProgressSink* cancel) {
+                                   const ProgressSink* cancel, const torch::Tensor& adjointStart) {
   DeqGradientResult result;
   torch::Tensor x = fixedPoint.detach().requires_grad_(true);
   torch::Tensor z = map(x);  // the one recorded evaluation
@@ -157,8 +157,11 @@ DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixed
                                      /*create_graph=*/false, /*allow_unused=*/true);
     return vjp[0].defined() ? g + vjp[0] : g.clone();
   };
-  FixedPointResult solved = solveFixedPoint(adjoint, g, backward, cancel);
+  const bool warm = adjointStart.defined() && adjointStart.sizes() == g.sizes();
+  FixedPointResult solved =
+      solveFixedPoint(adjoint, warm ? adjointStart.detach() : g, backward, cancel);
   result.backward = solved.stats;
+  result.adjoint = solved.solution.detach();
   // Parameter gradient u^T dmap/dtheta, accumulated into .grad (x's own .grad is unused).
   torch::autograd::backward({z}, {solved.solution});
   result.abundances = zOut.detach();
@@ -166,7 +169,8 @@ DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixed
 }
 
 DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
-                              const DeqTrainOptions& options, const ProgressSink* cancel) {
+                              const DeqTrainOptions& options, const ProgressSink* cancel,
+                              const torch::Tensor& adjointStart) {
   if (options.gradient == DeqGradientMode::Unrolled) {
     DeqGradientResult result;
     torch::Tensor z = start.detach();
@@ -199,7 +203,7 @@ DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, con
   FixedPointResult forward = solveFixedPoint(map, start, options.forward, cancel);
   if (options.gradient == DeqGradientMode::Implicit) {
     DeqGradientResult result =
-        implicitBackward(map, forward.solution, loss, options.backward, cancel);
+        implicitBackward(map, forward.solution, loss, options.backward, cancel, adjointStart);
     result.forward = forward.stats;
     return result;
   }

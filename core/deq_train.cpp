@@ -1,5 +1,7 @@
 // DEQ-Unmix training and tiled inference (facade functions of deq_unmix.h).
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/nn/functional/pooling.h>
 #include <torch/version.h>
 
@@ -29,8 +31,17 @@ double secondsSince(Clock::time_point t) {
 torch::Device parseDevice(const std::string& name) {
   try {
     torch::Device d(name.empty() ? std::string("cpu") : name);
+    if ((!d.is_cpu() && !d.is_cuda()) || (d.is_cpu() && d.has_index() && d.index() != 0))
+      throw InvalidArgument("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
     if (d.is_cuda() && !at::hasCUDA())
-      throw InvalidArgument("device '" + name + "' requested but this LibTorch has no CUDA");
+      throw InvalidArgument("device '" + name +
+                            "' requested but no CUDA device is available (LibTorch without "
+                            "CUDA, or no GPU)");
+    // A missing GPU index would otherwise fail only at the first copy, as a c10::Error.
+    const size_t gpus = d.is_cuda() ? torch::cuda::device_count() : 0;
+    if (d.is_cuda() && d.has_index() && size_t(d.index()) >= gpus)
+      throw InvalidArgument("device '" + name + "' does not exist: " + std::to_string(gpus) +
+                            " CUDA device(s), cuda:0 to cuda:" + std::to_string(gpus - 1));
     return d;
   } catch (const InvalidArgument&) {
     throw;
@@ -38,6 +49,27 @@ torch::Device parseDevice(const std::string& name) {
     throw InvalidArgument("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
   }
 }
+
+// cuDNN may run float32 convolutions in TF32 (a 10-bit mantissa; LibTorch's default on
+// Ampere and later GPUs). On an H200 that put the implicit gradient 1% away from the CPU's
+// (first layer's weights; 0.1% in float32) for no measurable speed gain on these small
+// convolutions (Samson: 0.049 s per training epoch either way), so DEQ-Unmix runs them in
+// float32 and gives the caller's setting back on return.
+class FullFloat32Convolutions {
+ public:
+  explicit FullFloat32Convolutions(const torch::Device& device)
+      : active_(device.is_cuda()), before_(active_ && at::globalContext().allowTF32CuDNN()) {
+    if (active_) at::globalContext().setAllowTF32CuDNN(false);
+  }
+  ~FullFloat32Convolutions() {
+    if (active_) at::globalContext().setAllowTF32CuDNN(before_);
+  }
+  FullFloat32Convolutions(const FullFloat32Convolutions&) = delete;
+  FullFloat32Convolutions& operator=(const FullFloat32Convolutions&) = delete;
+
+ private:
+  bool active_, before_;
+};
 
 void applyThreads(int threads) {
   if (threads < 0) throw InvalidArgument("threads must be >= 0");
@@ -236,6 +268,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
                              const DeqInferOptions& inference, ProgressSink* progress) {
   validateTrain(in, o);
   const torch::Device device = parseDevice(o.device);
+  const FullFloat32Convolutions fullFloat32(device);
   applyThreads(o.threads);
   const auto t0 = Clock::now();
   const int L = in.bands, H = in.height, W = in.width;
@@ -277,7 +310,20 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
     names = t.names;
   }
   const int P = static_cast<int>(E0.size(1));
-  if (o.refinement == EndmemberRefinement::AngularMeanShift) {
+  EndmemberRefinement refinement = o.refinement;
+  double automaticExcess = 0;
+  if (refinement == EndmemberRefinement::Automatic) {
+    const double excess = affineModelExcess(validPixels, P);
+    refinement = excess <= o.automaticExcessThreshold ? EndmemberRefinement::MinimumVolume
+                                                      : EndmemberRefinement::AngularMeanShift;
+    if (progress)
+      progress->info("Departure from the linear sum-to-one mixing model " + num(excess) +
+                     " (threshold " + num(o.automaticExcessThreshold) + "): " +
+                     (refinement == EndmemberRefinement::MinimumVolume ? "minimum-volume simplex"
+                                                                       : "angular mean shift"));
+    automaticExcess = excess;
+  }
+  if (refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     E0 = refineEndmembersMeanShift(E0, validPixels, o.refinementRadius, o.refinementIterations,
                                    o.refinementMinPixels, &moved);
@@ -287,7 +333,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
       progress->info("Angular mean-shift refinement moved " + std::to_string(count) + " of " +
                      std::to_string(P) + " endmembers");
   }
-  if (o.refinement == EndmemberRefinement::MinimumVolume) {
+  if (refinement == EndmemberRefinement::MinimumVolume) {
     // Optionally on spatially averaged pixels ((2r+1)^2 box over valid neighbours): noise
     // within the signal subspace is what moves the facets, and averaging divides it.
     torch::Tensor mvPixels = validPixels;
@@ -297,14 +343,15 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
       torch::Tensor x = torch::nan_to_num(raw, 0.0) * v;
       namespace F = torch::nn::functional;
       auto box = [&](const torch::Tensor& t) {
-        return F::avg_pool2d(t.unsqueeze(0), F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r)
-                                                 .count_include_pad(false))[0];
+        return F::avg_pool2d(
+            t.unsqueeze(0),
+            F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r).count_include_pad(false))[0];
       };
       torch::Tensor sm = box(x) / box(v).clamp_min(1e-6);
       mvPixels = sm.reshape({L, N}).index({torch::indexing::Slice(), validFlat}).contiguous();
     }
-    E0 = refineEndmembersMinVolume(E0, mvPixels, o.minVolumeOutsideFraction,
-                                   o.minVolumeIterations, o.minVolumeNoiseMargin);
+    E0 = refineEndmembersMinVolume(E0, mvPixels, o.minVolumeOutsideFraction, o.minVolumeIterations,
+                                   o.minVolumeNoiseMargin);
     if (progress) progress->info("Minimum-volume refinement of the endmembers");
   }
   E0 = E0.clamp_min(0);
@@ -388,6 +435,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
 
   ProgressRange trainProgress(progress, 0.05, 0.9);
   DeqSolveStats allForward;
+  torch::Tensor adjoint;  // the previous step's implicit-backward solution
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     throwIfCanceled(progress);
     const auto te = Clock::now();
@@ -436,7 +484,10 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
         mse = e.item<double>();
         return s + o.alpha * e;
       };
-      DeqGradientResult g = deqGradient(map.asMap(), a0, loss, o, progress);
+      DeqGradientResult g = deqGradient(map.asMap(), a0, loss, o, progress, adjoint);
+      // Whole-scene training sees the same pixels every step: the next backward solve
+      // starts from this one's solution (tiles differ from step to step, so they do not).
+      if (!tiled) adjoint = g.adjoint;
       // Global gradient-norm clipping (torch.nn.utils.clip_grad_norm_).
       double sq = 0;
       for (const auto& s : opt.slots)
@@ -500,6 +551,9 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
   model.solver = inference.solver;
   model.weights = net.toTensors();
   model.hyperparameters = describe(o, inference);
+  model.hyperparameters.emplace_back("refinement_used", toString(refinement));
+  result.refinement = refinement;
+  result.affineModelExcess = automaticExcess;
   model.summary.epochs = o.epochs;
   model.summary.finalLoss = result.epochs.back().loss;
   model.summary.trainingSeconds = trainingSeconds;
@@ -529,6 +583,7 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
   if (height < 1 || width < 1) throw InvalidArgument("unmix: empty scene");
   if (o.tileSize < 1 || o.halo < 0) throw InvalidArgument("unmix: tile size >= 1, halo >= 0");
   const torch::Device device = parseDevice(o.device);
+  const FullFloat32Convolutions fullFloat32(device);
   applyThreads(o.threads);
   const auto t0 = Clock::now();
   Prepared pm = prepareModel(model, device);

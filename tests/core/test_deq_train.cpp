@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
+#include <utility>
 
 #include "core/deq_unmix.h"
 #include "core/fcls.h"
@@ -187,6 +189,40 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   std::vector<float> wrong(size_t(39) * 32 * 32, 0.5f);
   EXPECT_THROW(unmixSceneWithDeqModel(loaded, wrong, 32, 32, io), BandMismatchError);
   EXPECT_THROW(checkModelBands(loaded, 39), BandMismatchError);
+}
+
+// The automatic refinement reads the scene: a linear sum-to-one mixture gets the
+// minimum-volume simplex; the same scene with per-pixel brightness scaling (illumination,
+// as in real scenes) departs from the model and gets the angular mean shift.
+TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
+  const SyntheticScene s = highlyMixedScene();
+  DeqTrainOptions o = fastOptions();
+  o.epochs = 1;
+  o.refinement = EndmemberRefinement::Automatic;
+  const DeqTrainResult linear = trainDeqUnmix(inputOf(s), o);
+  // The noise eigenvalues of 1,024 pixels x 40 bands reach (1 + sqrt(40 / 1024))^2 = 1.43.
+  EXPECT_LT(linear.affineModelExcess, 2.0);
+  EXPECT_EQ(linear.refinement, EndmemberRefinement::MinimumVolume);
+  const auto& hp = linear.model.hyperparameters;
+  EXPECT_NE(std::find(hp.begin(), hp.end(),
+                      std::make_pair(std::string("refinement_used"), std::string("min_volume"))),
+            hp.end());
+
+  DeqTrainInput scaled = inputOf(s);
+  const int64_t n = int64_t(s.width) * s.height;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> brightness(0.7f, 1.3f);
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = brightness(rng);
+    for (int b = 0; b < s.bands; ++b) scaled.scene[b * n + i] *= f;
+  }
+  const DeqTrainResult real = trainDeqUnmix(scaled, o);
+  EXPECT_GT(real.affineModelExcess, 10 * linear.affineModelExcess);
+  EXPECT_GT(real.affineModelExcess, o.automaticExcessThreshold);
+  EXPECT_EQ(real.refinement, EndmemberRefinement::AngularMeanShift);
+
+  o.refinement = EndmemberRefinement::None;
+  EXPECT_EQ(trainDeqUnmix(inputOf(s), o).refinement, EndmemberRefinement::None);
 }
 
 TEST(DeqTrain, SupervisedNodataAndGradientModes) {
