@@ -121,8 +121,10 @@ Superpixels computeSuperpixels(const float* scene, int bands, int height, int wi
   if (o.regionSize < 1)
     throw InvalidArgument("superpixels: region size is " + std::to_string(o.regionSize) +
                           " but must be at least 1 pixel");
-  if (!(o.compactness >= 0) || o.iterations < 1 || o.components < 1)
-    throw InvalidArgument("superpixels: compactness must be >= 0, iterations and components >= 1");
+  if (!(o.compactness >= 0) || o.iterations < 1 || o.components < 1 || o.originRow < 0 ||
+      o.originCol < 0)
+    throw InvalidArgument(
+        "superpixels: compactness and the origin must be >= 0, iterations and components >= 1");
   const int H = height, W = width, S = o.regionSize;
   const int64_t N = int64_t(H) * W;
   Superpixels out;
@@ -156,13 +158,13 @@ Superpixels computeSuperpixels(const float* scene, int bands, int height, int wi
     return featureDistance(nb[0], F.data() + nb[1] * k) +
            featureDistance(nb[2], F.data() + nb[3] * k);
   };
-  const int ny = std::max(1, int(std::lround(double(H) / S)));
-  const int nx = std::max(1, int(std::lround(double(W) / S)));
+  // Seeds at the scene's grid points (g + 1/2) S, in scene coordinates, so that windows of
+  // one scene (tiles with their halo) share their seeds.
+  auto firstSeed = [&](int origin) { return ((S / 2 - origin) % S + S) % S; };
   std::vector<double> cy, cx;
   std::vector<float> cf;
-  for (int gy = 0; gy < ny; ++gy)
-    for (int gx = 0; gx < nx; ++gx) {
-      const int r0 = int((gy + 0.5) * H / ny), c0 = int((gx + 0.5) * W / nx);
+  for (int r0 = firstSeed(o.originRow); r0 < H; r0 += S)
+    for (int c0 = firstSeed(o.originCol); c0 < W; c0 += S) {
       int br = -1, bc = -1;
       float bg = 0;
       for (int r = std::max(0, r0 - 1); r <= std::min(H - 1, r0 + 1); ++r)

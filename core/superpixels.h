@@ -22,8 +22,10 @@
 //
 // Steps: features z = Q^T (y - mean) / sigma, Q the leading eigenvectors of the covariance
 // (estimated on a regular subsample of at most 4096 valid pixels, found by subspace
-// iteration); centres on the grid, each moved to the lowest feature-gradient position of
-// its 3 x 3 neighbourhood (off edges); a fixed number of assignment/update iterations;
+// iteration); centres on the grid (g + 1/2) S of the scene, each moved to the lowest
+// feature-gradient position of its 3 x 3 neighbourhood (off edges; the grid is anchored to
+// scene coordinates so that overlapping windows of one scene start from the same seeds);
+// a fixed number of assignment/update iterations;
 // then connectivity is enforced as in Achanta's reference code: 4-connected fragments of
 // one cluster are relabelled in raster order, fragments smaller than S^2 / 4 pixels join
 // the neighbouring superpixel found first, so every label is one connected region and the
@@ -37,20 +39,26 @@
 namespace dequnmix {
 
 struct SuperpixelOptions {
-  // Grid step S in pixels; the count is about height * width / S^2. 7 gives 196 on the
-  // 95 x 95 Samson scene, near the 189 superpixels of the authors' code (DESIGN 1b).
+  // Grid step S in pixels; the count is about height * width / S^2. 7 gives 14 x 14 seeds on
+  // the 95 x 95 Samson scene (200 superpixels after the connectivity step), near the 189 of
+  // the authors' code (DESIGN 1b).
   int regionSize = 7;
   // m in D^2 = d_c^2 + (m d_s / S)^2, with d_c in units of the scene's spectral spread. At
   // d_s = S the spatial term equals a spectral difference of m spreads: 0.3 lets a pixel
   // join a spectrally closer centre up to about three times further away than the nearest
   // one once spectral differences reach the spread. Checked on Samson (bench_superpixels
   // --write-labels): 0.1 gives ragged regions in the water, 1 regions that cut across the
-  // shoreline, 0.3 compact regions in uniform areas that follow the shoreline (198
+  // shoreline, 0.3 compact regions in uniform areas that follow the shoreline (200
   // superpixels with S = 7). The piecewise-constant tests recover every region with it.
   double compactness = 0.3;
   int iterations = 10;  // Achanta et al. report 10 as enough for most images
   // Principal components the spectral distance uses (capped at the band count).
   int components = 8;
+  // Scene coordinates of the window's first row and column (tiled inference): seeds lie on
+  // the scene's grid, so away from their edges the windows of one scene mostly agree.
+  // They still differ somewhat: each window has its own principal components and spread.
+  int originRow = 0;
+  int originCol = 0;
 };
 
 struct Superpixels {
@@ -62,7 +70,8 @@ struct Superpixels {
 
 // scene: bands x height x width, band-sequential; a pixel with NaN in any band is nodata
 // (label -1). Throws InvalidArgument on sizes < 1, regionSize < 1, compactness < 0,
-// iterations < 1 or components < 1. A scene without valid pixels gives count 0.
+// iterations < 1, components < 1 or a negative origin. A scene without valid pixels gives
+// count 0.
 Superpixels computeSuperpixels(const float* scene, int bands, int height, int width,
                                const SuperpixelOptions& options = {});
 

@@ -62,6 +62,48 @@ TEST(DeqModelFile, RoundTripKeepsEverything) {
   std::remove(path.c_str());
 }
 
+TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood) {
+  // Older files carry no spatial prox tensors: 3 x 3 neighbourhood, weight 0.
+  const DeqModel older = deserializeDeqModel(serializeDeqModel(sampleModel()));
+  EXPECT_EQ(older.network.spatialProx, SpatialProx::Neighbourhood);
+  EXPECT_EQ(older.network.spatialWeight, 0.0);
+
+  DeqModel m = sampleModel();
+  m.weights.push_back({"spatial_weight", {1}, {0.05f}});
+  m.weights.push_back({"spatial_prox", {1}, {1.0f}});
+  m.weights.push_back({"superpixel_size", {1}, {9.0f}});
+  const std::string path = ::testing::TempDir() + "/deq_superpixel_roundtrip.dequnmix";
+  saveDeqModel(path, m);
+  const DeqModel r = loadDeqModel(path);
+  std::remove(path.c_str());
+  EXPECT_EQ(r.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(r.network.superpixelSize, 9);
+  EXPECT_FLOAT_EQ(r.network.spatialWeight, 0.05f);
+  EXPECT_EQ(r.weights.size(), m.weights.size());
+
+  // The model runs with them (4 bands, 8 x 8 pixels), and out-of-range values are
+  // refused when the network is built.
+  std::vector<float> scene(4 * 8 * 8);
+  test::Fixtures fx(4);
+  for (float& v : scene) v = float(fx.uniform(0.1, 1));
+  const DeqInferResult a = unmixSceneWithDeqModel(r, scene, 8, 8);
+  EXPECT_EQ(a.abundances.size(), 3u * 8 * 8);
+  DeqModel bad = r;
+  bad.weights[6].values = {3.0f};  // spatial_prox
+  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
+                                           {"spatial_prox"});
+  bad = r;
+  bad.weights[7].values = {1.5f};  // superpixel_size
+  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
+                                           {"superpixel_size"});
+
+  EXPECT_STREQ(toString(SpatialProx::Superpixel), "superpixel");
+  EXPECT_EQ(parseSpatialProx("neighbourhood"), SpatialProx::Neighbourhood);
+  EXPECT_EQ(parseSpatialProx(toString(SpatialProx::Superpixel)), SpatialProx::Superpixel);
+  test::expectThrowWith<InvalidArgument>([] { parseSpatialProx("slic"); },
+                                         {"slic", "neighbourhood or superpixel"});
+}
+
 TEST(DeqModelFile, WrongMagicVersionTruncationAndCorruptionHaveSpecificErrors) {
   const std::vector<uint8_t> good = serializeDeqModel(sampleModel());
   EXPECT_NO_THROW(deserializeDeqModel(good));

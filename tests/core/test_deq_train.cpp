@@ -189,6 +189,67 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   EXPECT_THROW(checkModelBands(loaded, 39), BandMismatchError);
 }
 
+TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
+  const SyntheticScene s = highlyMixedScene();
+  DeqTrainOptions o = highlyMixedOptions();
+  o.epochs = 5;
+  o.network.spatialProx = SpatialProx::Superpixel;
+  o.network.superpixelSize = 5;
+  DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
+  EXPECT_EQ(r.model.network.spatialProx, SpatialProx::Superpixel);
+  const int64_t n = 32 * 32;
+  for (int64_t i = 0; i < n; ++i) {
+    double sum = 0;
+    for (int p = 0; p < 3; ++p) {
+      ASSERT_GE(r.abundances[p * n + i], 0.0f);
+      sum += r.abundances[p * n + i];
+    }
+    ASSERT_NEAR(sum, 1.0, 1e-5);
+  }
+  const std::string path = ::testing::TempDir() + "/deq_superpixel.dequnmix";
+  saveDeqModel(path, r.model);
+  const DeqModel loaded = loadDeqModel(path);
+  std::remove(path.c_str());
+  EXPECT_EQ(loaded.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(loaded.network.superpixelSize, 5);
+  DeqInferOptions io;
+  io.threads = 2;
+  DeqInferResult again = unmixSceneWithDeqModel(loaded, s.scene, 32, 32, io);
+  EXPECT_EQ(test::maxAbsDiff(again.abundances, r.abundances), 0.0);
+  EXPECT_EQ(test::maxAbsDiff(again.residual, r.residual), 0.0);
+  // The same model as a neighbourhood prox gives other abundances: the kind is used.
+  DeqModel neighbourhood = loaded;
+  neighbourhood.weights.erase(
+      std::remove_if(neighbourhood.weights.begin(), neighbourhood.weights.end(),
+                     [](const DeqTensor& t) {
+                       return t.name == "spatial_prox" || t.name == "superpixel_size";
+                     }),
+      neighbourhood.weights.end());
+  neighbourhood.network.spatialProx = SpatialProx::Neighbourhood;
+  DeqInferResult other = unmixSceneWithDeqModel(neighbourhood, s.scene, 32, 32, io);
+  EXPECT_GT(test::maxAbsDiff(other.abundances, r.abundances), 1e-4);
+  // Tiles smaller than the scene segment their own windows (16 + 2 x 4 pixels here; the
+  // default halo of 16 would cover this whole scene). Each window has its own principal
+  // components and spread, so superpixels differ throughout the window, and the pooling
+  // pulls a pixel strongly towards its superpixel: measured max abs difference 0.30, mean
+  // 0.014 (the neighbourhood prox of the same model: max 6.8e-4). The mean bounds it.
+  io.tileSize = 16;
+  io.halo = 4;
+  DeqInferResult tiled = unmixSceneWithDeqModel(loaded, s.scene, 32, 32, io);
+  double meanDiff = 0;
+  for (size_t i = 0; i < tiled.abundances.size(); ++i)
+    meanDiff += std::fabs(tiled.abundances[i] - r.abundances[i]);
+  meanDiff /= double(tiled.abundances.size());
+  std::printf(
+      "superpixel prox, tiles 16 + halo 4 against the whole scene: max abs diff %.3g, mean %.3g\n",
+      test::maxAbsDiff(tiled.abundances, r.abundances), meanDiff);
+  EXPECT_LT(meanDiff, 0.03);
+
+  o.network.superpixelSize = 1;
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(inputOf(s), o); },
+                                         {"superpixel size", "at least 2"});
+}
+
 TEST(DeqTrain, SupervisedNodataAndGradientModes) {
   SyntheticScene s = testScene();
   DeqTrainInput in = inputOf(s);
