@@ -89,6 +89,12 @@ std::vector<DeqTensor> DeqNetwork::toTensors() const {
   if (options.spatialProx == SpatialProx::Superpixel) {
     add("spatial_prox", torch::tensor({1.0f}));
     add("superpixel_size", torch::tensor({float(options.superpixelSize)}));
+    const SuperpixelFeatures& f = superpixelFeatures;
+    if (f.components > 0) {
+      add("superpixel_mean", torch::tensor(f.mean));
+      add("superpixel_basis", torch::tensor(f.basis).reshape({f.bands, f.components}));
+      add("superpixel_spread", torch::tensor({f.spread}));
+    }
   }
   return out;
 }
@@ -143,6 +149,40 @@ DeqNetwork DeqNetwork::fromTensors(int bands, int endmembers, const DeqNetworkOp
       net.options.superpixelSize = static_cast<int>(t.values[0]);
       ++expected;
     }
+  // The SLIC feature transform: all three tensors or none (files from before it was
+  // stored), and only with the superpixel prox.
+  const DeqTensor *mean = nullptr, *basis = nullptr, *spread = nullptr;
+  for (const DeqTensor& t : tensors) {
+    if (t.name == "superpixel_mean") mean = &t;
+    if (t.name == "superpixel_basis") basis = &t;
+    if (t.name == "superpixel_spread") spread = &t;
+  }
+  if (mean || basis || spread) {
+    if (!(mean && basis && spread) || net.options.spatialProx != SpatialProx::Superpixel)
+      throw ModelCorruptError(
+          "model file: superpixel_mean, superpixel_basis and superpixel_spread must be stored "
+          "together, with spatial_prox 1 (superpixel)");
+    const int64_t k = basis->shape.size() == 2 ? basis->shape[1] : 0;
+    if (mean->shape != std::vector<int64_t>{bands} || k < 1 || k > bands ||
+        basis->shape[0] != bands || spread->shape != std::vector<int64_t>{1})
+      throw ModelCorruptError(
+          "model file: the superpixel feature transform needs "
+          "superpixel_mean of shape [" +
+          std::to_string(bands) + "], superpixel_basis [" + std::to_string(bands) +
+          ", k] with 1 <= k <= " + std::to_string(bands) + " and superpixel_spread [1]");
+    for (const DeqTensor* t : {mean, basis, spread})
+      for (float v : t->values)
+        if (!std::isfinite(v))
+          throw ModelCorruptError("model file: network tensor '" + t->name + "' is not finite");
+    if (!(spread->values[0] >= 0))
+      throw ModelCorruptError("model file: superpixel_spread must be >= 0");
+    net.superpixelFeatures.bands = bands;
+    net.superpixelFeatures.components = int(k);
+    net.superpixelFeatures.mean = mean->values;
+    net.superpixelFeatures.basis = basis->values;
+    net.superpixelFeatures.spread = spread->values[0];
+    expected += 3;
+  }
   if (tensors.size() != expected)
     throw ModelCorruptError("model file: unexpected extra network tensors");
   return net;
@@ -194,15 +234,17 @@ torch::Tensor DeqNetwork::learned(const torch::Tensor& residual, const torch::Te
   return h;
 }
 
-torch::Tensor superpixelLabels(const torch::Tensor& raw, int size, int originRow,
-                               int originCol) {
+torch::Tensor superpixelLabels(const torch::Tensor& raw, int size, int originRow, int originCol,
+                               const SuperpixelFeatures& features) {
   torch::Tensor c = raw.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   SuperpixelOptions o;
   o.regionSize = size;
   o.originRow = originRow;
   o.originCol = originCol;
-  Superpixels s =
-      computeSuperpixels(c.data_ptr<float>(), int(c.size(0)), int(c.size(1)), int(c.size(2)), o);
+  const float* scene = c.data_ptr<float>();
+  const int L = int(c.size(0)), h = int(c.size(1)), w = int(c.size(2));
+  Superpixels s = features.components > 0 ? computeSuperpixels(scene, L, h, w, features, o)
+                                          : computeSuperpixels(scene, L, h, w, o);
   return torch::from_blob(s.labels.data(), {c.size(1), c.size(2)}, torch::kInt32)
       .to(raw.device(), torch::kLong);
 }
@@ -392,8 +434,9 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     {
       torch::NoGradGuard noGrad;
       torch::Tensor Q = torch::linalg_inv(M.detach());
-      margin = (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
-               Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
+      margin =
+          (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
+          Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
     }
     torch::Tensor loss = std::get<1>(sld) + lambda * torch::relu(-A - margin).sum(0).mean();
     if (!std::isfinite(loss.item<double>())) break;
@@ -402,8 +445,8 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     mo.mul_(b1).add_(g, 1 - b1);
     ve.mul_(b2).addcmul_(g, g, 1 - b2);
     const double lr = lr0 * (1.0 - 0.9 * double(it - 1) / iterations);
-    torch::Tensor step = (mo / (1 - std::pow(b1, it))) /
-                         ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
+    torch::Tensor step =
+        (mo / (1 - std::pow(b1, it))) / ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
     V.sub_(lr * step);
     best = V.detach().clone();
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/deq_unmix.h"
+#include "core/superpixels.h"
 
 namespace dequnmix {
 
@@ -48,6 +49,12 @@ struct DeqNetwork {
   std::vector<torch::Tensor> weights;  // conv0 (1x1), hidden 3x3 ..., output 3x3
   std::vector<torch::Tensor> biases;
   torch::Tensor etaParameter;  // scalar; step = softplus(etaParameter) / ||E||_2^2
+  // SLIC feature transform of the training scene (superpixel prox with a weight > 0; set by
+  // training, stored as tensors "superpixel_mean", "superpixel_basis", "superpixel_spread"),
+  // so that every tile window of any scene segments in the same feature space. Empty
+  // (components 0) otherwise and in model files saved before it was stored: then each
+  // window uses its own transform (superpixelLabels).
+  SuperpixelFeatures superpixelFeatures;
 
   // PyTorch's default conv initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from a
   // std::mt19937_64 seeded by `seed` (identical on every device), except the output layer,
@@ -72,9 +79,10 @@ struct DeqNetwork {
 // SLIC superpixels (core/superpixels.h, grid step `size`, the other settings at their
 // defaults) of a raw scene window raw: L x h x w (any device; NaN marks nodata) whose first
 // pixel is at (originRow, originCol) in the scene, as an h x w int64 tensor on raw's
-// device, -1 at nodata.
+// device, -1 at nodata. features: the transform to segment with (the scene's, see
+// DeqNetwork::superpixelFeatures); without one (components 0) the window's own.
 torch::Tensor superpixelLabels(const torch::Tensor& raw, int size, int originRow = 0,
-                               int originCol = 0);
+                               int originCol = 0, const SuperpixelFeatures& features = {});
 
 // Superpixel pooling: each pixel's values replaced by the mean over its superpixel,
 //     (Pool a)_i = (1 / |S(i)|) sum_{j in S(i)} a_j,

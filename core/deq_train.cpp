@@ -303,14 +303,15 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
       torch::Tensor x = torch::nan_to_num(raw, 0.0) * v;
       namespace F = torch::nn::functional;
       auto box = [&](const torch::Tensor& t) {
-        return F::avg_pool2d(t.unsqueeze(0), F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r)
-                                                 .count_include_pad(false))[0];
+        return F::avg_pool2d(
+            t.unsqueeze(0),
+            F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r).count_include_pad(false))[0];
       };
       torch::Tensor sm = box(x) / box(v).clamp_min(1e-6);
       mvPixels = sm.reshape({L, N}).index({torch::indexing::Slice(), validFlat}).contiguous();
     }
-    E0 = refineEndmembersMinVolume(E0, mvPixels, o.minVolumeOutsideFraction,
-                                   o.minVolumeIterations, o.minVolumeNoiseMargin);
+    E0 = refineEndmembersMinVolume(E0, mvPixels, o.minVolumeOutsideFraction, o.minVolumeIterations,
+                                   o.minVolumeNoiseMargin);
     if (progress) progress->info("Minimum-volume refinement of the endmembers");
   }
   E0 = E0.clamp_min(0);
@@ -323,10 +324,15 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
   torch::Tensor Y = prepared.first;      // 1 x L x H x W
   torch::Tensor mask = prepared.second;  // 1 x 1 x H x W
   torch::Tensor A0 = fclsStart(Es0, Y);  // 1 x P x H x W
-  // Superpixels of the raw scene, once (1 x H x W; the map's prox pools over them).
+  // Superpixels of the raw scene, once (1 x H x W; the map's prox pools over them), in the
+  // scene's feature space, which the model keeps for inference (DeqNetwork).
   torch::Tensor superpixels;
+  SuperpixelFeatures superpixelFeatures;
   if (o.network.spatialProx == SpatialProx::Superpixel && o.network.spatialWeight > 0) {
-    superpixels = superpixelLabels(raw, o.network.superpixelSize).unsqueeze(0).to(device);
+    superpixelFeatures = computeSuperpixelFeatures(in.scene.data(), L, H, W);
+    superpixels = superpixelLabels(raw, o.network.superpixelSize, 0, 0, superpixelFeatures)
+                      .unsqueeze(0)
+                      .to(device);
     if (progress)
       progress->info("SLIC superpixels for the spatial prox: " +
                      std::to_string(superpixels.max().item<int64_t>() + 1) + " (size " +
@@ -370,6 +376,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
 
   // --- Parameters and optimiser.
   DeqNetwork net = DeqNetwork::create(L, P, o.network, o.seed, device);
+  net.superpixelFeatures = std::move(superpixelFeatures);
   net.setRequiresGrad(true);
   torch::Tensor E = Es0.clone().requires_grad_(o.trainEndmembers);
   double lrNet = o.networkLearningRate, lrE = o.endmemberLearningRate;
@@ -580,12 +587,14 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       torch::Tensor A;
       if (nValid > 0) {
         torch::Tensor a0 = fclsStart(pm.endmembers, y);
-        // Superpixels of this tile window (tile + halo), see DeqNetworkOptions::spatialProx.
+        // Superpixels of this tile window (tile + halo) in the training scene's feature
+        // space, see DeqNetworkOptions::spatialProx.
         torch::Tensor superpixels;
         if (pm.network.options.spatialProx == SpatialProx::Superpixel &&
             pm.network.options.spatialWeight > 0)
-          superpixels =
-              superpixelLabels(raw, pm.network.options.superpixelSize, R0, C0).unsqueeze(0);
+          superpixels = superpixelLabels(raw, pm.network.options.superpixelSize, R0, C0,
+                                         pm.network.superpixelFeatures)
+                            .unsqueeze(0);
         DeqUnmixMap map(pm.network, pm.endmembers, y, superpixels);
         FixedPointResult fp = solveFixedPoint(map.asMap(), a0, o.solver, progress);
         stats.solver.add(fp.stats);

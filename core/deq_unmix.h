@@ -164,13 +164,18 @@ struct DeqNetworkOptions {
   // again a convex combination of simplex points. The superpixels are a SLIC segmentation
   // (core/superpixels.h) of the raw scene, computed once per scene in training and once
   // per tile window (tile + halo) in tiled inference, with the seed grid anchored to scene
-  // coordinates. Tiles smaller than the scene therefore segment differently near their
-  // edges, and also elsewhere, since each window has its own principal components and
-  // spread; because the pooling pulls a pixel strongly towards its superpixel, abundances
-  // then differ from a whole-image solve (32 x 32 test scene, tiles 16 + halo 4: max abs
-  // difference 0.30, mean 0.014, against 6.8e-4 for the neighbourhood prox). Scenes that
-  // fit one tile (TILE_SIZE, default 256) are unaffected. Stored in the model file as
-  // tensors "spatial_prox" and "superpixel_size" (absent in older files: Neighbourhood).
+  // coordinates and one feature transform (mean, 8 principal components and spread of the
+  // training scene, stored in the model), so that every window of any scene measures
+  // spectral distances alike. Tiles smaller than the scene still segment differently where
+  // a window's edge cuts superpixels; because the pooling pulls a pixel strongly towards
+  // its superpixel, abundances there differ from a whole-image solve (32 x 32 test scene,
+  // tiles 16: max abs difference 0.27, mean 0.0051 with halo 4; 0.21 / 0.0031 with halo 8;
+  // against 6.8e-4 for the neighbourhood prox). Scenes that fit one tile (TILE_SIZE,
+  // default 256) are unaffected. Stored in the model file as tensors "spatial_prox" and
+  // "superpixel_size" (absent in older files: Neighbourhood) and the transform as
+  // "superpixel_mean", "superpixel_basis" and "superpixel_spread"; files saved before the
+  // transform was stored segment each window with its own, so tiles differ throughout
+  // (halo 4: max 0.30, mean 0.014).
   // Measured (bench_deq_samson --synthetic, 64x64x100, P = 4, max abundance 0.8, no pure
   // pixels, min-volume E, w 0.02, 30 epochs, seed 1), aRMSE / mean per endmember:
   //            neighbourhood     superpixel (S = 7)

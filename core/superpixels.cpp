@@ -13,15 +13,75 @@ namespace dequnmix {
 
 namespace {
 
-// Pixel features z = Q^T (y - mean) / sigma (see superpixels.h), pixel-major N x k.
-// Returns k (0 when the scene has no valid pixel).
-int principalFeatures(const float* scene, int L, int64_t N, const std::vector<uint8_t>& valid,
-                      int components, std::vector<float>& features) {
+// 1 where every band is finite (band-outer: contiguous reads of the band-sequential scene).
+std::vector<uint8_t> validPixels(const float* scene, int bands, int64_t N) {
+  std::vector<uint8_t> valid(size_t(N), 1);
+  for (int b = 0; b < bands; ++b) {
+    const float* band = scene + int64_t(b) * N;
+    for (int64_t i = 0; i < N; ++i)
+      if (!std::isfinite(band[i])) valid[i] = 0;
+  }
+  return valid;
+}
+
+void checkFeatures(const SuperpixelFeatures& f, int bands) {
+  bool finite = std::isfinite(f.spread) && f.spread >= 0;
+  for (float v : f.mean) finite = finite && std::isfinite(v);
+  for (float v : f.basis) finite = finite && std::isfinite(v);
+  if (f.bands != bands || f.components < 1 || f.components > bands ||
+      f.mean.size() != size_t(bands) || f.basis.size() != size_t(bands) * f.components || !finite)
+    throw InvalidArgument("superpixels: the feature transform has " + std::to_string(f.bands) +
+                          " bands and " + std::to_string(f.components) +
+                          " components for a scene of " + std::to_string(bands) +
+                          " bands (needs the scene's band count, 1 to bands components, "
+                          "matching sizes, finite values and spread >= 0)");
+}
+
+// Pixel features z = basis^T (y - mean) / spread, pixel-major N x k (0 at nodata).
+std::vector<float> projectFeatures(const float* scene, int64_t N, const std::vector<uint8_t>& valid,
+                                   const SuperpixelFeatures& t) {
+  const int L = t.bands, k = t.components;
+  // A constant scene (spread 0) maps every pixel to 0: the segmentation is the seed grid.
+  const double inv = t.spread > 0 ? 1.0 / t.spread : 0.0;
+  std::vector<float> Qs(size_t(L) * k);
+  for (size_t i = 0; i < Qs.size(); ++i) Qs[i] = float(t.basis[i] * inv);
+  std::vector<float> features(size_t(N) * k, 0.0f);
+  // Band-outer loop: the scene is band-sequential, so every read is contiguous.
+  for (int b = 0; b < L; ++b) {
+    const float* band = scene + int64_t(b) * N;
+    const float m = t.mean[b];
+    const float* q = Qs.data() + size_t(b) * k;
+    for (int64_t i = 0; i < N; ++i) {
+      if (!valid[i]) continue;
+      const float v = band[i] - m;
+      float* f = features.data() + i * k;
+      for (int j = 0; j < k; ++j) f[j] += v * q[j];
+    }
+  }
+  return features;
+}
+
+}  // namespace
+
+SuperpixelFeatures computeSuperpixelFeatures(const float* scene, int bands, int height, int width,
+                                             int components) {
+  if (bands < 1 || height < 1 || width < 1)
+    throw InvalidArgument("superpixels: the scene needs at least 1 band and 1 x 1 pixels");
+  if (components < 1)
+    throw InvalidArgument("superpixels: components is " + std::to_string(components) +
+                          " but must be at least 1");
+  const int L = bands, k = std::min(components, L);
+  const int64_t N = int64_t(height) * width;
+  SuperpixelFeatures out;
+  out.bands = L;
+  out.components = k;
+  out.mean.assign(size_t(L), 0.0f);
+  out.basis.assign(size_t(L) * k, 0.0f);
+  const std::vector<uint8_t> valid = validPixels(scene, L, N);
   std::vector<int64_t> validIndex;
   for (int64_t i = 0; i < N; ++i)
     if (valid[i]) validIndex.push_back(i);
-  if (validIndex.empty()) return 0;
-  const int k = std::min(components, L);
+  if (validIndex.empty()) return out;
 
   std::vector<double> mean(L, 0.0);
   for (int b = 0; b < L; ++b) {
@@ -29,6 +89,7 @@ int principalFeatures(const float* scene, int L, int64_t N, const std::vector<ui
     double s = 0;
     for (int64_t i : validIndex) s += band[i];
     mean[b] = s / double(validIndex.size());
+    out.mean[b] = float(mean[b]);
   }
 
   // Covariance (upper triangle) on a regular subsample: the leading directions of a scene
@@ -91,40 +152,27 @@ int principalFeatures(const float* scene, int L, int64_t N, const std::vector<ui
     orthonormalise(Z);
     Q.swap(Z);
   }
-
-  const double sigma = std::sqrt(std::max(0.0, trace));
-  const double inv = sigma > 0 ? 1.0 / sigma : 0.0;
-  std::vector<float> Qs(size_t(L) * k);
-  for (size_t t = 0; t < Qs.size(); ++t) Qs[t] = float(Q[t] * inv);
-  features.assign(size_t(N) * k, 0.0f);
-  // Band-outer loop: the scene is band-sequential, so every read is contiguous.
-  for (int b = 0; b < L; ++b) {
-    const float* band = scene + int64_t(b) * N;
-    const float m = float(mean[b]);
-    const float* q = Qs.data() + size_t(b) * k;
-    for (int64_t i = 0; i < N; ++i) {
-      if (!valid[i]) continue;
-      const float v = band[i] - m;
-      float* f = features.data() + i * k;
-      for (int j = 0; j < k; ++j) f[j] += v * q[j];
-    }
-  }
-  return k;
+  for (size_t t = 0; t < Q.size(); ++t) out.basis[t] = float(Q[t]);
+  out.spread = float(std::sqrt(std::max(0.0, trace)));
+  return out;
 }
 
-}  // namespace
+Superpixels computeSuperpixels(const float* scene, int bands, int height, int width,
+                               const SuperpixelOptions& options) {
+  return computeSuperpixels(scene, bands, height, width,
+                            computeSuperpixelFeatures(scene, bands, height, width), options);
+}
 
 Superpixels computeSuperpixels(const float* scene, int bands, int height, int width,
-                               const SuperpixelOptions& o) {
+                               const SuperpixelFeatures& features, const SuperpixelOptions& o) {
   if (bands < 1 || height < 1 || width < 1)
     throw InvalidArgument("superpixels: the scene needs at least 1 band and 1 x 1 pixels");
   if (o.regionSize < 1)
     throw InvalidArgument("superpixels: region size is " + std::to_string(o.regionSize) +
                           " but must be at least 1 pixel");
-  if (!(o.compactness >= 0) || o.iterations < 1 || o.components < 1 || o.originRow < 0 ||
-      o.originCol < 0)
-    throw InvalidArgument(
-        "superpixels: compactness and the origin must be >= 0, iterations and components >= 1");
+  if (!(o.compactness >= 0) || o.iterations < 1 || o.originRow < 0 || o.originCol < 0)
+    throw InvalidArgument("superpixels: compactness and the origin must be >= 0, iterations >= 1");
+  checkFeatures(features, bands);
   const int H = height, W = width, S = o.regionSize;
   const int64_t N = int64_t(H) * W;
   Superpixels out;
@@ -132,15 +180,10 @@ Superpixels computeSuperpixels(const float* scene, int bands, int height, int wi
   out.width = W;
   out.labels.assign(size_t(N), -1);
 
-  std::vector<uint8_t> valid(size_t(N), 1);
-  for (int b = 0; b < bands; ++b) {
-    const float* band = scene + int64_t(b) * N;
-    for (int64_t i = 0; i < N; ++i)
-      if (!std::isfinite(band[i])) valid[i] = 0;
-  }
-  std::vector<float> F;
-  const int k = principalFeatures(scene, bands, N, valid, o.components, F);
-  if (k == 0) return out;
+  const std::vector<uint8_t> valid = validPixels(scene, bands, N);
+  if (std::find(valid.begin(), valid.end(), 1) == valid.end()) return out;
+  const std::vector<float> F = projectFeatures(scene, N, valid, features);
+  const int k = features.components;
   auto featureDistance = [&](int64_t i, const float* c) {
     const float* f = F.data() + i * k;
     float s = 0;

@@ -11,7 +11,7 @@
 // (the relative weight of space against spectrum).
 //
 // Spectral distance (the choice made here, so that d_c is scale-free): the Euclidean
-// distance between the pixels' projections onto the scene's first `components` principal
+// distance between the pixels' projections onto the scene's first k (default 8) principal
 // components, divided by the scene's spectral spread sigma = sqrt(trace Cov(y)) (the RMS
 // distance of the valid pixels from their mean). d_c = 1 is then a typical difference
 // between two pixels of the scene, whatever the data units, band count or overall
@@ -31,6 +31,12 @@
 // the neighbouring superpixel found first, so every label is one connected region and the
 // labels are 0..count-1. Everything is sequential and deterministic (no random numbers
 // beyond a fixed-seed start of the subspace iteration).
+//
+// The transform (mean, Q, sigma) is computed separately (computeSuperpixelFeatures) so that
+// it can be a property of a whole scene: tiled inference segments each tile window with
+// the transform of the scene the model was trained on, so every window measures spectral
+// distances the same way and overlapping windows agree except where their edges cut
+// superpixels. A window's own transform would change with its content.
 #pragma once
 
 #include <cstdint>
@@ -52,13 +58,21 @@ struct SuperpixelOptions {
   // superpixels with S = 7). The piecewise-constant tests recover every region with it.
   double compactness = 0.3;
   int iterations = 10;  // Achanta et al. report 10 as enough for most images
-  // Principal components the spectral distance uses (capped at the band count).
-  int components = 8;
   // Scene coordinates of the window's first row and column (tiled inference): seeds lie on
-  // the scene's grid, so away from their edges the windows of one scene mostly agree.
-  // They still differ somewhat: each window has its own principal components and spread.
+  // the scene's grid, so with one feature transform for all of them the windows of one
+  // scene differ only near their edges.
   int originRow = 0;
   int originCol = 0;
+};
+
+// The spectral feature space z = basis^T (y - mean) / spread of the segmentation.
+struct SuperpixelFeatures {
+  int bands = 0;
+  int components = 0;        // k; 0 = no transform
+  std::vector<float> mean;   // bands
+  std::vector<float> basis;  // bands x components, row-major: orthonormal columns, a column
+                             // of zeros past the rank of the covariance
+  float spread = 0;          // sigma = sqrt(trace Cov(y)); 0 for a constant scene
 };
 
 struct Superpixels {
@@ -68,10 +82,22 @@ struct Superpixels {
   std::vector<int32_t> labels;  // height x width, row-major; -1 at nodata pixels
 };
 
-// scene: bands x height x width, band-sequential; a pixel with NaN in any band is nodata
-// (label -1). Throws InvalidArgument on sizes < 1, regionSize < 1, compactness < 0,
-// iterations < 1, components < 1 or a negative origin. A scene without valid pixels gives
-// count 0.
+// scene: bands x height x width, band-sequential; a pixel with NaN in any band is nodata.
+// The transform of the scene's valid pixels on its first min(components, bands) principal
+// components (default 8: a mixture of a few endmembers lives in few dimensions, see above).
+// Throws InvalidArgument on sizes < 1 or components < 1. A scene without valid pixels gives
+// mean, basis and spread 0 (every pixel the same features).
+SuperpixelFeatures computeSuperpixelFeatures(const float* scene, int bands, int height, int width,
+                                             int components = 8);
+
+// SLIC labels of the scene (nodata: label -1) with the given transform (InvalidArgument
+// unless it has the scene's band count, components >= 1, matching sizes and finite values
+// with spread >= 0). Throws InvalidArgument on sizes < 1, regionSize < 1, compactness < 0,
+// iterations < 1 or a negative origin. A scene without valid pixels gives count 0.
+Superpixels computeSuperpixels(const float* scene, int bands, int height, int width,
+                               const SuperpixelFeatures& features,
+                               const SuperpixelOptions& options = {});
+// The same with the scene's own transform (computeSuperpixelFeatures with 8 components).
 Superpixels computeSuperpixels(const float* scene, int bands, int height, int width,
                                const SuperpixelOptions& options = {});
 

@@ -1,5 +1,6 @@
 // SLIC superpixels: exact recovery of piecewise-constant regions, boundary adherence,
-// connectivity and contiguous labels, nodata, determinism and the superpixel count.
+// connectivity and contiguous labels, nodata, determinism, the superpixel count and the
+// separate feature transform.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -159,6 +160,37 @@ TEST(Superpixels, ScaleFreeAndDegenerateInputs) {
   o.regionSize = 0;
   test::expectThrowWith<InvalidArgument>([&] { computeSuperpixels(flat.data(), L, H, W, o); },
                                          {"region size", "at least 1"});
+}
+
+TEST(Superpixels, FeatureTransformIsSeparateAndChecked) {
+  const int H = 30, W = 30, L = 12;
+  std::vector<int> region(H * W);
+  for (int i = 0; i < H * W; ++i) region[i] = (i % W) < 11 ? 0 : (i / W < 17 ? 1 : 2);
+  const std::vector<float> scene = pieceWise(region, 3, L, H * W, 0.02);
+  SuperpixelOptions o;
+  o.regionSize = 5;
+  // The scene's own transform is what the shorthand segments with.
+  const SuperpixelFeatures f = computeSuperpixelFeatures(scene.data(), L, H, W);
+  EXPECT_EQ(f.bands, L);
+  EXPECT_EQ(f.components, 8);
+  EXPECT_GT(f.spread, 0.0f);
+  EXPECT_EQ(computeSuperpixels(scene.data(), L, H, W, f, o).labels,
+            computeSuperpixels(scene.data(), L, H, W, o).labels);
+  EXPECT_EQ(computeSuperpixelFeatures(scene.data(), L, H, W, 20).components, L);
+  // Without valid pixels the transform is zero (and still usable).
+  const std::vector<float> empty(size_t(L) * H * W, std::numeric_limits<float>::quiet_NaN());
+  const SuperpixelFeatures z = computeSuperpixelFeatures(empty.data(), L, H, W);
+  EXPECT_EQ(z.spread, 0.0f);
+  EXPECT_EQ(computeSuperpixels(empty.data(), L, H, W, z, o).count, 0);
+  // A transform of another band count, or malformed, is refused.
+  test::expectThrowWith<InvalidArgument>(
+      [&] { computeSuperpixels(scene.data(), L - 1, H, W, f, o); }, {"feature transform"});
+  SuperpixelFeatures bad = f;
+  bad.spread = std::numeric_limits<float>::quiet_NaN();
+  test::expectThrowWith<InvalidArgument>([&] { computeSuperpixels(scene.data(), L, H, W, bad, o); },
+                                         {"feature transform"});
+  test::expectThrowWith<InvalidArgument>(
+      [&] { computeSuperpixelFeatures(scene.data(), L, H, W, 0); }, {"components", "at least 1"});
 }
 
 }  // namespace
