@@ -6,6 +6,7 @@
 //
 //   bench_deq_samson [--seeds 1,2,3] [--epochs N] [--lr X] [--refine none|mean_shift]
 //                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A]
+//                    [--prox neighbourhood|superpixel] [--superpixel-size S]
 //                    [--train-e] [--gradient implicit|phantom|unrolled]
 //                    [--iters K] [--synthetic SNR_DB] [--size N] [--max-abundance A]
 //                    [--data DIR] [--verbose] [--inference-sweep] [--tsv]
@@ -53,6 +54,8 @@ struct Args {
   double margin = -1;
   int smooth = -1;
   double spatial = -1;
+  std::string prox;
+  int superpixelSize = -1;
   double alpha = -1;
   bool trainE = false;
   std::string gradient;
@@ -147,6 +150,8 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.margin >= 0) o.minVolumeNoiseMargin = a.margin;
   if (a.smooth >= 0) o.minVolumeSmoothing = a.smooth;
   if (a.spatial >= 0) o.network.spatialWeight = a.spatial;
+  if (!a.prox.empty()) o.network.spatialProx = parseSpatialProx(a.prox);
+  if (a.superpixelSize > 0) o.network.superpixelSize = a.superpixelSize;
   if (a.alpha >= 0) o.alpha = a.alpha;
   o.trainEndmembers = a.trainE || o.trainEndmembers;
   if (!a.gradient.empty()) o.gradient = parseDeqGradientMode(a.gradient);
@@ -287,6 +292,10 @@ int main(int argc, char** argv) {
       a.refine = next();
     } else if (k == "--spatial") {
       a.spatial = std::stod(next());
+    } else if (k == "--prox") {
+      a.prox = next();
+    } else if (k == "--superpixel-size") {
+      a.superpixelSize = std::stoi(next());
     } else if (k == "--smooth") {
       a.smooth = std::stoi(next());
     } else if (k == "--margin") {

@@ -9,6 +9,7 @@
 #include "core/deq_ops.h"
 #include "core/errors.h"
 #include "core/simplex_ops.h"
+#include "core/superpixels.h"
 
 namespace dequnmix {
 
@@ -85,6 +86,16 @@ std::vector<DeqTensor> DeqNetwork::toTensors() const {
   // as weight 0 and the file format is unchanged.
   if (options.spatialWeight > 0)
     add("spatial_weight", torch::tensor({float(options.spatialWeight)}));
+  if (options.spatialProx == SpatialProx::Superpixel) {
+    add("spatial_prox", torch::tensor({1.0f}));
+    add("superpixel_size", torch::tensor({float(options.superpixelSize)}));
+    const SuperpixelFeatures& f = superpixelFeatures;
+    if (f.components > 0) {
+      add("superpixel_mean", torch::tensor(f.mean));
+      add("superpixel_basis", torch::tensor(f.basis).reshape({f.bands, f.components}));
+      add("superpixel_spread", torch::tensor({f.spread}));
+    }
+  }
   return out;
 }
 
@@ -123,7 +134,55 @@ DeqNetwork DeqNetwork::fromTensors(int bands, int endmembers, const DeqNetworkOp
         throw ModelCorruptError("model file: spatial_weight must be one value in [0, 1)");
       net.options.spatialWeight = t.values[0];
       ++expected;
+    } else if (t.name == "spatial_prox") {
+      if (t.values.size() != 1 || !(t.values[0] == 0 || t.values[0] == 1))
+        throw ModelCorruptError(
+            "model file: spatial_prox must be 0 (neighbourhood) or 1 "
+            "(superpixel)");
+      net.options.spatialProx =
+          t.values[0] == 1 ? SpatialProx::Superpixel : SpatialProx::Neighbourhood;
+      ++expected;
+    } else if (t.name == "superpixel_size") {
+      if (t.values.size() != 1 || !(t.values[0] >= 2 && t.values[0] <= 1e6) ||
+          t.values[0] != std::floor(t.values[0]))
+        throw ModelCorruptError("model file: superpixel_size must be one integer >= 2");
+      net.options.superpixelSize = static_cast<int>(t.values[0]);
+      ++expected;
     }
+  // The SLIC feature transform: all three tensors or none (files from before it was
+  // stored), and only with the superpixel prox.
+  const DeqTensor *mean = nullptr, *basis = nullptr, *spread = nullptr;
+  for (const DeqTensor& t : tensors) {
+    if (t.name == "superpixel_mean") mean = &t;
+    if (t.name == "superpixel_basis") basis = &t;
+    if (t.name == "superpixel_spread") spread = &t;
+  }
+  if (mean || basis || spread) {
+    if (!(mean && basis && spread) || net.options.spatialProx != SpatialProx::Superpixel)
+      throw ModelCorruptError(
+          "model file: superpixel_mean, superpixel_basis and superpixel_spread must be stored "
+          "together, with spatial_prox 1 (superpixel)");
+    const int64_t k = basis->shape.size() == 2 ? basis->shape[1] : 0;
+    if (mean->shape != std::vector<int64_t>{bands} || k < 1 || k > bands ||
+        basis->shape[0] != bands || spread->shape != std::vector<int64_t>{1})
+      throw ModelCorruptError(
+          "model file: the superpixel feature transform needs "
+          "superpixel_mean of shape [" +
+          std::to_string(bands) + "], superpixel_basis [" + std::to_string(bands) +
+          ", k] with 1 <= k <= " + std::to_string(bands) + " and superpixel_spread [1]");
+    for (const DeqTensor* t : {mean, basis, spread})
+      for (float v : t->values)
+        if (!std::isfinite(v))
+          throw ModelCorruptError("model file: network tensor '" + t->name + "' is not finite");
+    if (!(spread->values[0] >= 0))
+      throw ModelCorruptError("model file: superpixel_spread must be >= 0");
+    net.superpixelFeatures.bands = bands;
+    net.superpixelFeatures.components = int(k);
+    net.superpixelFeatures.mean = mean->values;
+    net.superpixelFeatures.basis = basis->values;
+    net.superpixelFeatures.spread = spread->values[0];
+    expected += 3;
+  }
   if (tensors.size() != expected)
     throw ModelCorruptError("model file: unexpected extra network tensors");
   return net;
@@ -175,9 +234,57 @@ torch::Tensor DeqNetwork::learned(const torch::Tensor& residual, const torch::Te
   return h;
 }
 
-DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene)
+torch::Tensor superpixelLabels(const torch::Tensor& raw, int size, int originRow, int originCol,
+                               const SuperpixelFeatures& features) {
+  torch::Tensor c = raw.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  SuperpixelOptions o;
+  o.regionSize = size;
+  o.originRow = originRow;
+  o.originCol = originCol;
+  const float* scene = c.data_ptr<float>();
+  const int L = int(c.size(0)), h = int(c.size(1)), w = int(c.size(2));
+  Superpixels s = features.components > 0 ? computeSuperpixels(scene, L, h, w, features, o)
+                                          : computeSuperpixels(scene, L, h, w, o);
+  return torch::from_blob(s.labels.data(), {c.size(1), c.size(2)}, torch::kInt32)
+      .to(raw.device(), torch::kLong);
+}
+
+SuperpixelPooling::SuperpixelPooling(const torch::Tensor& labels) {
+  torch::NoGradGuard noGrad;
+  const int64_t B = labels.size(0);
+  torch::Tensor lab = labels.to(torch::kLong).reshape({B, -1});
+  const int64_t K = std::max<int64_t>(0, lab.max().item<int64_t>() + 1);
+  torch::Tensor nodata = (lab < 0).reshape({-1});
+  torch::Tensor offset = torch::arange(B, lab.options()).unsqueeze(1) * K;
+  torch::Tensor own = B * K + nodata.to(torch::kLong).cumsum(0) - 1;
+  index_ = torch::where(nodata, own, (lab + offset).reshape({-1}));
+  segments_ = B * K + nodata.sum().item<int64_t>();
+  counts_ = torch::zeros({segments_}, lab.options().dtype(torch::kFloat64))
+                .index_add_(0, index_,
+                            torch::ones({index_.size(0)}, index_.options().dtype(torch::kFloat64)));
+}
+
+torch::Tensor SuperpixelPooling::operator()(const torch::Tensor& a) const {
+  const auto s = a.sizes();
+  // P x (B h w): one row per abundance channel, pixels of all tiles along the columns.
+  torch::Tensor x = a.transpose(0, 1).reshape({s[1], -1});
+  torch::Tensor sums = torch::zeros({s[1], segments_}, a.options()).index_add(1, index_, x);
+  torch::Tensor mean = sums / counts_.to(a.scalar_type());
+  return mean.index_select(1, index_).reshape({s[1], s[0], s[2], s[3]}).transpose(0, 1);
+}
+
+DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
+                         const torch::Tensor& superpixels)
     : network_(&network), endmembers_(std::move(endmembers)), scene_(std::move(scene)) {
   torch::NoGradGuard noGrad;
+  if (network.options.spatialProx == SpatialProx::Superpixel && network.options.spatialWeight > 0) {
+    if (!superpixels.defined() || superpixels.dim() != 3 || superpixels.size(0) != scene_.size(0) ||
+        superpixels.size(1) != scene_.size(2) || superpixels.size(2) != scene_.size(3))
+      throw InvalidArgument(
+          "DEQ map: the superpixel prox needs B x h x w superpixel labels of the scene "
+          "(superpixelLabels of each tile)");
+    pooling_ = SuperpixelPooling(superpixels);
+  }
   // ||E||_2^2 = largest eigenvalue of E^T E (P x P, float64 for accuracy).
   torch::Tensor gram =
       endmembers_.detach().to(torch::kFloat64).t().matmul(endmembers_.detach().to(torch::kFloat64));
@@ -199,10 +306,16 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
   const double w = network_->options.spatialWeight;
   if (!(w > 0)) return b;
   // Spatial prox: blend with the 3 x 3 neighbourhood mean (border windows average only
-  // the pixels inside), a convex combination of simplex points, so still on the simplex.
-  namespace F = torch::nn::functional;
-  torch::Tensor mean =
-      F::avg_pool2d(b, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  // the pixels inside) or the superpixel mean; either is a convex combination of simplex
+  // points, so the result stays on the simplex.
+  torch::Tensor mean;
+  if (pooling_.defined()) {
+    mean = pooling_(b);
+  } else {
+    namespace F = torch::nn::functional;
+    mean =
+        F::avg_pool2d(b, F::AvgPool2dFuncOptions(3).stride(1).padding(1).count_include_pad(false));
+  }
   return ((1 - w) * b + w * mean).contiguous();
 }
 

@@ -210,6 +210,9 @@ const char* toString(EndmemberRefinement method) {
   }
   return "?";
 }
+const char* toString(SpatialProx prox) {
+  return prox == SpatialProx::Neighbourhood ? "neighbourhood" : "superpixel";
+}
 
 DeqSolverKind parseDeqSolverKind(const std::string& name) {
   if (name == "anderson") return DeqSolverKind::Anderson;
@@ -236,6 +239,13 @@ EndmemberRefinement parseEndmemberRefinement(const std::string& name) {
   if (name == "auto") return EndmemberRefinement::Automatic;
   throw InvalidArgument("unknown endmember refinement '" + name +
                         "' (expected none, mean_shift, min_volume or auto)");
+}
+
+SpatialProx parseSpatialProx(const std::string& name) {
+  if (name == "neighbourhood") return SpatialProx::Neighbourhood;
+  if (name == "superpixel") return SpatialProx::Superpixel;
+  throw InvalidArgument("unknown spatial prox '" + name +
+                        "' (expected neighbourhood or superpixel)");
 }
 
 int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }
@@ -359,8 +369,16 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
       Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
     m.weights.push_back(std::move(t));
   }
-  for (const DeqTensor& t : m.weights)  // spatial prox weight (see DeqNetwork::toTensors)
-    if (t.name == "spatial_weight" && t.values.size() == 1) m.network.spatialWeight = t.values[0];
+  // Spatial prox settings travel as extra tensors (see DeqNetwork::toTensors); their
+  // values are checked where the network is built (DeqNetwork::fromTensors).
+  for (const DeqTensor& t : m.weights) {
+    if (t.values.size() != 1) continue;
+    if (t.name == "spatial_weight") m.network.spatialWeight = t.values[0];
+    if (t.name == "spatial_prox" && t.values[0] == 1.0f)
+      m.network.spatialProx = SpatialProx::Superpixel;
+    if (t.name == "superpixel_size" && t.values[0] >= 1 && t.values[0] <= 1e6)
+      m.network.superpixelSize = static_cast<int>(t.values[0]);
+  }
   const uint64_t hp = r.count(16);
   for (uint64_t i = 0; i < hp; ++i) {
     std::string k = r.str();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/deq_unmix.h"
+#include "core/superpixels.h"
 
 namespace dequnmix {
 
@@ -48,6 +49,12 @@ struct DeqNetwork {
   std::vector<torch::Tensor> weights;  // conv0 (1x1), hidden 3x3 ..., output 3x3
   std::vector<torch::Tensor> biases;
   torch::Tensor etaParameter;  // scalar; step = softplus(etaParameter) / ||E||_2^2
+  // SLIC feature transform of the training scene (superpixel prox with a weight > 0; set by
+  // training, stored as tensors "superpixel_mean", "superpixel_basis", "superpixel_spread"),
+  // so that every tile window of any scene segments in the same feature space. Empty
+  // (components 0) otherwise and in model files saved before it was stored: then each
+  // window uses its own transform (superpixelLabels).
+  SuperpixelFeatures superpixelFeatures;
 
   // PyTorch's default conv initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from a
   // std::mt19937_64 seeded by `seed` (identical on every device), except the output layer,
@@ -69,14 +76,47 @@ struct DeqNetwork {
   double stepInLipschitzUnits() const;  // softplus(etaParameter)
 };
 
+// SLIC superpixels (core/superpixels.h, grid step `size`, the other settings at their
+// defaults) of a raw scene window raw: L x h x w (any device; NaN marks nodata) whose first
+// pixel is at (originRow, originCol) in the scene, as an h x w int64 tensor on raw's
+// device, -1 at nodata. features: the transform to segment with (the scene's, see
+// DeqNetwork::superpixelFeatures); without one (components 0) the window's own.
+torch::Tensor superpixelLabels(const torch::Tensor& raw, int size, int originRow = 0,
+                               int originCol = 0, const SuperpixelFeatures& features = {});
+
+// Superpixel pooling: each pixel's values replaced by the mean over its superpixel,
+//     (Pool a)_i = (1 / |S(i)|) sum_{j in S(i)} a_j,
+// the pooling operator of the authors' superpixel-guided prox (DESIGN 1b). Built with
+// index_add (a scatter-sum over segment ids) and index_select (a gather), so autograd
+// differentiates through it. labels: B x h x w int64, -1 = nodata (such a pixel is its
+// own segment, so its value passes through unchanged).
+class SuperpixelPooling {
+ public:
+  SuperpixelPooling() = default;
+  explicit SuperpixelPooling(const torch::Tensor& labels);
+  bool defined() const { return index_.defined(); }
+  // a: B x P x h x w (the labels' B, h, w) -> B x P x h x w.
+  torch::Tensor operator()(const torch::Tensor& a) const;
+
+ private:
+  torch::Tensor index_;   // B*h*w segment ids: label + b * K, nodata pixels after B * K
+  torch::Tensor counts_;  // pixels per segment (float64)
+  int64_t segments_ = 0;
+};
+
 // E A for E: L x P and A: B x P x h x w -> B x L x h x w.
 torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Tensor& abundances);
 
-// f_theta(A) = Proj(A - eta (E^T R(A) + N_theta([R(A); A]))), over a batch of tiles.
+// f_theta(A) = Prox(Proj(A - eta (E^T R(A) + N_theta([R(A); A])))), over a batch of
+// tiles; Prox(b) = (1 - w) b + w M b with M the 3 x 3 neighbourhood mean or the superpixel
+// pooling (DeqNetworkOptions::spatialProx), the identity when w = 0.
 class DeqUnmixMap {
  public:
-  // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled).
-  DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene);
+  // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); superpixels:
+  // B x h x w labels (superpixelLabels of each raw tile), required when the network's
+  // prox is Superpixel with a weight > 0 (InvalidArgument otherwise), ignored otherwise.
+  DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
+              const torch::Tensor& superpixels = {});
   torch::Tensor operator()(const torch::Tensor& abundances) const;
   DeqMap asMap() const;
   // eta = softplus(p) / ||E||_2^2 (the norm of the detached E).
@@ -87,6 +127,7 @@ class DeqUnmixMap {
   torch::Tensor endmembers_;
   torch::Tensor scene_;
   double lipschitz_;
+  SuperpixelPooling pooling_;
 };
 
 // ----------------------------------------------------------------------------------------

@@ -159,6 +159,8 @@ std::vector<std::pair<std::string, std::string>> describe(const DeqTrainOptions&
       {"network_input", toString(o.network.input)},
       {"initial_step", num(o.network.initialStep)},
       {"spatial_weight", num(o.network.spatialWeight)},
+      {"spatial_prox", toString(o.network.spatialProx)},
+      {"superpixel_size", std::to_string(o.network.superpixelSize)},
       {"forward_solver", solver(o.forward)},
       {"backward_solver", solver(o.backward)},
       {"inference_solver", solver(inf.solver)},
@@ -257,6 +259,10 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
                           " bands of the scene's size");
   if (!(o.network.spatialWeight >= 0 && o.network.spatialWeight < 1))
     throw InvalidArgument("spatial prox weight must be in [0, 1)");
+  if (o.network.superpixelSize < 2)
+    throw InvalidArgument("superpixel size is " + std::to_string(o.network.superpixelSize) +
+                          " but must be at least 2 pixels (1 would make every pixel its own "
+                          "superpixel, i.e. no spatial prox)");
   if (!(o.networkLearningRate >= 0) || !(o.endmemberLearningRate >= 0) || o.decayEvery < 1 ||
       !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
     throw InvalidArgument("training options out of range (learning rates, decay, tiles)");
@@ -364,6 +370,20 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
   torch::Tensor Y = prepared.first;      // 1 x L x H x W
   torch::Tensor mask = prepared.second;  // 1 x 1 x H x W
   torch::Tensor A0 = fclsStart(Es0, Y);  // 1 x P x H x W
+  // Superpixels of the raw scene, once (1 x H x W; the map's prox pools over them), in the
+  // scene's feature space, which the model keeps for inference (DeqNetwork).
+  torch::Tensor superpixels;
+  SuperpixelFeatures superpixelFeatures;
+  if (o.network.spatialProx == SpatialProx::Superpixel && o.network.spatialWeight > 0) {
+    superpixelFeatures = computeSuperpixelFeatures(in.scene.data(), L, H, W);
+    superpixels = superpixelLabels(raw, o.network.superpixelSize, 0, 0, superpixelFeatures)
+                      .unsqueeze(0)
+                      .to(device);
+    if (progress)
+      progress->info("SLIC superpixels for the spatial prox: " +
+                     std::to_string(superpixels.max().item<int64_t>() + 1) + " (size " +
+                     std::to_string(o.network.superpixelSize) + ")");
+  }
   initProgress.setProgress(1.0);
 
   torch::Tensor Aref;
@@ -402,6 +422,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
 
   // --- Parameters and optimiser.
   DeqNetwork net = DeqNetwork::create(L, P, o.network, o.seed, device);
+  net.superpixelFeatures = std::move(superpixelFeatures);
   net.setRequiresGrad(true);
   torch::Tensor E = Es0.clone().requires_grad_(o.trainEndmembers);
   double lrNet = o.networkLearningRate, lrE = o.endmemberLearningRate;
@@ -446,10 +467,10 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
     es.epoch = epoch;
     double sumLoss = 0, sumSad = 0, sumMse = 0, sumAbund = 0, sumGrad = 0;
     for (int step = 0; step < stepsPerEpoch; ++step) {
-      torch::Tensor y = Y, a0 = A0, mk = mask, ar = Aref;
+      torch::Tensor y = Y, a0 = A0, mk = mask, ar = Aref, sp = superpixels;
       if (tiled) {
         std::uniform_int_distribution<int> dr(0, H - tile), dc(0, W - tile);
-        std::vector<torch::Tensor> ys, as, ms, rs;
+        std::vector<torch::Tensor> ys, as, ms, rs, ss;
         for (int k = 0; k < o.tilesPerStep; ++k) {
           const int r = dr(rng), c = dc(rng);
           using torch::indexing::Slice;
@@ -460,16 +481,21 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
           as.push_back(crop(A0));
           ms.push_back(crop(mask));
           if (supervised) rs.push_back(crop(Aref));
+          // A tile keeps the scene's labels: a superpixel cut by the tile edge pools over
+          // its part inside the tile.
+          if (superpixels.defined())
+            ss.push_back(superpixels.index({0, Slice(r, r + tile), Slice(c, c + tile)}));
         }
         y = torch::stack(ys);
         a0 = torch::stack(as);
         mk = torch::stack(ms);
         if (supervised) ar = torch::stack(rs);
+        if (superpixels.defined()) sp = torch::stack(ss);
       }
       for (const torch::Tensor& p : net.parameters())
         if (p.grad().defined()) p.mutable_grad().zero_();
       if (E.grad().defined()) E.mutable_grad().zero_();
-      DeqUnmixMap map(net, E, y);
+      DeqUnmixMap map(net, E, y, sp);
       double sad = 0, mse = 0, abundMse = 0;
       DeqLoss loss = [&](const torch::Tensor& a) {
         if (supervised) {
@@ -615,7 +641,15 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       torch::Tensor A;
       if (nValid > 0) {
         torch::Tensor a0 = fclsStart(pm.endmembers, y);
-        DeqUnmixMap map(pm.network, pm.endmembers, y);
+        // Superpixels of this tile window (tile + halo) in the training scene's feature
+        // space, see DeqNetworkOptions::spatialProx.
+        torch::Tensor superpixels;
+        if (pm.network.options.spatialProx == SpatialProx::Superpixel &&
+            pm.network.options.spatialWeight > 0)
+          superpixels = superpixelLabels(raw, pm.network.options.superpixelSize, R0, C0,
+                                         pm.network.superpixelFeatures)
+                            .unsqueeze(0);
+        DeqUnmixMap map(pm.network, pm.endmembers, y, superpixels);
         FixedPointResult fp = solveFixedPoint(map.asMap(), a0, o.solver, progress);
         stats.solver.add(fp.stats);
         A = fp.solution.index({0, Slice(), sr, sc});

@@ -1,5 +1,6 @@
 // The DEQ-Unmix map: projected-gradient limit, implicit gradient against the unrolled one
-// and finite differences, tiled inference against whole-image inference.
+// and finite differences (also through the superpixel prox), the superpixel prox itself,
+// tiled inference against whole-image inference.
 #include <cmath>
 
 #include "core/deq_ops.h"
@@ -131,15 +132,24 @@ TEST(DeqImplicitGradient, AgreesWithUnrolledAtConvergence) {
   EXPECT_GT((gi * gp).sum().item<double>() / (gi.norm() * gp.norm()).item<double>(), 0.5);
 }
 
-TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
-  Problem p = makeProblem(10);
+// Superpixel labels (1 x h x w) of the problem's raw scene, grid step `size`.
+torch::Tensor problemSuperpixels(const Problem& p, int size) {
+  const int L = p.scene.bands, H = p.scene.height, W = p.scene.width;
+  return superpixelLabels(torch::tensor(p.scene.scene, torch::kFloat32).reshape({L, H, W}), size)
+      .unsqueeze(0);
+}
+
+// The implicit gradient of the unsupervised loss along a random parameter direction
+// against central finite differences of the loss at tightly solved fixed points.
+void expectImplicitGradientMatchesFiniteDifferences(Problem& p,
+                                                    const torch::Tensor& superpixels = {}) {
   p.net.setRequiresGrad(true);
   DeqLoss loss = unsupervisedLoss(p);
   DeqTrainOptions implicit;
   implicit.forward = tight();
   implicit.backward = tight();
   {
-    DeqUnmixMap map(p.net, p.E, p.Y);
+    DeqUnmixMap map(p.net, p.E, p.Y, superpixels);
     deqGradient(map.asMap(), p.A0, loss, implicit);
   }
   torch::Tensor g = flatGrad(p.net);
@@ -165,7 +175,7 @@ TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
     q.weights.assign(moved.begin(), moved.begin() + n);
     q.biases.assign(moved.begin() + n, moved.begin() + 2 * n);
     q.etaParameter = moved.back();
-    DeqUnmixMap map(q, p.E, p.Y);
+    DeqUnmixMap map(q, p.E, p.Y, superpixels);
     FixedPointResult r = solveFixedPoint(map.asMap(), p.A0, tight());
     return loss(r.solution).item<double>();
   };
@@ -173,6 +183,63 @@ TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
   const double fd = (lossAt(h) - lossAt(-h)) / (2 * h);
   const double analytic = (g * d).sum().item<double>();
   EXPECT_NEAR(analytic, fd, 1e-3 * std::abs(fd) + 1e-9) << "analytic " << analytic << " fd " << fd;
+}
+
+TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
+  Problem p = makeProblem(10);
+  expectImplicitGradientMatchesFiniteDifferences(p);
+}
+
+TEST(DeqImplicitGradient, MatchesFiniteDifferencesThroughTheSuperpixelProx) {
+  Problem p = makeProblem(10);
+  p.net.options.spatialProx = SpatialProx::Superpixel;
+  p.net.options.spatialWeight = 0.2;
+  const torch::Tensor superpixels = problemSuperpixels(p, 3);
+  ASSERT_GT(superpixels.max().item<int64_t>(), 3);  // several superpixels in 10 x 10
+  expectImplicitGradientMatchesFiniteDifferences(p, superpixels);
+}
+
+TEST(DeqSuperpixelProx, PoolsPerSuperpixelStaysOnTheSimplexAndIsOffAtWeightZero) {
+  Problem p = makeProblem(16);
+  const torch::Tensor labels = problemSuperpixels(p, 4);
+  // Random points of the simplex (not a fixed point), with a nodata pixel in the labels.
+  test::Fixtures fx(8);
+  std::vector<double> values(3 * 16 * 16);
+  for (double& v : values) v = fx.uniform(0.01, 1);
+  torch::Tensor a = torch::tensor(values, torch::kFloat64).reshape({1, 3, 16, 16});
+  a = a / a.sum(1, true);
+  torch::Tensor withNodata = labels.clone();
+  withNodata.index_put_({0, 5, 6}, -1);
+  torch::Tensor pooled = SuperpixelPooling(withNodata)(a);
+  for (int64_t l = 0; l <= labels.max().item<int64_t>(); ++l) {
+    torch::Tensor in = (withNodata[0] == l);
+    if (in.sum().item<int64_t>() == 0) continue;
+    for (int c = 0; c < 3; ++c) {
+      torch::Tensor mean = a[0][c].masked_select(in).mean();
+      EXPECT_LT((pooled[0][c].masked_select(in) - mean).abs().max().item<double>(), 1e-14);
+    }
+  }
+  EXPECT_EQ((pooled[0].select(1, 5).select(1, 6) - a[0].select(1, 5).select(1, 6))
+                .abs()
+                .max()
+                .item<double>(),
+            0.0);  // the nodata pixel passes through
+
+  DeqNetwork plain = p.net;
+  DeqNetwork super = p.net;
+  super.options.spatialProx = SpatialProx::Superpixel;
+  super.options.spatialWeight = 0.3;
+  torch::Tensor b = DeqUnmixMap(super, p.E, p.Y, labels)(a);
+  EXPECT_LT((b.sum(1) - 1).abs().max().item<double>(), 1e-12);
+  EXPECT_GE(b.min().item<double>(), 0.0);
+  EXPECT_GT((b - DeqUnmixMap(plain, p.E, p.Y)(a)).abs().max().item<double>(), 1e-3);
+  // Weight 0: exactly the plain map (and no labels are needed).
+  super.options.spatialWeight = 0;
+  EXPECT_TRUE(torch::equal(DeqUnmixMap(super, p.E, p.Y)(a), DeqUnmixMap(plain, p.E, p.Y)(a)));
+  // Weight > 0 without labels is refused with the fix in the message.
+  super.options.spatialWeight = 0.3;
+  test::expectThrowWith<InvalidArgument>([&] { DeqUnmixMap(super, p.E, p.Y); },
+                                         {"superpixel labels"});
 }
 
 // Tiled inference with a halo against one whole-image solve.

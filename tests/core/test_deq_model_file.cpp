@@ -62,6 +62,82 @@ TEST(DeqModelFile, RoundTripKeepsEverything) {
   std::remove(path.c_str());
 }
 
+TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood) {
+  // Older files carry no spatial prox tensors: 3 x 3 neighbourhood, weight 0.
+  const DeqModel older = deserializeDeqModel(serializeDeqModel(sampleModel()));
+  EXPECT_EQ(older.network.spatialProx, SpatialProx::Neighbourhood);
+  EXPECT_EQ(older.network.spatialWeight, 0.0);
+
+  DeqModel m = sampleModel();
+  m.weights.push_back({"spatial_weight", {1}, {0.05f}});
+  m.weights.push_back({"spatial_prox", {1}, {1.0f}});
+  m.weights.push_back({"superpixel_size", {1}, {9.0f}});
+  const std::string path = ::testing::TempDir() + "/deq_superpixel_roundtrip.dequnmix";
+  saveDeqModel(path, m);
+  const DeqModel r = loadDeqModel(path);
+  std::remove(path.c_str());
+  EXPECT_EQ(r.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(r.network.superpixelSize, 9);
+  EXPECT_FLOAT_EQ(r.network.spatialWeight, 0.05f);
+  EXPECT_EQ(r.weights.size(), m.weights.size());
+
+  // The model runs with them (4 bands, 8 x 8 pixels; without a stored SLIC feature
+  // transform, as in files saved before it was, each tile window uses its own), and
+  // out-of-range values are refused when the network is built.
+  std::vector<float> scene(4 * 8 * 8);
+  test::Fixtures fx(4);
+  for (float& v : scene) v = float(fx.uniform(0.1, 1));
+  const DeqInferResult a = unmixSceneWithDeqModel(r, scene, 8, 8);
+  EXPECT_EQ(a.abundances.size(), 3u * 8 * 8);
+  DeqModel bad = r;
+  bad.weights[6].values = {3.0f};  // spatial_prox
+  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
+                                           {"spatial_prox"});
+  bad = r;
+  bad.weights[7].values = {1.5f};  // superpixel_size
+  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
+                                           {"superpixel_size"});
+
+  // The SLIC feature transform of the training scene round-trips, runs, and is checked:
+  // all three tensors, shapes [bands], [bands, k], [1], finite, spread >= 0.
+  DeqModel t = r;
+  t.weights.push_back({"superpixel_mean", {4}, {0.5f, 0.5f, 0.5f, 0.5f}});
+  t.weights.push_back({"superpixel_basis", {4, 2}, {1, 0, 0, 1, 0, 0, 0, 0}});
+  t.weights.push_back({"superpixel_spread", {1}, {0.3f}});
+  const DeqModel tr = deserializeDeqModel(serializeDeqModel(t));
+  ASSERT_EQ(tr.weights.size(), t.weights.size());
+  EXPECT_EQ(tr.weights.back().values, std::vector<float>{0.3f});
+  EXPECT_EQ(unmixSceneWithDeqModel(tr, scene, 8, 8).abundances.size(), 3u * 8 * 8);
+  auto expectCorrupt = [&](const DeqModel& m, std::vector<std::string> words) {
+    test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(m, scene, 8, 8); },
+                                             words);
+  };
+  bad = tr;
+  bad.weights.pop_back();
+  expectCorrupt(bad, {"superpixel_spread", "together"});
+  bad = tr;
+  bad.weights[9].shape = {2, 4};
+  expectCorrupt(bad, {"superpixel_basis", "[4, k]"});
+  bad = tr;
+  bad.weights[8].shape = {1, 4};
+  expectCorrupt(bad, {"superpixel_mean", "[4]"});
+  bad = tr;
+  bad.weights[9].values[0] = NAN;
+  expectCorrupt(bad, {"superpixel_basis", "not finite"});
+  bad = tr;
+  bad.weights[10].values = {-1.0f};
+  expectCorrupt(bad, {"superpixel_spread", ">= 0"});
+  bad = tr;
+  bad.weights[6].values = {0.0f};  // spatial_prox neighbourhood
+  expectCorrupt(bad, {"superpixel_mean", "spatial_prox"});
+
+  EXPECT_STREQ(toString(SpatialProx::Superpixel), "superpixel");
+  EXPECT_EQ(parseSpatialProx("neighbourhood"), SpatialProx::Neighbourhood);
+  EXPECT_EQ(parseSpatialProx(toString(SpatialProx::Superpixel)), SpatialProx::Superpixel);
+  test::expectThrowWith<InvalidArgument>([] { parseSpatialProx("slic"); },
+                                         {"slic", "neighbourhood or superpixel"});
+}
+
 TEST(DeqModelFile, WrongMagicVersionTruncationAndCorruptionHaveSpecificErrors) {
   const std::vector<uint8_t> good = serializeDeqModel(sampleModel());
   EXPECT_NO_THROW(deserializeDeqModel(good));

@@ -169,6 +169,8 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "REFINEMENT",
                                                            "REFINEMENT_RADIUS",
                                                            "SPATIAL_WEIGHT",
+                                                           "SPATIAL_PROX",
+                                                           "SUPERPIXEL_SIZE",
                                                            "HIDDEN_CHANNELS",
                                                            "INFERENCE_MAX_ITERATIONS",
                                                            "INFERENCE_TOLERANCE",
@@ -240,6 +242,8 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_EQ(def(train, "REFINEMENT").toInt(), int(t.refinement));
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
   EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
+  EXPECT_EQ(def(train, "SPATIAL_PROX").toInt(), int(t.network.spatialProx));
+  EXPECT_EQ(def(train, "SUPERPIXEL_SIZE").toInt(), t.network.superpixelSize);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
   EXPECT_EQ(def(train, "INFERENCE_MAX_ITERATIONS").toInt(), i.solver.maxIterations);
   EXPECT_DOUBLE_EQ(def(train, "INFERENCE_TOLERANCE").toDouble(), i.solver.tolerance);
@@ -355,6 +359,35 @@ TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
   for (size_t i = 0; i < a.values.size(); ++i)
     worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
   EXPECT_LT(worst, 0.05) << "tiled unmix differs from the whole-scene result by " << worst;
+}
+
+TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
+  synthesize(20, 18);
+  const RunResult t =
+      trainIntoFolder(QStringLiteral("superpixel"),
+                      {{"SPATIAL_WEIGHT", 0.05}, {"SPATIAL_PROX", 1}, {"SUPERPIXEL_SIZE", 4}});
+  ASSERT_TRUE(t.ok) << t.error.toStdString();
+  expectAbundances(path("superpixel.tif"), 3);
+  const dequnmix::DeqModel model =
+      dequnmix::loadDeqModel(path("superpixel.dequnmix").toStdString());
+  EXPECT_EQ(model.network.spatialProx, dequnmix::SpatialProx::Superpixel);
+  EXPECT_EQ(model.network.superpixelSize, 4);
+  // One tile covering the scene: the same superpixels, so the training output exactly.
+  const RunResult u =
+      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                      {"MODEL", path("superpixel.dequnmix")},
+                                                      {"THREADS", 2},
+                                                      {"OUTPUT", path("superpixel_unmix.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  const RasterData a = readRaster(path("superpixel.tif"));
+  const RasterData b = readRaster(path("superpixel_unmix.tif"));
+  ASSERT_EQ(a.values.size(), b.values.size());
+  for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
+  // SUPERPIXEL_SIZE below 2 is refused, naming the parameter.
+  QVariantMap bad = trainParameters(path("scene.tif"));
+  bad["SPATIAL_PROX"] = 1;
+  bad["SUPERPIXEL_SIZE"] = 1;
+  expectFailure(QStringLiteral("dequnmix:train"), bad, {"SUPERPIXEL_SIZE"});
 }
 
 TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
