@@ -92,14 +92,16 @@ QString TrainAlgorithm::shortHelpString() const {
              "(implicit backward solves, default %8), GRADIENT (implicit, phantom or "
              "unrolled), NETWORK_LEARNING_RATE (default %9), TRAIN_ENDMEMBERS (default no: "
              "endmembers held fixed after the refinement), ENDMEMBER_LEARNING_RATE (default "
-             "%10), ALPHA (weight of the MSE next to the spectral angle, default %11), "
+             "%10), ALPHA (weight of the MSE next to the spectral angle; default %11, automatic: "
+             "chosen with the refinement, an MSE-led loss on linear mixtures, the authors' 0.2 "
+             "otherwise), "
              "REFINEMENT (automatic, the default: minimum volume when the scene follows the "
              "linear sum-to-one mixing model, angular mean shift when it departs from it, as "
              "real scenes with brightness variation do; or none, angular mean shift, minimum "
              "volume), REFINEMENT_RADIUS (mean shift, "
              "rad, default %12), SPATIAL_WEIGHT (spatial prox: blend of each pixel's "
-             "abundances with the mean of its neighbours at every iteration, 0 = off, about "
-             "0.02 for noisy highly mixed scenes; default %16), SPATIAL_PROX (what the prox "
+             "abundances with the mean of its neighbours at every iteration, 0 = off; default "
+             "%16), SPATIAL_PROX (what the prox "
              "averages over: the 3x3 neighbourhood, or the pixel's superpixel, the paper's "
              "superpixel-guided prox, from a SLIC segmentation of the scene; default %17), "
              "SUPERPIXEL_SIZE (SLIC grid step in pixels, about one superpixel per "
@@ -209,9 +211,10 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
       new Number(QStringLiteral("ENDMEMBER_LEARNING_RATE"), QObject::tr("Endmember learning rate"),
                  Number::Double, d.endmemberLearningRate, false, 0.0),
       6)));
-  addParameter(advanced(new Number(QStringLiteral("ALPHA"),
-                                   QObject::tr("Alpha (MSE weight next to the spectral angle)"),
-                                   Number::Double, d.alpha, false, 0.0)));
+  addParameter(advanced(
+      new Number(QStringLiteral("ALPHA"),
+                 QObject::tr("Alpha (MSE weight next to the spectral angle, -1 = automatic)"),
+                 Number::Double, d.alpha, false, -1.0)));
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
       QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
@@ -339,10 +342,10 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   }
   if (!(o.forward.tolerance >= 0) || !(inf.solver.tolerance >= 0) ||
       !(o.forward.regularization >= 0) || !(o.networkLearningRate >= 0) ||
-      !(o.endmemberLearningRate >= 0) || !(o.alpha >= 0)) {
+      !(o.endmemberLearningRate >= 0)) {
     fail(
-        QObject::tr("TOLERANCE, INFERENCE_TOLERANCE, ANDERSON_REGULARIZATION, the learning "
-                    "rates and ALPHA must not be negative."));
+        QObject::tr("TOLERANCE, INFERENCE_TOLERANCE, ANDERSON_REGULARIZATION and the "
+                    "learning rates must not be negative."));
   }
   options_ = o;
   inference_ = inf;

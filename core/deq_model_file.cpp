@@ -350,6 +350,9 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
   if (input < 0 || input > 1) Reader::corrupt("unknown network input");
   m.network.input = static_cast<DeqNetworkInput>(input);
   m.network.initialStep = r.f64();
+  // No "spatial_weight" tensor (files from before the prox, or weight 0) is the plain
+  // projection, whatever DeqNetworkOptions' default weight for new training is.
+  m.network.spatialWeight = 0;
   m.solver = readSolver(r);
   const uint64_t tensors = r.count(8);
   for (uint64_t i = 0; i < tensors; ++i) {

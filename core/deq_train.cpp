@@ -270,8 +270,9 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
 
 }  // namespace
 
-DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
+DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& options,
                              const DeqInferOptions& inference, ProgressSink* progress) {
+  DeqTrainOptions o = options;  // automatic settings are resolved in this copy
   validateTrain(in, o);
   const torch::Device device = parseDevice(o.device);
   const FullFloat32Convolutions fullFloat32(device);
@@ -316,19 +317,22 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
     names = t.names;
   }
   const int P = static_cast<int>(E0.size(1));
-  EndmemberRefinement refinement = o.refinement;
+  // Automatic settings follow how well the scene fits the linear sum-to-one model.
   double automaticExcess = 0;
-  if (refinement == EndmemberRefinement::Automatic) {
-    const double excess = affineModelExcess(validPixels, P);
-    refinement = excess <= o.automaticExcessThreshold ? EndmemberRefinement::MinimumVolume
-                                                      : EndmemberRefinement::AngularMeanShift;
+  if (o.refinement == EndmemberRefinement::Automatic || o.alpha < 0) {
+    automaticExcess = affineModelExcess(validPixels, P);
+    const bool linear = automaticExcess <= o.automaticExcessThreshold;
+    if (o.refinement == EndmemberRefinement::Automatic)
+      o.refinement =
+          linear ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::AngularMeanShift;
+    if (o.alpha < 0) o.alpha = linear ? o.linearMixtureAlpha : o.variableBrightnessAlpha;
     if (progress)
-      progress->info("Departure from the linear sum-to-one mixing model " + num(excess) +
+      progress->info("Departure from the linear sum-to-one mixing model " + num(automaticExcess) +
                      " (threshold " + num(o.automaticExcessThreshold) + "): " +
-                     (refinement == EndmemberRefinement::MinimumVolume ? "minimum-volume simplex"
-                                                                       : "angular mean shift"));
-    automaticExcess = excess;
+                     (linear ? "linear mixture" : "varying brightness or nonlinear mixing") +
+                     "; refinement " + toString(o.refinement) + ", alpha " + num(o.alpha));
   }
+  const EndmemberRefinement refinement = o.refinement;
   if (refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     E0 = refineEndmembersMeanShift(E0, validPixels, o.refinementRadius, o.refinementIterations,
@@ -577,7 +581,6 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& o,
   model.solver = inference.solver;
   model.weights = net.toTensors();
   model.hyperparameters = describe(o, inference);
-  model.hyperparameters.emplace_back("refinement_used", toString(refinement));
   result.refinement = refinement;
   result.affineModelExcess = automaticExcess;
   model.summary.epochs = o.epochs;

@@ -10,7 +10,8 @@
 # and the scene: DEMO_WIDTH, DEMO_HEIGHT,
 # DEMO_BANDS, DEMO_ENDMEMBERS, DEMO_SNR_DB, DEMO_MAX_ABUNDANCE, DEMO_PURE_PIXELS, DEMO_SEED,
 # DEMO_EPOCHS (DEQ-Unmix training epochs, default 30), DEMO_REFINEMENT (0 none, 1 angular
-# mean shift, 2 minimum volume; default 2) and DEMO_SPATIAL_WEIGHT (default 0.02).
+# mean shift, 2 minimum volume, 3 automatic; default 3) and DEMO_SPATIAL_WEIGHT (default
+# 0.02), both the core's defaults.
 #
 # Pipeline: synthesize -> vca -> fcls -> evaluate (VCA + FCLS), then train DEQ-Unmix from
 # the same VCA endmembers -> evaluate. Each method is one stage function that ends with an
@@ -101,16 +102,15 @@ stage_classical() {
 }
 
 # DEQ-Unmix: trained on the scene from the same VCA endmembers, then scored. The core's
-# defaults except EPOCHS (so that it finishes in a few minutes on 2 cores) and the settings
-# for highly mixed scenes without pure pixels, such as this one: minimum-volume refinement
-# of the VCA vertices (REFINEMENT=2) and the spatial prox (SPATIAL_WEIGHT); the default
-# angular mean shift is for scenes with near-pure pixels (Samson).
+# defaults except EPOCHS (so that it finishes in a few minutes on 2 cores): the automatic
+# settings see a linear mixture here and choose the minimum-volume refinement of the VCA
+# vertices and the MSE-led loss; the spatial prox (SPATIAL_WEIGHT) is on.
 stage_deq() {
   local started=${SECONDS}
   run_alg train train \
     --INPUT="${out}/scene.tif" --INITIAL_ENDMEMBERS="${out}/vca_endmembers.csv" \
     --EPOCHS="${DEMO_EPOCHS:-30}" --SEED="${DEMO_SEED:-42}" --THREADS=0 \
-    --REFINEMENT="${DEMO_REFINEMENT:-2}" --SPATIAL_WEIGHT="${DEMO_SPATIAL_WEIGHT:-0.02}" \
+    --REFINEMENT="${DEMO_REFINEMENT:-3}" --SPATIAL_WEIGHT="${DEMO_SPATIAL_WEIGHT:-0.02}" \
     --OUTPUT_MODEL="${out}/deq_model.dequnmix" --OUTPUT="${out}/deq_abundances.tif" \
     --OUTPUT_ENDMEMBERS="${out}/deq_endmembers.csv" --OUTPUT_RESIDUAL="${out}/deq_residual.tif" \
     --OUTPUT_REPORT="${out}/deq_report.html"

@@ -131,7 +131,7 @@ SyntheticScene highlyMixedScene() {
 
 TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   const SyntheticScene s = highlyMixedScene();
-  DeqTrainOptions o = highlyMixedOptions();
+  DeqTrainOptions o = fastOptions();  // the defaults: automatic refinement and alpha
   o.epochs = 20;
   const Scores base = baseline(s, o.seed);
   DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
@@ -191,9 +191,10 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   EXPECT_THROW(checkModelBands(loaded, 39), BandMismatchError);
 }
 
-// The automatic refinement reads the scene: a linear sum-to-one mixture gets the
-// minimum-volume simplex; the same scene with per-pixel brightness scaling (illumination,
-// as in real scenes) departs from the model and gets the angular mean shift.
+// The automatic settings read the scene: a linear sum-to-one mixture gets the
+// minimum-volume simplex and an MSE-led loss; the same scene with per-pixel brightness
+// scaling (illumination, as in real scenes) departs from the model and gets the angular
+// mean shift and the authors' angle-led loss.
 TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   const SyntheticScene s = highlyMixedScene();
   DeqTrainOptions o = fastOptions();
@@ -203,10 +204,14 @@ TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   // The noise eigenvalues of 1,024 pixels x 40 bands reach (1 + sqrt(40 / 1024))^2 = 1.43.
   EXPECT_LT(linear.affineModelExcess, 2.0);
   EXPECT_EQ(linear.refinement, EndmemberRefinement::MinimumVolume);
-  const auto& hp = linear.model.hyperparameters;
-  EXPECT_NE(std::find(hp.begin(), hp.end(),
-                      std::make_pair(std::string("refinement_used"), std::string("min_volume"))),
-            hp.end());
+  // The model records the settings used, automatic ones resolved.
+  auto recorded = [](const DeqTrainResult& r, const char* key, const char* value) {
+    const auto& hp = r.model.hyperparameters;
+    return std::find(hp.begin(), hp.end(), std::make_pair(std::string(key), std::string(value))) !=
+           hp.end();
+  };
+  EXPECT_TRUE(recorded(linear, "refinement", "min_volume"));
+  EXPECT_TRUE(recorded(linear, "alpha", "100"));
 
   DeqTrainInput scaled = inputOf(s);
   const int64_t n = int64_t(s.width) * s.height;
@@ -220,6 +225,8 @@ TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   EXPECT_GT(real.affineModelExcess, 10 * linear.affineModelExcess);
   EXPECT_GT(real.affineModelExcess, o.automaticExcessThreshold);
   EXPECT_EQ(real.refinement, EndmemberRefinement::AngularMeanShift);
+  EXPECT_TRUE(recorded(real, "refinement", "mean_shift"));
+  EXPECT_TRUE(recorded(real, "alpha", "0.2"));
 
   o.refinement = EndmemberRefinement::None;
   EXPECT_EQ(trainDeqUnmix(inputOf(s), o).refinement, EndmemberRefinement::None);
