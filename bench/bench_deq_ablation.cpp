@@ -7,6 +7,7 @@
 // exact and repeatable, where the RSS also holds what malloc keeps after frees.
 //
 //   bench_deq_ablation [--epochs N (default 6)] [--iters 5,10,20,40] [--data DIR]
+//                      [--backward-tol T (implicit backward tolerance; default the core's)]
 
 #include <cmath>
 #include <cstdio>
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   std::string childMode;
   int childIters = 0;
+  std::string backwardTol;  // of the implicit backward solve; empty: the core default
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     if (k == "--epochs")
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
       childMode = argv[i + 1];
     else if (k == "--child-iters")
       childIters = std::atoi(argv[i + 1]);
+    else if (k == "--backward-tol")
+      backwardTol = argv[i + 1];
   }
   if (!childMode.empty()) {
     DeqTrainInput in = loadInput(data);
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
     o.gradient = parseDeqGradientMode(childMode);
     o.forward.maxIterations = childIters;
     o.forward.tolerance = 0;  // always run the full K iterations, as the unrolled network
+    if (!backwardTol.empty()) o.backward.tolerance = std::atof(backwardTol.c_str());
     DeqInferOptions io;
     io.solver.maxIterations = 1;  // the final output pass is not part of the ablation
     const double rss0 = statusKiB("VmRSS:");
@@ -110,8 +115,11 @@ int main(int argc, char** argv) {
     double v[2][5] = {};
     const char* modes[2] = {"implicit", "unrolled"};
     for (int m = 0; m < 2; ++m) {
-      const std::string out = runSelf({argv[0], "--epochs", std::to_string(epochs), "--data", data,
-                                       "--child", modes[m], "--child-iters", tok});
+      std::vector<std::string> args = {
+          argv[0],   "--epochs", std::to_string(epochs), "--data", data,
+          "--child", modes[m],   "--child-iters",        tok};
+      if (!backwardTol.empty()) args.insert(args.end(), {"--backward-tol", backwardTol});
+      const std::string out = runSelf(args);
       const size_t at = out.find("RESULT ");
       if (at != std::string::npos)
         std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf", &v[m][0], &v[m][1], &v[m][2],

@@ -8,7 +8,8 @@
 //                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A]
 //                    [--prox neighbourhood|superpixel] [--superpixel-size S]
 //                    [--train-e] [--gradient implicit|phantom|unrolled]
-//                    [--iters K] [--synthetic SNR_DB] [--size N] [--max-abundance A]
+//                    [--iters K] [--backward-tol T] [--synthetic SNR_DB] [--size N]
+//                    [--max-abundance A]
 //                    [--data DIR] [--verbose] [--inference-sweep] [--tsv]
 // --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
@@ -60,6 +61,7 @@ struct Args {
   bool trainE = false;
   std::string gradient;
   int iters = -1;
+  double backwardTol = -1;
   double synthetic = NAN;
   int size = 64;
   double maxAbundance = 0.8;
@@ -156,6 +158,7 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   o.trainEndmembers = a.trainE || o.trainEndmembers;
   if (!a.gradient.empty()) o.gradient = parseDeqGradientMode(a.gradient);
   if (a.iters > 0) o.forward.maxIterations = a.iters;
+  if (a.backwardTol > 0) o.backward.tolerance = a.backwardTol;
   return o;
 }
 
@@ -329,6 +332,8 @@ int main(int argc, char** argv) {
       a.gradient = next();
     } else if (k == "--iters") {
       a.iters = std::stoi(next());
+    } else if (k == "--backward-tol") {
+      a.backwardTol = std::stod(next());
     } else if (k == "--synthetic") {
       a.synthetic = std::stod(next());
     } else if (k == "--size") {
