@@ -84,15 +84,6 @@ SyntheticScene smallScene(uint64_t seed = 11, int side = 24, int bands = 30) {
   return generateSyntheticScene(so);
 }
 
-DeqTrainInput inputOf(const SyntheticScene& s) {
-  DeqTrainInput in;
-  in.bands = s.bands;
-  in.height = s.height;
-  in.width = s.width;
-  in.scene = s.scene;
-  return in;
-}
-
 DeqTrainOptions smallOptions() {
   DeqTrainOptions o;
   o.endmembers = 3;
@@ -161,9 +152,9 @@ TEST(DeqDevice, TrainingOnCudaMatchesCpu) {
   const SyntheticScene s = smallScene();
   DeqTrainOptions o = smallOptions();
   o.device = "cpu";
-  const DeqTrainResult cpu = trainDeqUnmix(inputOf(s), o);
+  const DeqTrainResult cpu = trainDeqUnmix(test::trainInputOf(s), o);
   o.device = "cuda";
-  const DeqTrainResult gpu = trainDeqUnmix(inputOf(s), o);
+  const DeqTrainResult gpu = trainDeqUnmix(test::trainInputOf(s), o);
   ASSERT_EQ(gpu.epochs.size(), size_t(o.epochs));
 
   // Same CPU pipeline up to the start: identical endmembers and FCLS start.
@@ -202,7 +193,7 @@ TEST(DeqDevice, TrainingOnCudaMatchesCpu) {
   for (const bool tf32 : {true, false}) {
     at::globalContext().setAllowTF32CuDNN(tf32);
     o.epochs = 1;
-    trainDeqUnmix(inputOf(s), o);
+    trainDeqUnmix(test::trainInputOf(s), o);
     EXPECT_EQ(at::globalContext().allowTF32CuDNN(), tf32);
   }
   at::globalContext().setAllowTF32CuDNN(before);
@@ -249,7 +240,7 @@ TEST(DeqDevice, EveryTrainingPathRunsOnCuda) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    DeqTrainInput in = inputOf(s);
+    DeqTrainInput in = test::trainInputOf(s);
     DeqTrainOptions o = smallOptions();
     o.epochs = 2;
     c.setup(in, o);
@@ -322,7 +313,7 @@ TEST(DeqDevice, TiledInferenceOnCudaMatchesCpu) {
   DeqTrainOptions o = smallOptions();
   o.epochs = 3;
   o.network.spatialWeight = 0.02;  // the 3 x 3 prox runs in inference too
-  const DeqModel model = trainDeqUnmix(inputOf(s), o).model;
+  const DeqModel model = trainDeqUnmix(test::trainInputOf(s), o).model;
 
   // Nodata: the whole core of the first 8 x 8 tile (a tile without a solve) and one pixel.
   const int H = s.height, W = s.width, L = s.bands, P = 3;
@@ -543,12 +534,12 @@ TEST(DeqDevice, RejectsUnknownAndMissingDevices) {
   DeqTrainOptions o = smallOptions();
   o.epochs = 1;
   o.refinement = EndmemberRefinement::None;
-  const DeqModel model = trainDeqUnmix(inputOf(s), o).model;
+  const DeqModel model = trainDeqUnmix(test::trainInputOf(s), o).model;
   for (const std::string name : {"gpu", "cuda:x", "cuda:99", "meta", "cpu:1", "CUDA"}) {
     SCOPED_TRACE(name);
     DeqTrainOptions bad = o;
     bad.device = name;
-    test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(inputOf(s), bad); },
+    test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(test::trainInputOf(s), bad); },
                                            {"'" + name + "'"});
     DeqInferOptions io;
     io.device = name;

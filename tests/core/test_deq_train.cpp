@@ -96,15 +96,6 @@ Scores baseline(const SyntheticScene& s, uint64_t seed) {
   return score(v.spectra, bandSeq, s);
 }
 
-DeqTrainInput inputOf(const SyntheticScene& s) {
-  DeqTrainInput in;
-  in.bands = s.bands;
-  in.height = s.height;
-  in.width = s.width;
-  in.scene = s.scene;
-  return in;
-}
-
 // The recipe for highly mixed scenes (issue 5): minimum-volume endmembers from the VCA
 // start (on 3 x 3 averaged pixels) and the 3 x 3 spatial prox in the map.
 DeqTrainOptions highlyMixedOptions() {
@@ -134,7 +125,7 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   DeqTrainOptions o = fastOptions();  // the defaults: automatic refinement and alpha
   o.epochs = 20;
   const Scores base = baseline(s, o.seed);
-  DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
+  DeqTrainResult r = trainDeqUnmix(test::trainInputOf(s), o);
   ASSERT_EQ(r.epochs.size(), 20u);
   EXPECT_LT(r.epochs.back().loss, r.epochs.front().loss);
   const Scores deq = score(r.model.endmembers.values, r.abundances, s);
@@ -151,7 +142,7 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   // Supervised mode on the scene with pure pixels (VCA's E, no prox) beats its start too.
   {
     const SyntheticScene p = testScene();
-    DeqTrainInput supervised = inputOf(p);
+    DeqTrainInput supervised = test::trainInputOf(p);
     supervised.referenceAbundances = p.abundances;
     DeqTrainOptions so = fastOptions();
     so.refinement = EndmemberRefinement::None;
@@ -200,7 +191,7 @@ TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   DeqTrainOptions o = fastOptions();
   o.epochs = 1;
   o.refinement = EndmemberRefinement::Automatic;
-  const DeqTrainResult linear = trainDeqUnmix(inputOf(s), o);
+  const DeqTrainResult linear = trainDeqUnmix(test::trainInputOf(s), o);
   // The noise eigenvalues of 1,024 pixels x 40 bands reach (1 + sqrt(40 / 1024))^2 = 1.43.
   EXPECT_LT(linear.affineModelExcess, 2.0);
   EXPECT_EQ(linear.refinement, EndmemberRefinement::MinimumVolume);
@@ -213,7 +204,7 @@ TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   EXPECT_TRUE(recorded(linear, "refinement", "min_volume"));
   EXPECT_TRUE(recorded(linear, "alpha", "100"));
 
-  DeqTrainInput scaled = inputOf(s);
+  DeqTrainInput scaled = test::trainInputOf(s);
   const int64_t n = int64_t(s.width) * s.height;
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<float> brightness(0.7f, 1.3f);
@@ -229,7 +220,7 @@ TEST(DeqTrain, AutomaticRefinementFollowsTheMixingModel) {
   EXPECT_TRUE(recorded(real, "alpha", "0.2"));
 
   o.refinement = EndmemberRefinement::None;
-  EXPECT_EQ(trainDeqUnmix(inputOf(s), o).refinement, EndmemberRefinement::None);
+  EXPECT_EQ(trainDeqUnmix(test::trainInputOf(s), o).refinement, EndmemberRefinement::None);
 }
 
 TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
@@ -238,7 +229,7 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
   o.epochs = 5;
   o.network.spatialProx = SpatialProx::Superpixel;
   o.network.superpixelSize = 5;
-  DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
+  DeqTrainResult r = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_EQ(r.model.network.spatialProx, SpatialProx::Superpixel);
   const int64_t n = 32 * 32;
   for (int64_t i = 0; i < n; ++i) {
@@ -310,13 +301,13 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
   EXPECT_LT(tiledDifference(older, 4).second, 0.03);
 
   o.network.superpixelSize = 1;
-  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(inputOf(s), o); },
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(test::trainInputOf(s), o); },
                                          {"superpixel size", "at least 2"});
 }
 
 TEST(DeqTrain, SupervisedNodataAndGradientModes) {
   SyntheticScene s = testScene();
-  DeqTrainInput in = inputOf(s);
+  DeqTrainInput in = test::trainInputOf(s);
   in.referenceAbundances = s.abundances;
   const int64_t n = 32 * 32;
   for (int b = 0; b < s.bands; ++b) in.scene[b * n + 5 * 32 + 7] = NAN;  // one nodata pixel
@@ -345,7 +336,7 @@ TEST(DeqTrain, TilesWhenOverTheMemoryBudget) {
   o.memoryBudgetMiB = 0.5;
   o.tileSize = 16;
   o.tilesPerStep = 2;
-  DeqTrainResult r = trainDeqUnmix(inputOf(s), o);
+  DeqTrainResult r = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_TRUE(r.model.summary.tiled);
   // 1024 pixels in steps of 2 x 16 x 16: two steps per epoch, each one solve per tile batch.
   EXPECT_EQ(r.epochs.back().forward.solves, 2);
@@ -355,16 +346,16 @@ TEST(DeqTrain, BadInputAndCancel) {
   const SyntheticScene s = testScene();
   DeqTrainOptions o = fastOptions();
   o.epochs = 0;
-  EXPECT_THROW(trainDeqUnmix(inputOf(s), o), InvalidArgument);
+  EXPECT_THROW(trainDeqUnmix(test::trainInputOf(s), o), InvalidArgument);
   o.epochs = 3;
-  DeqTrainInput tiny = inputOf(s);
+  DeqTrainInput tiny = test::trainInputOf(s);
   tiny.height = tiny.width = 4;
   tiny.scene.resize(size_t(s.bands) * 16);
   EXPECT_THROW(trainDeqUnmix(tiny, o), InvalidArgument);
-  DeqTrainInput badRef = inputOf(s);
+  DeqTrainInput badRef = test::trainInputOf(s);
   badRef.referenceAbundances.assign(10, 0.f);
   EXPECT_THROW(trainDeqUnmix(badRef, o), InvalidArgument);
-  DeqTrainInput badE = inputOf(s);
+  DeqTrainInput badE = test::trainInputOf(s);
   badE.hasInitialEndmembers = true;
   badE.initialEndmembers = s.endmembers;
   badE.initialEndmembers.bands = 39;
@@ -378,7 +369,7 @@ TEST(DeqTrain, BadInputAndCancel) {
     bool isCanceled() const override { return calls > 0; }
   } cancel;
   o.epochs = 50;
-  EXPECT_THROW(trainDeqUnmix(inputOf(s), o, {}, &cancel), Canceled);
+  EXPECT_THROW(trainDeqUnmix(test::trainInputOf(s), o, {}, &cancel), Canceled);
 }
 
 }  // namespace

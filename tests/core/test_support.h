@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "core/deq_unmix.h"
 #include "core/progress.h"
+#include "core/synthetic.h"
 
 namespace dequnmix::test {
 
@@ -100,6 +102,16 @@ inline std::vector<float> column(const std::vector<float>& rowMajor, int rows, i
   std::vector<float> v(rows);
   for (int r = 0; r < rows; ++r) v[r] = rowMajor[static_cast<size_t>(r) * cols + c];
   return v;
+}
+
+// A generated scene as DEQ-Unmix training input (unsupervised, all bands).
+inline DeqTrainInput trainInputOf(const SyntheticScene& s) {
+  DeqTrainInput in;
+  in.bands = s.bands;
+  in.height = s.height;
+  in.width = s.width;
+  in.scene = s.scene;
+  return in;
 }
 
 }  // namespace dequnmix::test
