@@ -33,6 +33,16 @@ std::string layerName(size_t i, const char* what) {
   return "conv" + std::to_string(i) + "." + what;
 }
 
+// At most 20,000 pixels (columns of L x N), every k-th: a deterministic subsample that
+// keeps the endmember fits' cost independent of the scene size.
+torch::Tensor subsamplePixels(const torch::Tensor& pixels) {
+  const int64_t maxPixels = 20000;
+  if (pixels.size(1) <= maxPixels) return pixels;
+  const int64_t k = (pixels.size(1) + maxPixels - 1) / maxPixels;
+  return pixels.index(
+      {torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
+}
+
 }  // namespace
 
 DeqNetwork DeqNetwork::create(int bands, int endmembers, const DeqNetworkOptions& options,
@@ -396,12 +406,7 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
   torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
   if (Y.size(1) < P + 1 || P < 2 || L < P) return endmembers.clone();
-  // Deterministic subsample (every k-th pixel) keeps the cost independent of the scene size.
-  const int64_t maxPixels = 20000;
-  if (Y.size(1) > maxPixels) {
-    const int64_t k = (Y.size(1) + maxPixels - 1) / maxPixels;
-    Y = Y.index({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
-  }
+  Y = subsamplePixels(Y);
   torch::Tensor U, m, Z, V0;
   double s = 1, noiseVar = 0;
   {
@@ -465,11 +470,7 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   const int P = endmembers;
   torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
   if (Y.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
-  const int64_t maxPixels = 20000;  // deterministic subsample, as in refineEndmembersMinVolume
-  if (Y.size(1) > maxPixels) {
-    const int64_t k = (Y.size(1) + maxPixels - 1) / maxPixels;
-    Y = Y.index({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
-  }
+  Y = subsamplePixels(Y);
   torch::Tensor Yc = Y - Y.mean(1, true);
   torch::Tensor evals =
       torch::linalg_eigvalsh(Yc.matmul(Yc.t()) / double(Yc.size(1)));  // ascending
