@@ -27,6 +27,7 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
   int height() const { return input_.height(); }
   int bands() const { return input_.bands(); }
   Georeference georeference() const { return input_.georeference(); }
+  double sampledRms() const { return input_.sampledRms(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
 
   // bands() x rows x cols values, band-sequential; a pixel that is nodata (or NaN) in any

@@ -2,8 +2,9 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
-#include <QSaveFile>
+#include <QFile>
 #include <QTextStream>
 
 #include <qgsprocessingoutputs.h>
@@ -121,6 +122,19 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const QString tablePath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_TABLE"), context);
   const int p = estimated_.bandCount;
+  OutputCheck check;
+  addInput(check, estimated_);
+  addInput(check, reference_);
+  addInput(check, QStringLiteral("ENDMEMBERS"), endmemberPath_);
+  addInput(check, QStringLiteral("REFERENCE_ENDMEMBERS"), referenceEndmemberPath_);
+  check.addOutput("OUTPUT_TABLE", tablePath.toStdString(), {".csv"});
+  checkOutputs(check);
+  std::unique_ptr<StagedFile> table;
+  try {
+    if (!tablePath.isEmpty()) table = std::make_unique<StagedFile>(tablePath.toStdString());
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
   FeedbackProgress progress(feedback);
 
   // Endmember spectra: both, or neither.
@@ -140,6 +154,8 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
     estimatedTable = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
     referenceTable =
         readEndmembers(referenceEndmemberPath_, QStringLiteral("REFERENCE_ENDMEMBERS"));
+    checkEndmembers(estimatedTable, QStringLiteral("ENDMEMBERS"), progress, false);
+    checkEndmembers(referenceTable, QStringLiteral("REFERENCE_ENDMEMBERS"), progress, false);
     if (estimatedTable.endmembers() != p) {
       fail(QObject::tr("ENDMEMBERS has %1 endmembers but ABUNDANCES has %2 bands. Give the "
                        "spectra that produced these abundances.")
@@ -237,8 +253,8 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const double msadRad = bySpectra ? match.msadRad : nan;
   const double msadDeg = bySpectra ? match.msadDeg : nan;
 
-  if (!tablePath.isEmpty()) {
-    QSaveFile file(tablePath);
+  if (table) {
+    QFile file(QString::fromStdString(table->path()));
     if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
       fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
                .arg(tablePath, file.errorString()));
@@ -257,9 +273,15 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
       out << ',' << rmse[e] << '\n';
     }
     out.flush();
-    if (!file.commit()) {
+    file.close();
+    if (file.error() != QFileDevice::NoError) {
       fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
                .arg(tablePath, file.errorString()));
+    }
+    try {
+      table->commit();
+    } catch (...) {
+      rethrowAsProcessingException();
     }
   }
 

@@ -5,6 +5,7 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
+#include "core/data_checks.h"
 #include "core/endmember_table.h"
 #include "core/fcls.h"
 #include "core/metrics.h"
@@ -44,7 +45,8 @@ QString FclsAlgorithm::shortHelpString() const {
       "- ENDMEMBERS: endmember spectra as CSV (header row; columns band, optionally "
       "wavelength or wavelength_nm, then one column per endmember named after it; one row per "
       "band used), e.g. the output of 'Extract endmembers (VCA)'.\n"
-      "- BANDS: optional subset of bands to use (default: all); the CSV must have one row per "
+      "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
+      "(default: all); the CSV must have one row per "
       "band used.\n"
       "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
       "Outputs\n"
@@ -88,6 +90,12 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                             QgsProcessingContext& context,
                                             QgsProcessingFeedback* feedback) {
   const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
+  OutputCheck outputs;
+  addInput(outputs, input_);
+  addInput(outputs, QStringLiteral("ENDMEMBERS"), endmemberPath_);
+  outputs.addOutput("OUTPUT", outputPath.toStdString());
+  outputs.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
+  checkOutputs(outputs);
   const dequnmix::EndmemberTable table =
       readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
   const int used = usedBandCount(input_, bands_);
@@ -106,10 +114,14 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   }
   const int p = table.endmembers();
   FeedbackProgress progress(feedback);
+  checkEndmembers(table, QStringLiteral("ENDMEMBERS"), progress, false);
   try {
     const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    checkScale(reader.sampledRms(),
+               dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
+               QStringLiteral("the ENDMEMBERS spectra"), progress);
     const dequnmix::FclsSolver solver(table.values, table.bands, p);
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
@@ -141,6 +153,8 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     throwIfCanceled(&progress);
     abundanceRows.finish();
     if (residualRows) residualRows->finish();
+    abundanceWriter.finish();
+    if (residualWriter) residualWriter->finish();
     abundanceWriter.commit();
     if (residualWriter) residualWriter->commit();
     progress.info("FCLS: " + std::to_string(valid) + " valid pixels of " +
@@ -149,10 +163,10 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   } catch (...) {
     rethrowAsProcessingException();
   }
-  QVariantMap outputs;
-  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
-  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
-  return outputs;
+  QVariantMap results;
+  results.insert(QStringLiteral("OUTPUT"), outputPath);
+  if (!residualPath.isEmpty()) results.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  return results;
 }
 
 }  // namespace dequnmix::processing

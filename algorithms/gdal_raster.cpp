@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <random>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -82,6 +82,26 @@ void GdalInput::read(int col, int row, int cols, int rows, float* values, int64_
   if (err != CE_None) {
     throw IoError(label_ + ": " + what + " failed (" + lastGdalError() + ").");
   }
+}
+
+double GdalInput::sampledRms(int maxRows) const {
+  const int rows = std::max(1, std::min(maxRows, height_));
+  const int nb = bands();
+  std::vector<float> values(static_cast<size_t>(width_) * nb);
+  const int64_t pixelSpace = int64_t{nb} * static_cast<int64_t>(sizeof(float));
+  double sum = 0;
+  int64_t count = 0;
+  for (int i = 0; i < rows; ++i) {
+    const int row = static_cast<int>(int64_t{i} * height_ / rows);
+    read(0, row, width_, 1, values.data(), pixelSpace, pixelSpace * width_, sizeof(float),
+         "reading row " + std::to_string(row + 1));
+    for (int64_t k = 0; k < int64_t{width_} * nb; ++k) {
+      if (isNodata(static_cast<int>(k % nb), values[k])) continue;
+      sum += double(values[k]) * values[k];
+      ++count;
+    }
+  }
+  return count ? std::sqrt(sum / double(count)) : 0.0;
 }
 
 Georeference GdalInput::georeference() const {
@@ -188,44 +208,125 @@ void GdalRasterReader::scan(const std::function<void(const PixelBlock&)>& visit,
 
 // ---------------------------------------------------------------------------- writer
 
+namespace {
+
+bool hasToken(const char* list, const std::string& token) {
+  std::istringstream words(list ? list : "");
+  for (std::string word; words >> word;) {
+    if (EQUAL(word.c_str(), token.c_str())) return true;
+  }
+  return false;
+}
+
+// Raster drivers that can create (or copy into) Float32 rasters.
+bool writesFloat32(GDALDriverH driver) {
+  const bool raster = GDALGetMetadataItem(driver, GDAL_DCAP_RASTER, nullptr) != nullptr;
+  const bool creates = GDALGetMetadataItem(driver, GDAL_DCAP_CREATE, nullptr) ||
+                       GDALGetMetadataItem(driver, GDAL_DCAP_CREATECOPY, nullptr);
+  return raster && creates &&
+         hasToken(GDALGetMetadataItem(driver, GDAL_DMD_CREATIONDATATYPES, nullptr), "Float32");
+}
+
+const char* const kEnviExtensions[] = {".bsq", ".bil", ".bip", ".dat"};
+
+std::string supportedRasterExtensions() {
+  std::set<std::string> extensions{".tif", ".tiff"};
+  for (const char* e : kEnviExtensions) extensions.insert(e);
+  for (int i = 0; i < GDALGetDriverCount(); ++i) {
+    GDALDriverH driver = GDALGetDriver(i);
+    if (!writesFloat32(driver)) continue;
+    const char* list = GDALGetMetadataItem(driver, GDAL_DMD_EXTENSIONS, nullptr);
+    std::istringstream words(list ? list : "");
+    for (std::string word; words >> word;) extensions.insert("." + word);
+  }
+  std::string list;
+  for (const std::string& e : extensions) list += (list.empty() ? "" : " ") + e;
+  return list;
+}
+
+// Creation options for `driver`, the ENVI interleave following the extension.
+char** creationOptions(const std::string& driver, const std::string& extension) {
+  char** options = nullptr;
+  if (driver == "GTiff") {
+    options = CSLSetNameValue(options, "INTERLEAVE", "BAND");
+    options = CSLSetNameValue(options, "BIGTIFF", "IF_SAFER");
+  } else if (driver == "ENVI") {
+    const std::string interleave = extension == ".bil"   ? "BIL"
+                                   : extension == ".bip" ? "BIP"
+                                                         : "BSQ";
+    options = CSLSetNameValue(options, "INTERLEAVE", interleave.c_str());
+  }
+  return options;
+}
+
+}  // namespace
+
+std::vector<std::string> gdalFileList(const std::string& gdalPath) {
+  GDALAllRegister();
+  std::vector<std::string> files;
+  GDALDatasetH dataset = GDALOpen(gdalPath.c_str(), GA_ReadOnly);
+  if (!dataset) return files;
+  char** list = GDALGetFileList(dataset);
+  for (char** f = list; f && *f; ++f) files.emplace_back(*f);
+  CSLDestroy(list);
+  GDALClose(dataset);
+  return files;
+}
+
+std::string rasterDriverFor(const std::string& path) {
+  GDALAllRegister();
+  if (path.rfind("memory:", 0) == 0) {
+    throw InvalidArgument("'" + path +
+                          "': QGIS keeps only vector layers in memory; a raster "
+                          "output needs a file. Leave the output empty for a temporary file, or "
+                          "give a path such as abundances.tif.");
+  }
+  const std::string ext = lowerExtension(path);
+  if (ext.empty()) {
+    throw InvalidArgument("'" + path +
+                          "' has no file extension, so its raster format is "
+                          "unknown. Add one: .tif (GeoTIFF) or another of " +
+                          supportedRasterExtensions() + ".");
+  }
+  if (ext == ".tif" || ext == ".tiff") return "GTiff";
+  for (const char* e : kEnviExtensions) {
+    if (ext == e) return "ENVI";
+  }
+  for (int i = 0; i < GDALGetDriverCount(); ++i) {
+    GDALDriverH driver = GDALGetDriver(i);
+    if (writesFloat32(driver) &&
+        hasToken(GDALGetMetadataItem(driver, GDAL_DMD_EXTENSIONS, nullptr), ext.substr(1))) {
+      return GDALGetDriverShortName(driver);
+    }
+  }
+  throw InvalidArgument("'" + path + "': no GDAL raster format with the extension " + ext +
+                        " can hold Float32 abundances. Use .tif (GeoTIFF) or another of " +
+                        supportedRasterExtensions() + ".");
+}
+
 GdalRasterWriter::GdalRasterWriter(const std::string& destination, int width, int height,
                                    const std::vector<std::string>& bandNames,
                                    const Georeference& geo, float nodata)
-    : destination_(destination),
+    : driver_(rasterDriverFor(destination)),
+      staged_(destination),
       width_(width),
       height_(height),
       bands_(static_cast<int>(bandNames.size())),
       nodata_(nodata) {
-  GDALAllRegister();
-  if (destination.empty()) throw IoError("No output file name was given.");
-  const fs::path target(destination);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) {
-    fs::create_directories(folder, ec);
-    if (ec || !fs::is_directory(folder)) {
-      throw IoError("Cannot write '" + destination + "': the folder '" + folder.string() +
-                    "' does not exist and cannot be created. Choose a writable output path.");
-    }
+  // Rows arrive in order, which every format does not take: other formats are written as
+  // a GeoTIFF first and copied by finish(); a 1 x 1 copy now tells whether they can be.
+  const std::string tiff = driver_ == "GTiff" ? staged_.path() : staged_.path() + ".scratch.tif";
+  if (driver_ != "GTiff") {
+    scratch_ = tiff;
+    probeDriver();
   }
-  std::random_device device;
-  std::ostringstream name;
-  name << '.' << target.filename().string() << ".part-" << std::hex << device() << device()
-       << ".tif";
-  temporary_ = (folder / name.str()).string();
-
-  GDALDriverH driver = GDALGetDriverByName("GTiff");
-  if (!driver) throw IoError("GDAL has no GTiff driver: cannot write '" + destination + "'.");
-  char** options = nullptr;
-  options = CSLSetNameValue(options, "INTERLEAVE", "BAND");
-  options = CSLSetNameValue(options, "BIGTIFF", "IF_SAFER");
+  char** options = creationOptions("GTiff", ".tif");
   CPLErrorReset();
-  dataset_ = GDALCreate(driver, temporary_.c_str(), width, height, bands_, GDT_Float32, options);
+  dataset_ = GDALCreate(GDALGetDriverByName("GTiff"), tiff.c_str(), width, height, bands_,
+                        GDT_Float32, options);
   CSLDestroy(options);
   if (!dataset_) {
-    const std::string why = lastGdalError();
-    std::remove(temporary_.c_str());
-    throw IoError("Cannot write '" + destination + "' (" + why +
+    throw IoError("Cannot write '" + destination + "' (" + lastGdalError() +
                   "). Choose an output path in a writable folder.");
   }
   if (geo.hasGeoTransform) {
@@ -241,18 +342,26 @@ GdalRasterWriter::GdalRasterWriter(const std::string& destination, int width, in
 }
 
 GdalRasterWriter::~GdalRasterWriter() {
-  if (!committed_) discard();
+  if (dataset_) GDALClose(handle(dataset_));
 }
 
-void GdalRasterWriter::discard() {
-  if (dataset_) {
-    GDALClose(handle(dataset_));
-    dataset_ = nullptr;
-  }
-  if (!temporary_.empty()) {
-    std::error_code ec;
-    fs::remove(temporary_, ec);
-    fs::remove(temporary_ + ".aux.xml", ec);
+void GdalRasterWriter::probeDriver() const {
+  GDALDatasetH source =
+      GDALCreate(GDALGetDriverByName("MEM"), "", 1, 1, bands_, GDT_Float32, nullptr);
+  const std::string probe = staged_.path() + ".probe" + lowerExtension(staged_.destination());
+  char** options = creationOptions(driver_, lowerExtension(staged_.destination()));
+  CPLErrorReset();
+  GDALDatasetH copy = GDALCreateCopy(GDALGetDriverByName(driver_.c_str()), probe.c_str(), source,
+                                     FALSE, options, nullptr, nullptr);
+  CSLDestroy(options);
+  const std::string why = lastGdalError();
+  if (copy) GDALClose(copy);
+  GDALClose(source);
+  if (copy) GDALDeleteDataset(GDALGetDriverByName(driver_.c_str()), probe.c_str());
+  if (!copy) {
+    throw InvalidArgument("'" + staged_.destination() + "': GDAL's " + driver_ +
+                          " driver cannot write a " + std::to_string(bands_) +
+                          "-band Float32 raster (" + why + "). Use .tif (GeoTIFF) instead.");
   }
 }
 
@@ -264,7 +373,7 @@ void GdalRasterWriter::writeRows(int row0, int rows, const float* values) {
       handle(dataset_), GF_Write, 0, row0, width_, rows, const_cast<float*>(values), width_, rows,
       GDT_Float32, bands_, nullptr, pixelSpace, lineSpace, sizeof(float), nullptr);
   if (err != CE_None) {
-    throw IoError("Writing '" + destination_ + "' failed (" + lastGdalError() +
+    throw IoError("Writing '" + staged_.destination() + "' failed (" + lastGdalError() +
                   "). Check the free disk space and the folder's permissions.");
   }
 }
@@ -277,7 +386,7 @@ void GdalRasterWriter::writeBandSequential(const float* values) {
       height_, GDT_Float32, bands_, nullptr, sizeof(float),
       GSpacing{width_} * static_cast<GSpacing>(sizeof(float)), bandSpace, nullptr);
   if (err != CE_None) {
-    throw IoError("Writing '" + destination_ + "' failed (" + lastGdalError() +
+    throw IoError("Writing '" + staged_.destination() + "' failed (" + lastGdalError() +
                   "). Check the free disk space and the folder's permissions.");
   }
 }
@@ -287,26 +396,35 @@ void GdalRasterWriter::setBandMetadata(int band, const std::string& key, const s
                       nullptr);
 }
 
-void GdalRasterWriter::commit() {
-  if (committed_) return;
+void GdalRasterWriter::finish() {
+  if (finished_) return;
+  const std::string failed = "Writing '" + staged_.destination() + "' failed";
+  if (!scratch_.empty()) {
+    char** options = creationOptions(driver_, lowerExtension(staged_.destination()));
+    CPLErrorReset();
+    GDALDatasetH copy = GDALCreateCopy(GDALGetDriverByName(driver_.c_str()), staged_.path().c_str(),
+                                       handle(dataset_), FALSE, options, nullptr, nullptr);
+    CSLDestroy(options);
+    if (!copy) throw IoError(failed + " (" + lastGdalError() + ").");
+    GDALClose(copy);
+  }
   CPLErrorReset();
   GDALClose(handle(dataset_));
   dataset_ = nullptr;
   if (CPLGetLastErrorType() >= CE_Failure) {
-    const std::string why = lastGdalError();
-    discard();
-    throw IoError("Writing '" + destination_ + "' failed when closing it (" + why + ").");
+    throw IoError(failed + " when closing it (" + lastGdalError() + ").");
   }
-  std::error_code ec;
-  fs::remove(destination_ + ".aux.xml", ec);  // stale statistics of an older file
-  fs::rename(temporary_, destination_, ec);
-  if (ec) {
-    discard();
-    throw IoError("Cannot replace '" + destination_ + "' (" + ec.message() +
-                  "). Choose another output path.");
+  if (!scratch_.empty()) {
+    std::error_code ec;
+    fs::remove(scratch_, ec);
+    fs::remove(scratch_ + ".aux.xml", ec);
   }
-  fs::remove(temporary_ + ".aux.xml", ec);
-  committed_ = true;
+  finished_ = true;
+}
+
+void GdalRasterWriter::commit() {
+  finish();
+  staged_.commit();
 }
 
 std::unique_ptr<GdalRasterWriter> residualWriterFor(const std::string& destination, int width,

@@ -4,8 +4,9 @@
 //   - GdalRasterReader: a dequnmix::PixelSource over a GDAL dataset, reading blocks of rows
 //     with one RasterIO call per tile over all selected bands, honouring each band's
 //     nodata value (and NaN): a pixel is valid when every selected band is valid;
-//   - GdalRasterWriter: a Float32 GeoTIFF written under a temporary name in the destination
-//     folder and renamed only by commit(); otherwise the partial file is deleted;
+//   - GdalRasterWriter: a Float32 raster in the format the destination's extension names,
+//     written under a temporary name in the destination folder and renamed only by
+//     commit(); otherwise the partial files are deleted;
 //   - RowAssembler: turns the valid pixels of a scan back into full rows (nodata elsewhere)
 //     for a writer, so outputs are produced tile by tile.
 // Errors are thrown as dequnmix::IoError / dequnmix::InvalidArgument.
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/output_files.h"
 #include "core/pixel_source.h"
 
 namespace dequnmix::processing {
@@ -57,6 +59,9 @@ class GdalInput {
   }
 
   Georeference georeference() const;
+  // RMS of the valid values of up to `maxRows` rows spread evenly over the raster (double
+  // precision): the scene's scale, cheaply, for comparing it with a model's or spectra's.
+  double sampledRms(int maxRows = 32) const;
   // Descriptions of the selected bands (may be empty strings).
   std::vector<std::string> bandDescriptions() const;
   // Centre wavelength (nm) of each selected band from the band metadata ("wavelength",
@@ -94,6 +99,7 @@ class GdalRasterReader final : public dequnmix::PixelSource {
   void readRows(int row0, int rows, float* values, uint8_t* valid) const;
 
   Georeference georeference() const { return input_.georeference(); }
+  double sampledRms() const { return input_.sampledRms(); }
   std::vector<std::string> bandDescriptions() const { return input_.bandDescriptions(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
 
@@ -104,13 +110,15 @@ class GdalRasterReader final : public dequnmix::PixelSource {
 
 class GdalRasterWriter {
  public:
-  // Creates a Float32 GeoTIFF of `bandNames.size()` bands, georeferenced like `geo`, with
-  // `nodata` declared on every band, under a temporary name next to `destination` (whose
-  // folder is created when missing). Throws IoError when it cannot be written.
+  // Creates a Float32 raster of `bandNames.size()` bands, georeferenced like `geo`, with
+  // `nodata` declared on every band, in the format the destination's extension names
+  // (rasterDriverFor), under a temporary name next to `destination` (StagedFile: its folder
+  // is created when missing). Throws InvalidArgument for an extension no GDAL driver
+  // writes Float32 rasters for, IoError when it cannot be written.
   GdalRasterWriter(const std::string& destination, int width, int height,
                    const std::vector<std::string>& bandNames, const Georeference& geo,
                    float nodata);
-  ~GdalRasterWriter();  // deletes the temporary file unless committed
+  ~GdalRasterWriter();  // deletes the temporary files unless committed
   GdalRasterWriter(const GdalRasterWriter&) = delete;
   GdalRasterWriter& operator=(const GdalRasterWriter&) = delete;
 
@@ -124,20 +132,35 @@ class GdalRasterWriter {
   // Writes a whole band-sequential raster (bands x height x width).
   void writeBandSequential(const float* values);
   void setBandMetadata(int band, const std::string& key, const std::string& value);
-  // Closes the file and renames it to the destination (replacing an older file).
+  // Closes the temporary file and converts it to the destination's format: everything that
+  // can fail short of the final rename. Idempotent.
+  void finish();
+  // finish(), then renames the file over the destination (replacing an older file).
   void commit();
 
  private:
-  void discard();
-  void* dataset_ = nullptr;  // GDALDatasetH
-  std::string destination_;
-  std::string temporary_;
+  // Fails unless the driver can copy a 1 x 1 raster of bands_ Float32 bands.
+  void probeDriver() const;
+  void* dataset_ = nullptr;  // GDALDatasetH, a GeoTIFF (the final file or a scratch copy)
+  std::string driver_;       // GDAL driver of the destination
+  StagedFile staged_;
+  std::string scratch_;  // GeoTIFF written first when the destination is another format
   int width_;
   int height_;
   int bands_;
   float nodata_;
-  bool committed_ = false;
+  bool finished_ = false;
 };
+
+// Every file of the GDAL dataset `gdalPath` (a raster and its sidecars, e.g. an ENVI .hdr);
+// empty when GDAL cannot open it.
+std::vector<std::string> gdalFileList(const std::string& gdalPath);
+
+// GDAL driver that writes `path` by its extension: .tif/.tiff GeoTIFF, .bsq/.bil/.bip/.dat
+// ENVI, otherwise the first GDAL raster driver listing the extension that can create
+// Float32 rasters (.img Erdas Imagine, .nc netCDF, ...). Throws InvalidArgument naming
+// the supported extensions when there is none, or when the name has no extension.
+std::string rasterDriverFor(const std::string& path);
 
 // Nodata value of every raster the algorithms write.
 constexpr float kOutputNoData = -9999.0f;

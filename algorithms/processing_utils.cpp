@@ -1,17 +1,24 @@
 #include "algorithms/processing_utils.h"
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <exception>
+#include <limits>
 #include <new>
 #include <set>
 
 #include <QObject>
+#include <QRegularExpression>
 
 #include <qgsexception.h>
+#include <qgsproperty.h>
 #include <qgsproviderregistry.h>
 #include <qgsrasterlayer.h>
 
+#include "algorithms/gdal_raster.h"
 #include "algorithms/layer_styling.h"
+#include "core/data_checks.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 
@@ -23,6 +30,48 @@ QString iconPath(const QString& name) {
 
 QIcon icon(const QString& name) { return QIcon(iconPath(name)); }
 
+namespace {
+
+// Stop signals (SIGINT, SIGTERM) received while a FeedbackProgress exists.
+std::atomic<int> stopSignal{0};
+std::mutex stopHandlersMutex;
+int stopHandlerUsers = 0;
+struct sigaction previousInt, previousTerm;
+
+extern "C" void onStopSignal(int signal) {
+  // A second signal while the run is still unwinding ends the process as usual.
+  if (stopSignal.exchange(signal) != 0) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
+}
+
+void installStopHandlers() {
+  std::lock_guard<std::mutex> lock(stopHandlersMutex);
+  if (stopHandlerUsers++ > 0) return;
+  stopSignal = 0;
+  struct sigaction action {};
+  action.sa_handler = onStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &previousInt);
+  sigaction(SIGTERM, &action, &previousTerm);
+}
+
+void removeStopHandlers() {
+  std::lock_guard<std::mutex> lock(stopHandlersMutex);
+  if (--stopHandlerUsers > 0) return;
+  sigaction(SIGINT, &previousInt, nullptr);
+  sigaction(SIGTERM, &previousTerm, nullptr);
+}
+
+}  // namespace
+
+FeedbackProgress::FeedbackProgress(QgsProcessingFeedback* feedback) : feedback_(feedback) {
+  installStopHandlers();
+}
+
+FeedbackProgress::~FeedbackProgress() { removeStopHandlers(); }
+
 void FeedbackProgress::setProgress(double fraction) {
   if (!feedback_) return;
   const double clamped = std::min(1.0, std::max(0.0, fraction));
@@ -32,7 +81,13 @@ void FeedbackProgress::setProgress(double fraction) {
   feedback_->setProgress(100.0 * clamped);
 }
 
-bool FeedbackProgress::isCanceled() const { return feedback_ && feedback_->isCanceled(); }
+bool FeedbackProgress::isCanceled() const {
+  if (stopSignal != 0) {
+    if (feedback_ && !feedback_->isCanceled()) feedback_->cancel();
+    return true;
+  }
+  return feedback_ && feedback_->isCanceled();
+}
 
 void FeedbackProgress::info(const std::string& message) {
   if (!feedback_) return;
@@ -105,6 +160,7 @@ RasterInput DequnmixAlgorithm::rasterInput(const QVariantMap& parameters, const 
   const bool plainPath = !path.isEmpty() && parts.value(QStringLiteral("layerName")).isNull() &&
                          parts.value(QStringLiteral("openOptions")).isNull();
   input.gdalPath = (plainPath ? path : layer->source()).toStdString();
+  input.files = gdalFileList(input.gdalPath);
   input.width = layer->width();
   input.height = layer->height();
   input.bandCount = layer->bandCount();
@@ -120,11 +176,49 @@ RasterInput DequnmixAlgorithm::rasterInput(const QVariantMap& parameters, const 
   return input;
 }
 
+namespace {
+
+// The band numbers of a BANDS value as users type them: "1,2,3", "1;2;3", "5-40", or a
+// list of such items (a repeated --BANDS in qgis_process).
+QList<int> parseBandList(const QString& name, const QVariant& value) {
+  QStringList items;
+  if (value.type() == QVariant::List || value.type() == QVariant::StringList) {
+    for (const QVariant& item : value.toList()) items << item.toString();
+  } else {
+    items << value.toString();
+  }
+  QList<int> bands;
+  static const QRegularExpression separators(QStringLiteral("[,;\\s]+"));
+  static const QRegularExpression range(QStringLiteral("^(\\d+)\\s*-\\s*(\\d+)$"));
+  for (const QString& item : items) {
+    for (const QString& token : item.split(separators, Qt::SkipEmptyParts)) {
+      const QRegularExpressionMatch m = range.match(token);
+      bool ok = false;
+      const int single = token.toInt(&ok);
+      if (ok) {
+        bands << single;
+      } else if (m.hasMatch() && m.captured(1).toInt() <= m.captured(2).toInt()) {
+        for (int b = m.captured(1).toInt(); b <= m.captured(2).toInt(); ++b) bands << b;
+      } else {
+        fail(QObject::tr("%1: '%2' is not a band number or a range such as 5-40. List bands as "
+                         "1,2,3 or 1;2;3 or ranges like 1-40.")
+                 .arg(name, token));
+      }
+    }
+  }
+  return bands;
+}
+
+}  // namespace
+
 std::vector<int> DequnmixAlgorithm::bandSelection(const QVariantMap& parameters,
                                                   const QString& name,
                                                   QgsProcessingContext& context,
                                                   const RasterInput& raster) const {
-  const QList<int> chosen = parameterAsInts(parameters, name, context);
+  const QVariant value = parameters.value(name);
+  const QList<int> chosen = value.canConvert<QgsProperty>()
+                                ? parameterAsInts(parameters, name, context)
+                                : parseBandList(name, value);
   std::vector<int> bands;
   std::set<int> seen;
   for (int band : chosen) {
@@ -168,10 +262,65 @@ DequnmixAlgorithm::AbundanceOutputPaths DequnmixAlgorithm::abundanceOutputPaths(
   return paths;
 }
 
+QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter) {
+  const bool integer = parameter->dataType() == QgsProcessingParameterNumber::Integer;
+  const auto text = [integer](double v) {
+    return integer ? QString::number(static_cast<qlonglong>(v)) : QString::number(v);
+  };
+  const bool hasMax = parameter->maximum() < std::numeric_limits<int>::max();
+  const QString range =
+      hasMax ? QObject::tr("%1 to %2").arg(text(parameter->minimum()), text(parameter->maximum()))
+             : QObject::tr("at least %1").arg(text(parameter->minimum()));
+  parameter->setDescription(QStringLiteral("%1 [%2]").arg(parameter->description(), range));
+  return parameter;
+}
+
+void DequnmixAlgorithm::addInput(OutputCheck& check, const RasterInput& raster) {
+  check.addInput(QStringLiteral("%1 (%2)").arg(raster.parameter, raster.layerName).toStdString(),
+                 raster.files);
+}
+
+void DequnmixAlgorithm::addInput(OutputCheck& check, const QString& parameter,
+                                 const QString& path) {
+  check.addInput(parameter.toStdString(), {path.toStdString()});
+}
+
+void DequnmixAlgorithm::checkOutputs(const OutputCheck& check) {
+  try {
+    check.check();
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+}
+
+void DequnmixAlgorithm::checkScale(double sceneRms, double referenceRms,
+                                   const QString& referenceLabel,
+                                   dequnmix::ProgressSink& progress) {
+  const dequnmix::ScaleCheck c =
+      dequnmix::compareScale(sceneRms, referenceRms, "INPUT", referenceLabel.toStdString());
+  if (c.verdict == dequnmix::ScaleCheck::Verdict::Refuse) fail(QString::fromStdString(c.message));
+  if (c.verdict == dequnmix::ScaleCheck::Verdict::Warn) progress.warning(c.message);
+}
+
+void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
+                                        const QString& parameter, dequnmix::ProgressSink& progress,
+                                        bool refuseErrors) {
+  const dequnmix::EndmemberSetCheck c = dequnmix::checkEndmemberSet(table);
+  for (const std::string& error : c.errors) {
+    const QString message = QStringLiteral("%1: %2").arg(parameter, QString::fromStdString(error));
+    if (refuseErrors) fail(message);
+    progress.warning(message.toStdString());
+  }
+  for (const std::string& warning : c.warnings) {
+    progress.warning(
+        QStringLiteral("%1: %2").arg(parameter, QString::fromStdString(warning)).toStdString());
+  }
+}
+
 void DequnmixAlgorithm::addThreadsParameter(bool isAdvanced) {
-  auto* threads = new QgsProcessingParameterNumber(
+  auto* threads = ranged(new QgsProcessingParameterNumber(
       QStringLiteral("THREADS"), QObject::tr("Threads (0 = all cores)"),
-      QgsProcessingParameterNumber::Integer, 0, false, 0, 1024);
+      QgsProcessingParameterNumber::Integer, 0, false, 0, 1024));
   addParameter(isAdvanced ? advanced(threads) : threads);
 }
 

@@ -19,6 +19,7 @@
 #include <qgsprocessingparameters.h>
 #include <qgsrectangle.h>
 
+#include "algorithms/output_files.h"
 #include "core/endmember_table.h"
 #include "core/progress.h"
 
@@ -30,10 +31,15 @@ QIcon icon(const QString& name);
 
 // Reports core progress, messages and cancel through a QgsProcessingFeedback. Safe to
 // call from the core's worker threads: calls are serialised, and progress is forwarded
-// only when it moved by at least 0.1 %.
+// only when it moved by at least 0.1 %. While one exists, SIGINT and SIGTERM (Ctrl-C on
+// qgis_process) cancel the run as the toolbox's Cancel does; a second signal ends the
+// process at once.
 class FeedbackProgress final : public dequnmix::ProgressSink {
  public:
-  explicit FeedbackProgress(QgsProcessingFeedback* feedback) : feedback_(feedback) {}
+  explicit FeedbackProgress(QgsProcessingFeedback* feedback);
+  ~FeedbackProgress() override;
+  FeedbackProgress(const FeedbackProgress&) = delete;
+  FeedbackProgress& operator=(const FeedbackProgress&) = delete;
   void setProgress(double fraction) override;
   bool isCanceled() const override;
   void info(const std::string& message) override;
@@ -60,12 +66,17 @@ T* advanced(T* parameter) {
   return parameter;
 }
 
+// `parameter` with its accepted range appended to its description ("Epochs [1 to
+// 1000000]"), so that QGIS's generic "Incorrect parameter value" can be understood.
+QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter);
+
 // A raster parameter resolved in prepareAlgorithm() (main thread) into what the worker
 // thread needs: the GDAL dataset name and the grid as QGIS shows it.
 struct RasterInput {
   QString parameter;  // parameter name, for messages
   QString layerName;
   std::string gdalPath;
+  std::vector<std::string> files;  // every file of the dataset (sidecars included)
   int width = 0;
   int height = 0;
   int bandCount = 0;
@@ -107,6 +118,19 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   };
   AbundanceOutputPaths abundanceOutputPaths(const QVariantMap& parameters,
                                             QgsProcessingContext& context) const;
+  // The run's inputs for OutputCheck: a raster's files, or a file parameter's path.
+  static void addInput(OutputCheck& check, const RasterInput& raster);
+  static void addInput(OutputCheck& check, const QString& parameter, const QString& path);
+  // OutputCheck::check() with its message as a QgsProcessingException.
+  static void checkOutputs(const OutputCheck& check);
+  // Fails when a scene's scale (RMS) is far from the one a model or spectra were made for
+  // (dequnmix::compareScale), warns when it is somewhat off.
+  static void checkScale(double sceneRms, double referenceRms, const QString& referenceLabel,
+                         dequnmix::ProgressSink& progress);
+  // Reports the problems of an endmember set (dequnmix::checkEndmemberSet) as warnings;
+  // with `refuseErrors`, a set unmixing cannot use fails instead.
+  static void checkEndmembers(const dequnmix::EndmemberTable& table, const QString& parameter,
+                              dequnmix::ProgressSink& progress, bool refuseErrors);
   // Adds the THREADS parameter (CPU threads, 0 = all cores; default 0), flagged advanced
   // when `isAdvanced`.
   void addThreadsParameter(bool isAdvanced);

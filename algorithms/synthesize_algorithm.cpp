@@ -79,25 +79,25 @@ SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
 void SynthesizeAlgorithm::initAlgorithm(const QVariantMap&) {
   const dequnmix::SyntheticOptions d;
   using Number = QgsProcessingParameterNumber;
-  addParameter(new Number(QStringLiteral("WIDTH"), QObject::tr("Width (pixels)"), Number::Integer,
-                          d.width, false, 1, 100000));
-  addParameter(new Number(QStringLiteral("HEIGHT"), QObject::tr("Height (pixels)"), Number::Integer,
-                          d.height, false, 1, 100000));
-  addParameter(new Number(QStringLiteral("BANDS"), QObject::tr("Number of bands"), Number::Integer,
-                          d.bands, false, 3, 10000));
-  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                          Number::Integer, d.endmembers, false, 2, 1000));
-  addParameter(new Number(QStringLiteral("SNR_DB"),
-                          QObject::tr("Signal-to-noise ratio (dB, 0 = noise-free)"), Number::Double,
-                          d.snrDb, false, 0.0));
-  addParameter(new Number(QStringLiteral("MAX_ABUNDANCE"), QObject::tr("Maximum abundance"),
-                          Number::Double, d.maxAbundance, false, 0.0, 1.0));
+  addParameter(ranged(new Number(QStringLiteral("WIDTH"), QObject::tr("Width (pixels)"),
+                                 Number::Integer, d.width, false, 1, 100000)));
+  addParameter(ranged(new Number(QStringLiteral("HEIGHT"), QObject::tr("Height (pixels)"),
+                                 Number::Integer, d.height, false, 1, 100000)));
+  addParameter(ranged(new Number(QStringLiteral("BANDS"), QObject::tr("Number of bands"),
+                                 Number::Integer, d.bands, false, 3, 10000)));
+  addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                                 Number::Integer, d.endmembers, false, 2, 1000)));
+  addParameter(ranged(new Number(QStringLiteral("SNR_DB"),
+                                 QObject::tr("Signal-to-noise ratio (dB, 0 = noise-free)"),
+                                 Number::Double, d.snrDb, false, 0.0)));
+  addParameter(ranged(new Number(QStringLiteral("MAX_ABUNDANCE"), QObject::tr("Maximum abundance"),
+                                 Number::Double, d.maxAbundance, false, 0.0, 1.0)));
   addParameter(new QgsProcessingParameterBoolean(QStringLiteral("PURE_PIXELS"),
                                                  QObject::tr("Place one pure pixel per endmember"),
                                                  d.purePixels));
-  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
-                          static_cast<qlonglong>(d.seed), false, 0,
-                          std::numeric_limits<int>::max()));
+  addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
+                                 Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
+                                 std::numeric_limits<int>::max())));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Synthetic scene")));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_ABUNDANCES"),
@@ -145,9 +145,15 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
       parameterAsOutputLayer(parameters, QStringLiteral("OUTPUT_ABUNDANCES"), context);
   const QString endmemberPath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  OutputCheck check;
+  check.addOutput("OUTPUT", scenePath.toStdString());
+  check.addOutput("OUTPUT_ABUNDANCES", abundancePath.toStdString());
+  check.addOutput("OUTPUT_ENDMEMBERS", endmemberPath.toStdString(), {".csv"});
+  checkOutputs(check);
   FeedbackProgress progress(feedback);
   try {
     // Fail on unwritable outputs before the work.
+    StagedFile csv(endmemberPath.toStdString());
     const int w = options_.width;
     const int h = options_.height;
     std::vector<std::string> bandNames;
@@ -187,9 +193,12 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     progress.setProgress(0.9);
     throwIfCanceled(&progress);
 
-    dequnmix::writeEndmemberCsv(endmemberPath.toStdString(), table);
+    dequnmix::writeEndmemberCsv(csv.path(), table);
+    sceneWriter->finish();
+    abundanceWriter.finish();
     sceneWriter->commit();
     abundanceWriter.commit();
+    csv.commit();
     progress.setProgress(1.0);
   } catch (...) {
     rethrowAsProcessingException();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <memory>
 
@@ -13,8 +14,11 @@
 
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
+#include "algorithms/output_files.h"
 #include "algorithms/training_report.h"
+#include "core/data_checks.h"
 #include "core/endmember_table.h"
+#include "core/errors.h"
 
 namespace dequnmix::processing {
 
@@ -76,7 +80,8 @@ QString TrainAlgorithm::shortHelpString() const {
              "DEQ-Unmix model'.\n\n"
              "Parameters\n"
              "- INPUT: the hyperspectral raster.\n"
-             "- BANDS: optional subset of bands (default: all); the model remembers it.\n"
+             "- BANDS: optional subset of bands, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
+             "(default: all); the model remembers it.\n"
              "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
              "INITIAL_ENDMEMBERS is given.\n"
              "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
@@ -157,8 +162,8 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
-  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                          Number::Integer, d.endmembers, false, 2, 1000));
+  addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                                 Number::Integer, d.endmembers, false, 2, 1000)));
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("INITIAL_ENDMEMBERS"),
       QObject::tr("Initial endmember spectra (CSV, optional; default: VCA)"),
@@ -167,11 +172,11 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterRasterLayer(
       QStringLiteral("REFERENCE_ABUNDANCES"),
       QObject::tr("Reference abundances (optional; supervised training)"), QVariant(), true));
-  addParameter(new Number(QStringLiteral("EPOCHS"), QObject::tr("Epochs"), Number::Integer,
-                          d.epochs, false, 1, 1000000));
-  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
-                          static_cast<qlonglong>(d.seed), false, 0,
-                          std::numeric_limits<int>::max()));
+  addParameter(ranged(new Number(QStringLiteral("EPOCHS"), QObject::tr("Epochs"), Number::Integer,
+                                 d.epochs, false, 1, 1000000)));
+  addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
+                                 Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
+                                 std::numeric_limits<int>::max())));
   addThreadsParameter(false);
 
   auto* solver = new QgsProcessingParameterEnum(
@@ -179,72 +184,79 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
       QStringList{QStringLiteral("anderson"), QStringLiteral("picard")}, false,
       static_cast<int>(d.forward.kind));
   addParameter(advanced(solver));
-  addParameter(advanced(new Number(QStringLiteral("MAX_ITERATIONS"),
-                                   QObject::tr("Forward iterations per solve (training)"),
-                                   Number::Integer, d.forward.maxIterations, false, 1, 10000)));
-  addParameter(advanced(decimals(
-      new Number(QStringLiteral("TOLERANCE"), QObject::tr("Solver tolerance (relative residual)"),
-                 Number::Double, d.forward.tolerance, false, 0.0),
-      8)));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("MAX_ITERATIONS"), QObject::tr("Forward iterations per solve (training)"),
+      Number::Integer, d.forward.maxIterations, false, 1, 10000))));
   addParameter(
-      advanced(new Number(QStringLiteral("ANDERSON_HISTORY"), QObject::tr("Anderson history m"),
-                          Number::Integer, d.forward.history, false, 1, 100)));
-  addParameter(advanced(decimals(new Number(QStringLiteral("ANDERSON_REGULARIZATION"),
-                                            QObject::tr("Anderson regularisation lambda"),
-                                            Number::Double, d.forward.regularization, false, 0.0),
-                                 8)));
-  addParameter(advanced(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
-                                   QObject::tr("Backward iterations per solve (implicit)"),
-                                   Number::Integer, d.backward.maxIterations, false, 1, 10000)));
+      advanced(decimals(ranged(new Number(QStringLiteral("TOLERANCE"),
+                                          QObject::tr("Solver tolerance (relative residual)"),
+                                          Number::Double, d.forward.tolerance, false, 0.0, 1.0)),
+                        8)));
+  addParameter(advanced(
+      ranged(new Number(QStringLiteral("ANDERSON_HISTORY"), QObject::tr("Anderson history m"),
+                        Number::Integer, d.forward.history, false, 1, 100))));
+  addParameter(
+      advanced(decimals(ranged(new Number(QStringLiteral("ANDERSON_REGULARIZATION"),
+                                          QObject::tr("Anderson regularisation lambda"),
+                                          Number::Double, d.forward.regularization, false, 0.0)),
+                        8)));
+  addParameter(
+      advanced(ranged(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
+                                 QObject::tr("Backward iterations per solve (implicit)"),
+                                 Number::Integer, d.backward.maxIterations, false, 1, 10000))));
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("GRADIENT"), QObject::tr("Gradient"),
       QStringList{QStringLiteral("implicit"), QStringLiteral("phantom"),
                   QStringLiteral("unrolled")},
       false, static_cast<int>(d.gradient))));
-  addParameter(advanced(decimals(
-      new Number(QStringLiteral("NETWORK_LEARNING_RATE"), QObject::tr("Network learning rate"),
-                 Number::Double, d.networkLearningRate, false, 0.0),
-      6)));
+  addParameter(
+      advanced(decimals(ranged(new Number(QStringLiteral("NETWORK_LEARNING_RATE"),
+                                          QObject::tr("Network learning rate"), Number::Double,
+                                          d.networkLearningRate, false, 0.0, 1.0)),
+                        6)));
   addParameter(advanced(new QgsProcessingParameterBoolean(
       QStringLiteral("TRAIN_ENDMEMBERS"), QObject::tr("Train the endmembers"), d.trainEndmembers)));
-  addParameter(advanced(decimals(
-      new Number(QStringLiteral("ENDMEMBER_LEARNING_RATE"), QObject::tr("Endmember learning rate"),
-                 Number::Double, d.endmemberLearningRate, false, 0.0),
-      6)));
-  addParameter(advanced(
+  addParameter(
+      advanced(decimals(ranged(new Number(QStringLiteral("ENDMEMBER_LEARNING_RATE"),
+                                          QObject::tr("Endmember learning rate"), Number::Double,
+                                          d.endmemberLearningRate, false, 0.0, 1.0)),
+                        6)));
+  addParameter(advanced(ranged(
       new Number(QStringLiteral("ALPHA"),
                  QObject::tr("Alpha (MSE weight next to the spectral angle, -1 = automatic)"),
-                 Number::Double, d.alpha, false, -1.0)));
+                 Number::Double, d.alpha, false, -1.0))));
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
       QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
                   QStringLiteral("minimum volume"), QStringLiteral("automatic")},
       false, static_cast<int>(d.refinement))));
-  addParameter(advanced(decimals(new Number(QStringLiteral("REFINEMENT_RADIUS"),
-                                            QObject::tr("Refinement radius (rad, 0 = automatic)"),
-                                            Number::Double, d.refinementRadius, false, 0.0),
-                                 4)));
-  addParameter(advanced(decimals(
-      new Number(QStringLiteral("SPATIAL_WEIGHT"), QObject::tr("Spatial prox weight (0 = off)"),
-                 Number::Double, d.network.spatialWeight, false, 0.0, 0.99),
-      4)));
+  addParameter(
+      advanced(decimals(ranged(new Number(QStringLiteral("REFINEMENT_RADIUS"),
+                                          QObject::tr("Refinement radius (rad, 0 = automatic)"),
+                                          Number::Double, d.refinementRadius, false, 0.0)),
+                        4)));
+  addParameter(advanced(
+      decimals(ranged(new Number(QStringLiteral("SPATIAL_WEIGHT"),
+                                 QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
+                                 d.network.spatialWeight, false, 0.0, 0.99)),
+               4)));
   // Enum indices follow dequnmix::SpatialProx.
   addParameter(advanced(new QgsProcessingParameterEnum(
       QStringLiteral("SPATIAL_PROX"), QObject::tr("Spatial prox"),
       QStringList{QObject::tr("3x3 neighbourhood"), QObject::tr("superpixel (SLIC)")}, false,
       static_cast<int>(d.network.spatialProx))));
-  addParameter(advanced(new Number(QStringLiteral("SUPERPIXEL_SIZE"),
-                                   QObject::tr("Superpixel size (SLIC grid step, pixels)"),
-                                   Number::Integer, d.network.superpixelSize, false, 2, 1000)));
-  addParameter(advanced(new Number(QStringLiteral("HIDDEN_CHANNELS"),
-                                   QObject::tr("Hidden channels of the network"), Number::Integer,
-                                   d.network.hiddenChannels, false, 1, 1024)));
-  addParameter(advanced(new Number(QStringLiteral("INFERENCE_MAX_ITERATIONS"),
-                                   QObject::tr("Iterations per solve (inference)"), Number::Integer,
-                                   i.solver.maxIterations, false, 1, 10000)));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("SUPERPIXEL_SIZE"), QObject::tr("Superpixel size (SLIC grid step, pixels)"),
+      Number::Integer, d.network.superpixelSize, false, 2, 1000))));
+  addParameter(advanced(ranged(
+      new Number(QStringLiteral("HIDDEN_CHANNELS"), QObject::tr("Hidden channels of the network"),
+                 Number::Integer, d.network.hiddenChannels, false, 1, 1024))));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("INFERENCE_MAX_ITERATIONS"), QObject::tr("Iterations per solve (inference)"),
+      Number::Integer, i.solver.maxIterations, false, 1, 10000))));
   addParameter(advanced(decimals(
-      new Number(QStringLiteral("INFERENCE_TOLERANCE"), QObject::tr("Tolerance (inference)"),
-                 Number::Double, i.solver.tolerance, false, 0.0),
+      ranged(new Number(QStringLiteral("INFERENCE_TOLERANCE"), QObject::tr("Tolerance (inference)"),
+                        Number::Double, i.solver.tolerance, false, 0.0, 1.0)),
       8)));
 
   addParameter(new QgsProcessingParameterFileDestination(
@@ -352,122 +364,177 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   return true;
 }
 
+// The file outputs of one training run: checked and staged before the work, committed
+// together at the end (or none, when anything fails or the run is canceled).
+struct TrainAlgorithm::Outputs {
+  QString model, abundances, residual, endmembers, report;
+  std::unique_ptr<StagedFile> modelFile, endmemberFile, reportFile;
+  std::unique_ptr<GdalRasterWriter> abundanceWriter, residualWriter;
+
+  void commit() {
+    abundanceWriter->finish();
+    if (residualWriter) residualWriter->finish();
+    abundanceWriter->commit();
+    if (residualWriter) residualWriter->commit();
+    modelFile->commit();
+    endmemberFile->commit();
+    if (reportFile) reportFile->commit();
+  }
+};
+
+TrainAlgorithm::Outputs TrainAlgorithm::stageOutputs(const QVariantMap& parameters,
+                                                     QgsProcessingContext& context) const {
+  Outputs o;
+  o.model = parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_MODEL"), context);
+  const AbundanceOutputPaths rasters = abundanceOutputPaths(parameters, context);
+  o.abundances = rasters.abundances;
+  o.residual = rasters.residual;
+  o.endmembers = parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  o.report = parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
+  OutputCheck check;
+  addInput(check, input_);
+  addInput(check, QStringLiteral("INITIAL_ENDMEMBERS"), initialPath_);
+  if (hasReference_) addInput(check, reference_);
+  check.addOutput("OUTPUT_MODEL", o.model.toStdString());
+  check.addOutput("OUTPUT", o.abundances.toStdString());
+  check.addOutput("OUTPUT_ENDMEMBERS", o.endmembers.toStdString(), {".csv"});
+  check.addOutput("OUTPUT_RESIDUAL", o.residual.toStdString());
+  check.addOutput("OUTPUT_REPORT", o.report.toStdString(), {".html", ".htm"});
+  checkOutputs(check);
+  try {
+    o.modelFile = std::make_unique<StagedFile>(o.model.toStdString());
+    o.endmemberFile = std::make_unique<StagedFile>(o.endmembers.toStdString());
+    if (!o.report.isEmpty()) o.reportFile = std::make_unique<StagedFile>(o.report.toStdString());
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  return o;
+}
+
+int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
+  const int used = usedBandCount(input_, bands_);
+  if (initialPath_.isEmpty()) {
+    if (options_.endmembers >= used) {
+      fail(QObject::tr("ENDMEMBERS is %1 but must be fewer than the %2 bands used. Lower "
+                       "ENDMEMBERS or use more bands.")
+               .arg(options_.endmembers)
+               .arg(used));
+    }
+    return options_.endmembers;
+  }
+  in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
+  in.hasInitialEndmembers = true;
+  const dequnmix::EndmemberTable& t = in.initialEndmembers;
+  if (t.bands != used) {
+    fail(QObject::tr("INITIAL_ENDMEMBERS has %1 bands (rows) but INPUT uses %2 bands%3. Give "
+                     "spectra with one row per band used, or choose BANDS to match the CSV.")
+             .arg(t.bands)
+             .arg(used)
+             .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
+                                 : QObject::tr(" (the BANDS subset)")));
+  }
+  if (t.endmembers() < 2 || t.endmembers() >= used) {
+    fail(QObject::tr("INITIAL_ENDMEMBERS has %1 endmember column(s); DEQ-Unmix needs at least "
+                     "2 and fewer than the %2 bands used.")
+             .arg(t.endmembers())
+             .arg(used));
+  }
+  return t.endmembers();
+}
+
+void TrainAlgorithm::readReference(dequnmix::DeqTrainInput& in, int p) const {
+  if (reference_.width != in.width || reference_.height != in.height) {
+    fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is %2 x %3 pixels but INPUT is %4 x %5. Give "
+                     "reference abundances on the scene's grid.")
+             .arg(reference_.layerName)
+             .arg(reference_.width)
+             .arg(reference_.height)
+             .arg(in.width)
+             .arg(in.height));
+  }
+  if (reference_.bandCount != p) {
+    fail(QObject::tr("REFERENCE_ABUNDANCES (%1) has %2 bands but training uses %3 endmembers "
+                     "(%4). Give one reference band per endmember.")
+             .arg(reference_.layerName)
+             .arg(reference_.bandCount)
+             .arg(p)
+             .arg(in.hasInitialEndmembers ? QObject::tr("the columns of INITIAL_ENDMEMBERS")
+                                          : QObject::tr("ENDMEMBERS")));
+  }
+  GdalWindowReader ref(
+      reference_.gdalPath, {},
+      QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
+  in.referenceAbundances = ref.readAll();
+  const size_t n = size_t(in.width) * in.height;
+  int64_t missing = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isfinite(in.scene[i]) && !std::isfinite(in.referenceAbundances[i])) ++missing;
+  }
+  if (missing > 0) {
+    fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is nodata at %2 pixels where INPUT is valid. "
+                     "Give reference abundances for every valid pixel.")
+             .arg(reference_.layerName)
+             .arg(missing));
+  }
+}
+
+int64_t TrainAlgorithm::readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const {
+  const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
+  GdalWindowReader reader(input_.gdalPath, bands_, label);
+  geo = reader.georeference();
+  in.bands = reader.bands();
+  in.height = reader.height();
+  in.width = reader.width();
+  in.scene = reader.readAll();
+  in.sourceBands = input_.bandCount;
+  in.bandSubset = bands_;
+  in.wavelengths = reader.wavelengthsNm();
+  int64_t validPixels = 0;
+  const size_t n = size_t(in.width) * in.height;
+  for (size_t i = 0; i < n; ++i) validPixels += std::isfinite(in.scene[i]) ? 1 : 0;
+  if (validPixels == 0) {
+    fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at "
+                     "least one band used. Check the raster's nodata value and BANDS.")
+             .arg(input_.layerName));
+  }
+  return validPixels;
+}
+
 QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingContext& context,
                                              QgsProcessingFeedback* feedback) {
-  const QString modelPath =
-      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_MODEL"), context);
-  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
-  const QString endmemberPath =
-      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
-  const QString reportPath =
-      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
-
-  const int used = usedBandCount(input_, bands_);
+  Outputs out = stageOutputs(parameters, context);
   dequnmix::DeqTrainInput in;
-  if (!initialPath_.isEmpty()) {
-    in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
-    in.hasInitialEndmembers = true;
-    const dequnmix::EndmemberTable& t = in.initialEndmembers;
-    if (t.bands != used) {
-      fail(QObject::tr("INITIAL_ENDMEMBERS has %1 bands (rows) but INPUT uses %2 bands%3. Give "
-                       "spectra with one row per band used, or choose BANDS to match the CSV.")
-               .arg(t.bands)
-               .arg(used)
-               .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
-                                   : QObject::tr(" (the BANDS subset)")));
-    }
-    if (t.endmembers() < 2 || t.endmembers() >= used) {
-      fail(QObject::tr("INITIAL_ENDMEMBERS has %1 endmember column(s); DEQ-Unmix needs at least "
-                       "2 and fewer than the %2 bands used.")
-               .arg(t.endmembers())
-               .arg(used));
-    }
-  } else if (options_.endmembers >= used) {
-    fail(QObject::tr("ENDMEMBERS is %1 but must be fewer than the %2 bands used. Lower "
-                     "ENDMEMBERS or use more bands.")
-             .arg(options_.endmembers)
-             .arg(used));
-  }
-  const int p = in.hasInitialEndmembers ? in.initialEndmembers.endmembers() : options_.endmembers;
-
+  const int p = endmemberCount(in);
   FeedbackProgress progress(feedback);
   std::vector<std::pair<std::string, double>> timings;
-  QVariantMap outputs;
+  QVariantMap results;
   try {
     auto t = Clock::now();
-    const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
-    GdalWindowReader reader(input_.gdalPath, bands_, label);
-    const Georeference geo = reader.georeference();
-    const int width = reader.width(), height = reader.height();
     if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
-    in.bands = used;
-    in.height = height;
-    in.width = width;
-    in.scene = reader.readAll();
-    in.sourceBands = input_.bandCount;
-    in.bandSubset = bands_;
-    in.wavelengths = reader.wavelengthsNm();
-    int64_t validPixels = 0;
-    {
-      const size_t n = size_t(width) * height;
-      for (size_t i = 0; i < n; ++i) validPixels += std::isfinite(in.scene[i]) ? 1 : 0;
-    }
-    if (validPixels == 0) {
-      fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at "
-                       "least one band used. Check the raster's nodata value and BANDS.")
-               .arg(input_.layerName));
-    }
-    if (hasReference_) {
-      if (reference_.width != width || reference_.height != height) {
-        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is %2 x %3 pixels but INPUT is %4 x %5. Give "
-                         "reference abundances on the scene's grid.")
-                 .arg(reference_.layerName)
-                 .arg(reference_.width)
-                 .arg(reference_.height)
-                 .arg(width)
-                 .arg(height));
-      }
-      if (reference_.bandCount != p) {
-        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) has %2 bands but training uses %3 endmembers "
-                         "(%4). Give one reference band per endmember.")
-                 .arg(reference_.layerName)
-                 .arg(reference_.bandCount)
-                 .arg(p)
-                 .arg(in.hasInitialEndmembers ? QObject::tr("the columns of INITIAL_ENDMEMBERS")
-                                              : QObject::tr("ENDMEMBERS")));
-      }
-      GdalWindowReader ref(
-          reference_.gdalPath, {},
-          QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
-      in.referenceAbundances = ref.readAll();
-      const size_t n = size_t(width) * height;
-      int64_t missing = 0;
-      for (size_t i = 0; i < n; ++i) {
-        if (std::isfinite(in.scene[i]) && !std::isfinite(in.referenceAbundances[i])) ++missing;
-      }
-      if (missing > 0) {
-        fail(QObject::tr("REFERENCE_ABUNDANCES (%1) is nodata at %2 pixels where INPUT is valid. "
-                         "Give reference abundances for every valid pixel.")
-                 .arg(reference_.layerName)
-                 .arg(missing));
-      }
+    Georeference geo;
+    const int64_t validPixels = readScene(in, geo);
+    if (hasReference_) readReference(in, p);
+    if (in.hasInitialEndmembers) {
+      const dequnmix::EndmemberTable& e = in.initialEndmembers;
+      checkEndmembers(e, QStringLiteral("INITIAL_ENDMEMBERS"), progress, true);
+      checkScale(dequnmix::rmsOf(in.scene.data(), static_cast<int64_t>(in.scene.size())),
+                 dequnmix::rmsOf(e.values.data(), static_cast<int64_t>(e.values.size())),
+                 QStringLiteral("the INITIAL_ENDMEMBERS spectra"), progress);
     }
     throwIfCanceled(&progress);
     progress.setProgress(0.03);
-
     // Create the rasters now, so that an unwritable path fails before the training.
     std::vector<std::string> names =
         in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
-    auto abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width,
-                                                              height, names, geo, kOutputNoData);
-    const std::unique_ptr<GdalRasterWriter> residualWriter =
-        residualWriterFor(residualPath.toStdString(), width, height, geo);
+    out.abundanceWriter = std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width,
+                                                             in.height, names, geo, kOutputNoData);
+    out.residualWriter = residualWriterFor(out.residual.toStdString(), in.width, in.height, geo);
     timings.emplace_back("reading the scene", secondsSince(t));
 
     t = Clock::now();
-    progress.info("Training DEQ-Unmix on " + std::to_string(width) + " x " +
-                  std::to_string(height) + " pixels, " + std::to_string(used) + " bands, " +
+    progress.info("Training DEQ-Unmix on " + std::to_string(in.width) + " x " +
+                  std::to_string(in.height) + " pixels, " + std::to_string(in.bands) + " bands, " +
                   std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
                   " epochs (" + dequnmix::toString(options_.gradient) + " gradient, " +
                   std::to_string(options_.threads) + " threads)");
@@ -483,57 +550,66 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     dequnmix::DeqModel& model = result.model;
     // Band names follow the final endmember names (VCA: endmember_1, ...).
     if (model.endmembers.names != names) {
-      names = model.endmembers.names;
-      abundanceWriter = std::make_unique<GdalRasterWriter>(outputPath.toStdString(), width, height,
-                                                           names, geo, kOutputNoData);
+      out.abundanceWriter =
+          std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width, in.height,
+                                             model.endmembers.names, geo, kOutputNoData);
     }
-    writeBandSequentialWithNoData(*abundanceWriter, result.abundances);
-    if (residualWriter) writeBandSequentialWithNoData(*residualWriter, result.residual);
-    dequnmix::saveDeqModel(modelPath.toStdString(), model);
-    dequnmix::writeEndmemberCsv(endmemberPath.toStdString(), model.endmembers);
-    abundanceWriter->commit();
-    if (residualWriter) residualWriter->commit();
+    writeBandSequentialWithNoData(*out.abundanceWriter, result.abundances);
+    if (out.residualWriter) writeBandSequentialWithNoData(*out.residualWriter, result.residual);
+    dequnmix::saveDeqModel(out.modelFile->path(), model);
+    dequnmix::writeEndmemberCsv(out.endmemberFile->path(), model.endmembers);
     timings.emplace_back("writing the outputs", secondsSince(t));
+    if (out.reportFile) writeReport(out, result, validPixels, timings);
+    throwIfCanceled(&progress);
+    out.commit();
 
     const dequnmix::DeqTrainSummary& s = model.summary;
-    if (!reportPath.isEmpty()) {
-      TrainingReportInput report;
-      report.sceneName = input_.layerName.toStdString();
-      report.scenePath = input_.gdalPath;
-      report.width = width;
-      report.height = height;
-      report.validPixels = static_cast<int>(validPixels);
-      report.result = &result;
-      report.options = &options_;
-      report.inference = &inference_;
-      report.givenEndmembers = in.hasInitialEndmembers;
-      report.timings = timings;
-      report.outputs = {{"OUTPUT_MODEL", modelPath.toStdString()},
-                        {"OUTPUT", outputPath.toStdString()},
-                        {"OUTPUT_ENDMEMBERS", endmemberPath.toStdString()}};
-      if (!residualPath.isEmpty())
-        report.outputs.emplace_back("OUTPUT_RESIDUAL", residualPath.toStdString());
-      report.created = QDateTime::currentDateTime().toString(Qt::ISODate).toStdString();
-      writeTextFileAtomically(reportPath.toStdString(), trainingReportHtml(report));
-    }
     progress.info("DEQ-Unmix: final loss " + std::to_string(s.finalLoss) + ", mean forward " +
                   "iterations " + std::to_string(s.meanForwardIterations) + ", converged " +
                   std::to_string(s.convergedFraction) + ", training " +
                   std::to_string(s.trainingSeconds) + " s");
     progress.setProgress(1.0);
-    outputs.insert(QStringLiteral("FINAL_LOSS"), s.finalLoss);
-    outputs.insert(QStringLiteral("MEAN_ITERATIONS"), s.meanForwardIterations);
-    outputs.insert(QStringLiteral("CONVERGED_FRACTION"), s.convergedFraction);
-    outputs.insert(QStringLiteral("TRAINING_SECONDS"), s.trainingSeconds);
+    results.insert(QStringLiteral("FINAL_LOSS"), s.finalLoss);
+    results.insert(QStringLiteral("MEAN_ITERATIONS"), s.meanForwardIterations);
+    results.insert(QStringLiteral("CONVERGED_FRACTION"), s.convergedFraction);
+    results.insert(QStringLiteral("TRAINING_SECONDS"), s.trainingSeconds);
   } catch (...) {
     rethrowAsProcessingException();
   }
-  outputs.insert(QStringLiteral("OUTPUT_MODEL"), modelPath);
-  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
-  outputs.insert(QStringLiteral("OUTPUT_ENDMEMBERS"), endmemberPath);
-  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
-  if (!reportPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_REPORT"), reportPath);
-  return outputs;
+  results.insert(QStringLiteral("OUTPUT_MODEL"), out.model);
+  results.insert(QStringLiteral("OUTPUT"), out.abundances);
+  results.insert(QStringLiteral("OUTPUT_ENDMEMBERS"), out.endmembers);
+  if (!out.residual.isEmpty()) results.insert(QStringLiteral("OUTPUT_RESIDUAL"), out.residual);
+  if (!out.report.isEmpty()) results.insert(QStringLiteral("OUTPUT_REPORT"), out.report);
+  return results;
+}
+
+void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result,
+                                 int64_t validPixels,
+                                 const std::vector<std::pair<std::string, double>>& timings) const {
+  TrainingReportInput report;
+  report.sceneName = input_.layerName.toStdString();
+  report.scenePath = input_.gdalPath;
+  report.width = input_.width;
+  report.height = input_.height;
+  report.validPixels = static_cast<int>(validPixels);
+  report.result = &result;
+  report.options = &options_;
+  report.inference = &inference_;
+  report.givenEndmembers = !initialPath_.isEmpty();
+  report.timings = timings;
+  report.outputs = {{"OUTPUT_MODEL", out.model.toStdString()},
+                    {"OUTPUT", out.abundances.toStdString()},
+                    {"OUTPUT_ENDMEMBERS", out.endmembers.toStdString()}};
+  if (!out.residual.isEmpty())
+    report.outputs.emplace_back("OUTPUT_RESIDUAL", out.residual.toStdString());
+  report.created = QDateTime::currentDateTime().toString(Qt::ISODate).toStdString();
+  std::ofstream file(out.reportFile->path(), std::ios::binary | std::ios::trunc);
+  file << trainingReportHtml(report);
+  file.close();
+  if (!file)
+    throw dequnmix::IoError("Writing OUTPUT_REPORT '" + out.report.toStdString() +
+                            "' failed. Check the free disk space.");
 }
 
 }  // namespace dequnmix::processing

@@ -2,8 +2,12 @@
 // the scene's abundances, the learned endmembers, the residual and an HTML report.
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
 #include "core/deq_unmix.h"
 
@@ -28,6 +32,16 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
+  struct Outputs;
+  // Resolves, checks and stages every file output (before the work).
+  Outputs stageOutputs(const QVariantMap& parameters, QgsProcessingContext& context) const;
+  // P: the columns of INITIAL_ENDMEMBERS (read into `in`) or ENDMEMBERS, checked.
+  int endmemberCount(dequnmix::DeqTrainInput& in) const;
+  // Reads the scene into `in`; returns its valid pixel count (fails when there is none).
+  int64_t readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const;
+  void readReference(dequnmix::DeqTrainInput& in, int p) const;
+  void writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result, int64_t validPixels,
+                   const std::vector<std::pair<std::string, double>>& timings) const;
   RasterInput input_;
   std::vector<int> bands_;
   QString initialPath_;

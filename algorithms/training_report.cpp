@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <limits>
-#include <random>
 #include <sstream>
-#include <system_error>
 
 #include "core/errors.h"
 
 namespace dequnmix::processing {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -472,34 +466,6 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   }
   h << "</body>\n</html>\n";
   return h.str();
-}
-
-void writeTextFileAtomically(const std::string& path, const std::string& text) {
-  if (path.empty()) throw IoError("No output file name was given.");
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) fs::create_directories(folder, ec);
-  std::random_device device;
-  const fs::path temporary =
-      folder / ("." + target.filename().string() + ".part-" + std::to_string(device()));
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw IoError("Cannot write '" + path + "': choose an output path in a writable folder.");
-    }
-    out << text;
-    out.close();
-    if (!out) {
-      fs::remove(temporary, ec);
-      throw IoError("Writing '" + path + "' failed. Check the free disk space.");
-    }
-  }
-  fs::rename(temporary, target, ec);
-  if (ec) {
-    fs::remove(temporary, ec);
-    throw IoError("Cannot replace '" + path + "'. Choose another output path.");
-  }
 }
 
 }  // namespace dequnmix::processing

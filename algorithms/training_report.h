@@ -52,9 +52,6 @@ std::string lineChartSvg(const std::vector<ChartSeries>& series, const ChartOpti
 // The complete HTML document.
 std::string trainingReportHtml(const TrainingReportInput& input);
 
-// Writes `html` under a temporary name next to `path` and renames it. Throws IoError.
-void writeTextFileAtomically(const std::string& path, const std::string& text);
-
 // "&", "<", ">", quotes escaped.
 std::string htmlEscape(const std::string& text);
 

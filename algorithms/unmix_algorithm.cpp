@@ -48,7 +48,8 @@ QString UnmixAlgorithm::shortHelpString() const {
              "trained on. Nodata pixels stay nodata (-9999).\n\n"
              "Parameters\n"
              "- INPUT: the hyperspectral raster.\n"
-             "- MODEL: the model file (*.dequnmix) from 'Train DEQ-Unmix'.\n"
+             "- MODEL: a model file from 'Train DEQ-Unmix' (usually *.dequnmix; any name is "
+             "accepted, the file is recognised by its content).\n"
              "- TILE_SIZE: side of each tile's core in pixels (default %1).\n"
              "- HALO: pixels read around each tile (default %2); larger is closer to a "
              "whole-image solve.\n"
@@ -71,11 +72,11 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
                                                      QObject::tr("Hyperspectral raster")));
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("MODEL"), QObject::tr("DEQ-Unmix model"), QgsProcessingParameterFile::File,
-      QString(), QVariant(), false, QObject::tr("DEQ-Unmix models (*.dequnmix)")));
-  addParameter(new Number(QStringLiteral("TILE_SIZE"), QObject::tr("Tile size (pixels)"),
-                          Number::Integer, d.tileSize, false, 8, 100000));
-  addParameter(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"), Number::Integer,
-                          d.halo, false, 0, 10000));
+      QString(), QVariant(), false, QObject::tr("DEQ-Unmix models (*.dequnmix);;All files (*)")));
+  addParameter(ranged(new Number(QStringLiteral("TILE_SIZE"), QObject::tr("Tile size (pixels)"),
+                                 Number::Integer, d.tileSize, false, 8, 100000)));
+  addParameter(ranged(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"),
+                                 Number::Integer, d.halo, false, 0, 10000)));
   addThreadsParameter(false);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
@@ -108,6 +109,12 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingContext& context,
                                              QgsProcessingFeedback* feedback) {
   const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
+  OutputCheck check;
+  addInput(check, input_);
+  addInput(check, QStringLiteral("MODEL"), modelPath_);
+  check.addOutput("OUTPUT", outputPath.toStdString());
+  check.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
+  checkOutputs(check);
 
   dequnmix::DeqModel model;
   try {
@@ -155,6 +162,8 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
                .arg(model.bands)
                .arg(reader.bands()));
     }
+    checkScale(reader.sampledRms(), 1.0 / model.inputScale,
+               QStringLiteral("the scene the model was trained on"), progress);
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
                                      model.endmembers.names, geo, kOutputNoData);
@@ -179,6 +188,8 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
                .arg(input_.layerName));
     }
     writer.finish();
+    abundanceWriter.finish();
+    if (residualWriter) residualWriter->finish();
     abundanceWriter.commit();
     if (residualWriter) residualWriter->commit();
     progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +

@@ -45,7 +45,8 @@ QString VcaAlgorithm::shortHelpString() const {
              "tile; nodata pixels (nodata or NaN in any selected band) are ignored.\n\n"
              "Parameters\n"
              "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
-             "- BANDS: optional subset of bands to use (default: all bands).\n"
+             "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as "
+             "1-40 (default: all bands).\n"
              "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
              "than the number of bands used.\n"
              "- SEED: seed of the random search directions (default %2).\n"
@@ -71,11 +72,11 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
-  addParameter(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                          Number::Integer, d.endmembers, false, 2, 1000));
-  addParameter(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"), Number::Integer,
-                          static_cast<qlonglong>(d.seed), false, 0,
-                          std::numeric_limits<int>::max()));
+  addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
+                                 Number::Integer, d.endmembers, false, 2, 1000)));
+  addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
+                                 Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
+                                 std::numeric_limits<int>::max())));
   addThreadsParameter(true);
   addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
                                                          QObject::tr("Endmembers"),
@@ -108,10 +109,16 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                            QgsProcessingFeedback* feedback) {
   const QString csvPath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
+  OutputCheck check;
+  addInput(check, input_);
+  check.addOutput("OUTPUT_ENDMEMBERS", csvPath.toStdString(), {".csv"});
+  checkOutputs(check);
   FeedbackProgress progress(feedback);
+  std::unique_ptr<StagedFile> csv;
   dequnmix::VcaResult result;
   dequnmix::EndmemberTable table;
   try {
+    csv = std::make_unique<StagedFile>(csvPath.toStdString());
     const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
@@ -161,7 +168,8 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   }
 
   try {
-    dequnmix::writeEndmemberCsv(csvPath.toStdString(), table);
+    dequnmix::writeEndmemberCsv(csv->path(), table);
+    csv->commit();
   } catch (...) {
     rethrowAsProcessingException();
   }

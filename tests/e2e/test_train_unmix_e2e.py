@@ -8,8 +8,11 @@ Usage: test_train_unmix_e2e.py BUILD_DIR
 """
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 
 # The qgis_process.bin driver and check() of the classical end-to-end tests (same folder).
 from test_qgis_process import QgisProcess, check
@@ -88,6 +91,36 @@ def main(build):
         check("MODEL" in bad.stdout + bad.stderr, "no clear message: " + bad.stdout + bad.stderr)
         check(not os.path.exists(j("bad.tif")), "a corrupt model left an output")
         print("corrupt model: fails cleanly")
+
+        # Ctrl-C (SIGINT) cancels a training run as the toolbox's Cancel does and leaves
+        # nothing behind (issue 9, item 11).
+        stopped = os.path.join(out, "stopped")
+        args = [QGIS_PROCESS, "run", "dequnmix:train", "--INPUT=" + j("scene.tif"),
+                "--ENDMEMBERS=3", "--EPOCHS=100000", "--THREADS=1",
+                "--OUTPUT_MODEL=" + os.path.join(stopped, "m.dequnmix"),
+                "--OUTPUT=" + os.path.join(stopped, "a.tif"),
+                "--OUTPUT_ENDMEMBERS=" + os.path.join(stopped, "e.csv")]
+        proc = subprocess.Popen(args, env=qp.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (os.path.isdir(stopped) and os.listdir(stopped)):
+            time.sleep(0.2)
+        time.sleep(2)  # into the epochs
+        check(proc.poll() is None, "the long training ended by itself")
+        started = time.time()
+        proc.send_signal(signal.SIGINT)
+        log, _ = proc.communicate(timeout=120)
+        check(proc.returncode != 0, "an interrupted run reported success:\n" + log[-2000:])
+        check("Canceled" in log, "no cancel message:\n" + log[-2000:])
+        check(os.listdir(stopped) == [], "left behind: %r" % os.listdir(stopped))
+        print("SIGINT: canceled in %.1f s, nothing left" % (time.time() - started))
+
+        # a repeated --BANDS, as a shell user types it (item 9)
+        run_json("dequnmix:vca", {"INPUT": j("scene.tif"), "BANDS": ["1-10", "11,12"],
+                                  "ENDMEMBERS": 3, "OUTPUT_ENDMEMBERS": j("bands.csv")})
+        rows = open(j("bands.csv")).read().strip().splitlines()
+        check(len(rows) == 13, "BANDS 1-10 and 11,12 should give 12 rows: %r" % rows[:3])
+        print("repeated BANDS: ok")
 
         # the shipped model, run as a .model3 file
         check(os.path.isfile(model3), "model not staged: " + model3)

@@ -34,7 +34,12 @@ class CapturingFeedback : public QgsProcessingFeedback {
     errors << error;
     QgsProcessingFeedback::reportError(error, fatalError);
   }
+  void pushWarning(const QString& warning) override {
+    warnings << warning;
+    QgsProcessingFeedback::pushWarning(warning);
+  }
   QStringList errors;
+  QStringList warnings;
 };
 
 // Nodata value of every raster the algorithms write.
