@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/metrics.h"
 
 namespace dequnmix::processing {
 
@@ -76,16 +78,10 @@ struct Range {
   bool valid() const { return lo <= hi; }
 };
 
+// Spectral angle between endmember e of two tables over their common bands.
 double sad(const EndmemberTable& a, const EndmemberTable& b, int e) {
-  double dot = 0, na = 0, nb = 0;
-  for (int l = 0; l < a.bands && l < b.bands; ++l) {
-    const double x = a.at(l, e), y = b.at(l, e);
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  if (na <= 0 || nb <= 0) return std::numeric_limits<double>::quiet_NaN();
-  return std::acos(std::clamp(dot / std::sqrt(na * nb), -1.0, 1.0));
+  return spectralAngle(&a.values[e], &b.values[e], std::min(a.bands, b.bands), a.endmembers(),
+                       b.endmembers());
 }
 
 void row(std::ostringstream& out, const std::string& key, const std::string& value) {
@@ -121,142 +117,237 @@ std::string htmlEscape(const std::string& text) {
   return out;
 }
 
-std::string lineChartSvg(const std::vector<ChartSeries>& series, const ChartOptions& o) {
-  const double left = 70, right = 20, top = 34, bottom = 46;
-  const double legendHeight = 18.0 * ((series.size() + 2) / 3);
-  const double W = o.width, H = o.height + legendHeight;
-  const double plotW = W - left - right, plotH = o.height - top - bottom;
-  auto ty = [&](double v) { return o.logY ? std::log10(v) : v; };
-  Range xr, yr;
+namespace {
+
+// A chart's geometry: the plot area inside the image and the axis ranges it shows (y in
+// log10 units for a log axis).
+struct ChartFrame {
+  static constexpr double left = 70, right = 20, top = 34, bottom = 46;
+  double width = 0;
+  double height = 0;  // the whole image, legend included
+  double plotW = 0;
+  double plotH = 0;
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  bool logY = false;
+
+  double ty(double v) const { return logY ? std::log10(v) : v; }
+  double px(double x) const { return left + (x - x0) / (x1 - x0) * plotW; }
+  double py(double y) const { return top + plotH - (y - y0) / (y1 - y0) * plotH; }
+};
+
+ChartFrame chartFrame(size_t seriesCount, const ChartOptions& o) {
+  ChartFrame f;
+  const double legendHeight = 18.0 * ((seriesCount + 2) / 3);
+  f.width = o.width;
+  f.height = o.height + legendHeight;
+  f.plotW = f.width - f.left - f.right;
+  f.plotH = o.height - f.top - f.bottom;
+  f.logY = o.logY;
+  return f;
+}
+
+// Non-finite points, and non-positive ones on a log axis, are left out.
+bool plottable(double x, double y, bool logY) {
+  return std::isfinite(x) && std::isfinite(y) && !(logY && y <= 0);
+}
+
+// The ranges of the plottable points (y in axis units).
+void dataRanges(const std::vector<ChartSeries>& series, const ChartFrame& f, Range& xr, Range& yr) {
   for (const ChartSeries& s : series) {
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (o.logY && s.y[i] <= 0)) continue;
+      if (!plottable(s.x[i], s.y[i], f.logY)) continue;
       xr.add(s.x[i]);
-      yr.add(ty(s.y[i]));
+      yr.add(f.ty(s.y[i]));
     }
   }
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-      << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\" class=\"chart\">\n";
+}
+
+// Axis ranges from the data ranges: whole decades on a log axis, 5 % padding on a linear
+// one, and a non-empty range when every point has the same value.
+void setAxisRanges(ChartFrame& f, const Range& xr, const Range& yr) {
+  f.x0 = xr.lo;
+  f.x1 = xr.hi;
+  f.y0 = yr.lo;
+  f.y1 = yr.hi;
+  if (f.x1 <= f.x0) {
+    f.x0 -= 0.5;
+    f.x1 += 0.5;
+  }
+  if (f.logY) {
+    f.y0 = std::floor(f.y0);
+    f.y1 = std::ceil(f.y1);
+    if (f.y1 <= f.y0) f.y1 = f.y0 + 1;
+  } else {
+    const double pad = f.y1 <= f.y0 ? std::max(std::abs(f.y0) * 0.1, 1e-6) : (f.y1 - f.y0) * 0.05;
+    f.y0 -= pad;
+    f.y1 += pad;
+  }
+}
+
+void writeChartHeader(std::ostringstream& svg, const ChartFrame& f, const ChartOptions& o) {
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << f.width << "\" height=\""
+      << f.height << "\" viewBox=\"0 0 " << f.width << " " << f.height
+      << "\" role=\"img\" class=\"chart\">\n";
   svg << "<title>" << htmlEscape(o.title) << "</title>\n";
-  svg << "<rect x=\"0\" y=\"0\" width=\"" << W << "\" height=\"" << H << "\" fill=\"#ffffff\"/>\n";
-  svg << "<text x=\"" << W / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" "
+  svg << "<rect x=\"0\" y=\"0\" width=\"" << f.width << "\" height=\"" << f.height
+      << "\" fill=\"#ffffff\"/>\n";
+  svg << "<text x=\"" << f.width / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" "
       << "font-weight=\"bold\">" << htmlEscape(o.title) << "</text>\n";
-  if (!xr.valid() || !yr.valid()) {
-    svg << "<text x=\"" << W / 2 << "\" y=\"" << top + plotH / 2
-        << "\" text-anchor=\"middle\" font-size=\"12\" fill=\"#777\">no data</text>\n</svg>\n";
-    return svg.str();
-  }
-  double x0 = xr.lo, x1 = xr.hi, y0 = yr.lo, y1 = yr.hi;
-  if (x1 <= x0) {
-    x0 -= 0.5;
-    x1 += 0.5;
-  }
-  if (o.logY) {
-    y0 = std::floor(y0);
-    y1 = std::ceil(y1);
-    if (y1 <= y0) y1 = y0 + 1;
+}
+
+void writeNoData(std::ostringstream& svg, const ChartFrame& f) {
+  svg << "<text x=\"" << f.width / 2 << "\" y=\"" << f.top + f.plotH / 2
+      << "\" text-anchor=\"middle\" font-size=\"12\" fill=\"#777\">no data</text>\n</svg>\n";
+}
+
+// Horizontal grid lines with their labels (every decade on a log axis).
+void writeYGrid(std::ostringstream& svg, const ChartFrame& f) {
+  std::vector<double> ticks;
+  if (f.logY) {
+    for (double d = f.y0; d <= f.y1 + 1e-9; d += 1) ticks.push_back(d);
   } else {
-    if (y1 <= y0) {
-      const double pad = std::max(std::abs(y0) * 0.1, 1e-6);
-      y0 -= pad;
-      y1 += pad;
-    } else {
-      const double pad = (y1 - y0) * 0.05;
-      y0 -= pad;
-      y1 += pad;
-    }
+    ticks = niceTicks(f.y0, f.y1);
   }
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * plotW; };
-  auto py = [&](double y) { return top + plotH - (y - y0) / (y1 - y0) * plotH; };
+  for (double t : ticks) {
+    if (t < f.y0 - 1e-12 || t > f.y1 + 1e-12) continue;
+    svg << "<line x1=\"" << f.left << "\" x2=\"" << f.left + f.plotW << "\" y1=\"" << f.py(t)
+        << "\" y2=\"" << f.py(t) << "\" stroke=\"#e4e4e4\"/>\n";
+    svg << "<text x=\"" << f.left - 6 << "\" y=\"" << f.py(t) + 4 << "\" text-anchor=\"end\">"
+        << (f.logY ? "1e" + fixed(t, 0) : fmt(t, 4)) << "</text>\n";
+  }
+}
+
+void writeXGrid(std::ostringstream& svg, const ChartFrame& f) {
+  for (double t : niceTicks(f.x0, f.x1)) {
+    if (t < f.x0 - 1e-12 || t > f.x1 + 1e-12) continue;
+    svg << "<line x1=\"" << f.px(t) << "\" x2=\"" << f.px(t) << "\" y1=\"" << f.top << "\" y2=\""
+        << f.top + f.plotH << "\" stroke=\"#f0f0f0\"/>\n";
+    svg << "<text x=\"" << f.px(t) << "\" y=\"" << f.top + f.plotH + 16
+        << "\" text-anchor=\"middle\">" << fmt(t, 5) << "</text>\n";
+  }
+}
+
+// Grid, tick labels, plot border and axis labels.
+void writeAxes(std::ostringstream& svg, const ChartFrame& f, const ChartOptions& o) {
   svg << "<g font-size=\"11\" fill=\"#333\">\n";
-  // Grid and ticks.
-  std::vector<double> yt;
-  if (o.logY) {
-    for (double d = y0; d <= y1 + 1e-9; d += 1) yt.push_back(d);
-  } else {
-    yt = niceTicks(y0, y1);
-  }
-  for (double t : yt) {
-    if (t < y0 - 1e-12 || t > y1 + 1e-12) continue;
-    svg << "<line x1=\"" << left << "\" x2=\"" << left + plotW << "\" y1=\"" << py(t) << "\" y2=\""
-        << py(t) << "\" stroke=\"#e4e4e4\"/>\n";
-    svg << "<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
-        << (o.logY ? "1e" + fixed(t, 0) : fmt(t, 4)) << "</text>\n";
-  }
-  for (double t : niceTicks(x0, x1)) {
-    if (t < x0 - 1e-12 || t > x1 + 1e-12) continue;
-    svg << "<line x1=\"" << px(t) << "\" x2=\"" << px(t) << "\" y1=\"" << top << "\" y2=\""
-        << top + plotH << "\" stroke=\"#f0f0f0\"/>\n";
-    svg << "<text x=\"" << px(t) << "\" y=\"" << top + plotH + 16 << "\" text-anchor=\"middle\">"
-        << fmt(t, 5) << "</text>\n";
-  }
-  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plotW << "\" height=\""
-      << plotH << "\" fill=\"none\" stroke=\"#888\"/>\n";
-  svg << "<text x=\"" << left + plotW / 2 << "\" y=\"" << top + plotH + 34
+  writeYGrid(svg, f);
+  writeXGrid(svg, f);
+  svg << "<rect x=\"" << f.left << "\" y=\"" << f.top << "\" width=\"" << f.plotW << "\" height=\""
+      << f.plotH << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  svg << "<text x=\"" << f.left + f.plotW / 2 << "\" y=\"" << f.top + f.plotH + 34
       << "\" text-anchor=\"middle\">" << htmlEscape(o.xLabel) << "</text>\n";
-  svg << "<text transform=\"translate(16," << top + plotH / 2
+  svg << "<text transform=\"translate(16," << f.top + f.plotH / 2
       << ") rotate(-90)\" text-anchor=\"middle\">" << htmlEscape(o.yLabel) << "</text>\n";
   svg << "</g>\n";
-  // Series.
+}
+
+// A polyline through the series' plottable points, or a dot when there is only one.
+void writeSeries(std::ostringstream& svg, const ChartFrame& f, const ChartSeries& s,
+                 const std::string& color) {
+  std::vector<std::pair<std::string, std::string>> points;
+  for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+    if (!plottable(s.x[i], s.y[i], f.logY)) continue;
+    points.emplace_back(fixed(f.px(s.x[i]), 2), fixed(f.py(f.ty(s.y[i])), 2));
+  }
+  if (points.size() == 1) {
+    svg << "<circle cx=\"" << points[0].first << "\" cy=\"" << points[0].second
+        << "\" r=\"3\" fill=\"" << color << "\"/>\n";
+  } else if (points.size() > 1) {
+    svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.8\""
+        << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << " points=\"";
+    for (const auto& [x, y] : points) svg << x << "," << y << " ";
+    svg << "\"><title>" << htmlEscape(s.name) << "</title></polyline>\n";
+  }
+}
+
+// Legend entry k, three to a row below the plot.
+void writeLegendEntry(std::ostringstream& svg, const ChartFrame& f, const ChartOptions& o, size_t k,
+                      const ChartSeries& s, const std::string& color) {
+  const double lx = 10 + (k % 3) * (f.width - 20) / 3.0;
+  const double ly = o.height + 18.0 * (k / 3) + 4;
+  svg << "<line x1=\"" << lx << "\" x2=\"" << lx + 26 << "\" y1=\"" << ly << "\" y2=\"" << ly
+      << "\" stroke=\"" << color << "\" stroke-width=\"2\""
+      << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << "/>\n";
+  svg << "<text x=\"" << lx + 32 << "\" y=\"" << ly + 4 << "\" font-size=\"11\">"
+      << htmlEscape(s.name) << "</text>\n";
+}
+
+}  // namespace
+
+std::string lineChartSvg(const std::vector<ChartSeries>& series, const ChartOptions& o) {
+  ChartFrame f = chartFrame(series.size(), o);
+  Range xr, yr;
+  dataRanges(series, f, xr, yr);
+  std::ostringstream svg;
+  writeChartHeader(svg, f, o);
+  if (!xr.valid() || !yr.valid()) {
+    writeNoData(svg, f);
+    return svg.str();
+  }
+  setAxisRanges(f, xr, yr);
+  writeAxes(svg, f, o);
   for (size_t k = 0; k < series.size(); ++k) {
     const ChartSeries& s = series[k];
     const std::string color = s.color.empty() ? paletteColor(k) : s.color;
-    std::ostringstream points;
-    int count = 0;
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (o.logY && s.y[i] <= 0)) continue;
-      points << fixed(px(s.x[i]), 2) << "," << fixed(py(ty(s.y[i])), 2) << " ";
-      ++count;
-    }
-    if (count == 1) {
-      std::istringstream p(points.str());
-      std::string xy;
-      p >> xy;
-      const auto comma = xy.find(',');
-      svg << "<circle cx=\"" << xy.substr(0, comma) << "\" cy=\"" << xy.substr(comma + 1)
-          << "\" r=\"3\" fill=\"" << color << "\"/>\n";
-    } else if (count > 1) {
-      svg << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.8\""
-          << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << " points=\"" << points.str()
-          << "\"><title>" << htmlEscape(s.name) << "</title></polyline>\n";
-    }
-    // Legend entry.
-    const double lx = 10 + (k % 3) * (W - 20) / 3.0;
-    const double ly = o.height + 18.0 * (k / 3) + 4;
-    svg << "<line x1=\"" << lx << "\" x2=\"" << lx + 26 << "\" y1=\"" << ly << "\" y2=\"" << ly
-        << "\" stroke=\"" << color << "\" stroke-width=\"2\""
-        << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << "/>\n";
-    svg << "<text x=\"" << lx + 32 << "\" y=\"" << ly + 4 << "\" font-size=\"11\">"
-        << htmlEscape(s.name) << "</text>\n";
+    writeSeries(svg, f, s, color);
+    writeLegendEntry(svg, f, o, k, s, color);
   }
   svg << "</svg>\n";
   return svg.str();
 }
 
-std::string trainingReportHtml(const TrainingReportInput& in) {
-  if (!in.result || !in.options || !in.inference) {
-    throw InvalidArgument("training report: result and options are required");
+namespace {
+
+using EpochValue = std::function<double(const DeqEpochStats&)>;
+using SolveValue = double (*)(const DeqSolveStats&);
+
+// One value per epoch, against the epoch number.
+ChartSeries epochSeries(const std::vector<DeqEpochStats>& epochs, const std::string& name,
+                        const EpochValue& get, const std::string& color = "", bool dashed = false) {
+  ChartSeries s;
+  s.name = name;
+  for (const DeqEpochStats& e : epochs) {
+    s.x.push_back(e.epoch);
+    s.y.push_back(get(e));
   }
-  const DeqTrainResult& r = *in.result;
-  const DeqModel& m = r.model;
-  const DeqTrainOptions& o = *in.options;
-  const bool implicit = o.gradient == DeqGradientMode::Implicit;
+  s.color = color;
+  s.dashed = dashed;
+  return s;
+}
 
-  std::vector<double> epochs;
-  for (const DeqEpochStats& e : r.epochs) epochs.push_back(e.epoch);
-  auto series = [&](const std::string& name, auto get, const std::string& color = "",
-                    bool dashed = false) {
-    ChartSeries s;
-    s.name = name;
-    s.x = epochs;
-    for (const DeqEpochStats& e : r.epochs) s.y.push_back(get(e));
-    s.color = color;
-    s.dashed = dashed;
-    return s;
-  };
+// The solves of one direction: forward, and backward for the implicit gradient.
+struct SolveDirection {
+  std::string name;
+  DeqSolveStats DeqEpochStats::*stats;
+  std::string color;
+};
 
-  std::ostringstream h;
+std::vector<SolveDirection> solveDirections(bool implicit) {
+  std::vector<SolveDirection> d{{"forward", &DeqEpochStats::forward, "#1f77b4"}};
+  if (implicit) d.push_back({"backward", &DeqEpochStats::backward, "#d62728"});
+  return d;
+}
+
+ChartSeries solveSeries(const std::vector<DeqEpochStats>& epochs, const std::string& name,
+                        const SolveDirection& d, SolveValue get, bool dashed = false) {
+  auto stats = d.stats;
+  return epochSeries(
+      epochs, name, [stats, get](const DeqEpochStats& e) { return get(e.*stats); }, d.color,
+      dashed);
+}
+
+// "<direction> mean" (solid) and "<direction> max" (dashed) per solve direction.
+std::vector<ChartSeries> meanAndMaxSeries(const std::vector<DeqEpochStats>& epochs, bool implicit,
+                                          SolveValue mean, SolveValue max) {
+  std::vector<ChartSeries> s;
+  for (const SolveDirection& d : solveDirections(implicit)) {
+    s.push_back(solveSeries(epochs, d.name + " mean", d, mean));
+    s.push_back(solveSeries(epochs, d.name + " max", d, max, true));
+  }
+  return s;
+}
+
+void writeHead(std::ostringstream& h, const TrainingReportInput& in, const DeqTrainOptions& o) {
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
     << "<title>DEQ-Unmix training report: " << htmlEscape(in.sceneName) << "</title>\n"
     << "<style>\n"
@@ -273,8 +364,11 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
     << htmlEscape(toString(o.gradient)) << " gradient.";
   if (!in.created.empty()) h << " Created " << htmlEscape(in.created) << ".";
   h << "</p>\n";
+}
 
-  // Summary.
+void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const DeqTrainResult& r,
+                  const DeqTrainOptions& o) {
+  const DeqModel& m = r.model;
   h << "<h2>Summary</h2>\n<table>\n";
   row(h, "Scene", in.sceneName);
   if (!in.scenePath.empty()) row(h, "Scene file", in.scenePath);
@@ -303,56 +397,67 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
       fmt(r.inference.meanRelativeResidual(), 3) + " / " + fmt(r.inference.maxRelativeResidual, 3));
   row(h, "Training seconds", fixed(m.summary.trainingSeconds, 2));
   h << "</table>\n";
+}
 
-  // Loss.
+void writeLossCharts(std::ostringstream& h, const DeqTrainResult& r) {
+  const std::vector<DeqEpochStats>& epochs = r.epochs;
   h << "<h2>Loss</h2>\n<div class=\"charts\">\n";
-  {
-    std::vector<ChartSeries> s{series("loss", [](const DeqEpochStats& e) { return e.loss; })};
-    if (m.summary.supervised) {
-      s.push_back(series("abundance MSE", [](const DeqEpochStats& e) { return e.abundanceMse; }));
-    } else {
-      s.push_back(series("mean SAD (rad)", [](const DeqEpochStats& e) { return e.spectralAngle; }));
-      s.push_back(series("MSE (scaled data)", [](const DeqEpochStats& e) { return e.mse; }));
-    }
-    h << lineChartSvg(s, {"Training loss per epoch", "epoch", "loss", false, 640, 300});
+  std::vector<ChartSeries> loss{
+      epochSeries(epochs, "loss", [](const DeqEpochStats& e) { return e.loss; })};
+  if (r.model.summary.supervised) {
+    loss.push_back(epochSeries(epochs, "abundance MSE",
+                               [](const DeqEpochStats& e) { return e.abundanceMse; }));
+  } else {
+    loss.push_back(epochSeries(epochs, "mean SAD (rad)",
+                               [](const DeqEpochStats& e) { return e.spectralAngle; }));
+    loss.push_back(
+        epochSeries(epochs, "MSE (scaled data)", [](const DeqEpochStats& e) { return e.mse; }));
   }
+  h << lineChartSvg(loss, {"Training loss per epoch", "epoch", "loss", false, 640, 300});
   h << lineChartSvg(
-      {series("eta (x 1/||E||^2)", [](const DeqEpochStats& e) { return e.eta; }),
-       series("gradient norm", [](const DeqEpochStats& e) { return e.gradientNorm; })},
+      {epochSeries(epochs, "eta (x 1/||E||^2)", [](const DeqEpochStats& e) { return e.eta; }),
+       epochSeries(epochs, "gradient norm", [](const DeqEpochStats& e) { return e.gradientNorm; })},
       {"Step size and gradient norm", "epoch", "value", true, 640, 300});
   h << "</div>\n";
+}
 
-  // Endmembers.
+// Each learned spectrum (solid) next to its initial one (dashed, same colour).
+std::string endmemberChart(const DeqModel& m) {
+  const bool nm = m.wavelengths.size() == size_t(m.bands);
+  std::vector<double> x;
+  for (int b = 0; b < m.bands; ++b) x.push_back(nm ? m.wavelengths[b] : double(b + 1));
+  const EndmemberTable& start = m.initialEndmembers;
+  std::vector<ChartSeries> s;
+  for (int e = 0; e < m.endmemberCount(); ++e) {
+    ChartSeries learned, initial;
+    learned.name = m.endmembers.names[e];
+    initial.name = m.endmembers.names[e] + " (initial)";
+    learned.x = initial.x = x;
+    for (int b = 0; b < m.bands; ++b) {
+      learned.y.push_back(m.endmembers.at(b, e));
+      initial.y.push_back(e < start.endmembers() && b < start.bands
+                              ? start.at(b, e)
+                              : std::numeric_limits<double>::quiet_NaN());
+    }
+    learned.color = initial.color = paletteColor(e);
+    initial.dashed = true;
+    s.push_back(learned);
+    s.push_back(initial);
+  }
+  return lineChartSvg(s, {"Learned (solid) and initial (dashed) endmembers",
+                          nm ? "wavelength (nm)" : "band", "value (data units)", false, 900, 340});
+}
+
+void writeEndmembers(std::ostringstream& h, const TrainingReportInput& in, const DeqTrainResult& r,
+                     const DeqTrainOptions& o) {
+  const DeqModel& m = r.model;
   h << "<h2>Endmember spectra</h2>\n<p class=\"note\">Solid: final (learned) spectra; dashed: "
        "initial spectra (";
   h << (in.givenEndmembers ? "given" : "VCA") << refinementPhrase(r) << ").";
   if (!o.trainEndmembers)
     h << " Endmembers were held fixed during training, so the curves coincide.";
   h << "</p>\n<div class=\"charts\">\n";
-  {
-    const bool nm = m.wavelengths.size() == size_t(m.bands);
-    std::vector<double> x;
-    for (int b = 0; b < m.bands; ++b) x.push_back(nm ? m.wavelengths[b] : double(b + 1));
-    std::vector<ChartSeries> s;
-    for (int e = 0; e < m.endmemberCount(); ++e) {
-      ChartSeries learned, initial;
-      learned.name = m.endmembers.names[e];
-      initial.name = m.endmembers.names[e] + " (initial)";
-      learned.x = initial.x = x;
-      for (int b = 0; b < m.bands; ++b) {
-        learned.y.push_back(m.endmembers.at(b, e));
-        initial.y.push_back(e < m.initialEndmembers.endmembers() && b < m.initialEndmembers.bands
-                                ? m.initialEndmembers.at(b, e)
-                                : std::numeric_limits<double>::quiet_NaN());
-      }
-      learned.color = initial.color = paletteColor(e);
-      initial.dashed = true;
-      s.push_back(learned);
-      s.push_back(initial);
-    }
-    h << lineChartSvg(s, {"Learned (solid) and initial (dashed) endmembers",
-                          nm ? "wavelength (nm)" : "band", "value (data units)", false, 900, 340});
-  }
+  h << endmemberChart(m);
   h << "</div>\n<table>\n<tr><th>endmember</th><th>SAD initial vs final (rad)</th></tr>\n";
   for (int e = 0; e < m.endmemberCount(); ++e) {
     h << "<tr><td>" << htmlEscape(m.endmembers.names[e]) << "</td><td>"
@@ -361,8 +466,10 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
       << "</td></tr>\n";
   }
   h << "</table>\n";
+}
 
-  // Solver.
+void writeSolverCharts(std::ostringstream& h, const DeqTrainResult& r, const DeqTrainOptions& o) {
+  const bool implicit = o.gradient == DeqGradientMode::Implicit;
   h << "<h2>Equilibrium solver per epoch</h2>\n<p class=\"note\">Forward: "
     << htmlEscape(toString(o.forward.kind)) << ", at most " << o.forward.maxIterations
     << " iterations, tolerance " << fmt(o.forward.tolerance, 3) << ", history " << o.forward.history
@@ -372,52 +479,28 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
       << ", at most " << o.backward.maxIterations << " iterations, tolerance "
       << fmt(o.backward.tolerance, 3) << ".";
   h << "</p>\n<div class=\"charts\">\n";
-  {
-    std::vector<ChartSeries> it{
-        series(
-            "forward mean", [](const DeqEpochStats& e) { return e.forward.meanIterations(); },
-            "#1f77b4"),
-        series(
-            "forward max", [](const DeqEpochStats& e) { return double(e.forward.maxIterations); },
-            "#1f77b4", true)};
-    if (implicit) {
-      it.push_back(series(
-          "backward mean", [](const DeqEpochStats& e) { return e.backward.meanIterations(); },
-          "#d62728"));
-      it.push_back(series(
-          "backward max", [](const DeqEpochStats& e) { return double(e.backward.maxIterations); },
-          "#d62728", true));
-    }
-    h << lineChartSvg(it, {"Solver iterations", "epoch", "iterations", false, 640, 300});
-    std::vector<ChartSeries> res{
-        series(
-            "forward mean", [](const DeqEpochStats& e) { return e.forward.meanRelativeResidual(); },
-            "#1f77b4"),
-        series(
-            "forward max", [](const DeqEpochStats& e) { return e.forward.maxRelativeResidual; },
-            "#1f77b4", true)};
-    if (implicit) {
-      res.push_back(series(
-          "backward mean", [](const DeqEpochStats& e) { return e.backward.meanRelativeResidual(); },
-          "#d62728"));
-      res.push_back(series(
-          "backward max", [](const DeqEpochStats& e) { return e.backward.maxRelativeResidual; },
-          "#d62728", true));
-    }
-    h << lineChartSvg(res, {"Final relative residual ||f(x) - x|| / ||x||", "epoch",
-                            "relative residual", true, 640, 300});
-    std::vector<ChartSeries> conv{series(
-        "forward", [](const DeqEpochStats& e) { return e.forward.convergedFraction(); },
-        "#1f77b4")};
-    if (implicit)
-      conv.push_back(series(
-          "backward", [](const DeqEpochStats& e) { return e.backward.convergedFraction(); },
-          "#d62728"));
-    h << lineChartSvg(conv, {"Converged fraction of solves", "epoch", "fraction", false, 640, 300});
-  }
+  h << lineChartSvg(
+      meanAndMaxSeries(
+          r.epochs, implicit, [](const DeqSolveStats& s) { return s.meanIterations(); },
+          [](const DeqSolveStats& s) { return double(s.maxIterations); }),
+      {"Solver iterations", "epoch", "iterations", false, 640, 300});
+  h << lineChartSvg(
+      meanAndMaxSeries(
+          r.epochs, implicit, [](const DeqSolveStats& s) { return s.meanRelativeResidual(); },
+          [](const DeqSolveStats& s) { return s.maxRelativeResidual; }),
+      {"Final relative residual ||f(x) - x|| / ||x||", "epoch", "relative residual", true, 640,
+       300});
+  std::vector<ChartSeries> converged;
+  for (const SolveDirection& d : solveDirections(implicit))
+    converged.push_back(solveSeries(r.epochs, d.name, d,
+                                    [](const DeqSolveStats& s) { return s.convergedFraction(); }));
+  h << lineChartSvg(converged,
+                    {"Converged fraction of solves", "epoch", "fraction", false, 640, 300});
   h << "</div>\n";
+}
 
-  // Per-epoch table (at most ~40 rows).
+// At most about 40 rows: every k-th epoch, and the last.
+void writeEpochTable(std::ostringstream& h, const DeqTrainResult& r, bool implicit) {
   h << "<h2>Epochs</h2>\n<table>\n<tr><th>epoch</th><th>loss</th><th>forward it.</th>"
        "<th>forward rel. residual</th><th>backward it.</th><th>network lr</th><th>eta</th>"
        "<th>seconds</th></tr>\n";
@@ -432,8 +515,10 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
       << fixed(e.seconds, 3) << "</td></tr>\n";
   }
   h << "</table>\n";
+}
 
-  // Settings.
+void writeSettings(std::ostringstream& h, const TrainingReportInput& in, const DeqModel& m,
+                   const DeqTrainOptions& o) {
   h << "<h2>Settings</h2>\n<table>\n";
   for (const auto& kv : m.hyperparameters) row(h, kv.first, kv.second);
   row(h, "threads", std::to_string(o.threads));
@@ -443,8 +528,9 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   row(h, "LibTorch", m.torchVersion);
   row(h, "core", m.coreVersion);
   h << "</table>\n";
+}
 
-  // Timings.
+void writeTimings(std::ostringstream& h, const TrainingReportInput& in, const DeqTrainResult& r) {
   h << "<h2>Timings</h2>\n<table>\n";
   double total = 0;
   for (const auto& t : in.timings) {
@@ -458,12 +544,33 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
     row(h, "mean seconds per epoch", fixed(sum / r.epochs.size(), 4));
   }
   h << "</table>\n";
+}
 
-  if (!in.outputs.empty()) {
-    h << "<h2>Outputs</h2>\n<table>\n";
-    for (const auto& kv : in.outputs) row(h, kv.first, kv.second);
-    h << "</table>\n";
+void writeOutputs(std::ostringstream& h, const TrainingReportInput& in) {
+  if (in.outputs.empty()) return;
+  h << "<h2>Outputs</h2>\n<table>\n";
+  for (const auto& kv : in.outputs) row(h, kv.first, kv.second);
+  h << "</table>\n";
+}
+
+}  // namespace
+
+std::string trainingReportHtml(const TrainingReportInput& in) {
+  if (!in.result || !in.options || !in.inference) {
+    throw InvalidArgument("training report: result and options are required");
   }
+  const DeqTrainResult& r = *in.result;
+  const DeqTrainOptions& o = *in.options;
+  std::ostringstream h;
+  writeHead(h, in, o);
+  writeSummary(h, in, r, o);
+  writeLossCharts(h, r);
+  writeEndmembers(h, in, r, o);
+  writeSolverCharts(h, r, o);
+  writeEpochTable(h, r, o.gradient == DeqGradientMode::Implicit);
+  writeSettings(h, in, r.model, o);
+  writeTimings(h, in, r);
+  writeOutputs(h, in);
   h << "</body>\n</html>\n";
   return h.str();
 }
