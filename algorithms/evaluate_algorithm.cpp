@@ -1,5 +1,6 @@
 #include "algorithms/evaluate_algorithm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -116,6 +117,131 @@ bool EvaluateAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
   return true;
 }
 
+// Endmember spectra of the estimate and the reference: matching by spectral angle (and
+// mSAD) needs both.
+struct EvaluateAlgorithm::Spectra {
+  bool given = false;
+  dequnmix::EndmemberTable estimated;
+  dequnmix::EndmemberTable reference;
+};
+
+// The comparison: estimated endmember e is matched to reference referenceOf[e].
+struct EvaluateAlgorithm::Evaluation {
+  bool bySpectra = false;
+  std::vector<std::string> estimatedNames;
+  std::vector<std::string> referenceNames;
+  std::vector<int> referenceOf;
+  dequnmix::EndmemberMatch match;  // bySpectra only
+  std::vector<double> rmse;        // per estimated endmember
+  double armse = 0;
+  double armseMean = 0;
+  double msadRad = 0;
+  double msadDeg = 0;
+};
+
+namespace {
+
+// A raster's band descriptions, the empty ones named after the spectra when given, else
+// prefix1, prefix2, ...
+std::vector<std::string> endmemberNames(std::vector<std::string> names, int p,
+                                        const dequnmix::EndmemberTable* spectra,
+                                        const std::string& prefix) {
+  for (int e = 0; e < p; ++e) {
+    if (names[e].empty()) names[e] = spectra ? spectra->names[e] : prefix + std::to_string(e + 1);
+  }
+  return names;
+}
+
+// Adds every pixel valid in both rasters, strip by strip.
+void accumulateErrors(const GdalRasterReader& estimated, const GdalRasterReader& reference, int p,
+                      dequnmix::AbundanceErrorAccumulator& errors, FeedbackProgress& progress) {
+  const int width = estimated.width();
+  const int height = estimated.height();
+  const int tileRows = defaultRowsPerTile(width, 2 * p);
+  std::vector<float> a(static_cast<size_t>(tileRows) * width * p);
+  std::vector<float> r(a.size());
+  std::vector<uint8_t> validA(static_cast<size_t>(tileRows) * width);
+  std::vector<uint8_t> validR(validA.size());
+  for (int row0 = 0; row0 < height; row0 += tileRows) {
+    throwIfCanceled(&progress);
+    const int rows = std::min(tileRows, height - row0);
+    estimated.readRows(row0, rows, a.data(), validA.data());
+    reference.readRows(row0, rows, r.data(), validR.data());
+    const int64_t n = int64_t{rows} * width;
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!validA[i] || !validR[i]) continue;
+      if (k != i) {
+        std::copy_n(&a[i * p], p, &a[k * p]);
+        std::copy_n(&r[i * p], p, &r[k * p]);
+      }
+      ++k;
+    }
+    if (k > 0) errors.add(a.data(), r.data(), k);
+    progress.setProgress(0.95 * (row0 + rows) / height);
+  }
+}
+
+// The errors of the chosen matching; mSAD is NaN without spectra.
+void computeMetrics(const dequnmix::AbundanceErrorAccumulator& errors,
+                    EvaluateAlgorithm::Evaluation& ev) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ev.armse = errors.armse(ev.referenceOf);
+  ev.armseMean = errors.armseMeanPerEndmember(ev.referenceOf);
+  ev.rmse = errors.rmsePerEndmember(ev.referenceOf);
+  ev.msadRad = ev.bySpectra ? ev.match.msadRad : nan;
+  ev.msadDeg = ev.bySpectra ? ev.match.msadDeg : nan;
+}
+
+// OUTPUT_TABLE's CSV, written to `path` (the staged file); `tablePath` names it in messages.
+void writeMetricTable(const std::string& path, const QString& tablePath,
+                      const EvaluateAlgorithm::Evaluation& ev) {
+  QFile file(QString::fromStdString(path));
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
+    fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
+             .arg(tablePath, file.errorString()));
+  }
+  QTextStream out(&file);
+  out.setRealNumberPrecision(8);
+  out << "endmember,reference,sad_rad,sad_deg,rmse\n";
+  for (size_t e = 0; e < ev.referenceOf.size(); ++e) {
+    out << QString::fromStdString(ev.estimatedNames[e]) << ','
+        << QString::fromStdString(ev.referenceNames[ev.referenceOf[e]]) << ',';
+    if (ev.bySpectra) {
+      out << ev.match.sadRad[e] << ',' << ev.match.sadRad[e] * 180.0 / M_PI;
+    } else {
+      out << ',';
+    }
+    out << ',' << ev.rmse[e] << '\n';
+  }
+  out.flush();
+  file.close();
+  if (file.error() != QFileDevice::NoError) {
+    fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
+             .arg(tablePath, file.errorString()));
+  }
+}
+
+// One message per endmember, then the summary.
+void reportMetrics(const EvaluateAlgorithm::Evaluation& ev, FeedbackProgress& progress) {
+  for (size_t e = 0; e < ev.referenceOf.size(); ++e) {
+    QString line = QObject::tr("%1 -> %2: RMSE %3")
+                       .arg(QString::fromStdString(ev.estimatedNames[e]),
+                            QString::fromStdString(ev.referenceNames[ev.referenceOf[e]]))
+                       .arg(ev.rmse[e], 0, 'g', 6);
+    if (ev.bySpectra) line += QObject::tr(", SAD %1 rad").arg(ev.match.sadRad[e], 0, 'g', 6);
+    progress.info(line.toStdString());
+  }
+  progress.info(QObject::tr("mSAD %1 rad (%2 deg), aRMSE %3, per-endmember mean %4")
+                    .arg(ev.msadRad, 0, 'g', 6)
+                    .arg(ev.msadDeg, 0, 'g', 6)
+                    .arg(ev.armse, 0, 'g', 6)
+                    .arg(ev.armseMean, 0, 'g', 6)
+                    .toStdString());
+}
+
+}  // namespace
+
 QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                                 QgsProcessingContext& context,
                                                 QgsProcessingFeedback* feedback) {
@@ -136,11 +262,42 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
     rethrowAsProcessingException();
   }
   FeedbackProgress progress(feedback);
+  const Spectra spectra = readSpectra(p, progress);
+  dequnmix::AbundanceErrorAccumulator errors(p);
+  Evaluation ev;
+  try {
+    ev = compare(spectra, errors, progress);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  computeMetrics(errors, ev);
+  if (table) {
+    writeMetricTable(table->path(), tablePath, ev);
+    try {
+      table->commit();
+    } catch (...) {
+      rethrowAsProcessingException();
+    }
+  }
+  reportMetrics(ev, progress);
+  progress.setProgress(1.0);
 
-  // Endmember spectra: both, or neither.
+  QVariantMap outputs;
+  outputs.insert(QStringLiteral("MSAD_RAD"), ev.msadRad);
+  outputs.insert(QStringLiteral("MSAD_DEG"), ev.msadDeg);
+  outputs.insert(QStringLiteral("ARMSE"), ev.armse);
+  outputs.insert(QStringLiteral("ARMSE_MEAN_PER_ENDMEMBER"), ev.armseMean);
+  if (!tablePath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_TABLE"), tablePath);
+  return outputs;
+}
+
+// Both endmember CSVs, checked against each other and the abundances; neither when only
+// one is given (with a warning).
+EvaluateAlgorithm::Spectra EvaluateAlgorithm::readSpectra(int p, FeedbackProgress& progress) const {
   const bool haveEstimated = !endmemberPath_.isEmpty();
   const bool haveReference = !referenceEndmemberPath_.isEmpty();
-  bool bySpectra = haveEstimated && haveReference;
+  Spectra s;
+  s.given = haveEstimated && haveReference;
   if (haveEstimated != haveReference) {
     progress.warning(
         QObject::tr("Only one of ENDMEMBERS and REFERENCE_ENDMEMBERS was given: the spectral "
@@ -148,166 +305,68 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
                     "MSAD_RAD/MSAD_DEG are NaN.")
             .toStdString());
   }
-  dequnmix::EndmemberTable estimatedTable;
-  dequnmix::EndmemberTable referenceTable;
-  if (bySpectra) {
-    estimatedTable = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
-    referenceTable =
-        readEndmembers(referenceEndmemberPath_, QStringLiteral("REFERENCE_ENDMEMBERS"));
-    checkEndmembers(estimatedTable, QStringLiteral("ENDMEMBERS"), progress, false);
-    checkEndmembers(referenceTable, QStringLiteral("REFERENCE_ENDMEMBERS"), progress, false);
-    if (estimatedTable.endmembers() != p) {
-      fail(QObject::tr("ENDMEMBERS has %1 endmembers but ABUNDANCES has %2 bands. Give the "
-                       "spectra that produced these abundances.")
-               .arg(estimatedTable.endmembers())
-               .arg(p));
-    }
-    if (referenceTable.endmembers() != p) {
-      fail(QObject::tr("REFERENCE_ENDMEMBERS has %1 endmembers but REFERENCE_ABUNDANCES has %2 "
-                       "bands. Give the reference spectra of these abundances.")
-               .arg(referenceTable.endmembers())
-               .arg(p));
-    }
-    if (estimatedTable.bands != referenceTable.bands) {
-      fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but REFERENCE_ENDMEMBERS has %2. Both "
-                       "must describe the same bands.")
-               .arg(estimatedTable.bands)
-               .arg(referenceTable.bands));
-    }
+  if (!s.given) return s;
+  s.estimated = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
+  s.reference = readEndmembers(referenceEndmemberPath_, QStringLiteral("REFERENCE_ENDMEMBERS"));
+  checkEndmembers(s.estimated, QStringLiteral("ENDMEMBERS"), progress, false);
+  checkEndmembers(s.reference, QStringLiteral("REFERENCE_ENDMEMBERS"), progress, false);
+  if (s.estimated.endmembers() != p) {
+    fail(QObject::tr("ENDMEMBERS has %1 endmembers but ABUNDANCES has %2 bands. Give the "
+                     "spectra that produced these abundances.")
+             .arg(s.estimated.endmembers())
+             .arg(p));
   }
-
-  std::vector<int> referenceOf;
-  dequnmix::EndmemberMatch match;
-  dequnmix::AbundanceErrorAccumulator errors(p);
-  std::vector<std::string> estimatedNames;
-  std::vector<std::string> referenceNames;
-  try {
-    GdalRasterReader estimated(
-        estimated_.gdalPath, {},
-        QStringLiteral("ABUNDANCES (%1)").arg(estimated_.layerName).toStdString());
-    GdalRasterReader reference(
-        reference_.gdalPath, {},
-        QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
-    estimatedNames = estimated.bandDescriptions();
-    referenceNames = reference.bandDescriptions();
-    for (int e = 0; e < p; ++e) {
-      if (estimatedNames[e].empty()) {
-        estimatedNames[e] =
-            bySpectra ? estimatedTable.names[e] : "endmember_" + std::to_string(e + 1);
-      }
-      if (referenceNames[e].empty()) {
-        referenceNames[e] =
-            bySpectra ? referenceTable.names[e] : "reference_" + std::to_string(e + 1);
-      }
-    }
-
-    const int width = estimated.width();
-    const int height = estimated.height();
-    const int tileRows = defaultRowsPerTile(width, 2 * p);
-    std::vector<float> a(static_cast<size_t>(tileRows) * width * p);
-    std::vector<float> r(a.size());
-    std::vector<uint8_t> validA(static_cast<size_t>(tileRows) * width);
-    std::vector<uint8_t> validR(validA.size());
-    for (int row0 = 0; row0 < height; row0 += tileRows) {
-      throwIfCanceled(&progress);
-      const int rows = std::min(tileRows, height - row0);
-      estimated.readRows(row0, rows, a.data(), validA.data());
-      reference.readRows(row0, rows, r.data(), validR.data());
-      const int64_t n = int64_t{rows} * width;
-      int64_t k = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (!validA[i] || !validR[i]) continue;
-        if (k != i) {
-          std::copy_n(&a[i * p], p, &a[k * p]);
-          std::copy_n(&r[i * p], p, &r[k * p]);
-        }
-        ++k;
-      }
-      if (k > 0) errors.add(a.data(), r.data(), k);
-      progress.setProgress(0.95 * (row0 + rows) / height);
-    }
-    if (errors.pixels() == 0) {
-      fail(
-          QObject::tr("No pixel is valid in both ABUNDANCES and REFERENCE_ABUNDANCES (every "
-                      "pixel is nodata in one of them). Check their nodata values and that "
-                      "they cover the same scene."));
-    }
-    if (bySpectra) {
-      match = dequnmix::matchEndmembers(estimatedTable.values, referenceTable.values,
-                                        estimatedTable.bands, p);
-      referenceOf = match.referenceOf;
-    } else {
-      referenceOf = errors.bestMatch();
-    }
-    progress.info("Evaluated " + std::to_string(errors.pixels()) + " valid pixels of " +
-                  std::to_string(estimated.gridPixelCount()) + "; matching by " +
-                  (bySpectra ? "spectral angle" : "abundance error"));
-  } catch (...) {
-    rethrowAsProcessingException();
+  if (s.reference.endmembers() != p) {
+    fail(QObject::tr("REFERENCE_ENDMEMBERS has %1 endmembers but REFERENCE_ABUNDANCES has %2 "
+                     "bands. Give the reference spectra of these abundances.")
+             .arg(s.reference.endmembers())
+             .arg(p));
   }
-
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const double armse = errors.armse(referenceOf);
-  const double armseMean = errors.armseMeanPerEndmember(referenceOf);
-  const std::vector<double> rmse = errors.rmsePerEndmember(referenceOf);
-  const double msadRad = bySpectra ? match.msadRad : nan;
-  const double msadDeg = bySpectra ? match.msadDeg : nan;
-
-  if (table) {
-    QFile file(QString::fromStdString(table->path()));
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Text)) {
-      fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
-               .arg(tablePath, file.errorString()));
-    }
-    QTextStream out(&file);
-    out.setRealNumberPrecision(8);
-    out << "endmember,reference,sad_rad,sad_deg,rmse\n";
-    for (int e = 0; e < p; ++e) {
-      out << QString::fromStdString(estimatedNames[e]) << ','
-          << QString::fromStdString(referenceNames[referenceOf[e]]) << ',';
-      if (bySpectra) {
-        out << match.sadRad[e] << ',' << match.sadRad[e] * 180.0 / M_PI;
-      } else {
-        out << ',';
-      }
-      out << ',' << rmse[e] << '\n';
-    }
-    out.flush();
-    file.close();
-    if (file.error() != QFileDevice::NoError) {
-      fail(QObject::tr("Cannot write OUTPUT_TABLE '%1' (%2). Choose a writable output path.")
-               .arg(tablePath, file.errorString()));
-    }
-    try {
-      table->commit();
-    } catch (...) {
-      rethrowAsProcessingException();
-    }
+  if (s.estimated.bands != s.reference.bands) {
+    fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but REFERENCE_ENDMEMBERS has %2. Both "
+                     "must describe the same bands.")
+             .arg(s.estimated.bands)
+             .arg(s.reference.bands));
   }
+  return s;
+}
 
-  for (int e = 0; e < p; ++e) {
-    QString line = QObject::tr("%1 -> %2: RMSE %3")
-                       .arg(QString::fromStdString(estimatedNames[e]),
-                            QString::fromStdString(referenceNames[referenceOf[e]]))
-                       .arg(rmse[e], 0, 'g', 6);
-    if (bySpectra) line += QObject::tr(", SAD %1 rad").arg(match.sadRad[e], 0, 'g', 6);
-    progress.info(line.toStdString());
+// One pass over both abundance rasters into `errors`, then the matching: by spectral angle
+// when the spectra are given, else by the least abundance error.
+EvaluateAlgorithm::Evaluation EvaluateAlgorithm::compare(
+    const Spectra& s, dequnmix::AbundanceErrorAccumulator& errors,
+    FeedbackProgress& progress) const {
+  const int p = estimated_.bandCount;
+  GdalRasterReader estimated(
+      estimated_.gdalPath, {},
+      QStringLiteral("ABUNDANCES (%1)").arg(estimated_.layerName).toStdString());
+  GdalRasterReader reference(
+      reference_.gdalPath, {},
+      QStringLiteral("REFERENCE_ABUNDANCES (%1)").arg(reference_.layerName).toStdString());
+  Evaluation ev;
+  ev.bySpectra = s.given;
+  ev.estimatedNames = endmemberNames(estimated.bandDescriptions(), p,
+                                     s.given ? &s.estimated : nullptr, "endmember_");
+  ev.referenceNames = endmemberNames(reference.bandDescriptions(), p,
+                                     s.given ? &s.reference : nullptr, "reference_");
+  accumulateErrors(estimated, reference, p, errors, progress);
+  if (errors.pixels() == 0) {
+    fail(
+        QObject::tr("No pixel is valid in both ABUNDANCES and REFERENCE_ABUNDANCES (every "
+                    "pixel is nodata in one of them). Check their nodata values and that "
+                    "they cover the same scene."));
   }
-  progress.info(QObject::tr("mSAD %1 rad (%2 deg), aRMSE %3, per-endmember mean %4")
-                    .arg(msadRad, 0, 'g', 6)
-                    .arg(msadDeg, 0, 'g', 6)
-                    .arg(armse, 0, 'g', 6)
-                    .arg(armseMean, 0, 'g', 6)
-                    .toStdString());
-  progress.setProgress(1.0);
-
-  QVariantMap outputs;
-  outputs.insert(QStringLiteral("MSAD_RAD"), msadRad);
-  outputs.insert(QStringLiteral("MSAD_DEG"), msadDeg);
-  outputs.insert(QStringLiteral("ARMSE"), armse);
-  outputs.insert(QStringLiteral("ARMSE_MEAN_PER_ENDMEMBER"), armseMean);
-  if (!tablePath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_TABLE"), tablePath);
-  return outputs;
+  if (s.given) {
+    ev.match =
+        dequnmix::matchEndmembers(s.estimated.values, s.reference.values, s.estimated.bands, p);
+    ev.referenceOf = ev.match.referenceOf;
+  } else {
+    ev.referenceOf = errors.bestMatch();
+  }
+  progress.info("Evaluated " + std::to_string(errors.pixels()) + " valid pixels of " +
+                std::to_string(estimated.gridPixelCount()) + "; matching by " +
+                (s.given ? "spectral angle" : "abundance error"));
+  return ev;
 }
 
 }  // namespace dequnmix::processing

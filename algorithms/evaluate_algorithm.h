@@ -3,6 +3,7 @@
 #pragma once
 
 #include "algorithms/processing_utils.h"
+#include "core/metrics.h"
 
 namespace dequnmix::processing {
 
@@ -24,7 +25,16 @@ class EvaluateAlgorithm final : public DequnmixAlgorithm {
   QVariantMap processAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
                                QgsProcessingFeedback* feedback) override;
 
+ public:
+  // Defined in the .cpp file (its helpers use them too).
+  struct Spectra;
+  struct Evaluation;
+
  private:
+  // Reads and checks ENDMEMBERS and REFERENCE_ENDMEMBERS.
+  Spectra readSpectra(int p, FeedbackProgress& progress) const;
+  Evaluation compare(const Spectra& spectra, dequnmix::AbundanceErrorAccumulator& errors,
+                     FeedbackProgress& progress) const;
   RasterInput estimated_;
   RasterInput reference_;
   QString endmemberPath_;

@@ -96,8 +96,44 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   outputs.addOutput("OUTPUT", outputPath.toStdString());
   outputs.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
   checkOutputs(outputs);
-  const dequnmix::EndmemberTable table =
-      readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
+  const dequnmix::EndmemberTable table = readEndmemberTable();
+  FeedbackProgress progress(feedback);
+  checkEndmembers(table, QStringLiteral("ENDMEMBERS"), progress, false);
+  try {
+    const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
+    GdalRasterReader reader(input_.gdalPath, bands_,
+                            QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    checkScale(reader.sampledRms(),
+               dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
+               QStringLiteral("the ENDMEMBERS spectra"), progress);
+    const dequnmix::FclsSolver solver(table.values, table.bands, table.endmembers());
+    const Georeference geo = reader.georeference();
+    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
+                                     table.names, geo, kOutputNoData);
+    const std::unique_ptr<GdalRasterWriter> residualWriter =
+        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
+    const int64_t valid =
+        unmix(reader, solver, table, abundanceWriter, residualWriter.get(), progress);
+    abundanceWriter.finish();
+    if (residualWriter) residualWriter->finish();
+    abundanceWriter.commit();
+    if (residualWriter) residualWriter->commit();
+    progress.info("FCLS: " + std::to_string(valid) + " valid pixels of " +
+                  std::to_string(reader.gridPixelCount()) + " unmixed into " +
+                  std::to_string(table.endmembers()) + " endmembers (" + std::to_string(threads) +
+                  " threads)");
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  QVariantMap results;
+  results.insert(QStringLiteral("OUTPUT"), outputPath);
+  if (!residualPath.isEmpty()) results.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  return results;
+}
+
+// ENDMEMBERS, checked against the bands used.
+dequnmix::EndmemberTable FclsAlgorithm::readEndmemberTable() const {
+  dequnmix::EndmemberTable table = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
   const int used = usedBandCount(input_, bands_);
   if (table.bands != used) {
     fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but %2 uses %3 bands%4. Give spectra with "
@@ -112,61 +148,42 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     fail(QObject::tr("ENDMEMBERS has %1 endmember column(s); unmixing needs at least 2.")
              .arg(table.endmembers()));
   }
+  return table;
+}
+
+// FCLS over every block of valid pixels, the abundances (and the RMSE when a residual
+// writer is given) assembled into rows; returns the valid pixel count.
+int64_t FclsAlgorithm::unmix(GdalRasterReader& reader, const dequnmix::FclsSolver& solver,
+                             const dequnmix::EndmemberTable& table,
+                             GdalRasterWriter& abundanceWriter, GdalRasterWriter* residualWriter,
+                             FeedbackProgress& progress) {
   const int p = table.endmembers();
-  FeedbackProgress progress(feedback);
-  checkEndmembers(table, QStringLiteral("ENDMEMBERS"), progress, false);
-  try {
-    const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
-    GdalRasterReader reader(input_.gdalPath, bands_,
-                            QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
-    checkScale(reader.sampledRms(),
-               dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
-               QStringLiteral("the ENDMEMBERS spectra"), progress);
-    const dequnmix::FclsSolver solver(table.values, table.bands, p);
-    const Georeference geo = reader.georeference();
-    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
-                                     table.names, geo, kOutputNoData);
-    const std::unique_ptr<GdalRasterWriter> residualWriter =
-        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
-    RowAssembler abundanceRows(abundanceWriter, reader.rowsPerTile());
-    std::unique_ptr<RowAssembler> residualRows;
-    if (residualWriter) {
-      residualRows = std::make_unique<RowAssembler>(*residualWriter, reader.rowsPerTile());
-    }
-    std::vector<float> abundances;
-    std::vector<float> rmse;
-    int64_t valid = 0;
-    reader.scan(
-        [&](const dequnmix::PixelBlock& block) {
-          abundances.resize(static_cast<size_t>(block.count) * p);
-          solver.unmix(block.values, block.count, abundances.data());
-          abundanceRows.add(block.indices, abundances.data(), block.count);
-          if (residualRows) {
-            rmse.resize(static_cast<size_t>(block.count));
-            dequnmix::reconstructionRmse(table.values, table.bands, p, block.values,
-                                         abundances.data(), block.count, rmse.data());
-            residualRows->add(block.indices, rmse.data(), block.count);
-          }
-          valid += block.count;
-        },
-        &progress);
-    throwIfCanceled(&progress);
-    abundanceRows.finish();
-    if (residualRows) residualRows->finish();
-    abundanceWriter.finish();
-    if (residualWriter) residualWriter->finish();
-    abundanceWriter.commit();
-    if (residualWriter) residualWriter->commit();
-    progress.info("FCLS: " + std::to_string(valid) + " valid pixels of " +
-                  std::to_string(reader.gridPixelCount()) + " unmixed into " + std::to_string(p) +
-                  " endmembers (" + std::to_string(threads) + " threads)");
-  } catch (...) {
-    rethrowAsProcessingException();
+  RowAssembler abundanceRows(abundanceWriter, reader.rowsPerTile());
+  std::unique_ptr<RowAssembler> residualRows;
+  if (residualWriter) {
+    residualRows = std::make_unique<RowAssembler>(*residualWriter, reader.rowsPerTile());
   }
-  QVariantMap results;
-  results.insert(QStringLiteral("OUTPUT"), outputPath);
-  if (!residualPath.isEmpty()) results.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
-  return results;
+  std::vector<float> abundances;
+  std::vector<float> rmse;
+  int64_t valid = 0;
+  reader.scan(
+      [&](const dequnmix::PixelBlock& block) {
+        abundances.resize(static_cast<size_t>(block.count) * p);
+        solver.unmix(block.values, block.count, abundances.data());
+        abundanceRows.add(block.indices, abundances.data(), block.count);
+        if (residualRows) {
+          rmse.resize(static_cast<size_t>(block.count));
+          dequnmix::reconstructionRmse(table.values, table.bands, p, block.values,
+                                       abundances.data(), block.count, rmse.data());
+          residualRows->add(block.indices, rmse.data(), block.count);
+        }
+        valid += block.count;
+      },
+      &progress);
+  throwIfCanceled(&progress);
+  abundanceRows.finish();
+  if (residualRows) residualRows->finish();
+  return valid;
 }
 
 }  // namespace dequnmix::processing

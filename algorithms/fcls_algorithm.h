@@ -1,9 +1,15 @@
 // dequnmix:fcls: fully constrained least squares abundances (core/fcls.h), tile by tile.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
+#include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
+
+namespace dequnmix {
+class FclsSolver;
+}
 
 namespace dequnmix::processing {
 
@@ -26,6 +32,10 @@ class FclsAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
+  dequnmix::EndmemberTable readEndmemberTable() const;
+  static int64_t unmix(GdalRasterReader& reader, const dequnmix::FclsSolver& solver,
+                       const dequnmix::EndmemberTable& table, GdalRasterWriter& abundanceWriter,
+                       GdalRasterWriter* residualWriter, FeedbackProgress& progress);
   RasterInput input_;
   std::vector<int> bands_;
   int threads_ = 1;

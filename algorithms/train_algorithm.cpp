@@ -40,6 +40,155 @@ QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, 
   return parameter;
 }
 
+// Options of the enum parameters, in the order of the core's enums (the parameter value
+// is cast to the enum).
+QStringList solverOptions() { return {QStringLiteral("anderson"), QStringLiteral("picard")}; }
+
+QStringList gradientOptions() {
+  return {QStringLiteral("implicit"), QStringLiteral("phantom"), QStringLiteral("unrolled")};
+}
+
+QStringList refinementOptions() {
+  return {QStringLiteral("none"), QStringLiteral("angular mean shift"),
+          QStringLiteral("minimum volume"), QStringLiteral("automatic")};
+}
+
+QStringList spatialProxOptions() {
+  return {QObject::tr("3x3 neighbourhood"), QObject::tr("superpixel (SLIC)")};
+}
+
+template <typename Enum>
+QString optionName(const QStringList& options, Enum value) {
+  return options.value(static_cast<int>(value));
+}
+
+QString yesNo(bool value) { return value ? QObject::tr("yes") : QObject::tr("no"); }
+
+QString overviewHelp() {
+  return QObject::tr(
+      "Trains DEQ-Unmix (Wang, Gao, Zhu and Chen, 'A Deep Equilibrium Network for "
+      "Hyperspectral Unmixing', 2026) on one scene. Abundances are the fixed point "
+      "A = Proj(A - eta G(EA - Y, A)) of a projected-gradient map whose gradient term is a "
+      "small convolutional network (plus the physical term E^T(EA - Y)), found by Anderson "
+      "acceleration from the FCLS abundances; the network is trained with implicit "
+      "differentiation (see SOLVER and GRADIENT). Endmembers start from VCA (or the given "
+      "spectra) and are refined (see REFINEMENT). The whole scene is read into memory; nodata "
+      "pixels (nodata or NaN in any band used) are left out and stay nodata (-9999) in every "
+      "output. Apply the saved model to other scenes with 'Unmix with DEQ-Unmix model'.\n\n");
+}
+
+QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
+  return QObject::tr(
+             "Parameters\n"
+             "- INPUT: the hyperspectral raster.\n"
+             "- BANDS: optional subset of bands, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
+             "(default: all); the model remembers it.\n"
+             "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
+             "INITIAL_ENDMEMBERS is given.\n"
+             "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
+             "from instead of VCA.\n"
+             "- REFERENCE_ABUNDANCES: optional raster of reference abundances (same size, one "
+             "band per endmember): switches to supervised training (abundance MSE).\n"
+             "- EPOCHS: training epochs (default %2). Training time grows in proportion.\n"
+             "- SEED: seed of VCA and the network initialisation (default %3).\n"
+             "- THREADS: CPU threads, 0 = all cores (default 0).\n\n")
+      .arg(d.endmembers)
+      .arg(d.epochs)
+      .arg(static_cast<qulonglong>(d.seed));
+}
+
+QString solverParameterHelp(const dequnmix::DeqTrainOptions& d,
+                            const dequnmix::DeqInferOptions& i) {
+  return QObject::tr(
+             "Advanced: equilibrium solver\n"
+             "- SOLVER: fixed-point solver (default %1). Anderson acceleration needs fewer "
+             "iterations; picard, a damped plain iteration, is a fallback.\n"
+             "- MAX_ITERATIONS: forward iterations per solve during training (default %2). "
+             "Raise it when the report shows training solves that do not converge.\n"
+             "- TOLERANCE: relative residual at which a solve stops (default %3); smaller is "
+             "more exact and slower.\n"
+             "- ANDERSON_HISTORY: number of past iterates Anderson combines (default %4).\n"
+             "- ANDERSON_REGULARIZATION: regularisation of Anderson's least-squares step "
+             "(default %5); raise it when Anderson solves are unstable.\n"
+             "- BACKWARD_MAX_ITERATIONS: iterations per backward solve of the implicit "
+             "gradient (default %6).\n"
+             "- GRADIENT: how training differentiates through the equilibrium (default %7): "
+             "implicit (memory independent of the iterations), phantom (a few damped steps "
+             "from the fixed point) or unrolled (through every iteration, the most memory).\n"
+             "- INFERENCE_MAX_ITERATIONS (default %8) and INFERENCE_TOLERANCE (default %9): "
+             "the solver limits for the abundances written by this algorithm and, through the "
+             "model, by unmix.\n\n")
+      .arg(optionName(solverOptions(), d.forward.kind))
+      .arg(d.forward.maxIterations)
+      .arg(d.forward.tolerance)
+      .arg(d.forward.history)
+      .arg(d.forward.regularization)
+      .arg(d.backward.maxIterations)
+      .arg(optionName(gradientOptions(), d.gradient))
+      .arg(i.solver.maxIterations)
+      .arg(i.solver.tolerance);
+}
+
+QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
+  return QObject::tr(
+             "Advanced: learning and endmembers\n"
+             "- NETWORK_LEARNING_RATE: learning rate of the network (default %1); lower it "
+             "when the loss curve in the report oscillates or diverges.\n"
+             "- TRAIN_ENDMEMBERS: also learn the endmembers through the loss (default %2); "
+             "otherwise they are held fixed after the refinement.\n"
+             "- ENDMEMBER_LEARNING_RATE: learning rate of the endmembers when "
+             "TRAIN_ENDMEMBERS is on (default %3).\n"
+             "- ALPHA: weight of the MSE next to the spectral angle in the loss (default %4; "
+             "-1 = automatic: chosen with the refinement, MSE-led on linear mixtures, "
+             "angle-led on scenes whose brightness varies).\n"
+             "- REFINEMENT: refinement of the initial endmembers (default %5). Minimum volume "
+             "suits scenes that follow the linear sum-to-one mixing model, angular mean shift "
+             "suits real scenes with brightness variation; automatic chooses between them by "
+             "the scene, none keeps the VCA or given spectra.\n"
+             "- REFINEMENT_RADIUS: ball radius of the angular mean shift in radians (default "
+             "%6; 0 = chosen per endmember from the data).\n\n")
+      .arg(d.networkLearningRate)
+      .arg(yesNo(d.trainEndmembers))
+      .arg(d.endmemberLearningRate)
+      .arg(d.alpha)
+      .arg(optionName(refinementOptions(), d.refinement))
+      .arg(d.refinementRadius);
+}
+
+QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
+  return QObject::tr(
+             "Advanced: network\n"
+             "- HIDDEN_CHANNELS: channels of the network's hidden layers (default %1); more "
+             "channels fit more complex scenes at a higher cost per epoch.\n"
+             "- SPATIAL_WEIGHT: weight of the spatial prox, which blends each pixel's "
+             "abundances with the mean of its neighbours at every iteration (default %2; 0 = "
+             "off). Because it acts at every iteration, small weights are already strong.\n"
+             "- SPATIAL_PROX: what the prox averages over (default %3): the 3x3 "
+             "neighbourhood, or the pixel's superpixel from a SLIC segmentation of the scene "
+             "(the paper's superpixel-guided prox).\n"
+             "- SUPERPIXEL_SIZE: SLIC grid step in pixels, about one superpixel per "
+             "SUPERPIXEL_SIZE^2 pixels (default %4). Unmix segments each tile with its halo, "
+             "so where a tile edge cuts superpixels its abundances differ somewhat from a "
+             "whole-scene solve.\n\n")
+      .arg(d.network.hiddenChannels)
+      .arg(d.network.spatialWeight)
+      .arg(optionName(spatialProxOptions(), d.network.spatialProx))
+      .arg(d.network.superpixelSize);
+}
+
+QString outputHelp() {
+  return QObject::tr(
+      "Outputs\n"
+      "- OUTPUT_MODEL: the trained model file (*.dequnmix).\n"
+      "- OUTPUT: abundances of the scene, one Float32 band per endmember named after it.\n"
+      "- OUTPUT_ENDMEMBERS: the final endmember spectra (CSV).\n"
+      "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
+      "- OUTPUT_REPORT: optional self-contained HTML report (loss curve, learned versus "
+      "initial spectra, solver convergence per epoch, settings, timings).\n"
+      "- FINAL_LOSS, MEAN_ITERATIONS (mean forward iterations in training), "
+      "CONVERGED_FRACTION (of the training forward solves), TRAINING_SECONDS.");
+}
+
 }  // namespace
 
 QString TrainAlgorithm::name() const { return QStringLiteral("train"); }
@@ -66,89 +215,8 @@ QString TrainAlgorithm::shortDescription() const {
 QString TrainAlgorithm::shortHelpString() const {
   const dequnmix::DeqTrainOptions d;
   const dequnmix::DeqInferOptions i;
-  return QObject::tr(
-             "Trains DEQ-Unmix (Wang, Gao, Zhu and Chen, 'A Deep Equilibrium Network for "
-             "Hyperspectral Unmixing', 2026) on one scene. Abundances are the fixed point "
-             "A = Proj(A - eta G(EA - Y, A)) of a projected-gradient map whose gradient term is a "
-             "small convolutional network (plus the physical term E^T(EA - Y)), found by "
-             "Anderson acceleration from the FCLS abundances; the network is trained with "
-             "implicit differentiation. Endmembers start from VCA (or the given spectra) and "
-             "are refined (see REFINEMENT). The whole scene "
-             "is read into memory; "
-             "nodata pixels (nodata or NaN in any band used) are left out and stay nodata "
-             "(-9999) in every output. Apply the saved model to other scenes with 'Unmix with "
-             "DEQ-Unmix model'.\n\n"
-             "Parameters\n"
-             "- INPUT: the hyperspectral raster.\n"
-             "- BANDS: optional subset of bands, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
-             "(default: all); the model remembers it.\n"
-             "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
-             "INITIAL_ENDMEMBERS is given.\n"
-             "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
-             "from instead of VCA.\n"
-             "- REFERENCE_ABUNDANCES: optional raster of reference abundances (same size, one "
-             "band per endmember): switches to supervised training (abundance MSE).\n"
-             "- EPOCHS: training epochs (default %2).\n"
-             "- SEED: seed of VCA and the network initialisation (default %3).\n"
-             "- THREADS: CPU threads, 0 = all cores (default 0).\n"
-             "Advanced: SOLVER (anderson or picard), MAX_ITERATIONS (forward iterations per "
-             "solve, default %4), TOLERANCE (relative residual, default %5), ANDERSON_HISTORY "
-             "(default %6), ANDERSON_REGULARIZATION (default %7), BACKWARD_MAX_ITERATIONS "
-             "(implicit backward solves, default %8), GRADIENT (implicit, phantom or "
-             "unrolled), NETWORK_LEARNING_RATE (default %9), TRAIN_ENDMEMBERS (default no: "
-             "endmembers held fixed after the refinement), ENDMEMBER_LEARNING_RATE (default "
-             "%10), ALPHA (weight of the MSE next to the spectral angle; default %11, automatic: "
-             "chosen with the refinement, an MSE-led loss on linear mixtures, the authors' 0.2 "
-             "otherwise), "
-             "REFINEMENT (automatic, the default: minimum volume when the scene follows the "
-             "linear sum-to-one mixing model, angular mean shift when it departs from it, as "
-             "real scenes with brightness variation do; or none, angular mean shift, minimum "
-             "volume), REFINEMENT_RADIUS (mean shift, "
-             "rad, default %12), SPATIAL_WEIGHT (spatial prox: blend of each pixel's "
-             "abundances with the mean of its neighbours at every iteration, 0 = off; default "
-             "%16), SPATIAL_PROX (what the prox "
-             "averages over: the 3x3 neighbourhood, or the pixel's superpixel, the paper's "
-             "superpixel-guided prox, from a SLIC segmentation of the scene; default %17), "
-             "SUPERPIXEL_SIZE (SLIC grid step in pixels, about one superpixel per "
-             "SUPERPIXEL_SIZE^2 pixels; default %18; unmix segments each tile with its halo in "
-             "the spectral feature space of the training scene, stored in the model, so "
-             "scenes larger than one tile come out somewhat differently along tile edges, "
-             "where a tile's edge cuts superpixels: 16-pixel tiles with a 4-pixel halo on a "
-             "32 x 32 scene gave a mean abundance difference of 0.005, up to 0.27 at tile "
-             "edges; models saved before the feature space was stored segment each tile in "
-             "its own and differ throughout, mean 0.014), HIDDEN_CHANNELS (default "
-             "%13), INFERENCE_MAX_ITERATIONS (default %14) and INFERENCE_TOLERANCE (default "
-             "%15) for the abundances written by this algorithm and by unmix.\n\n"
-             "Outputs\n"
-             "- OUTPUT_MODEL: the trained model file (*.dequnmix).\n"
-             "- OUTPUT: abundances of the scene, one Float32 band per endmember named after "
-             "it.\n"
-             "- OUTPUT_ENDMEMBERS: the final endmember spectra (CSV).\n"
-             "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
-             "- OUTPUT_REPORT: optional self-contained HTML report (loss curve, learned versus "
-             "initial spectra, solver convergence per epoch, settings, timings).\n"
-             "- FINAL_LOSS, MEAN_ITERATIONS (mean forward iterations in training), "
-             "CONVERGED_FRACTION (of the training forward solves), TRAINING_SECONDS.")
-      .arg(d.endmembers)
-      .arg(d.epochs)
-      .arg(static_cast<qulonglong>(d.seed))
-      .arg(d.forward.maxIterations)
-      .arg(d.forward.tolerance)
-      .arg(d.forward.history)
-      .arg(d.forward.regularization)
-      .arg(d.backward.maxIterations)
-      .arg(d.networkLearningRate)
-      .arg(d.endmemberLearningRate)
-      .arg(d.alpha)
-      .arg(d.refinementRadius)
-      .arg(d.network.hiddenChannels)
-      .arg(i.solver.maxIterations)
-      .arg(i.solver.tolerance)
-      .arg(d.network.spatialWeight)
-      .arg(d.network.spatialProx == dequnmix::SpatialProx::Neighbourhood
-               ? QObject::tr("3x3 neighbourhood")
-               : QObject::tr("superpixel"))
-      .arg(d.network.superpixelSize);
+  return overviewHelp() + basicParameterHelp(d) + solverParameterHelp(d, i) +
+         learningParameterHelp(d) + networkParameterHelp(d) + outputHelp();
 }
 
 TrainAlgorithm* TrainAlgorithm::createInstance() const { return new TrainAlgorithm(); }
@@ -156,6 +224,15 @@ TrainAlgorithm* TrainAlgorithm::createInstance() const { return new TrainAlgorit
 void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   const dequnmix::DeqTrainOptions d;
   const dequnmix::DeqInferOptions i;
+  addSceneParameters(d);
+  addSolverParameters(d);
+  addLearningParameters(d);
+  addNetworkParameters(d);
+  addInferenceParameters(i);
+  addOutputs();
+}
+
+void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
   using Number = QgsProcessingParameterNumber;
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
@@ -178,12 +255,13 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
   addThreadsParameter(false);
+}
 
-  auto* solver = new QgsProcessingParameterEnum(
-      QStringLiteral("SOLVER"), QObject::tr("Fixed-point solver"),
-      QStringList{QStringLiteral("anderson"), QStringLiteral("picard")}, false,
-      static_cast<int>(d.forward.kind));
-  addParameter(advanced(solver));
+void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
+  using Number = QgsProcessingParameterNumber;
+  addParameter(advanced(
+      new QgsProcessingParameterEnum(QStringLiteral("SOLVER"), QObject::tr("Fixed-point solver"),
+                                     solverOptions(), false, static_cast<int>(d.forward.kind))));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("MAX_ITERATIONS"), QObject::tr("Forward iterations per solve (training)"),
       Number::Integer, d.forward.maxIterations, false, 1, 10000))));
@@ -204,11 +282,14 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
       advanced(ranged(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
                                  QObject::tr("Backward iterations per solve (implicit)"),
                                  Number::Integer, d.backward.maxIterations, false, 1, 10000))));
-  addParameter(advanced(new QgsProcessingParameterEnum(
-      QStringLiteral("GRADIENT"), QObject::tr("Gradient"),
-      QStringList{QStringLiteral("implicit"), QStringLiteral("phantom"),
-                  QStringLiteral("unrolled")},
-      false, static_cast<int>(d.gradient))));
+  addParameter(advanced(new QgsProcessingParameterEnum(QStringLiteral("GRADIENT"),
+                                                       QObject::tr("Gradient"), gradientOptions(),
+                                                       false, static_cast<int>(d.gradient))));
+}
+
+// Learning rates, the loss weight and the endmember refinement.
+void TrainAlgorithm::addLearningParameters(const dequnmix::DeqTrainOptions& d) {
+  using Number = QgsProcessingParameterNumber;
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("NETWORK_LEARNING_RATE"),
                                           QObject::tr("Network learning rate"), Number::Double,
@@ -226,24 +307,24 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
                  QObject::tr("Alpha (MSE weight next to the spectral angle, -1 = automatic)"),
                  Number::Double, d.alpha, false, -1.0))));
   addParameter(advanced(new QgsProcessingParameterEnum(
-      QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"),
-      QStringList{QStringLiteral("none"), QStringLiteral("angular mean shift"),
-                  QStringLiteral("minimum volume"), QStringLiteral("automatic")},
-      false, static_cast<int>(d.refinement))));
+      QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"), refinementOptions(), false,
+      static_cast<int>(d.refinement))));
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("REFINEMENT_RADIUS"),
                                           QObject::tr("Refinement radius (rad, 0 = automatic)"),
                                           Number::Double, d.refinementRadius, false, 0.0)),
                         4)));
+}
+
+void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
+  using Number = QgsProcessingParameterNumber;
   addParameter(advanced(
       decimals(ranged(new Number(QStringLiteral("SPATIAL_WEIGHT"),
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
-  // Enum indices follow dequnmix::SpatialProx.
   addParameter(advanced(new QgsProcessingParameterEnum(
-      QStringLiteral("SPATIAL_PROX"), QObject::tr("Spatial prox"),
-      QStringList{QObject::tr("3x3 neighbourhood"), QObject::tr("superpixel (SLIC)")}, false,
+      QStringLiteral("SPATIAL_PROX"), QObject::tr("Spatial prox"), spatialProxOptions(), false,
       static_cast<int>(d.network.spatialProx))));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("SUPERPIXEL_SIZE"), QObject::tr("Superpixel size (SLIC grid step, pixels)"),
@@ -251,6 +332,11 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(advanced(ranged(
       new Number(QStringLiteral("HIDDEN_CHANNELS"), QObject::tr("Hidden channels of the network"),
                  Number::Integer, d.network.hiddenChannels, false, 1, 1024))));
+}
+
+// The solver settings of the final inference pass (stored in the model for unmix).
+void TrainAlgorithm::addInferenceParameters(const dequnmix::DeqInferOptions& i) {
+  using Number = QgsProcessingParameterNumber;
   addParameter(advanced(ranged(new Number(
       QStringLiteral("INFERENCE_MAX_ITERATIONS"), QObject::tr("Iterations per solve (inference)"),
       Number::Integer, i.solver.maxIterations, false, 1, 10000))));
@@ -258,7 +344,9 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
       ranged(new Number(QStringLiteral("INFERENCE_TOLERANCE"), QObject::tr("Tolerance (inference)"),
                         Number::Double, i.solver.tolerance, false, 0.0, 1.0)),
       8)));
+}
 
+void TrainAlgorithm::addOutputs() {
   addParameter(new QgsProcessingParameterFileDestination(
       QStringLiteral("OUTPUT_MODEL"), QObject::tr("Trained model"), modelFilter()));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
@@ -283,6 +371,18 @@ void TrainAlgorithm::initAlgorithm(const QVariantMap&) {
 
 bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
                                       QgsProcessingFeedback*) {
+  resolveInputs(parameters, context);
+  dequnmix::DeqTrainOptions o = runOptions(parameters, context);
+  readSolverOptions(parameters, context, o);
+  readLearningOptions(parameters, context, o);
+  const dequnmix::DeqInferOptions inf = inferenceOptions(parameters, context, o);
+  validateOptions(o, inf);
+  options_ = o;
+  inference_ = inf;
+  return true;
+}
+
+void TrainAlgorithm::resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context) {
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
   bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
@@ -296,11 +396,13 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
     reference_ = rasterInput(parameters, QStringLiteral("REFERENCE_ABUNDANCES"), context);
     hasReference_ = true;
   }
+}
 
+// ENDMEMBERS, EPOCHS, SEED and THREADS.
+dequnmix::DeqTrainOptions TrainAlgorithm::runOptions(const QVariantMap& parameters,
+                                                     QgsProcessingContext& context) const {
   dequnmix::DeqTrainOptions o;
-  dequnmix::DeqInferOptions inf;
   auto integer = [&](const char* key) { return parameterAsInt(parameters, key, context); };
-  auto real = [&](const char* key) { return parameterAsDouble(parameters, key, context); };
   o.endmembers = integer("ENDMEMBERS");
   o.epochs = integer("EPOCHS");
   o.seed = static_cast<uint64_t>(std::max(0, integer("SEED")));
@@ -311,7 +413,15 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
     fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2.").arg(o.endmembers));
   }
   o.threads = threadsParameter(parameters, context);
-  inf.threads = o.threads;
+  return o;
+}
+
+// The forward and backward solvers and the gradient; the backward solver takes the
+// forward one's kind, history and regularisation.
+void TrainAlgorithm::readSolverOptions(const QVariantMap& parameters, QgsProcessingContext& context,
+                                       dequnmix::DeqTrainOptions& o) const {
+  auto integer = [&](const char* key) { return parameterAsInt(parameters, key, context); };
+  auto real = [&](const char* key) { return parameterAsDouble(parameters, key, context); };
   o.forward.kind = static_cast<dequnmix::DeqSolverKind>(
       parameterAsEnum(parameters, QStringLiteral("SOLVER"), context));
   o.forward.maxIterations = integer("MAX_ITERATIONS");
@@ -324,6 +434,14 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   o.backward.maxIterations = integer("BACKWARD_MAX_ITERATIONS");
   o.gradient = static_cast<dequnmix::DeqGradientMode>(
       parameterAsEnum(parameters, QStringLiteral("GRADIENT"), context));
+}
+
+// Learning rates, loss weight, endmember refinement and network.
+void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
+                                         QgsProcessingContext& context,
+                                         dequnmix::DeqTrainOptions& o) const {
+  auto integer = [&](const char* key) { return parameterAsInt(parameters, key, context); };
+  auto real = [&](const char* key) { return parameterAsDouble(parameters, key, context); };
   o.networkLearningRate = real("NETWORK_LEARNING_RATE");
   o.trainEndmembers = parameterAsBool(parameters, QStringLiteral("TRAIN_ENDMEMBERS"), context);
   o.endmemberLearningRate = real("ENDMEMBER_LEARNING_RATE");
@@ -336,11 +454,25 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
       parameterAsEnum(parameters, QStringLiteral("SPATIAL_PROX"), context));
   o.network.superpixelSize = integer("SUPERPIXEL_SIZE");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");
+}
+
+// The final inference pass: the training solver's kind, history and regularisation with
+// its own iteration limit and tolerance.
+dequnmix::DeqInferOptions TrainAlgorithm::inferenceOptions(
+    const QVariantMap& parameters, QgsProcessingContext& context,
+    const dequnmix::DeqTrainOptions& o) const {
+  dequnmix::DeqInferOptions inf;
+  inf.threads = o.threads;
   inf.solver.kind = o.forward.kind;
   inf.solver.history = o.forward.history;
   inf.solver.regularization = o.forward.regularization;
-  inf.solver.maxIterations = integer("INFERENCE_MAX_ITERATIONS");
-  inf.solver.tolerance = real("INFERENCE_TOLERANCE");
+  inf.solver.maxIterations = parameterAsInt(parameters, "INFERENCE_MAX_ITERATIONS", context);
+  inf.solver.tolerance = parameterAsDouble(parameters, "INFERENCE_TOLERANCE", context);
+  return inf;
+}
+
+void TrainAlgorithm::validateOptions(const dequnmix::DeqTrainOptions& o,
+                                     const dequnmix::DeqInferOptions& inf) {
   if (o.forward.maxIterations < 1 || o.backward.maxIterations < 1 || inf.solver.maxIterations < 1) {
     fail(
         QObject::tr("MAX_ITERATIONS, BACKWARD_MAX_ITERATIONS and INFERENCE_MAX_ITERATIONS must "
@@ -359,9 +491,6 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
         QObject::tr("TOLERANCE, INFERENCE_TOLERANCE, ANDERSON_REGULARIZATION and the "
                     "learning rates must not be negative."));
   }
-  options_ = o;
-  inference_ = inf;
-  return true;
 }
 
 // The file outputs of one training run: checked and staged before the work, committed
@@ -507,72 +636,32 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
   dequnmix::DeqTrainInput in;
   const int p = endmemberCount(in);
   FeedbackProgress progress(feedback);
-  std::vector<std::pair<std::string, double>> timings;
+  Timings timings;
   QVariantMap results;
   try {
     auto t = Clock::now();
     if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
     Georeference geo;
-    const int64_t validPixels = readScene(in, geo);
-    if (hasReference_) readReference(in, p);
-    if (in.hasInitialEndmembers) {
-      const dequnmix::EndmemberTable& e = in.initialEndmembers;
-      checkEndmembers(e, QStringLiteral("INITIAL_ENDMEMBERS"), progress, true);
-      checkScale(dequnmix::rmsOf(in.scene.data(), static_cast<int64_t>(in.scene.size())),
-                 dequnmix::rmsOf(e.values.data(), static_cast<int64_t>(e.values.size())),
-                 QStringLiteral("the INITIAL_ENDMEMBERS spectra"), progress);
-    }
-    throwIfCanceled(&progress);
-    progress.setProgress(0.03);
+    const int64_t validPixels = readTrainingData(in, p, geo, progress);
     // Create the rasters now, so that an unwritable path fails before the training.
-    std::vector<std::string> names =
+    const std::vector<std::string> names =
         in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
-    out.abundanceWriter = std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width,
-                                                             in.height, names, geo, kOutputNoData);
-    out.residualWriter = residualWriterFor(out.residual.toStdString(), in.width, in.height, geo);
+    createRasterWriters(out, in, names, geo);
     timings.emplace_back("reading the scene", secondsSince(t));
 
     t = Clock::now();
-    progress.info("Training DEQ-Unmix on " + std::to_string(in.width) + " x " +
-                  std::to_string(in.height) + " pixels, " + std::to_string(in.bands) + " bands, " +
-                  std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
-                  " epochs (" + dequnmix::toString(options_.gradient) + " gradient, " +
-                  std::to_string(options_.threads) + " threads)");
-    if (feedback) feedback->setProgressText(QObject::tr("VCA, FCLS start and training epochs"));
-    dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
-    dequnmix::DeqTrainResult result =
-        dequnmix::trainDeqUnmix(in, options_, inference_, &trainProgress);
+    const dequnmix::DeqTrainResult result = train(in, p, progress, feedback);
     timings.emplace_back("training and inference (core)", secondsSince(t));
     throwIfCanceled(&progress);
 
     t = Clock::now();
     if (feedback) feedback->setProgressText(QObject::tr("Writing the outputs"));
-    dequnmix::DeqModel& model = result.model;
-    // Band names follow the final endmember names (VCA: endmember_1, ...).
-    if (model.endmembers.names != names) {
-      out.abundanceWriter =
-          std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width, in.height,
-                                             model.endmembers.names, geo, kOutputNoData);
-    }
-    writeBandSequentialWithNoData(*out.abundanceWriter, result.abundances);
-    if (out.residualWriter) writeBandSequentialWithNoData(*out.residualWriter, result.residual);
-    dequnmix::saveDeqModel(out.modelFile->path(), model);
-    dequnmix::writeEndmemberCsv(out.endmemberFile->path(), model.endmembers);
+    writeOutputs(out, in, names, geo, result);
     timings.emplace_back("writing the outputs", secondsSince(t));
     if (out.reportFile) writeReport(out, result, validPixels, timings);
     throwIfCanceled(&progress);
     out.commit();
-
-    const dequnmix::DeqTrainSummary& s = model.summary;
-    progress.info("DEQ-Unmix: final loss " + std::to_string(s.finalLoss) + ", mean forward " +
-                  "iterations " + std::to_string(s.meanForwardIterations) + ", converged " +
-                  std::to_string(s.convergedFraction) + ", training " +
-                  std::to_string(s.trainingSeconds) + " s");
-    progress.setProgress(1.0);
-    results.insert(QStringLiteral("FINAL_LOSS"), s.finalLoss);
-    results.insert(QStringLiteral("MEAN_ITERATIONS"), s.meanForwardIterations);
-    results.insert(QStringLiteral("CONVERGED_FRACTION"), s.convergedFraction);
-    results.insert(QStringLiteral("TRAINING_SECONDS"), s.trainingSeconds);
+    results = summaryResults(result.model.summary, progress);
   } catch (...) {
     rethrowAsProcessingException();
   }
@@ -584,9 +673,77 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
   return results;
 }
 
+int64_t TrainAlgorithm::readTrainingData(dequnmix::DeqTrainInput& in, int p, Georeference& geo,
+                                         FeedbackProgress& progress) const {
+  const int64_t validPixels = readScene(in, geo);
+  if (hasReference_) readReference(in, p);
+  if (in.hasInitialEndmembers) {
+    const dequnmix::EndmemberTable& e = in.initialEndmembers;
+    checkEndmembers(e, QStringLiteral("INITIAL_ENDMEMBERS"), progress, true);
+    checkScale(dequnmix::rmsOf(in.scene.data(), static_cast<int64_t>(in.scene.size())),
+               dequnmix::rmsOf(e.values.data(), static_cast<int64_t>(e.values.size())),
+               QStringLiteral("the INITIAL_ENDMEMBERS spectra"), progress);
+  }
+  throwIfCanceled(&progress);
+  progress.setProgress(0.03);
+  return validPixels;
+}
+
+void TrainAlgorithm::createRasterWriters(Outputs& out, const dequnmix::DeqTrainInput& in,
+                                         const std::vector<std::string>& names,
+                                         const Georeference& geo) {
+  out.abundanceWriter = std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width,
+                                                           in.height, names, geo, kOutputNoData);
+  out.residualWriter = residualWriterFor(out.residual.toStdString(), in.width, in.height, geo);
+}
+
+dequnmix::DeqTrainResult TrainAlgorithm::train(const dequnmix::DeqTrainInput& in, int p,
+                                               FeedbackProgress& progress,
+                                               QgsProcessingFeedback* feedback) const {
+  progress.info("Training DEQ-Unmix on " + std::to_string(in.width) + " x " +
+                std::to_string(in.height) + " pixels, " + std::to_string(in.bands) + " bands, " +
+                std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
+                " epochs (" + dequnmix::toString(options_.gradient) + " gradient, " +
+                std::to_string(options_.threads) + " threads)");
+  if (feedback) feedback->setProgressText(QObject::tr("VCA, FCLS start and training epochs"));
+  dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
+  return dequnmix::trainDeqUnmix(in, options_, inference_, &trainProgress);
+}
+
+// Writes the rasters, the model and the endmember CSV into the staged outputs.
+void TrainAlgorithm::writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& in,
+                                  const std::vector<std::string>& names, const Georeference& geo,
+                                  const dequnmix::DeqTrainResult& result) {
+  const dequnmix::DeqModel& model = result.model;
+  // Band names follow the final endmember names (VCA: endmember_1, ...).
+  if (model.endmembers.names != names) {
+    out.abundanceWriter =
+        std::make_unique<GdalRasterWriter>(out.abundances.toStdString(), in.width, in.height,
+                                           model.endmembers.names, geo, kOutputNoData);
+  }
+  writeBandSequentialWithNoData(*out.abundanceWriter, result.abundances);
+  if (out.residualWriter) writeBandSequentialWithNoData(*out.residualWriter, result.residual);
+  dequnmix::saveDeqModel(out.modelFile->path(), model);
+  dequnmix::writeEndmemberCsv(out.endmemberFile->path(), model.endmembers);
+}
+
+QVariantMap TrainAlgorithm::summaryResults(const dequnmix::DeqTrainSummary& s,
+                                           FeedbackProgress& progress) {
+  progress.info("DEQ-Unmix: final loss " + std::to_string(s.finalLoss) + ", mean forward " +
+                "iterations " + std::to_string(s.meanForwardIterations) + ", converged " +
+                std::to_string(s.convergedFraction) + ", training " +
+                std::to_string(s.trainingSeconds) + " s");
+  progress.setProgress(1.0);
+  QVariantMap results;
+  results.insert(QStringLiteral("FINAL_LOSS"), s.finalLoss);
+  results.insert(QStringLiteral("MEAN_ITERATIONS"), s.meanForwardIterations);
+  results.insert(QStringLiteral("CONVERGED_FRACTION"), s.convergedFraction);
+  results.insert(QStringLiteral("TRAINING_SECONDS"), s.trainingSeconds);
+  return results;
+}
+
 void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result,
-                                 int64_t validPixels,
-                                 const std::vector<std::pair<std::string, double>>& timings) const {
+                                 int64_t validPixels, const Timings& timings) const {
   TrainingReportInput report;
   report.sceneName = input_.layerName.toStdString();
   report.scenePath = input_.gdalPath;

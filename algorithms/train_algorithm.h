@@ -33,6 +33,31 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
 
  private:
   struct Outputs;
+  using Timings = std::vector<std::pair<std::string, double>>;  // stage, seconds
+
+  // initAlgorithm(), by group.
+  void addSceneParameters(const dequnmix::DeqTrainOptions& d);
+  void addSolverParameters(const dequnmix::DeqTrainOptions& d);
+  void addLearningParameters(const dequnmix::DeqTrainOptions& d);
+  void addNetworkParameters(const dequnmix::DeqTrainOptions& d);
+  void addInferenceParameters(const dequnmix::DeqInferOptions& i);
+  void addOutputs();
+
+  // prepareAlgorithm(), on the main thread.
+  void resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context);
+  dequnmix::DeqTrainOptions runOptions(const QVariantMap& parameters,
+                                       QgsProcessingContext& context) const;
+  void readSolverOptions(const QVariantMap& parameters, QgsProcessingContext& context,
+                         dequnmix::DeqTrainOptions& o) const;
+  void readLearningOptions(const QVariantMap& parameters, QgsProcessingContext& context,
+                           dequnmix::DeqTrainOptions& o) const;
+  dequnmix::DeqInferOptions inferenceOptions(const QVariantMap& parameters,
+                                             QgsProcessingContext& context,
+                                             const dequnmix::DeqTrainOptions& o) const;
+  static void validateOptions(const dequnmix::DeqTrainOptions& o,
+                              const dequnmix::DeqInferOptions& inf);
+
+  // processAlgorithm(), on the worker thread.
   // Resolves, checks and stages every file output (before the work).
   Outputs stageOutputs(const QVariantMap& parameters, QgsProcessingContext& context) const;
   // P: the columns of INITIAL_ENDMEMBERS (read into `in`) or ENDMEMBERS, checked.
@@ -40,8 +65,22 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   // Reads the scene into `in`; returns its valid pixel count (fails when there is none).
   int64_t readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const;
   void readReference(dequnmix::DeqTrainInput& in, int p) const;
+  // The scene, the reference abundances and the checks of the initial endmembers; returns
+  // the valid pixel count.
+  int64_t readTrainingData(dequnmix::DeqTrainInput& in, int p, Georeference& geo,
+                           FeedbackProgress& progress) const;
+  static void createRasterWriters(Outputs& out, const dequnmix::DeqTrainInput& in,
+                                  const std::vector<std::string>& names, const Georeference& geo);
+  dequnmix::DeqTrainResult train(const dequnmix::DeqTrainInput& in, int p,
+                                 FeedbackProgress& progress, QgsProcessingFeedback* feedback) const;
+  static void writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& in,
+                           const std::vector<std::string>& names, const Georeference& geo,
+                           const dequnmix::DeqTrainResult& result);
   void writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result, int64_t validPixels,
-                   const std::vector<std::pair<std::string, double>>& timings) const;
+                   const Timings& timings) const;
+  // FINAL_LOSS and the other number outputs, also reported as a message.
+  static QVariantMap summaryResults(const dequnmix::DeqTrainSummary& s, FeedbackProgress& progress);
+
   RasterInput input_;
   std::vector<int> bands_;
   QString initialPath_;

@@ -115,7 +115,37 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   check.addOutput("OUTPUT", outputPath.toStdString());
   check.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
   checkOutputs(check);
+  const dequnmix::DeqModel model = loadModel();
 
+  FeedbackProgress progress(feedback);
+  QVariantMap outputs;
+  try {
+    const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
+    GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
+    checkSceneFitsModel(reader, model, progress);
+    const Georeference geo = reader.georeference();
+    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
+                                     model.endmembers.names, geo, kOutputNoData);
+    const std::unique_ptr<GdalRasterWriter> residualWriter =
+        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
+    StripTileWriter writer(abundanceWriter, residualWriter.get());
+    const dequnmix::DeqInferStats stats = infer(model, reader, writer, progress, feedback);
+    writer.finish();
+    abundanceWriter.finish();
+    if (residualWriter) residualWriter->finish();
+    abundanceWriter.commit();
+    if (residualWriter) residualWriter->commit();
+    outputs = statsResults(stats, progress);
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
+  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
+  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  return outputs;
+}
+
+// MODEL, loaded and checked against INPUT's bands.
+dequnmix::DeqModel UnmixAlgorithm::loadModel() const {
   dequnmix::DeqModel model;
   try {
     model = dequnmix::loadDeqModel(modelPath_.toStdString());
@@ -150,61 +180,59 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
              .arg(input_.bandCount)
              .arg(QString::fromUtf8(e.what())));
   }
+  return model;
+}
 
-  FeedbackProgress progress(feedback);
-  QVariantMap outputs;
-  try {
-    const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
-    GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
-    if (reader.bands() != model.bands) {
-      fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2. Use a scene with the bands "
-                       "the model was trained on.")
-               .arg(model.bands)
-               .arg(reader.bands()));
-    }
-    checkScale(reader.sampledRms(), 1.0 / model.inputScale,
-               QStringLiteral("the scene the model was trained on"), progress);
-    const Georeference geo = reader.georeference();
-    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
-                                     model.endmembers.names, geo, kOutputNoData);
-    const std::unique_ptr<GdalRasterWriter> residualWriter =
-        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
-    StripTileWriter writer(abundanceWriter, residualWriter.get());
-    dequnmix::DeqInferOptions o = options_;
-    o.solver = model.solver;   // the model's inference settings (same as train's OUTPUT)
-    o.computeResidual = true;  // MEAN_RESIDUAL_RMSE is reported either way
-    progress.info("Unmixing " + std::to_string(reader.width()) + " x " +
-                  std::to_string(reader.height()) + " pixels into " +
-                  std::to_string(model.endmemberCount()) + " endmembers, tiles of " +
-                  std::to_string(o.tileSize) + " pixels with a halo of " + std::to_string(o.halo) +
-                  " (" + std::to_string(o.threads) + " threads)");
-    if (feedback) feedback->setProgressText(QObject::tr("Inference tiles"));
-    const dequnmix::DeqInferStats stats = dequnmix::unmixWithDeqModel(
-        model, reader.height(), reader.width(), reader, writer, o, &progress);
-    throwIfCanceled(&progress);
-    if (stats.validPixels == 0) {
-      fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
-                       "one band the model uses. Check the raster's nodata value.")
-               .arg(input_.layerName));
-    }
-    writer.finish();
-    abundanceWriter.finish();
-    if (residualWriter) residualWriter->finish();
-    abundanceWriter.commit();
-    if (residualWriter) residualWriter->commit();
-    progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +
-                  std::to_string(stats.validPixels) + " valid pixels, mean iterations " +
-                  std::to_string(stats.solver.meanIterations()) + ", converged fraction " +
-                  std::to_string(stats.solver.convergedFraction()) + ", " +
-                  std::to_string(stats.seconds) + " s");
-    outputs.insert(QStringLiteral("MEAN_RESIDUAL_RMSE"), stats.meanResidualRmse);
-    outputs.insert(QStringLiteral("MEAN_ITERATIONS"), stats.solver.meanIterations());
-    outputs.insert(QStringLiteral("CONVERGED_FRACTION"), stats.solver.convergedFraction());
-  } catch (...) {
-    rethrowAsProcessingException();
+// The bands the reader provides and the scene's scale against the training scene's.
+void UnmixAlgorithm::checkSceneFitsModel(const GdalWindowReader& reader,
+                                         const dequnmix::DeqModel& model,
+                                         FeedbackProgress& progress) {
+  if (reader.bands() != model.bands) {
+    fail(QObject::tr("MODEL expects %1 bands but INPUT provides %2. Use a scene with the bands "
+                     "the model was trained on.")
+             .arg(model.bands)
+             .arg(reader.bands()));
   }
-  outputs.insert(QStringLiteral("OUTPUT"), outputPath);
-  if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  checkScale(reader.sampledRms(), 1.0 / model.inputScale,
+             QStringLiteral("the scene the model was trained on"), progress);
+}
+
+// Tiled inference with the model's solver settings; fails when no pixel is valid.
+dequnmix::DeqInferStats UnmixAlgorithm::infer(const dequnmix::DeqModel& model,
+                                              GdalWindowReader& reader, StripTileWriter& writer,
+                                              FeedbackProgress& progress,
+                                              QgsProcessingFeedback* feedback) const {
+  dequnmix::DeqInferOptions o = options_;
+  o.solver = model.solver;   // the model's inference settings (same as train's OUTPUT)
+  o.computeResidual = true;  // MEAN_RESIDUAL_RMSE is reported either way
+  progress.info("Unmixing " + std::to_string(reader.width()) + " x " +
+                std::to_string(reader.height()) + " pixels into " +
+                std::to_string(model.endmemberCount()) + " endmembers, tiles of " +
+                std::to_string(o.tileSize) + " pixels with a halo of " + std::to_string(o.halo) +
+                " (" + std::to_string(o.threads) + " threads)");
+  if (feedback) feedback->setProgressText(QObject::tr("Inference tiles"));
+  const dequnmix::DeqInferStats stats = dequnmix::unmixWithDeqModel(
+      model, reader.height(), reader.width(), reader, writer, o, &progress);
+  throwIfCanceled(&progress);
+  if (stats.validPixels == 0) {
+    fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
+                     "one band the model uses. Check the raster's nodata value.")
+             .arg(input_.layerName));
+  }
+  return stats;
+}
+
+QVariantMap UnmixAlgorithm::statsResults(const dequnmix::DeqInferStats& stats,
+                                         FeedbackProgress& progress) {
+  progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +
+                std::to_string(stats.validPixels) + " valid pixels, mean iterations " +
+                std::to_string(stats.solver.meanIterations()) + ", converged fraction " +
+                std::to_string(stats.solver.convergedFraction()) + ", " +
+                std::to_string(stats.seconds) + " s");
+  QVariantMap outputs;
+  outputs.insert(QStringLiteral("MEAN_RESIDUAL_RMSE"), stats.meanResidualRmse);
+  outputs.insert(QStringLiteral("MEAN_ITERATIONS"), stats.solver.meanIterations());
+  outputs.insert(QStringLiteral("CONVERGED_FRACTION"), stats.solver.convergedFraction());
   return outputs;
 }
 

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "algorithms/deq_raster_io.h"
 #include "algorithms/processing_utils.h"
 #include "core/deq_unmix.h"
 
@@ -28,6 +29,14 @@ class UnmixAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
+  dequnmix::DeqModel loadModel() const;
+  static void checkSceneFitsModel(const GdalWindowReader& reader, const dequnmix::DeqModel& model,
+                                  FeedbackProgress& progress);
+  dequnmix::DeqInferStats infer(const dequnmix::DeqModel& model, GdalWindowReader& reader,
+                                StripTileWriter& writer, FeedbackProgress& progress,
+                                QgsProcessingFeedback* feedback) const;
+  // MEAN_RESIDUAL_RMSE and the other number outputs, also reported as a message.
+  static QVariantMap statsResults(const dequnmix::DeqInferStats& stats, FeedbackProgress& progress);
   RasterInput input_;
   QString modelPath_;
   dequnmix::DeqInferOptions options_;
