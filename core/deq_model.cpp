@@ -434,6 +434,11 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   for (int it = 1; it <= iterations; ++it) {
     torch::Tensor M = torch::cat({V, ones}, 0);
     auto sld = torch::linalg_slogdet(M);
+    // A singular vertex matrix (two identical vertices): linalg_solve would throw.
+    if (std::get<0>(sld).item<double>() == 0) {
+      if (it == 1) return endmembers.clone();
+      break;
+    }
     torch::Tensor A = torch::linalg_solve(M, X);
     torch::Tensor margin;
     {

@@ -9,6 +9,7 @@
 // The reader checks the magic, the version, the size against the file length, the
 // checksum, then every length against the bytes left and the content for consistency,
 // so arbitrary bytes give a ModelFileError, never a crash or a huge allocation.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <sstream>
 
 #include "core/deq_unmix.h"
 
@@ -26,6 +28,13 @@ namespace {
 constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderSize = 8 + 4 + 8;
+
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(10);
+  s << v;
+  return s.str();
+}
 
 uint32_t crc32(const uint8_t* data, size_t n) {
   static const std::array<uint32_t, 256> table = [] {
@@ -172,10 +181,59 @@ DeqSolverOptions readSolver(Reader& r) {
   o.history = r.i32();
   o.regularization = r.f64();
   o.damping = r.f64();
-  if (o.maxIterations < 1 || o.maxIterations > 1000000 || o.history < 1 || o.history > 1000 ||
-      !(o.tolerance >= 0) || !(o.regularization >= 0) || !(o.damping > 0 && o.damping <= 1))
-    Reader::corrupt("solver settings out of range");
   return o;
+}
+
+[[noreturn]] void outOfRange(const std::string& what) {
+  Reader::corrupt("stored setting out of range: " + what);
+}
+
+// Spatial prox settings travel as extra one-value tensors (see DeqNetwork::toTensors).
+void readSpatialSettings(DeqModel& m) {
+  for (const DeqTensor& t : m.weights) {
+    if (t.name != "spatial_weight" && t.name != "spatial_prox" && t.name != "superpixel_size")
+      continue;
+    if (t.values.size() != 1) Reader::corrupt("tensor '" + t.name + "' must hold one value");
+    const float v = t.values[0];
+    if (t.name == "spatial_weight") m.network.spatialWeight = v;
+    if (t.name == "spatial_prox" && v != 0 && v != 1)
+      outOfRange("spatial_prox must be 0 (neighbourhood) or 1 (superpixel)");
+    if (t.name == "spatial_prox") m.network.spatialProx = SpatialProx(v == 1);
+    // Range-checked before the conversion to int (validate names the bounds).
+    if (t.name == "superpixel_size" && !(v == std::floor(v) && std::fabs(v) <= 1e6))
+      outOfRange("superpixel size " + number(v) + " is not an integer in 2..1000");
+    if (t.name == "superpixel_size") m.network.superpixelSize = static_cast<int>(v);
+  }
+}
+
+// Bounds of every stored setting that drives the computation, so that a crafted file
+// cannot run without bound or produce non-finite values.
+void checkStoredSettings(const DeqModel& m) {
+  try {
+    m.solver.validate("inference solver");
+    m.network.validate("network");
+  } catch (const InvalidArgument& e) {
+    outOfRange(e.what());
+  }
+  for (const DeqTensor& t : m.weights)
+    for (float v : t.values)
+      if (!std::isfinite(v)) outOfRange("tensor '" + t.name + "' is not finite");
+  for (const DeqTensor& t : m.weights)
+    // softplus(eta) is the step in units of 1 / ||E||^2: beyond 100 no map converges.
+    if (t.name == "eta" && !(t.values.size() == 1 && std::fabs(t.values[0]) <= 100))
+      outOfRange("tensor 'eta' must be one value in [-100, 100]");
+  if (m.sourceBands < 0 || m.sourceBands > 100000) outOfRange("source band count");
+  for (double w : m.wavelengths)
+    if (!std::isfinite(w)) outOfRange("a wavelength is not finite");
+  // The network sees data x inputScale (1 / RMS of the training scene), in float32: the
+  // scaled endmembers are of order 1 in every trained model.
+  float largest = 0;
+  for (float v : m.endmembers.values) largest = std::max(largest, std::fabs(v));
+  const double scaled = largest * m.inputScale;
+  if (!(m.inputScale > 0) || !(scaled >= 1e-6 && scaled <= 1e6))
+    outOfRange("input scale " + number(m.inputScale) +
+               " does not fit the endmembers (largest scaled value " + number(scaled) +
+               ", expected 1e-6..1e6)");
 }
 
 }  // namespace
@@ -246,6 +304,40 @@ SpatialProx parseSpatialProx(const std::string& name) {
   if (name == "superpixel") return SpatialProx::Superpixel;
   throw InvalidArgument("unknown spatial prox '" + name +
                         "' (expected neighbourhood or superpixel)");
+}
+
+namespace {
+
+void requireInRange(bool ok, const std::string& what, const std::string& setting, double value,
+                    const std::string& range) {
+  if (!ok)
+    throw InvalidArgument(what + ": " + setting + " is " + number(value) + ", out of range " +
+                          range);
+}
+
+}  // namespace
+
+void DeqSolverOptions::validate(const std::string& what) const {
+  requireInRange(maxIterations >= 1 && maxIterations <= 10000, what, "maximum iterations",
+                 maxIterations, "1..10000");
+  requireInRange(tolerance >= 0 && tolerance <= 1, what, "tolerance", tolerance, "[0, 1]");
+  requireInRange(history >= 1 && history <= 100, what, "history", history, "1..100");
+  requireInRange(regularization >= 0 && std::isfinite(regularization), what, "regularization",
+                 regularization, "[0, infinity)");
+  requireInRange(damping > 0 && damping <= 1, what, "damping", damping, "(0, 1]");
+}
+
+void DeqNetworkOptions::validate(const std::string& what) const {
+  requireInRange(hiddenChannels >= 1 && hiddenChannels <= 1024, what, "hidden channels",
+                 hiddenChannels, "1..1024");
+  requireInRange(hiddenLayers >= 0 && hiddenLayers <= 16, what, "hidden layers", hiddenLayers,
+                 "0..16");
+  requireInRange(initialStep > 0 && std::isfinite(initialStep), what, "initial step", initialStep,
+                 "(0, infinity)");
+  requireInRange(spatialWeight >= 0 && spatialWeight < 1, what, "spatial prox weight",
+                 spatialWeight, "[0, 1)");
+  requireInRange(superpixelSize >= 2 && superpixelSize <= 1000, what, "superpixel size",
+                 superpixelSize, "2..1000");
 }
 
 int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }
@@ -372,16 +464,7 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
       Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
     m.weights.push_back(std::move(t));
   }
-  // Spatial prox settings travel as extra tensors (see DeqNetwork::toTensors); their
-  // values are checked where the network is built (DeqNetwork::fromTensors).
-  for (const DeqTensor& t : m.weights) {
-    if (t.values.size() != 1) continue;
-    if (t.name == "spatial_weight") m.network.spatialWeight = t.values[0];
-    if (t.name == "spatial_prox" && t.values[0] == 1.0f)
-      m.network.spatialProx = SpatialProx::Superpixel;
-    if (t.name == "superpixel_size" && t.values[0] >= 1 && t.values[0] <= 1e6)
-      m.network.superpixelSize = static_cast<int>(t.values[0]);
-  }
+  readSpatialSettings(m);
   const uint64_t hp = r.count(16);
   for (uint64_t i = 0; i < hp; ++i) {
     std::string k = r.str();
@@ -414,11 +497,7 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
   }
   if (!m.wavelengths.empty() && static_cast<int>(m.wavelengths.size()) != m.bands)
     Reader::corrupt("wavelength count does not match the band count");
-  if (!(m.inputScale > 0) || !std::isfinite(m.inputScale))
-    Reader::corrupt("input scaling is not a positive number");
-  if (m.network.hiddenChannels < 1 || m.network.hiddenChannels > 4096 ||
-      m.network.hiddenLayers < 0 || m.network.hiddenLayers > 64 || !(m.network.initialStep > 0))
-    Reader::corrupt("network settings out of range");
+  checkStoredSettings(m);
   return m;
 }
 

@@ -186,7 +186,8 @@ torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
 // mean over pixels of sum_j max(0, -a_j), a = [V; 1]^-1 [z; 1] (soft non-negativity: at
 // the optimum about outsideFraction of the pixels lie beyond each facet, which absorbs
 // noise), by `iterations` Adam steps. Recovers the vertices of highly mixed scenes (no pure
-// pixels) where VCA's vertices lie inside the data. Returns L x P, clamped >= 0.
+// pixels) where VCA's vertices lie inside the data. Returns L x P, clamped >= 0; the given
+// endmembers unchanged when their vertex matrix is singular (two identical vertices).
 torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
                                         const torch::Tensor& pixels, double outsideFraction,
                                         int iterations, double noiseMargin = 0);

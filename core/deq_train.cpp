@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/data_checks.h"
 #include "core/deq_ops.h"
 #include "core/errors.h"
 #include "core/fcls_ops.h"
@@ -215,7 +216,28 @@ struct AdamW {
   }
 };
 
+// Non-finite values would otherwise end in an internal LibTorch error some steps later.
+void checkFinite(double loss, const AdamW& opt, int epoch, double learningRate) {
+  bool finite = std::isfinite(loss);
+  for (const auto& s : opt.slots) finite = finite && s.param.isfinite().all().item<bool>();
+  if (!finite)
+    throw InvalidArgument("training diverged at epoch " + std::to_string(epoch) + " (the " +
+                          (std::isfinite(loss) ? "network's weights are" : "loss is") +
+                          " not finite): lower the network learning rate (now " +
+                          num(learningRate) +
+                          ") or the weight decay, and keep gradient clipping on");
+}
+
+// Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
+// weight of the network.
+void checkLearningRate(double rate, const std::string& which, double defaultRate) {
+  if (!(rate >= 0 && rate <= 1))
+    throw InvalidArgument("the " + which + " learning rate is " + num(rate) +
+                          ", out of range [0, 1] (the default is " + num(defaultRate) + ")");
+}
+
 void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
+  o.network.validate("network");
   if (in.bands < 2 || in.height < 1 || in.width < 1)
     throw InvalidArgument("training scene: needs at least 2 bands and 1 x 1 pixels");
   if (in.scene.size() != size_t(in.bands) * in.height * in.width)
@@ -249,6 +271,9 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
       throw InvalidArgument("initial endmembers: table values do not match its size");
     for (float v : t.values)
       if (!std::isfinite(v)) throw InvalidArgument("initial endmembers: non-finite value");
+    // Identical or zero columns make the FCLS start and the refinement singular.
+    const EndmemberSetCheck check = checkEndmemberSet(t);
+    if (!check.errors.empty()) throw InvalidArgument("initial endmembers: " + check.errors[0]);
   } else if (o.endmembers < 2 || o.endmembers >= in.bands) {
     throw InvalidArgument("endmember count must satisfy 2 <= endmembers < bands");
   }
@@ -257,15 +282,12 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
       in.referenceAbundances.size() != size_t(P) * in.height * in.width)
     throw InvalidArgument("reference abundances: expected " + std::to_string(P) +
                           " bands of the scene's size");
-  if (!(o.network.spatialWeight >= 0 && o.network.spatialWeight < 1))
-    throw InvalidArgument("spatial prox weight must be in [0, 1)");
-  if (o.network.superpixelSize < 2)
-    throw InvalidArgument("superpixel size is " + std::to_string(o.network.superpixelSize) +
-                          " but must be at least 2 pixels (1 would make every pixel its own "
-                          "superpixel, i.e. no spatial prox)");
-  if (!(o.networkLearningRate >= 0) || !(o.endmemberLearningRate >= 0) || o.decayEvery < 1 ||
-      !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
-    throw InvalidArgument("training options out of range (learning rates, decay, tiles)");
+  o.forward.validate("training forward solver");
+  o.backward.validate("training backward solver");
+  checkLearningRate(o.networkLearningRate, "network", DeqTrainOptions().networkLearningRate);
+  checkLearningRate(o.endmemberLearningRate, "endmember", DeqTrainOptions().endmemberLearningRate);
+  if (o.decayEvery < 1 || !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
+    throw InvalidArgument("training options out of range (decay, tiles)");
 }
 
 }  // namespace
@@ -274,6 +296,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
                              const DeqInferOptions& inference, ProgressSink* progress) {
   DeqTrainOptions o = options;  // automatic settings are resolved in this copy
   validateTrain(in, o);
+  inference.solver.validate("inference solver");
   const torch::Device device = parseDevice(o.device);
   const FullFloat32Convolutions fullFloat32(device);
   applyThreads(o.threads);
@@ -289,7 +312,8 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   if (validCount < 1) throw InvalidArgument("training scene has no valid pixel");
   torch::Tensor validPixels =
       raw.reshape({L, N}).index({torch::indexing::Slice(), validFlat}).contiguous();  // L x Nv
-  const double rms = validPixels.pow(2).mean().sqrt().item<double>();
+  // In double: squares of values beyond 1.8e19 overflow float32.
+  const double rms = validPixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
   if (!(rms > 0) || !std::isfinite(rms))
     throw InvalidArgument("training scene is all zeros or not finite");
   const double scale = 1.0 / rms;
@@ -534,6 +558,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
         torch::NoGradGuard noGrad;
         E.clamp_min_(o.minEndmemberValue * scale);
       }
+      checkFinite(g.loss, opt, epoch, lrNet);
       sumLoss += g.loss;
       sumSad += sad;
       sumMse += mse;
@@ -611,6 +636,7 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
                                 ProgressSink* progress) {
   if (height < 1 || width < 1) throw InvalidArgument("unmix: empty scene");
   if (o.tileSize < 1 || o.halo < 0) throw InvalidArgument("unmix: tile size >= 1, halo >= 0");
+  o.solver.validate("inference solver");
   const torch::Device device = parseDevice(o.device);
   const FullFloat32Convolutions fullFloat32(device);
   applyThreads(o.threads);
@@ -668,7 +694,8 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       if (o.computeResidual) {
         torch::Tensor yd = raw.index({Slice(), sr, sc});
         torch::Tensor rec = reconstructScene(pm.endmembersData, A.unsqueeze(0))[0];
-        torch::Tensor r = (rec - yd).pow(2).mean(0).sqrt();
+        // In double: squares of values beyond 1.8e19 overflow float32.
+        torch::Tensor r = (rec - yd).to(torch::kFloat64).pow(2).mean(0).sqrt().to(yd.dtype());
         r = r.masked_fill(invalid, std::numeric_limits<float>::quiet_NaN());
         if (nValid > 0) residualSum += r.masked_fill(invalid, 0).sum().item<double>();
         resid = r.to(torch::kCPU).contiguous();

@@ -128,6 +128,12 @@ struct DeqSolverOptions {
   // Damping beta: x_{k+1} = beta * sum c_i f(x_i) + (1 - beta) * sum c_i x_i. 1 (no
   // damping) converged fastest on the projected-gradient map.
   double damping = 1.0;
+
+  // The one set of bounds (training, inference, model files): maxIterations 1..10000,
+  // tolerance in [0, 1] (0 runs to the cap), history 1..100, regularization >= 0, damping in
+  // (0, 1], all finite. Throws InvalidArgument naming `what` ("inference solver"), the
+  // setting and its range.
+  void validate(const std::string& what) const;
 };
 
 // The learned operator N_theta.
@@ -194,6 +200,10 @@ struct DeqNetworkOptions {
   // Samson scene, near the authors' 189. The compactness and iterations are
   // SuperpixelOptions' defaults.
   int superpixelSize = 7;
+
+  // Bounds as DeqSolverOptions::validate: hiddenChannels 1..1024, hiddenLayers 0..16,
+  // initialStep finite > 0, spatialWeight in [0, 1), superpixelSize 2..1000.
+  void validate(const std::string& what) const;
 };
 
 struct DeqTrainOptions {

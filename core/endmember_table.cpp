@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <set>
@@ -35,7 +36,8 @@ std::string lower(std::string s) {
 }
 
 // Splits one CSV record (RFC 4180 quoting: "a ""b""",c), trimming unquoted whitespace.
-std::vector<std::string> splitRecord(const std::string& line, const std::string& path, int lineNo) {
+std::vector<std::string> splitRecord(const std::string& line, char delimiter,
+                                     const std::string& path, int lineNo) {
   std::vector<std::string> cells;
   std::string cell;
   bool quoted = false, wasQuoted = false;
@@ -55,7 +57,7 @@ std::vector<std::string> splitRecord(const std::string& line, const std::string&
     } else if (c == '"' && trim(cell).empty()) {
       quoted = wasQuoted = true;
       cell.clear();
-    } else if (c == ',') {
+    } else if (c == delimiter) {
       cells.push_back(wasQuoted ? cell : trim(cell));
       cell.clear();
       wasQuoted = false;
@@ -66,6 +68,54 @@ std::vector<std::string> splitRecord(const std::string& line, const std::string&
   if (quoted) fail(path, lineNo, "unterminated quoted cell");
   cells.push_back(wasQuoted ? cell : trim(cell));
   return cells;
+}
+
+// The header's delimiter: ',' when it has one, else ';' (European spreadsheets, whose
+// numbers then use decimal commas) or a tab.
+char delimiterOf(const std::string& header) {
+  if (header.find(',') != std::string::npos) return ',';
+  if (header.find(';') != std::string::npos) return ';';
+  if (header.find('\t') != std::string::npos) return '\t';
+  return ',';
+}
+
+// A number cell in C notation ("0,123" -> "0.123" where the comma is not the delimiter).
+std::string cNumber(std::string cell, char delimiter) {
+  if (delimiter != ',') std::replace(cell.begin(), cell.end(), ',', '.');
+  return cell;
+}
+
+// Lead and continuation bytes only (enough to tell Latin-1 text apart: its accented
+// letters are not followed by continuation bytes).
+bool validUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = s[i];
+    int more = c < 0x80             ? 0
+               : (c & 0xE0) == 0xC0 ? 1
+               : (c & 0xF0) == 0xE0 ? 2
+               : (c & 0xF8) == 0xF0 ? 3
+                                    : -1;
+    if (more < 0 || i + more >= s.size()) return false;
+    for (; more > 0; --more)
+      if ((static_cast<unsigned char>(s[++i]) & 0xC0) != 0x80) return false;
+  }
+  return true;
+}
+
+// Files that are not UTF-8 are taken as Latin-1 (ISO-8859-1, what older Windows tools
+// write), whose bytes are the first 256 code points.
+std::string latin1ToUtf8(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    const unsigned char c = ch;
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
 }
 
 bool parseNumber(const std::string& text, double& value) {
@@ -109,8 +159,13 @@ std::string quoteIfNeeded(const std::string& s) {
 }  // namespace
 
 EndmemberTable readEndmemberCsv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, 0, "cannot open the file (does it exist and is it readable?)");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) fail(path, 0, "cannot open the file (does it exist and is it readable?)");
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) fail(path, 0, "read error");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 BOM
+  if (!validUtf8(text)) text = latin1ToUtf8(text);
+  std::istringstream in(text);
 
   std::string line;
   int lineNo = 0;
@@ -119,11 +174,11 @@ EndmemberTable readEndmemberCsv(const std::string& path) {
   while (std::getline(in, line)) {
     ++lineNo;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (lineNo == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM
     if (!trim(line).empty()) break;
   }
   if (trim(line).empty()) fail(path, 0, "the file is empty; expected a header row");
-  header = splitRecord(line, path, lineNo);
+  const char delimiter = delimiterOf(line);
+  header = splitRecord(line, delimiter, path, lineNo);
   const int headerLine = lineNo;
 
   int bandCol = -1, wavelengthCol = -1;
@@ -166,14 +221,14 @@ EndmemberTable readEndmemberCsv(const std::string& path) {
     ++lineNo;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    const std::vector<std::string> cells = splitRecord(line, path, lineNo);
+    const std::vector<std::string> cells = splitRecord(line, delimiter, path, lineNo);
     if (cells.size() != header.size()) {
       fail(path, lineNo,
            "ragged row: " + std::to_string(cells.size()) + " cells where the header has " +
                std::to_string(header.size()));
     }
     double band = 0;
-    if (!parseNumber(cells[bandCol], band)) {
+    if (!parseNumber(cNumber(cells[bandCol], delimiter), band)) {
       fail(path, lineNo, "band number '" + cells[bandCol] + "' is not a number");
     }
     if (band != static_cast<double>(table.bands + 1)) {
@@ -183,7 +238,7 @@ EndmemberTable readEndmemberCsv(const std::string& path) {
     }
     if (wavelengthCol >= 0) {
       double wl = 0;
-      if (!parseNumber(cells[wavelengthCol], wl)) {
+      if (!parseNumber(cNumber(cells[wavelengthCol], delimiter), wl)) {
         fail(path, lineNo, "wavelength '" + cells[wavelengthCol] + "' is not a number");
       }
       table.wavelengths.push_back(wl);
@@ -191,17 +246,17 @@ EndmemberTable readEndmemberCsv(const std::string& path) {
     for (int e = 0; e < p; ++e) {
       double v = 0;
       const std::string& cell = cells[endmemberCols[e]];
-      if (!parseNumber(cell, v) || std::fabs(v) > std::numeric_limits<float>::max()) {
+      const std::string number = cNumber(cell, delimiter);
+      if (!parseNumber(number, v) || std::fabs(v) > std::numeric_limits<float>::max()) {
         fail(path, lineNo,
              "value '" + cell + "' of endmember '" + table.names[e] + "' is not a finite number");
       }
       // strtof, not a cast of the double: no double rounding, so written floats read back
       // bit for bit.
-      table.values.push_back(std::strtof(cell.c_str(), nullptr));
+      table.values.push_back(std::strtof(number.c_str(), nullptr));
     }
     ++table.bands;
   }
-  if (in.bad()) fail(path, lineNo, "read error");
   if (table.bands == 0) fail(path, headerLine, "no band rows after the header");
   return table;
 }

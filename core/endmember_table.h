@@ -19,7 +19,9 @@ struct EndmemberTable {
 };
 
 // Reads and validates a CSV; throws IoError naming the file, line and problem (missing
-// file, no endmember column, non-numeric cell, ragged row, bands not 1..L in order).
+// file, no endmember column, non-numeric cell, ragged row, bands not 1..L in order). A
+// header without commas may use ';' (then numbers may use decimal commas, as European
+// spreadsheets write them) or tabs; a file that is not UTF-8 is read as Latin-1.
 EndmemberTable readEndmemberCsv(const std::string& path);
 
 // Writes the table (with a wavelength_nm column when wavelengths are known). The file is

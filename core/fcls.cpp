@@ -14,6 +14,7 @@
 
 #include <torch/types.h>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -131,6 +132,7 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
   const double pivotFloor = 1e-14 * trace / p;
   const double multiplierTol = 1e-12 * trace / p;
 
+  std::atomic<int64_t> failed{-1};
   at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
     Workspace w(p);
     for (int64_t px = begin; px < end; ++px) {
@@ -167,6 +169,10 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
       w.a[best] = 1.0;
       w.isFree[best] = 1;
       int justFreed = -1;
+      // The multipliers are differences of terms as large as b: so is their rounding.
+      double largestB = 0;
+      for (int i = 0; i < p; ++i) largestB = std::max(largestB, std::fabs(w.b[i]));
+      const double multiplierTolPx = std::max(multiplierTol, 1e-12 * largestB);
 
       for (int iter = 0; iter < options_.maxIterations; ++iter) {
         int k = 0;
@@ -189,7 +195,9 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
         bool inside = true;
         bool freedIsPositive = true;
         for (int r = 0; r < k; ++r) {
-          w.z[r] = w.z1[r] - nu * w.z2[r];
+          // One free index is the vertex itself: exactly 1, where z1 - nu z2 would cancel
+          // to 0 for a pixel far outside the endmembers' scale.
+          w.z[r] = k == 1 ? 1.0 : w.z1[r] - nu * w.z2[r];
           if (w.z[r] <= 0) {
             inside = false;
             if (w.freeIdx[r] == justFreed) freedIsPositive = false;
@@ -208,7 +216,7 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
           for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
           // Multipliers of the fixed indices: lambda_i = (G a - b)_i + nu.
           int enter = -1;
-          double most = -multiplierTol;
+          double most = -multiplierTolPx;
           for (int i = 0; i < p; ++i) {
             if (w.isFree[i]) continue;
             double gi = -w.b[i];
@@ -259,8 +267,14 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
       double sum = 0;
       for (int i = 0; i < p; ++i) sum += w.a[i];
       for (int i = 0; i < p; ++i) out[i] = static_cast<float>(w.a[i] / sum);
+      if (!(sum > 0 && std::isfinite(sum))) failed = px;
     }
   });
+  // A finite pixel never gets NaN silently (the caller would count it as unmixed).
+  if (failed >= 0)
+    throw InvalidArgument("FCLS found no finite solution for pixel " + std::to_string(failed + 1) +
+                          ": its values are too far from the endmembers' scale; rescale the "
+                          "raster or the endmembers to the same units");
 }
 
 torch::Tensor fclsAbundances(const torch::Tensor& endmembers, const torch::Tensor& pixels,

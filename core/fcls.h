@@ -31,7 +31,8 @@ class FclsSolver {
 
   // pixels: n spectra, pixel-major (n x bands); abundances: n x endmembers, pixel-major.
   // Runs in parallel over pixels (LibTorch's intra-op thread pool); the result does not
-  // depend on the thread count. A pixel with a non-finite value gets NaN abundances.
+  // depend on the thread count. A pixel with a non-finite value gets NaN abundances; a
+  // finite pixel without a finite solution throws InvalidArgument (never a silent NaN).
   void unmix(const float* pixels, int64_t n, float* abundances) const;
 
  private:

@@ -12,8 +12,11 @@ torch::Tensor projectOntoSimplex(const torch::Tensor& values, int64_t dim) {
   TORCH_CHECK(n >= 1, "projectOntoSimplex: the simplex axis (dim ", dim, ") is empty");
   if (values.numel() == 0) return values.clone();
 
-  // Work on the last axis so that sort, cumsum and gather all act along it.
-  const torch::Tensor v = values.movedim(d, -1);
+  // Work on the last axis so that sort, cumsum and gather all act along it. The projection
+  // ignores a shift along 1: shifting the largest value to 0 makes u_1 - cssv_1 = 1 exact,
+  // where for values beyond 1e8 in float u_1 - 1 rounds to u_1 and no index qualifies.
+  const torch::Tensor v =
+      values.movedim(d, -1) - std::get<0>(values.detach().movedim(d, -1).max(-1, true));
   // u sorted in decreasing order; sort's values are differentiable (a gather of v).
   const torch::Tensor u = std::get<0>(v.sort(/*dim=*/-1, /*descending=*/true));
   const torch::Tensor cssv = u.cumsum(-1) - 1;  // sum_{i<=j} u_i - 1

@@ -84,6 +84,11 @@ VcaResult vca(PixelSource& source, const VcaOptions& options, ProgressSink* prog
   if (n == 0) {
     throw InvalidArgument("VCA: the scene has no valid pixel (all nodata)");
   }
+  if (n < 2) {
+    throw InvalidArgument(
+        "VCA: the scene has only 1 valid pixel; unmixing needs at least 2 (one per endmember, "
+        "and at least 2 endmembers): use a larger area");
+  }
   if (n < p) {
     throw InvalidArgument("VCA: only " + std::to_string(n) + " valid pixels for " +
                           std::to_string(p) + " endmembers; ask for at most " + std::to_string(n) +

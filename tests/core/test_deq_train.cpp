@@ -302,7 +302,7 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
 
   o.network.superpixelSize = 1;
   test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(test::trainInputOf(s), o); },
-                                         {"superpixel size", "at least 2"});
+                                         {"superpixel size", "2..1000"});
 }
 
 TEST(DeqTrain, SupervisedNodataAndGradientModes) {
