@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/arguments.h"
 #include "bench/scene_io.h"
 #include "core/errors.h"
 #include "core/fcls.h"
@@ -49,27 +50,7 @@ struct Settings {
   bool tsv = false;
 };
 
-void usage() {
-  std::cout << "Usage: bench_classical_vs_otb [options]\n"
-               "  --width N          scene width in pixels (default 512)\n"
-               "  --height N         scene height in pixels (default 512)\n"
-               "  --bands N          number of bands (default 200)\n"
-               "  --endmembers N     number of endmembers (default 4)\n"
-               "  --snr DB           noise level in dB, 'inf' for none (default 30)\n"
-               "  --max-abundance X  cap on any abundance, (1/P, 1] (default 1)\n"
-               "  --no-pure-pixels   do not plant one pure pixel per endmember\n"
-               "  --seed N           scene seed; also the VCA seed of both methods (default 42)\n"
-               "  --threads N        threads for both methods (default: all cores)\n"
-               "  --repeats N        time each method N times and keep the fastest (default 1)\n"
-               "  --out DIR          working folder for the GeoTIFFs and OTB logs\n"
-               "                     (default bench/out/classical_vs_otb)\n"
-               "  --skip-otb         time only our pipeline\n"
-               "  --tsv              also print one tab-separated line per method at the end:\n"
-               "                     ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.>\n"
-               "                     <end-to-end s> - - -   (for bench/run_all.sh)\n";
-}
-
-Settings parseArguments(int argc, char** argv) {
+Settings defaults() {
   Settings s;
   s.scene.width = 512;
   s.scene.height = 512;
@@ -80,48 +61,39 @@ Settings parseArguments(int argc, char** argv) {
   s.scene.purePixels = true;
   s.scene.seed = 42;
   s.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw InvalidArgument("missing value after " + arg);
-      return argv[++i];
-    };
-    if (arg == "--width") {
-      s.scene.width = std::stoi(value());
-    } else if (arg == "--height") {
-      s.scene.height = std::stoi(value());
-    } else if (arg == "--bands") {
-      s.scene.bands = std::stoi(value());
-    } else if (arg == "--endmembers") {
-      s.scene.endmembers = std::stoi(value());
-    } else if (arg == "--snr") {
-      const std::string v = value();
-      s.scene.snrDb = (v == "inf") ? std::numeric_limits<double>::infinity() : std::stod(v);
-    } else if (arg == "--max-abundance") {
-      s.scene.maxAbundance = std::stod(value());
-    } else if (arg == "--no-pure-pixels") {
-      s.scene.purePixels = false;
-    } else if (arg == "--seed") {
-      s.scene.seed = std::stoull(value());
-    } else if (arg == "--threads") {
-      s.threads = std::stoi(value());
-    } else if (arg == "--repeats") {
-      s.repeats = std::stoi(value());
-    } else if (arg == "--out") {
-      s.outDir = value();
-    } else if (arg == "--skip-otb") {
-      s.skipOtb = true;
-    } else if (arg == "--tsv") {
-      s.tsv = true;
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      std::exit(0);
-    } else {
-      throw InvalidArgument("unknown option " + arg + " (see --help)");
-    }
-  }
-  if (s.threads < 1 || s.repeats < 1) throw InvalidArgument("--threads and --repeats must be >= 1");
   return s;
+}
+
+// Declares every option on `s`, whose initial values are the defaults --help shows.
+void declare(bench::Arguments& args, Settings& s) {
+  args.option("--width", s.scene.width, "N", "scene width in pixels");
+  args.option("--height", s.scene.height, "N", "scene height in pixels");
+  args.option("--bands", s.scene.bands, "N", "number of bands");
+  args.option("--endmembers", s.scene.endmembers, "N", "number of endmembers");
+  args.option("--snr", s.scene.snrDb, "DB", "noise level in dB, 'inf' for none");
+  args.option("--max-abundance", s.scene.maxAbundance, "X", "cap on any abundance, (1/P, 1]");
+  args.flag("--no-pure-pixels", s.scene.purePixels, "do not plant one pure pixel per endmember",
+            false);
+  args.option("--seed", s.scene.seed, "N", "scene seed; also the VCA seed of both methods");
+  args.option("--threads", s.threads, "N", "threads for both methods", "all cores");
+  args.option("--repeats", s.repeats, "N", "time each method N times and keep the fastest");
+  args.option("--out", s.outDir, "DIR", "working folder for the GeoTIFFs and OTB logs");
+  args.flag("--skip-otb", s.skipOtb, "time only our pipeline");
+  args.flag("--tsv", s.tsv,
+            "also print one tab-separated line per method at the end:\n"
+            "ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.>\n"
+            "<end-to-end s> - - -   (for bench/run_all.sh)");
+}
+
+// False after --help; throws (ArgumentError, InvalidArgument) on a bad command line.
+bool parseArguments(int argc, char** argv, Settings& s) {
+  bench::Arguments args(
+      "bench_classical_vs_otb",
+      "Classical unmixing: deq-unmix (VCA + FCLS) vs Orfeo ToolBox (VCA + UCLS).");
+  declare(args, s);
+  if (!args.parse(argc, argv)) return false;
+  if (s.threads < 1 || s.repeats < 1) throw InvalidArgument("--threads and --repeats must be >= 1");
+  return true;
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
@@ -332,7 +304,8 @@ void printAccuracyRow(const std::string& method, const Accuracy& a) {
 }
 
 int run(int argc, char** argv) {
-  const Settings settings = parseArguments(argc, argv);
+  Settings settings = defaults();
+  if (!parseArguments(argc, argv, settings)) return 0;
   const SyntheticOptions& so = settings.scene;
   fs::create_directories(settings.outDir);
   const std::string dir = fs::absolute(settings.outDir).string();

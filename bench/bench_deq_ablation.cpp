@@ -5,19 +5,17 @@
 // peak-RSS growth (VmHWM minus the RSS before training) is that run's alone. Next to it,
 // the peak of the tensors alive, counted at LibTorch's allocator (bench/tensor_memory.h):
 // exact and repeatable, where the RSS also holds what malloc keeps after frees.
-//
-//   bench_deq_ablation [--epochs N (default 6)] [--iters 5,10,20,40] [--data DIR]
-//                      [--backward-tol T (implicit backward tolerance; default the core's)]
+// Options: --help.
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "bench/tensor_memory.h"
@@ -56,26 +54,20 @@ DeqTrainInput loadInput(const std::string& dir) {
 
 int main(int argc, char** argv) {
   int epochs = 6;
-  std::string iters = "5,10,20,40";
+  std::vector<int> iters = {5, 10, 20, 40};
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   std::string childMode;
   int childIters = 0;
-  std::string backwardTol;  // of the implicit backward solve; empty: the core default
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--epochs")
-      epochs = std::atoi(argv[i + 1]);
-    else if (k == "--iters")
-      iters = argv[i + 1];
-    else if (k == "--data")
-      data = argv[i + 1];
-    else if (k == "--child")
-      childMode = argv[i + 1];
-    else if (k == "--child-iters")
-      childIters = std::atoi(argv[i + 1]);
-    else if (k == "--backward-tol")
-      backwardTol = argv[i + 1];
-  }
+  double backwardTol = NAN;  // of the implicit backward solve; NaN: the core default
+  bench::Arguments args("bench_deq_ablation",
+                        "Peak training memory and time per epoch, implicit vs unrolled.");
+  args.option("--epochs", epochs, "N", "training epochs per run");
+  args.option("--iters", iters, "K,K,...", "forward iterations, one table row each");
+  args.option("--data", data, "DIR", "folder holding samson.tif (else a synthetic scene)");
+  args.option("--backward-tol", backwardTol, "T", "implicit backward tolerance", "the core's");
+  args.option("--child", childMode, "MODE", "internal: one run with gradient MODE");
+  args.option("--child-iters", childIters, "K", "internal: the child run's forward iterations");
+  args.parseOrExit(argc, argv);
   if (!childMode.empty()) {
     DeqTrainInput in = loadInput(data);
     DeqTrainOptions o;
@@ -84,7 +76,7 @@ int main(int argc, char** argv) {
     o.gradient = parseDeqGradientMode(childMode);
     o.forward.maxIterations = childIters;
     o.forward.tolerance = 0;  // always run the full K iterations, as the unrolled network
-    if (!backwardTol.empty()) o.backward.tolerance = std::atof(backwardTol.c_str());
+    if (!std::isnan(backwardTol)) o.backward.tolerance = backwardTol;
     DeqInferOptions io;
     io.solver.maxIterations = 1;  // the final output pass is not part of the ablation
     const double rss0 = statusKiB("VmRSS:");
@@ -109,25 +101,24 @@ int main(int argc, char** argv) {
       "| forward iterations | implicit tensor peak MiB | unrolled tensor peak MiB | ratio | "
       "implicit peak RSS MiB | unrolled peak RSS MiB | ratio | implicit s/epoch | unrolled "
       "s/epoch | ratio | implicit bwd it |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-  std::stringstream ss(iters);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
+  // Each child sees the options as typed (the same defaults apply there), less --iters.
+  std::vector<std::string> typed = {argv[0]};
+  for (const std::string& a : args.given({"--iters"})) typed.push_back(a);
+  for (const int k : iters) {
     double v[2][5] = {};
     const char* modes[2] = {"implicit", "unrolled"};
     for (int m = 0; m < 2; ++m) {
-      std::vector<std::string> args = {
-          argv[0],   "--epochs", std::to_string(epochs), "--data", data,
-          "--child", modes[m],   "--child-iters",        tok};
-      if (!backwardTol.empty()) args.insert(args.end(), {"--backward-tol", backwardTol});
-      const std::string out = runSelf(args);
+      std::vector<std::string> child = typed;
+      child.insert(child.end(), {"--child", modes[m], "--child-iters", std::to_string(k)});
+      const std::string out = runSelf(child);
       const size_t at = out.find("RESULT ");
       if (at != std::string::npos)
         std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf", &v[m][0], &v[m][1], &v[m][2],
                     &v[m][3], &v[m][4]);
     }
     auto ratio = [](double a, double b) { return a / std::max(1e-9, b); };
-    std::printf("| %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.1f |\n",
-                tok.c_str(), v[0][4], v[1][4], ratio(v[0][4], v[1][4]), v[0][0], v[1][0],
+    std::printf("| %d | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f | %.3f | %.3f | %.2f | %.1f |\n", k,
+                v[0][4], v[1][4], ratio(v[0][4], v[1][4]), v[0][0], v[1][0],
                 ratio(v[0][0], v[1][0]), v[0][1], v[1][1], ratio(v[0][1], v[1][1]), v[0][2]);
     std::fflush(stdout);
   }

@@ -13,12 +13,7 @@
 // solver iterations per tile and the converged fraction, and checks the peak against the
 // 1.5 GB target (prints PASS or FAIL; never asserts).
 //
-//   bench_deq_inference_large [--size N (2048)] [--bands B (200)] [--endmembers P (4)]
-//                             [--tile T (256)] [--halo H (16)] [--threads N (2)]
-//                             [--epochs N (3)] [--train-size N (64)] [--snr DB (30)]
-//                             [--out FILE.tif] [--no-write] [--target-mib M (1536)]
-//                             [--iters N (60)] [--tol X (1e-5)]   (the inference solver)
-//                             [--markdown]   (only the Markdown table, for bench/run_all.sh)
+// Options: --help.
 #include <gdal_priv.h>
 
 #include <algorithm>
@@ -32,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "core/deq_unmix.h"
@@ -206,62 +202,38 @@ class GeoTiffWriter final : public DeqTileWriter {
   GDALDataset* dataset_ = nullptr;
 };
 
-void usage() {
-  std::printf(
-      "bench_deq_inference_large [--size N (2048)] [--bands B (200)] [--endmembers P (4)]\n"
-      "  [--tile T (256)] [--halo H (16)] [--threads N (2)] [--epochs N (3)]\n"
-      "  [--train-size N (64)] [--snr DB (30)] [--out FILE.tif] [--no-write]\n"
-      "  [--target-mib M (1536)] [--iters N (60)] [--tol X (1e-5)] [--markdown]\n");
+// Declares every option on `a`, whose initial values are the defaults --help shows.
+void declare(bench::Arguments& args, Args& a) {
+  args.option("--size", a.size, "N", "scene width and height in pixels");
+  args.option("--bands", a.bands, "B", "number of bands");
+  args.option("--endmembers", a.endmembers, "P", "number of endmembers");
+  args.option("--tile", a.tile, "T", "inference tile size");
+  args.option("--halo", a.halo, "H", "tile halo");
+  args.option("--threads", a.threads, "N", "threads");
+  args.option("--epochs", a.epochs, "N", "training epochs of the quick model");
+  args.option("--train-size", a.trainSize, "N", "width and height of the training scene");
+  args.option("--snr", a.snrDb, "DB", "noise level in dB");
+  args.option("--out", a.out, "FILE.tif", "the abundance GeoTIFF");
+  args.flag("--no-write", a.write, "only checksum the abundances", false);
+  args.option("--target-mib", a.targetMiB, "M", "peak memory target (PASS or FAIL)");
+  // The solver's defaults are the core's (a sentinel in Args), shown as the core states them.
+  const DeqSolverOptions core = DeqInferOptions().solver;
+  char tol[32];
+  std::snprintf(tol, sizeof tol, "the core's, %g", core.tolerance);
+  args.option("--iters", a.iters, "N", "inference solver iterations",
+              "the core's, " + std::to_string(core.maxIterations));
+  args.option("--tol", a.tol, "X", "inference solver tolerance", tol);
+  args.flag("--markdown", a.markdownOnly, "only the Markdown table, for bench/run_all.sh");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value for %s\n", k.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (k == "--size") {
-      a.size = std::stoi(next());
-    } else if (k == "--bands") {
-      a.bands = std::stoi(next());
-    } else if (k == "--endmembers") {
-      a.endmembers = std::stoi(next());
-    } else if (k == "--tile") {
-      a.tile = std::stoi(next());
-    } else if (k == "--halo") {
-      a.halo = std::stoi(next());
-    } else if (k == "--threads") {
-      a.threads = std::stoi(next());
-    } else if (k == "--epochs") {
-      a.epochs = std::stoi(next());
-    } else if (k == "--train-size") {
-      a.trainSize = std::stoi(next());
-    } else if (k == "--snr") {
-      a.snrDb = std::stod(next());
-    } else if (k == "--out") {
-      a.out = next();
-    } else if (k == "--no-write") {
-      a.write = false;
-    } else if (k == "--target-mib") {
-      a.targetMiB = std::stod(next());
-    } else if (k == "--iters") {
-      a.iters = std::stoi(next());
-    } else if (k == "--tol") {
-      a.tol = std::stod(next());
-    } else if (k == "--markdown") {
-      a.markdownOnly = true;
-    } else {
-      usage();
-      return k == "--help" || k == "-h" ? 0 : 2;
-    }
-  }
+  bench::Arguments args("bench_deq_inference_large",
+                        "DEQ-Unmix inference on a large procedural scene, streamed tile by tile.");
+  declare(args, a);
+  args.parseOrExit(argc, argv);
   try {
     // 1. A quick model on a small synthetic scene with the same band count.
     SyntheticOptions so;

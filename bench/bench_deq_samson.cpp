@@ -4,13 +4,7 @@
 // re-run with --child), so its peak-RSS growth (VmHWM minus the RSS before training) is
 // its own. Also runs on a generated synthetic scene (--synthetic SNR) for tuning.
 //
-//   bench_deq_samson [--seeds 1,2,3] [--epochs N] [--lr X] [--refine none|mean_shift]
-//                    [--radius T] [--outside F] [--margin K] [--smooth R] [--spatial W] [--alpha A]
-//                    [--prox neighbourhood|superpixel] [--superpixel-size S]
-//                    [--train-e] [--gradient implicit|phantom|unrolled]
-//                    [--iters K] [--backward-tol T] [--synthetic SNR_DB] [--size N]
-//                    [--max-abundance A]
-//                    [--data DIR] [--verbose] [--inference-sweep] [--tsv]
+// Options: --help.
 // --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
 //   <bwd it>  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
@@ -26,10 +20,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "core/deq_unmix.h"
@@ -46,7 +40,7 @@ using dequnmix::bench::statusKiB;
 namespace {
 
 struct Args {
-  std::string seeds = "1,2,3";
+  std::vector<int> seeds = {1, 2, 3};
   int epochs = -1;
   double lr = -1;
   std::string refine;
@@ -74,6 +68,42 @@ struct Args {
   double scoreSeconds = NAN;
   uint64_t seed = 1;
 };
+
+// Declares every option on `a`, whose initial values are the defaults --help shows; a
+// negative (or empty) value is the sentinel for "the core's default".
+void declare(bench::Arguments& args, Args& a) {
+  const std::string core = "the core's";
+  args.option("--seeds", a.seeds, "S,S,...", "training seeds, one run each");
+  args.option("--epochs", a.epochs, "N", "training epochs", core);
+  args.option("--lr", a.lr, "X", "network learning rate", core);
+  args.option("--refine", a.refine, "R", "endmember refinement: none|mean_shift", core);
+  args.option("--radius", a.radius, "T", "refinement radius", core);
+  args.option("--outside", a.outside, "F", "minimum-volume outside fraction", core);
+  args.option("--margin", a.margin, "K", "minimum-volume noise margin", core);
+  args.option("--smooth", a.smooth, "R", "minimum-volume smoothing", core);
+  args.option("--spatial", a.spatial, "W", "spatial weight", core);
+  args.option("--prox", a.prox, "P", "spatial prox: neighbourhood|superpixel", core);
+  args.option("--superpixel-size", a.superpixelSize, "S", "superpixel size", core);
+  args.option("--alpha", a.alpha, "A", "alpha", core);
+  args.flag("--train-e", a.trainE, "train the endmembers");
+  args.option("--gradient", a.gradient, "G", "gradient: implicit|phantom|unrolled", core);
+  args.option("--iters", a.iters, "K", "forward solver iterations", core);
+  args.option("--backward-tol", a.backwardTol, "T", "implicit backward tolerance", core);
+  args.option("--synthetic", a.synthetic, "DB", "a synthetic scene at this SNR", "Samson");
+  args.option("--size", a.size, "N", "synthetic scene width and height");
+  args.option("--max-abundance", a.maxAbundance, "A", "synthetic scene abundance cap");
+  args.option("--data", a.data, "DIR", "folder holding the Samson files");
+  args.flag("--verbose", a.verbose, "training progress on stderr");
+  args.flag("--inference-sweep", a.inferenceSweep, "inference iterations and tolerances (stderr)");
+  args.flag("--tsv", a.tsv, "one tab-separated ROW line per run instead of the tables");
+  args.option("--score-endmembers", a.scoreEndmembers, "E.tif",
+              "only score another tool's endmembers (with --score-abundances)");
+  args.option("--score-abundances", a.scoreAbundances, "A.tif", "its abundances");
+  args.option("--score-label", a.scoreLabel, "L", "its row's label");
+  args.option("--score-seconds", a.scoreSeconds, "S", "its seconds", "none");
+  args.flag("--child", a.child, "internal: one training run");
+  args.option("--seed", a.seed, "N", "internal: the child run's seed");
+}
 
 struct Scene {
   int bands = 0, height = 0, width = 0, P = 0;
@@ -269,84 +299,10 @@ int scoreOther(const Args& a) {
 
 int main(int argc, char** argv) {
   Args a;
-  std::vector<std::string> passThrough = {argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "missing value for %s\n", k.c_str());
-        std::exit(2);
-      }
-      passThrough.push_back(k);
-      passThrough.push_back(argv[i + 1]);
-      return argv[++i];
-    };
-    if (k == "--seeds") {
-      a.seeds = argv[++i];
-    } else if (k == "--seed") {
-      a.seed = std::stoull(argv[++i]);
-    } else if (k == "--child") {
-      a.child = true;
-    } else if (k == "--epochs") {
-      a.epochs = std::stoi(next());
-    } else if (k == "--lr") {
-      a.lr = std::stod(next());
-    } else if (k == "--refine") {
-      a.refine = next();
-    } else if (k == "--spatial") {
-      a.spatial = std::stod(next());
-    } else if (k == "--prox") {
-      a.prox = next();
-    } else if (k == "--superpixel-size") {
-      a.superpixelSize = std::stoi(next());
-    } else if (k == "--smooth") {
-      a.smooth = std::stoi(next());
-    } else if (k == "--margin") {
-      a.margin = std::stod(next());
-    } else if (k == "--outside") {
-      a.outside = std::stod(next());
-    } else if (k == "--alpha") {
-      a.alpha = std::stod(next());
-    } else if (k == "--radius") {
-      a.radius = std::stod(next());
-    } else if (k == "--train-e") {
-      a.trainE = true;
-      passThrough.push_back(k);
-    } else if (k == "--score-endmembers") {
-      a.scoreEndmembers = argv[++i];
-    } else if (k == "--score-abundances") {
-      a.scoreAbundances = argv[++i];
-    } else if (k == "--score-label") {
-      a.scoreLabel = argv[++i];
-    } else if (k == "--score-seconds") {
-      a.scoreSeconds = std::stod(argv[++i]);
-    } else if (k == "--tsv") {
-      a.tsv = true;
-    } else if (k == "--verbose") {
-      a.verbose = true;
-      passThrough.push_back(k);
-    } else if (k == "--inference-sweep") {
-      a.inferenceSweep = true;
-      passThrough.push_back(k);
-    } else if (k == "--gradient") {
-      a.gradient = next();
-    } else if (k == "--iters") {
-      a.iters = std::stoi(next());
-    } else if (k == "--backward-tol") {
-      a.backwardTol = std::stod(next());
-    } else if (k == "--synthetic") {
-      a.synthetic = std::stod(next());
-    } else if (k == "--size") {
-      a.size = std::stoi(next());
-    } else if (k == "--max-abundance") {
-      a.maxAbundance = std::stod(next());
-    } else if (k == "--data") {
-      a.data = next();
-    } else {
-      std::fprintf(stderr, "see the header of bench/bench_deq_samson.cpp for the options\n");
-      return 2;
-    }
-  }
+  bench::Arguments args("bench_deq_samson",
+                        "DEQ-Unmix on Samson (or a synthetic scene) next to VCA+FCLS.");
+  declare(args, a);
+  args.parseOrExit(argc, argv);
   if (a.child) return runChild(a);
   if (!a.scoreEndmembers.empty()) return scoreOther(a);
 
@@ -366,12 +322,17 @@ int main(int argc, char** argv) {
         "| method | seed | mSAD rad | mSAD deg | aRMSE | aRMSE mean/endm. | train s | peak "
         "MiB | fwd it | bwd it |\n|---|---|---|---|---|---|---|---|---|---|\n");
   }
-  std::stringstream ss(a.seeds);
-  std::string tok;
+  // Each child run gets the training and scene options as typed (the same defaults apply
+  // there), less those that only concern this process.
+  std::vector<std::string> passThrough = {argv[0]};
+  for (const std::string& k :
+       args.given({"--seeds", "--seed", "--child", "--tsv", "--score-endmembers",
+                   "--score-abundances", "--score-label", "--score-seconds"}))
+    passThrough.push_back(k);
   std::vector<Score> deq;
   std::vector<double> secs, mems;
-  while (std::getline(ss, tok, ',')) {
-    const uint64_t seed = std::stoull(tok);
+  for (const int seedValue : a.seeds) {
+    const uint64_t seed = static_cast<uint64_t>(seedValue);
     {
       MatrixPixelSource src(s.cube, s.bands, n);
       VcaOptions vo;

@@ -1,15 +1,14 @@
 // SLIC superpixels (core/superpixels.h): time per inference tile window (256 + 2 x 16
 // halo = 288 x 288 pixels, 200 bands; a 2048 x 2048 scene is 64 such windows) and the
 // segmentation of Samson (count, mean size, time). One thread, as the code is sequential.
-//
-//   bench_superpixels [--size S] [--compactness M] [--data DIR] [--write-labels PATH]
-// --write-labels: Samson's labels as a one-band Float32 GeoTIFF (for a visual check).
+// Options: --help.
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "bench/arguments.h"
 #include "bench/scene_io.h"
 #include "core/superpixels.h"
 #include "core/synthetic.h"
@@ -30,21 +29,14 @@ double timeIt(const std::vector<float>& cube, int bands, int height, int width,
 int main(int argc, char** argv) {
   SuperpixelOptions o;
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson", labelsPath;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--size") {
-      o.regionSize = std::stoi(argv[i + 1]);
-    } else if (k == "--compactness") {
-      o.compactness = std::stod(argv[i + 1]);
-    } else if (k == "--data") {
-      data = argv[i + 1];
-    } else if (k == "--write-labels") {
-      labelsPath = argv[i + 1];
-    } else {
-      std::fprintf(stderr, "see the header of bench/bench_superpixels.cpp for the options\n");
-      return 2;
-    }
-  }
+  bench::Arguments args("bench_superpixels",
+                        "SLIC superpixels: time per inference tile window and on Samson.");
+  args.option("--size", o.regionSize, "S", "superpixel size in pixels");
+  args.option("--compactness", o.compactness, "M", "SLIC compactness");
+  args.option("--data", data, "DIR", "folder holding samson.tif");
+  args.option("--write-labels", labelsPath, "PATH",
+              "write Samson's labels as a one-band Float32 GeoTIFF (for a visual check)");
+  args.parseOrExit(argc, argv);
   SyntheticOptions so;
   so.width = so.height = 288;
   so.bands = 200;
