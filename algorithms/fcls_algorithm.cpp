@@ -89,13 +89,9 @@ bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessin
 QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                             QgsProcessingContext& context,
                                             QgsProcessingFeedback* feedback) {
-  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
-  OutputCheck outputs;
-  addInput(outputs, input_);
-  addInput(outputs, QStringLiteral("ENDMEMBERS"), endmemberPath_);
-  outputs.addOutput("OUTPUT", outputPath.toStdString());
-  outputs.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
-  checkOutputs(outputs);
+  const AbundanceOutputPaths paths = abundanceOutputPaths(parameters, context);
+  checkAbundanceOutputs(paths, input_, QStringLiteral("ENDMEMBERS"), endmemberPath_);
+  const auto& [outputPath, residualPath] = paths;
   const dequnmix::EndmemberTable table = readEndmemberTable();
   FeedbackProgress progress(feedback);
   checkEndmembers(table, QStringLiteral("ENDMEMBERS"), progress, false);
@@ -134,16 +130,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
 // ENDMEMBERS, checked against the bands used.
 dequnmix::EndmemberTable FclsAlgorithm::readEndmemberTable() const {
   dequnmix::EndmemberTable table = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
-  const int used = usedBandCount(input_, bands_);
-  if (table.bands != used) {
-    fail(QObject::tr("ENDMEMBERS has %1 bands (rows) but %2 uses %3 bands%4. Give spectra with "
-                     "one row per band used, or choose BANDS to match the CSV.")
-             .arg(table.bands)
-             .arg(input_.parameter)
-             .arg(used)
-             .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
-                                 : QObject::tr(" (the BANDS subset)")));
-  }
+  requireSpectraForBands(table, QStringLiteral("ENDMEMBERS"), input_, bands_);
   if (table.endmembers() < 2) {
     fail(QObject::tr("ENDMEMBERS has %1 endmember column(s); unmixing needs at least 2.")
              .arg(table.endmembers()));

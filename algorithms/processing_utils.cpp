@@ -293,6 +293,32 @@ void DequnmixAlgorithm::checkOutputs(const OutputCheck& check) {
   }
 }
 
+void DequnmixAlgorithm::checkAbundanceOutputs(const AbundanceOutputPaths& outputs,
+                                              const RasterInput& raster, const QString& parameter,
+                                              const QString& path) {
+  OutputCheck check;
+  addInput(check, raster);
+  addInput(check, parameter, path);
+  check.addOutput("OUTPUT", outputs.abundances.toStdString());
+  check.addOutput("OUTPUT_RESIDUAL", outputs.residual.toStdString());
+  checkOutputs(check);
+}
+
+void DequnmixAlgorithm::requireSpectraForBands(const dequnmix::EndmemberTable& table,
+                                               const QString& parameter, const RasterInput& raster,
+                                               const std::vector<int>& bands) {
+  const int used = usedBandCount(raster, bands);
+  if (table.bands == used) return;
+  fail(QObject::tr("%1 has %2 bands (rows) but %3 uses %4 bands%5. Give spectra with one row "
+                   "per band used, or choose BANDS to match the CSV.")
+           .arg(parameter)
+           .arg(table.bands)
+           .arg(raster.parameter)
+           .arg(used)
+           .arg(bands.empty() ? QObject::tr(" (all of its bands)")
+                              : QObject::tr(" (the BANDS subset)")));
+}
+
 void DequnmixAlgorithm::checkScale(double sceneRms, double referenceRms,
                                    const QString& referenceLabel,
                                    dequnmix::ProgressSink& progress) {

@@ -123,6 +123,14 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   static void addInput(OutputCheck& check, const QString& parameter, const QString& path);
   // OutputCheck::check() with its message as a QgsProcessingException.
   static void checkOutputs(const OutputCheck& check);
+  // checkOutputs() of an abundance run: `raster` and the file input `parameter` (`path`)
+  // against OUTPUT and OUTPUT_RESIDUAL.
+  static void checkAbundanceOutputs(const AbundanceOutputPaths& outputs, const RasterInput& raster,
+                                    const QString& parameter, const QString& path);
+  // Fails unless the spectra of `parameter` have one row per band `raster` uses.
+  static void requireSpectraForBands(const dequnmix::EndmemberTable& table,
+                                     const QString& parameter, const RasterInput& raster,
+                                     const std::vector<int>& bands);
   // Fails when a scene's scale (RMS) is far from the one a model or spectra were made for
   // (dequnmix::compareScale), warns when it is somewhat off.
   static void checkScale(double sceneRms, double referenceRms, const QString& referenceLabel,

@@ -554,14 +554,7 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
   in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
   in.hasInitialEndmembers = true;
   const dequnmix::EndmemberTable& t = in.initialEndmembers;
-  if (t.bands != used) {
-    fail(QObject::tr("INITIAL_ENDMEMBERS has %1 bands (rows) but INPUT uses %2 bands%3. Give "
-                     "spectra with one row per band used, or choose BANDS to match the CSV.")
-             .arg(t.bands)
-             .arg(used)
-             .arg(bands_.empty() ? QObject::tr(" (all of its bands)")
-                                 : QObject::tr(" (the BANDS subset)")));
-  }
+  requireSpectraForBands(t, QStringLiteral("INITIAL_ENDMEMBERS"), input_, bands_);
   if (t.endmembers() < 2 || t.endmembers() >= used) {
     fail(QObject::tr("INITIAL_ENDMEMBERS has %1 endmember column(s); DEQ-Unmix needs at least "
                      "2 and fewer than the %2 bands used.")

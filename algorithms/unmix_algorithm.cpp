@@ -108,13 +108,9 @@ bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
 QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingContext& context,
                                              QgsProcessingFeedback* feedback) {
-  const auto [outputPath, residualPath] = abundanceOutputPaths(parameters, context);
-  OutputCheck check;
-  addInput(check, input_);
-  addInput(check, QStringLiteral("MODEL"), modelPath_);
-  check.addOutput("OUTPUT", outputPath.toStdString());
-  check.addOutput("OUTPUT_RESIDUAL", residualPath.toStdString());
-  checkOutputs(check);
+  const AbundanceOutputPaths paths = abundanceOutputPaths(parameters, context);
+  checkAbundanceOutputs(paths, input_, QStringLiteral("MODEL"), modelPath_);
+  const auto& [outputPath, residualPath] = paths;
   const dequnmix::DeqModel model = loadModel();
 
   FeedbackProgress progress(feedback);
