@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "algorithms/gdal_raster.h"
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 
 namespace dequnmix::processing {
 

@@ -12,8 +12,8 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
-#include "core/endmember_table.h"
-#include "core/metrics.h"
+#include "core/io/endmember_table.h"
+#include "core/metrics/metrics.h"
 
 namespace dequnmix::processing {
 

@@ -1,9 +1,9 @@
-// dequnmix:evaluate: unmixing metrics (core/metrics.h) of estimated abundances (and
+// dequnmix:evaluate: unmixing metrics (core/metrics/metrics.h) of estimated abundances (and
 // optionally endmembers) against a reference.
 #pragma once
 
 #include "algorithms/processing_utils.h"
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 namespace dequnmix::processing {
 

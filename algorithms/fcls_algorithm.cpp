@@ -6,9 +6,9 @@
 
 #include "algorithms/gdal_raster.h"
 #include "core/data_checks.h"
-#include "core/endmember_table.h"
-#include "core/fcls.h"
-#include "core/metrics.h"
+#include "core/io/endmember_table.h"
+#include "core/classical/fcls.h"
+#include "core/metrics/metrics.h"
 #include "core/runtime.h"
 
 namespace dequnmix::processing {

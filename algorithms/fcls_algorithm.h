@@ -1,4 +1,4 @@
-// dequnmix:fcls: fully constrained least squares abundances (core/fcls.h), tile by tile.
+// dequnmix:fcls: fully constrained least squares abundances (core/classical/fcls.h), tile by tile.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,7 @@
 #include <qgsrectangle.h>
 
 #include "algorithms/output_files.h"
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 #include "core/progress.h"
 
 namespace dequnmix::processing {

@@ -7,7 +7,7 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 
 namespace dequnmix::processing {
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "algorithms/processing_utils.h"
-#include "core/synthetic.h"
+#include "core/synthetic/synthetic.h"
 
 namespace dequnmix::processing {
 

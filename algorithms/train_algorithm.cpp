@@ -17,7 +17,7 @@
 #include "algorithms/output_files.h"
 #include "algorithms/training_report.h"
 #include "core/data_checks.h"
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 #include "core/errors.h"
 
 namespace dequnmix::processing {

@@ -1,4 +1,4 @@
-// dequnmix:train: trains DEQ-Unmix (core/deq_unmix.h) on one scene and writes the model,
+// dequnmix:train: trains DEQ-Unmix (core/deq/deq_unmix.h) on one scene and writes the model,
 // the scene's abundances, the learned endmembers, the residual and an HTML report.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 #include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 
 namespace dequnmix::processing {
 

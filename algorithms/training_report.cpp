@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/errors.h"
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 namespace dequnmix::processing {
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 
 namespace dequnmix::processing {
 

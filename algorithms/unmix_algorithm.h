@@ -6,7 +6,7 @@
 
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/processing_utils.h"
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 
 namespace dequnmix::processing {
 

@@ -11,9 +11,9 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 #include "core/runtime.h"
-#include "core/vca.h"
+#include "core/classical/vca.h"
 
 namespace dequnmix::processing {
 

@@ -1,4 +1,4 @@
-// dequnmix:vca: vertex component analysis endmember extraction (core/vca.h).
+// dequnmix:vca: vertex component analysis endmember extraction (core/classical/vca.h).
 #pragma once
 
 #include <vector>

@@ -3,7 +3,7 @@
 // synthetic scene (core generateSyntheticScene, default 512 x 512 pixels, 200 bands), in
 // one run. Prints the scene settings, the timings of both, their ratio, and the accuracy
 // of both against the scene's reference (mSAD, aRMSE global and mean per endmember, with
-// the matching of core/metrics.h). See bench/README.md for the command and how to read it.
+// the matching of core/metrics/metrics.h). See bench/README.md for the command and how to read it.
 //
 // Timing: OTB is timed as two CLI processes (start-up, GeoTIFF read, compute, GeoTIFF
 // write). Ours is timed twice: compute only (VCA + FCLS on the cube in memory) and end to
@@ -29,11 +29,11 @@
 #include "bench/arguments.h"
 #include "bench/scene_io.h"
 #include "core/errors.h"
-#include "core/fcls.h"
-#include "core/metrics.h"
+#include "core/classical/fcls.h"
+#include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
-#include "core/synthetic.h"
-#include "core/vca.h"
+#include "core/synthetic/synthetic.h"
+#include "core/classical/vca.h"
 
 namespace fs = std::filesystem;
 using namespace dequnmix;

@@ -19,8 +19,8 @@
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "bench/tensor_memory.h"
-#include "core/deq_unmix.h"
-#include "core/synthetic.h"
+#include "core/deq/deq_unmix.h"
+#include "core/synthetic/synthetic.h"
 
 using namespace dequnmix;
 using dequnmix::bench::runSelf;

@@ -30,9 +30,9 @@
 #include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
-#include "core/deq_unmix.h"
-#include "core/metrics.h"
-#include "core/synthetic.h"
+#include "core/deq/deq_unmix.h"
+#include "core/metrics/metrics.h"
+#include "core/synthetic/synthetic.h"
 
 using namespace dequnmix;
 using dequnmix::bench::statusKiB;

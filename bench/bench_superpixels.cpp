@@ -1,4 +1,4 @@
-// SLIC superpixels (core/superpixels.h): time per inference tile window (256 + 2 x 16
+// SLIC superpixels (core/classical/superpixels.h): time per inference tile window (256 + 2 x 16
 // halo = 288 x 288 pixels, 200 bands; a 2048 x 2048 scene is 64 such windows) and the
 // segmentation of Samson (count, mean size, time). One thread, as the code is sequential.
 // Options: --help.
@@ -10,8 +10,8 @@
 
 #include "bench/arguments.h"
 #include "bench/scene_io.h"
-#include "core/superpixels.h"
-#include "core/synthetic.h"
+#include "core/classical/superpixels.h"
+#include "core/synthetic/synthetic.h"
 
 using namespace dequnmix;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 
 namespace dequnmix {
 

@@ -32,11 +32,11 @@
 #include <string>
 #include <vector>
 
-#include "core/deq_ops.h"
-#include "core/deq_unmix.h"
-#include "core/metrics.h"
-#include "core/simplex_ops.h"
-#include "core/synthetic.h"
+#include "core/deq/deq_ops.h"
+#include "core/deq/deq_unmix.h"
+#include "core/metrics/metrics.h"
+#include "core/classical/simplex_ops.h"
+#include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

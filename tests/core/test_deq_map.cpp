@@ -3,9 +3,9 @@
 // tiled inference against whole-image inference.
 #include <cmath>
 
-#include "core/deq_ops.h"
-#include "core/fcls_ops.h"
-#include "core/synthetic.h"
+#include "core/deq/deq_ops.h"
+#include "core/classical/fcls_ops.h"
+#include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/deq_ops.h"
+#include "core/deq/deq_ops.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

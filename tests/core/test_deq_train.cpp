@@ -6,12 +6,12 @@
 #include <random>
 #include <utility>
 
-#include "core/deq_unmix.h"
-#include "core/fcls.h"
-#include "core/metrics.h"
+#include "core/deq/deq_unmix.h"
+#include "core/classical/fcls.h"
+#include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
-#include "core/synthetic.h"
-#include "core/vca.h"
+#include "core/synthetic/synthetic.h"
+#include "core/classical/vca.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

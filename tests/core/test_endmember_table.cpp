@@ -2,7 +2,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 #include "core/errors.h"
 #include "tests/core/test_support.h"
 

@@ -4,8 +4,8 @@
 #include <torch/types.h>
 
 #include "core/errors.h"
-#include "core/fcls.h"
-#include "core/fcls_ops.h"
+#include "core/classical/fcls.h"
+#include "core/classical/fcls_ops.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

@@ -3,7 +3,7 @@
 #include <numeric>
 
 #include "core/errors.h"
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

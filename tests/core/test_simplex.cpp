@@ -3,7 +3,7 @@
 // and finite differences for the autograd Jacobian.
 #include <torch/types.h>
 
-#include "core/simplex_ops.h"
+#include "core/classical/simplex_ops.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

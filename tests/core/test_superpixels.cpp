@@ -7,7 +7,7 @@
 #include <set>
 
 #include "core/errors.h"
-#include "core/superpixels.h"
+#include "core/classical/superpixels.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

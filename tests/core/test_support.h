@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 #include "core/progress.h"
-#include "core/synthetic.h"
+#include "core/synthetic/synthetic.h"
 
 namespace dequnmix::test {
 

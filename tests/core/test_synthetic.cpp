@@ -1,8 +1,8 @@
 #include <cstring>
 
 #include "core/errors.h"
-#include "core/metrics.h"
-#include "core/synthetic.h"
+#include "core/metrics/metrics.h"
+#include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

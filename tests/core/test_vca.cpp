@@ -7,9 +7,9 @@
 #include <set>
 
 #include "core/errors.h"
-#include "core/metrics.h"
-#include "core/synthetic.h"
-#include "core/vca.h"
+#include "core/metrics/metrics.h"
+#include "core/synthetic/synthetic.h"
+#include "core/classical/vca.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

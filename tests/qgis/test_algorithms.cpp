@@ -35,8 +35,8 @@
 #include <qgstaskmanager.h>
 #include <qgsvectorlayer.h>
 
-#include "core/synthetic.h"
-#include "core/vca.h"
+#include "core/synthetic/synthetic.h"
+#include "core/classical/vca.h"
 #include "plugin/registration.h"
 #include "test_support.h"
 

@@ -20,7 +20,7 @@
 #include <qgsprocessingfeedback.h>
 #include <qgsprocessingregistry.h>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 #include "test_support.h"
 
 using namespace dequnmix::testing;

@@ -35,7 +35,7 @@
 #include <qgsrasterlayer.h>
 #include <qgsrasterrenderer.h>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 #include "tests/qgis/test_support.h"
 
 using namespace dequnmix::testing;

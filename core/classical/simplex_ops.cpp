@@ -1,4 +1,4 @@
-#include "core/simplex_ops.h"
+#include "core/classical/simplex_ops.h"
 
 namespace dequnmix {
 

@@ -1,4 +1,4 @@
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 #include <ATen/Parallel.h>
 

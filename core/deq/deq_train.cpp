@@ -13,12 +13,12 @@
 #include <sstream>
 
 #include "core/data_checks.h"
-#include "core/deq_ops.h"
+#include "core/deq/deq_ops.h"
 #include "core/errors.h"
-#include "core/fcls_ops.h"
-#include "core/metrics.h"
+#include "core/classical/fcls_ops.h"
+#include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
-#include "core/vca.h"
+#include "core/classical/vca.h"
 
 namespace dequnmix {
 

@@ -1,5 +1,5 @@
 // SLIC superpixels (superpixels.h; Achanta et al., IEEE TPAMI 34(11), 2012).
-#include "core/superpixels.h"
+#include "core/classical/superpixels.h"
 
 #include <algorithm>
 #include <cmath>

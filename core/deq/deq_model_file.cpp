@@ -19,7 +19,7 @@
 #include <limits>
 #include <sstream>
 
-#include "core/deq_unmix.h"
+#include "core/deq/deq_unmix.h"
 
 namespace dequnmix {
 

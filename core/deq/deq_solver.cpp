@@ -5,7 +5,7 @@
 #include <cmath>
 #include <deque>
 
-#include "core/deq_ops.h"
+#include "core/deq/deq_ops.h"
 #include "core/errors.h"
 
 namespace dequnmix {

@@ -20,7 +20,7 @@
 // Eigenvector signs are arbitrary in LAPACK and the search depends on them (w is not
 // sign-symmetric), so each eigenvector is normalised to have its largest-magnitude entry
 // positive: the result then does not depend on the LAPACK build.
-#include "core/vca.h"
+#include "core/classical/vca.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

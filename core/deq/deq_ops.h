@@ -1,5 +1,5 @@
 // DEQ-Unmix at the LibTorch level: fixed-point solvers, the network G_theta, the map
-// f_theta and the three gradient modes. The plain C++ facade is core/deq_unmix.h; the
+// f_theta and the three gradient modes. The plain C++ facade is core/deq/deq_unmix.h; the
 // notation and references are there.
 #pragma once
 
@@ -8,8 +8,8 @@
 #include <functional>
 #include <vector>
 
-#include "core/deq_unmix.h"
-#include "core/superpixels.h"
+#include "core/deq/deq_unmix.h"
+#include "core/classical/superpixels.h"
 
 namespace dequnmix {
 
@@ -76,7 +76,7 @@ struct DeqNetwork {
   double stepInLipschitzUnits() const;  // softplus(etaParameter)
 };
 
-// SLIC superpixels (core/superpixels.h, grid step `size`, the other settings at their
+// SLIC superpixels (core/classical/superpixels.h, grid step `size`, the other settings at their
 // defaults) of a raw scene window raw: L x h x w (any device; NaN marks nodata) whose first
 // pixel is at (originRow, originCol) in the scene, as an h x w int64 tensor on raw's
 // device, -1 at nodata. features: the transform to segment with (the scene's, see

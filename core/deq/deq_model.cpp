@@ -6,10 +6,10 @@
 #include <cmath>
 #include <random>
 
-#include "core/deq_ops.h"
+#include "core/deq/deq_ops.h"
 #include "core/errors.h"
-#include "core/simplex_ops.h"
-#include "core/superpixels.h"
+#include "core/classical/simplex_ops.h"
+#include "core/classical/superpixels.h"
 
 namespace dequnmix {
 

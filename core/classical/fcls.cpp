@@ -20,8 +20,8 @@
 #include <string>
 
 #include "core/errors.h"
-#include "core/fcls.h"
-#include "core/fcls_ops.h"
+#include "core/classical/fcls.h"
+#include "core/classical/fcls_ops.h"
 
 namespace dequnmix {
 namespace {

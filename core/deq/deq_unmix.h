@@ -1,6 +1,6 @@
 // DEQ-Unmix (Wang, Gao, Zhu and Chen, "A Deep Equilibrium Network for Hyperspectral
 // Unmixing", arXiv 2604.11279, 2026): plain C++ facade, no LibTorch or Qt type in it, so
-// the QGIS adapters can include it. The LibTorch-level pieces are in core/deq_ops.h.
+// the QGIS adapters can include it. The LibTorch-level pieces are in core/deq/deq_ops.h.
 //
 // The model (DESIGN.md section 3). Scene Y (L x H x W), endmembers E (L x P), abundances
 // A (P x H x W), residual R(A) = E A - Y. One equilibrium layer
@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 #include "core/errors.h"
 #include "core/progress.h"
 
@@ -174,7 +174,7 @@ struct DeqNetworkOptions {
   // What the prox averages over. Superpixel: a <- (1 - w) a + w * (mean of a over the
   // pixel's superpixel), the pooling of the authors' superpixel-guided prox (DESIGN 1b);
   // again a convex combination of simplex points. The superpixels are a SLIC segmentation
-  // (core/superpixels.h) of the raw scene, computed once per scene in training and once
+  // (core/classical/superpixels.h) of the raw scene, computed once per scene in training and once
   // per tile window (tile + halo) in tiled inference, with the seed grid anchored to scene
   // coordinates and one feature transform (mean, 8 principal components and spread of the
   // training scene, stored in the model), so that every window of any scene measures

@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 
 namespace dequnmix {
 

@@ -3,7 +3,7 @@
 
 #include <torch/types.h>
 
-#include "core/fcls.h"
+#include "core/classical/fcls.h"
 
 namespace dequnmix {
 

@@ -1,4 +1,4 @@
-#include "core/endmember_table.h"
+#include "core/io/endmember_table.h"
 
 #include <algorithm>
 #include <cctype>

@@ -6,7 +6,7 @@
 // compiler and thread count. Independent streams serve the endmembers, the abundance
 // fields, the pure-pixel positions and each band's noise; changing the SNR therefore leaves
 // the endmembers and abundances unchanged.
-#include "core/synthetic.h"
+#include "core/synthetic/synthetic.h"
 
 #include <ATen/Parallel.h>
 
@@ -16,7 +16,7 @@
 #include <string>
 
 #include "core/errors.h"
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 
 namespace dequnmix {
 namespace {
