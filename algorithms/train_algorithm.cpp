@@ -40,27 +40,18 @@ QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, 
   return parameter;
 }
 
-// Options of the enum parameters, in the order of the core's enums (the parameter value
-// is cast to the enum).
-QStringList solverOptions() { return {QStringLiteral("anderson"), QStringLiteral("picard")}; }
-
-QStringList gradientOptions() {
-  return {QStringLiteral("implicit"), QStringLiteral("phantom"), QStringLiteral("unrolled")};
+// A choice among the core's names (its name table or registry), stored as the name itself
+// (static strings), so scripts and models read `--REFINEMENT=min_volume`.
+QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
+                                        const std::vector<std::string>& names,
+                                        const std::string& defaultName) {
+  QStringList options;
+  for (const std::string& n : names) options << QString::fromStdString(n);
+  return new QgsProcessingParameterEnum(QString::fromLatin1(name), description, options, false,
+                                        QString::fromStdString(defaultName), false, true);
 }
 
-QStringList refinementOptions() {
-  return {QStringLiteral("none"), QStringLiteral("angular mean shift"),
-          QStringLiteral("minimum volume"), QStringLiteral("automatic")};
-}
-
-QStringList spatialProxOptions() {
-  return {QObject::tr("3x3 neighbourhood"), QObject::tr("superpixel (SLIC)")};
-}
-
-template <typename Enum>
-QString optionName(const QStringList& options, Enum value) {
-  return options.value(static_cast<int>(value));
-}
+QString name(const std::string& value) { return QString::fromStdString(value); }
 
 QString yesNo(bool value) { return value ? QObject::tr("yes") : QObject::tr("no"); }
 
@@ -118,13 +109,13 @@ QString solverParameterHelp(const dequnmix::DeqTrainOptions& d,
              "- INFERENCE_MAX_ITERATIONS (default %8) and INFERENCE_TOLERANCE (default %9): "
              "the solver limits for the abundances written by this algorithm and, through the "
              "model, by unmix.\n\n")
-      .arg(optionName(solverOptions(), d.forward.kind))
+      .arg(name(d.forward.kind))
       .arg(d.forward.maxIterations)
       .arg(d.forward.tolerance)
       .arg(d.forward.history)
       .arg(d.forward.regularization)
       .arg(d.backward.maxIterations)
-      .arg(optionName(gradientOptions(), d.gradient))
+      .arg(dequnmix::toString(d.gradient))
       .arg(i.solver.maxIterations)
       .arg(i.solver.tolerance);
 }
@@ -151,7 +142,7 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
       .arg(yesNo(d.trainEndmembers))
       .arg(d.endmemberLearningRate)
       .arg(d.alpha)
-      .arg(optionName(refinementOptions(), d.refinement))
+      .arg(dequnmix::toString(d.refinement))
       .arg(d.refinementRadius);
 }
 
@@ -172,7 +163,7 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "whole-scene solve.\n\n")
       .arg(d.network.hiddenChannels)
       .arg(d.network.spatialWeight)
-      .arg(optionName(spatialProxOptions(), d.network.spatialProx))
+      .arg(name(d.network.spatialProx))
       .arg(d.network.superpixelSize);
 }
 
@@ -259,9 +250,8 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
 
 void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
   using Number = QgsProcessingParameterNumber;
-  addParameter(advanced(
-      new QgsProcessingParameterEnum(QStringLiteral("SOLVER"), QObject::tr("Fixed-point solver"),
-                                     solverOptions(), false, static_cast<int>(d.forward.kind))));
+  addParameter(advanced(namedChoice("SOLVER", QObject::tr("Fixed-point solver"),
+                                    dequnmix::fixedPointSolverNames(), d.forward.kind)));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("MAX_ITERATIONS"), QObject::tr("Forward iterations per solve (training)"),
       Number::Integer, d.forward.maxIterations, false, 1, 10000))));
@@ -282,9 +272,9 @@ void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
       advanced(ranged(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
                                  QObject::tr("Backward iterations per solve (implicit)"),
                                  Number::Integer, d.backward.maxIterations, false, 1, 10000))));
-  addParameter(advanced(new QgsProcessingParameterEnum(QStringLiteral("GRADIENT"),
-                                                       QObject::tr("Gradient"), gradientOptions(),
-                                                       false, static_cast<int>(d.gradient))));
+  addParameter(advanced(namedChoice("GRADIENT", QObject::tr("Gradient"),
+                                    dequnmix::enumNames<dequnmix::DeqGradientMode>(),
+                                    dequnmix::toString(d.gradient))));
 }
 
 // Learning rates, the loss weight and the endmember refinement.
@@ -306,9 +296,9 @@ void TrainAlgorithm::addLearningParameters(const dequnmix::DeqTrainOptions& d) {
       new Number(QStringLiteral("ALPHA"),
                  QObject::tr("Alpha (MSE weight next to the spectral angle, -1 = automatic)"),
                  Number::Double, d.alpha, false, -1.0))));
-  addParameter(advanced(new QgsProcessingParameterEnum(
-      QStringLiteral("REFINEMENT"), QObject::tr("Endmember refinement"), refinementOptions(), false,
-      static_cast<int>(d.refinement))));
+  addParameter(advanced(namedChoice("REFINEMENT", QObject::tr("Endmember refinement"),
+                                    dequnmix::enumNames<dequnmix::EndmemberRefinement>(),
+                                    dequnmix::toString(d.refinement))));
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("REFINEMENT_RADIUS"),
                                           QObject::tr("Refinement radius (rad, 0 = automatic)"),
@@ -323,9 +313,8 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
-  addParameter(advanced(new QgsProcessingParameterEnum(
-      QStringLiteral("SPATIAL_PROX"), QObject::tr("Spatial prox"), spatialProxOptions(), false,
-      static_cast<int>(d.network.spatialProx))));
+  addParameter(advanced(namedChoice("SPATIAL_PROX", QObject::tr("Spatial prox"),
+                                    dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("SUPERPIXEL_SIZE"), QObject::tr("Superpixel size (SLIC grid step, pixels)"),
       Number::Integer, d.network.superpixelSize, false, 2, 1000))));
@@ -422,8 +411,10 @@ void TrainAlgorithm::readSolverOptions(const QVariantMap& parameters, QgsProcess
                                        dequnmix::DeqTrainOptions& o) const {
   auto integer = [&](const char* key) { return parameterAsInt(parameters, key, context); };
   auto real = [&](const char* key) { return parameterAsDouble(parameters, key, context); };
-  o.forward.kind = static_cast<dequnmix::DeqSolverKind>(
-      parameterAsEnum(parameters, QStringLiteral("SOLVER"), context));
+  auto choice = [&](const char* key) {
+    return parameterAsEnumString(parameters, QString::fromLatin1(key), context).toStdString();
+  };
+  o.forward.kind = choice("SOLVER");
   o.forward.maxIterations = integer("MAX_ITERATIONS");
   o.forward.tolerance = real("TOLERANCE");
   o.forward.history = integer("ANDERSON_HISTORY");
@@ -432,8 +423,7 @@ void TrainAlgorithm::readSolverOptions(const QVariantMap& parameters, QgsProcess
   o.backward.history = o.forward.history;
   o.backward.regularization = o.forward.regularization;
   o.backward.maxIterations = integer("BACKWARD_MAX_ITERATIONS");
-  o.gradient = static_cast<dequnmix::DeqGradientMode>(
-      parameterAsEnum(parameters, QStringLiteral("GRADIENT"), context));
+  o.gradient = dequnmix::parseEnum<dequnmix::DeqGradientMode>(choice("GRADIENT"));
 }
 
 // Learning rates, loss weight, endmember refinement and network.
@@ -446,12 +436,13 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.trainEndmembers = parameterAsBool(parameters, QStringLiteral("TRAIN_ENDMEMBERS"), context);
   o.endmemberLearningRate = real("ENDMEMBER_LEARNING_RATE");
   o.alpha = real("ALPHA");
-  o.refinement = static_cast<dequnmix::EndmemberRefinement>(
-      parameterAsEnum(parameters, QStringLiteral("REFINEMENT"), context));
+  auto choice = [&](const char* key) {
+    return parameterAsEnumString(parameters, QString::fromLatin1(key), context).toStdString();
+  };
+  o.refinement = dequnmix::parseEnum<dequnmix::EndmemberRefinement>(choice("REFINEMENT"));
   o.refinementRadius = real("REFINEMENT_RADIUS");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
-  o.network.spatialProx = static_cast<dequnmix::SpatialProx>(
-      parameterAsEnum(parameters, QStringLiteral("SPATIAL_PROX"), context));
+  o.network.spatialProx = choice("SPATIAL_PROX");
   o.network.superpixelSize = integer("SUPERPIXEL_SIZE");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");
 }

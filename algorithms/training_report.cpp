@@ -360,7 +360,7 @@ void writeHead(std::ostringstream& h, const TrainingReportInput& in, const DeqTr
   h << "<h1>DEQ-Unmix training report</h1>\n";
   h << "<p class=\"note\">Deep equilibrium unmixing (Wang, Gao, Zhu and Chen, arXiv 2604.11279): "
        "abundances are the fixed point A* = Proj(A - eta G_theta(EA - Y, A)), found by "
-    << htmlEscape(toString(o.forward.kind)) << " iteration and trained with the "
+    << htmlEscape(o.forward.kind) << " iteration and trained with the "
     << htmlEscape(toString(o.gradient)) << " gradient.";
   if (!in.created.empty()) h << " Created " << htmlEscape(in.created) << ".";
   h << "</p>\n";
@@ -471,11 +471,11 @@ void writeEndmembers(std::ostringstream& h, const TrainingReportInput& in, const
 void writeSolverCharts(std::ostringstream& h, const DeqTrainResult& r, const DeqTrainOptions& o) {
   const bool implicit = o.gradient == DeqGradientMode::Implicit;
   h << "<h2>Equilibrium solver per epoch</h2>\n<p class=\"note\">Forward: "
-    << htmlEscape(toString(o.forward.kind)) << ", at most " << o.forward.maxIterations
+    << htmlEscape(o.forward.kind) << ", at most " << o.forward.maxIterations
     << " iterations, tolerance " << fmt(o.forward.tolerance, 3) << ", history " << o.forward.history
     << ".";
   if (implicit)
-    h << " Backward (implicit, u = g + J^T u): " << htmlEscape(toString(o.backward.kind))
+    h << " Backward (implicit, u = g + J^T u): " << htmlEscape(o.backward.kind)
       << ", at most " << o.backward.maxIterations << " iterations, tolerance "
       << fmt(o.backward.tolerance, 3) << ".";
   h << "</p>\n<div class=\"charts\">\n";

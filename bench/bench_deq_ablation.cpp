@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     DeqTrainOptions o;
     o.epochs = epochs;
     o.threads = 2;
-    o.gradient = parseDeqGradientMode(childMode);
+    o.gradient = parseEnum<DeqGradientMode>(childMode);
     o.forward.maxIterations = childIters;
     o.forward.tolerance = 0;  // always run the full K iterations, as the unrolled network
     if (!std::isnan(backwardTol)) o.backward.tolerance = backwardTol;

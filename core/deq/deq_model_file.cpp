@@ -163,7 +163,10 @@ EndmemberTable readTable(Reader& r) {
 }
 
 void writeSolver(Writer& w, const DeqSolverOptions& o) {
-  w.i32(static_cast<int>(o.kind));
+  // Version 1 stores the solver as a code: 0 anderson, 1 picard.
+  if (o.kind != "anderson" && o.kind != "picard")
+    throw InvalidArgument("model file: solver '" + o.kind + "' cannot be stored");
+  w.i32(o.kind == "picard" ? 1 : 0);
   w.i32(o.maxIterations);
   w.f64(o.tolerance);
   w.i32(o.history);
@@ -175,7 +178,7 @@ DeqSolverOptions readSolver(Reader& r) {
   DeqSolverOptions o;
   const int kind = r.i32();
   if (kind < 0 || kind > 1) Reader::corrupt("unknown solver kind");
-  o.kind = static_cast<DeqSolverKind>(kind);
+  o.kind = kind == 1 ? "picard" : "anderson";
   o.maxIterations = r.i32();
   o.tolerance = r.f64();
   o.history = r.i32();
@@ -198,7 +201,7 @@ void readSpatialSettings(DeqModel& m) {
     if (t.name == "spatial_weight") m.network.spatialWeight = v;
     if (t.name == "spatial_prox" && v != 0 && v != 1)
       outOfRange("spatial_prox must be 0 (neighbourhood) or 1 (superpixel)");
-    if (t.name == "spatial_prox") m.network.spatialProx = SpatialProx(v == 1);
+    if (t.name == "spatial_prox") m.network.spatialProx = v == 1 ? "superpixel" : "neighbourhood";
     // Range-checked before the conversion to int (validate names the bounds).
     if (t.name == "superpixel_size" && !(v == std::floor(v) && std::fabs(v) <= 1e6))
       outOfRange("superpixel size " + number(v) + " is not an integer in 2..1000");
@@ -237,110 +240,6 @@ void checkStoredSettings(const DeqModel& m) {
 }
 
 }  // namespace
-
-const char* toString(DeqSolverKind kind) {
-  return kind == DeqSolverKind::Anderson ? "anderson" : "picard";
-}
-const char* toString(DeqGradientMode mode) {
-  switch (mode) {
-    case DeqGradientMode::Implicit:
-      return "implicit";
-    case DeqGradientMode::Phantom:
-      return "phantom";
-    case DeqGradientMode::Unrolled:
-      return "unrolled";
-  }
-  return "?";
-}
-const char* toString(DeqNetworkInput input) {
-  return input == DeqNetworkInput::ResidualAndAbundances ? "residual" : "projected_residual";
-}
-const char* toString(EndmemberRefinement method) {
-  switch (method) {
-    case EndmemberRefinement::None:
-      return "none";
-    case EndmemberRefinement::AngularMeanShift:
-      return "mean_shift";
-    case EndmemberRefinement::MinimumVolume:
-      return "min_volume";
-    case EndmemberRefinement::Automatic:
-      return "auto";
-  }
-  return "?";
-}
-const char* toString(SpatialProx prox) {
-  return prox == SpatialProx::Neighbourhood ? "neighbourhood" : "superpixel";
-}
-
-DeqSolverKind parseDeqSolverKind(const std::string& name) {
-  if (name == "anderson") return DeqSolverKind::Anderson;
-  if (name == "picard") return DeqSolverKind::Picard;
-  throw InvalidArgument("unknown solver '" + name + "' (expected anderson or picard)");
-}
-DeqGradientMode parseDeqGradientMode(const std::string& name) {
-  if (name == "implicit") return DeqGradientMode::Implicit;
-  if (name == "phantom") return DeqGradientMode::Phantom;
-  if (name == "unrolled") return DeqGradientMode::Unrolled;
-  throw InvalidArgument("unknown gradient mode '" + name +
-                        "' (expected implicit, phantom or unrolled)");
-}
-DeqNetworkInput parseDeqNetworkInput(const std::string& name) {
-  if (name == "residual") return DeqNetworkInput::ResidualAndAbundances;
-  if (name == "projected_residual") return DeqNetworkInput::ProjectedResidualAndAbundances;
-  throw InvalidArgument("unknown network input '" + name +
-                        "' (expected residual or projected_residual)");
-}
-EndmemberRefinement parseEndmemberRefinement(const std::string& name) {
-  if (name == "none") return EndmemberRefinement::None;
-  if (name == "mean_shift") return EndmemberRefinement::AngularMeanShift;
-  if (name == "min_volume") return EndmemberRefinement::MinimumVolume;
-  if (name == "auto") return EndmemberRefinement::Automatic;
-  throw InvalidArgument("unknown endmember refinement '" + name +
-                        "' (expected none, mean_shift, min_volume or auto)");
-}
-
-SpatialProx parseSpatialProx(const std::string& name) {
-  if (name == "neighbourhood") return SpatialProx::Neighbourhood;
-  if (name == "superpixel") return SpatialProx::Superpixel;
-  throw InvalidArgument("unknown spatial prox '" + name +
-                        "' (expected neighbourhood or superpixel)");
-}
-
-namespace {
-
-void requireInRange(bool ok, const std::string& what, const std::string& setting, double value,
-                    const std::string& range) {
-  if (!ok)
-    throw InvalidArgument(what + ": " + setting + " is " + number(value) + ", out of range " +
-                          range);
-}
-
-}  // namespace
-
-void DeqSolverOptions::validate(const std::string& what) const {
-  requireInRange(maxIterations >= 1 && maxIterations <= 10000, what, "maximum iterations",
-                 maxIterations, "1..10000");
-  requireInRange(tolerance >= 0 && tolerance <= 1, what, "tolerance", tolerance, "[0, 1]");
-  requireInRange(history >= 1 && history <= 100, what, "history", history, "1..100");
-  requireInRange(regularization >= 0 && std::isfinite(regularization), what, "regularization",
-                 regularization, "[0, infinity)");
-  requireInRange(damping > 0 && damping <= 1, what, "damping", damping, "(0, 1]");
-}
-
-void DeqNetworkOptions::validate(const std::string& what) const {
-  requireInRange(hiddenChannels >= 1 && hiddenChannels <= 1024, what, "hidden channels",
-                 hiddenChannels, "1..1024");
-  requireInRange(hiddenLayers >= 0 && hiddenLayers <= 16, what, "hidden layers", hiddenLayers,
-                 "0..16");
-  requireInRange(initialStep > 0 && std::isfinite(initialStep), what, "initial step", initialStep,
-                 "(0, infinity)");
-  requireInRange(spatialWeight >= 0 && spatialWeight < 1, what, "spatial prox weight",
-                 spatialWeight, "[0, 1)");
-  requireInRange(superpixelSize >= 2 && superpixelSize <= 1000, what, "superpixel size",
-                 superpixelSize, "2..1000");
-}
-
-int DeqModel::receptiveField() const { return 2 * (network.hiddenLayers + 1) + 1; }
 
 void checkModelBands(const DeqModel& model, int rasterBands) {
   const int expected = model.bandSubset.empty() ? model.bands : model.sourceBands;

@@ -67,11 +67,6 @@ class BandMismatchError : public InvalidArgument {
 // ----------------------------------------------------------------------------------------
 // Options. Every default below is the one the QGIS algorithms use; the comment says why.
 
-enum class DeqSolverKind {
-  Anderson,  // Anderson acceleration (the paper's forward solver)
-  Picard,    // damped fixed-point iteration x <- (1 - beta) x + beta f(x) (reference/fallback)
-};
-
 enum class DeqGradientMode {
   Implicit,  // u = g + J^T u at the fixed point (the paper's); memory flat in iterations
   Phantom,   // k damped steps with the graph recorded from the detached fixed point
@@ -91,28 +86,27 @@ enum class EndmemberRefinement {
                      // DeqTrainOptions::automaticExcessThreshold)
 };
 
-// What the spatial prox averages over (DeqNetworkOptions::spatialWeight).
-enum class SpatialProx {
-  Neighbourhood,  // the pixel's 3 x 3 neighbourhood
-  Superpixel,     // the pixel's SLIC superpixel (the paper's superpixel-guided prox)
-};
+// Names: one table per enum (core/deq/option_names.cpp) drives toString, parsing, the QGIS
+// option lists and the model file, so adding a member is one line there. Solvers and
+// spatial proxes are open sets chosen by name instead (fixed_point.h, spatial_prox.h).
+// Every name of Enum, in the order of its table (the order of the QGIS option lists).
+template <class Enum>
+const std::vector<std::string>& enumNames();
+template <class Enum>
+const char* toString(Enum value);
+// Inverse of toString; throws InvalidArgument naming the accepted values.
+template <class Enum>
+Enum parseEnum(const std::string& name);
+// Registered solvers (DeqSolverOptions::kind) and spatial proxes
+// (DeqNetworkOptions::spatialProx), built-in ones first.
+std::vector<std::string> fixedPointSolverNames();
+std::vector<std::string> spatialProxNames();
 
-// Names used in the model file, the HTML report and the QGIS enum parameters.
-const char* toString(DeqSolverKind kind);          // "anderson", "picard"
-const char* toString(DeqGradientMode mode);        // "implicit", "phantom", "unrolled"
-const char* toString(DeqNetworkInput input);       // "residual", "projected_residual"
-const char* toString(EndmemberRefinement method);  // "none", "mean_shift", "min_volume", "auto"
-const char* toString(SpatialProx prox);            // "neighbourhood", "superpixel"
-// Inverse of toString; throw InvalidArgument naming the accepted values.
-DeqSolverKind parseDeqSolverKind(const std::string& name);
-DeqGradientMode parseDeqGradientMode(const std::string& name);
-DeqNetworkInput parseDeqNetworkInput(const std::string& name);
-EndmemberRefinement parseEndmemberRefinement(const std::string& name);
-SpatialProx parseSpatialProx(const std::string& name);
-
-// One solver contract for Anderson and Picard (forward and implicit-backward solves).
+// The fixed-point solves (forward and implicit-backward) of every registered solver.
 struct DeqSolverOptions {
-  DeqSolverKind kind = DeqSolverKind::Anderson;
+  // A registered solver (fixedPointSolverNames()): "anderson" (Anderson acceleration, the
+  // paper's) or "picard" (damped fixed-point iteration, reference and fallback).
+  std::string kind = "anderson";
   // Cap on evaluations of the map. 10 is the authors' training setting (DESIGN 1b); the
   // forward solve of a trained model reaches a relative residual of about 1e-3 there,
   // which is enough for the loss (the implicit gradient is checked against the unrolled
@@ -195,7 +189,7 @@ struct DeqNetworkOptions {
   //   15 dB    0.0703 / 0.0673   0.0668 / 0.0653
   // (mSAD unchanged, E is fixed.) The superpixel mean over-smooths clean scenes; the
   // default stays the neighbourhood.
-  SpatialProx spatialProx = SpatialProx::Neighbourhood;
+  std::string spatialProx = "neighbourhood";
   // SLIC grid step S in pixels (Superpixel only): 7 gives 200 superpixels on the 95 x 95
   // Samson scene, near the authors' 189. The compactness and iterations are
   // SuperpixelOptions' defaults.
@@ -204,6 +198,8 @@ struct DeqNetworkOptions {
   // Bounds as DeqSolverOptions::validate: hiddenChannels 1..1024, hiddenLayers 0..16,
   // initialStep finite > 0, spatialWeight in [0, 1), superpixelSize 2..1000.
   void validate(const std::string& what) const;
+  // Side of the network's receptive field: the smallest scene it handles meaningfully.
+  int receptiveField() const { return 2 * (hiddenLayers + 1) + 1; }
 };
 
 struct DeqTrainOptions {
@@ -220,7 +216,7 @@ struct DeqTrainOptions {
   //   1e-4        0.1741 / 136 / 11                  0.0769 / 84 / 12
   //   1e-3        0.1741 / 107 / 5.8                 0.0764 / 67 / 5.2
   // (unrolled, same run conditions: Samson 127 s, synthetic 76 s).
-  DeqSolverOptions backward = {DeqSolverKind::Anderson, 30, 1e-3, 5, 1e-3, 1.0};
+  DeqSolverOptions backward = {"anderson", 30, 1e-3, 5, 1e-3, 1.0};
   int phantomSteps = 3;         // k of the phantom gradient
   double phantomDamping = 0.5;  // lambda of the phantom gradient's damped steps
   // Network learning rate: the authors' 0.01 diverged for some seeds on Samson (aRMSE
@@ -315,7 +311,7 @@ struct DeqTrainOptions {
   double memoryBudgetMiB = 1024;
   int tileSize = 64;           // side of the training tiles (only when over the budget)
   int tilesPerStep = 4;        // tiles per optimiser step (only when over the budget)
-  int threads = 0;             // LibTorch intra-op threads; 0 keeps the current setting
+  int threads = 0;             // LibTorch intra-op threads (setThreadCount: 0 = all cores)
   std::string device = "cpu";  // torch::Device string: "cpu", "cuda", "cuda:1"
 };
 
@@ -330,7 +326,7 @@ struct DeqInferOptions {
   //   w 0.02, 300 epochs    1e-5       13          5.0e-4           0.2153
   //   synthetic 30 dB, 30   1e-4       49          -                0.0256
   //   epochs, w 0.02        1e-5       60 (cap)    -                0.0266
-  DeqSolverOptions solver = {DeqSolverKind::Anderson, 60, 1e-4, 5, 1e-3, 1.0};
+  DeqSolverOptions solver = {"anderson", 60, 1e-4, 5, 1e-3, 1.0};
   int tileSize = 256;  // core of each tile (pixels per side)
   // Pixels read around each tile and dropped after the solve. The equilibrium couples the
   // whole image, but the influence decays fast with distance: tiled (16 px tiles) against
@@ -338,9 +334,14 @@ struct DeqInferOptions {
   // (test DeqTiledInference; the rest of the 2.8e-4 is Anderson's tile-global mixing).
   int halo = 16;
   bool computeResidual = true;  // per-pixel reconstruction RMSE (data units)
-  int threads = 0;
+  int threads = 0;  // as DeqTrainOptions::threads
   std::string device = "cpu";
 };
+
+// The training and inference options as (name, value) pairs, for the model file and the
+// report.
+std::vector<std::pair<std::string, std::string>> describeOptions(const DeqTrainOptions& train,
+                                                                 const DeqInferOptions& inference);
 
 // ----------------------------------------------------------------------------------------
 // Statistics.
@@ -420,8 +421,6 @@ struct DeqModel {
   std::string coreVersion;
 
   int endmemberCount() const { return endmembers.endmembers(); }
-  // Smallest tile side the network handles meaningfully (its receptive field).
-  int receptiveField() const;
 };
 
 // Throws BandMismatchError unless a raster with `rasterBands` bands fits the model (its

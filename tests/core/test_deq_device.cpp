@@ -425,7 +425,7 @@ TEST(DeqDevice, FixedPointSolverAndImplicitGradientOnCudaMatchCpu) {
   torch::Tensor start = torch::full({1, P, s.height, s.width}, 1.0 / P);
 
   DeqSolverOptions so;
-  so.kind = DeqSolverKind::Anderson;
+  so.kind = "anderson";
   so.maxIterations = 300;
   so.tolerance = 1e-5;
   const FixedPointResult ac = solveFixedPoint(mapC.asMap(), start, so);
@@ -433,7 +433,7 @@ TEST(DeqDevice, FixedPointSolverAndImplicitGradientOnCudaMatchCpu) {
   ASSERT_TRUE(ag.solution.is_cuda());
   const double andersonDiff = (ag.solution.cpu() - ac.solution).abs().max().item<double>();
   // Picard: the same number of plain iterations on both devices.
-  so.kind = DeqSolverKind::Picard;
+  so.kind = "picard";
   so.maxIterations = 150;
   so.tolerance = 0;
   const FixedPointResult pc = solveFixedPoint(mapC.asMap(), start, so);

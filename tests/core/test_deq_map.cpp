@@ -193,7 +193,7 @@ TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
 
 TEST(DeqImplicitGradient, MatchesFiniteDifferencesThroughTheSuperpixelProx) {
   Problem p = makeProblem(10);
-  p.net.options.spatialProx = SpatialProx::Superpixel;
+  p.net.options.spatialProx = "superpixel";
   p.net.options.spatialWeight = 0.2;
   const torch::Tensor superpixels = problemSuperpixels(p, 3);
   ASSERT_GT(superpixels.max().item<int64_t>(), 3);  // several superpixels in 10 x 10
@@ -228,7 +228,7 @@ TEST(DeqSuperpixelProx, PoolsPerSuperpixelStaysOnTheSimplexAndIsOffAtWeightZero)
 
   DeqNetwork plain = p.net;
   DeqNetwork super = p.net;
-  super.options.spatialProx = SpatialProx::Superpixel;
+  super.options.spatialProx = "superpixel";
   super.options.spatialWeight = 0.3;
   torch::Tensor b = DeqUnmixMap(super, p.E, p.Y, labels)(a);
   EXPECT_LT((b.sum(1) - 1).abs().max().item<double>(), 1e-12);

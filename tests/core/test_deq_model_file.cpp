@@ -65,7 +65,7 @@ TEST(DeqModelFile, RoundTripKeepsEverything) {
 TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood) {
   // Older files carry no spatial prox tensors: 3 x 3 neighbourhood, weight 0.
   const DeqModel older = deserializeDeqModel(serializeDeqModel(sampleModel()));
-  EXPECT_EQ(older.network.spatialProx, SpatialProx::Neighbourhood);
+  EXPECT_EQ(older.network.spatialProx, "neighbourhood");
   EXPECT_EQ(older.network.spatialWeight, 0.0);
 
   DeqModel m = sampleModel();
@@ -76,7 +76,7 @@ TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood)
   saveDeqModel(path, m);
   const DeqModel r = loadDeqModel(path);
   std::remove(path.c_str());
-  EXPECT_EQ(r.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(r.network.spatialProx, "superpixel");
   EXPECT_EQ(r.network.superpixelSize, 9);
   EXPECT_FLOAT_EQ(r.network.spatialWeight, 0.05f);
   EXPECT_EQ(r.weights.size(), m.weights.size());
@@ -131,10 +131,13 @@ TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood)
   bad.weights[6].values = {0.0f};  // spatial_prox neighbourhood
   expectCorrupt(bad, {"superpixel_mean", "spatial_prox"});
 
-  EXPECT_STREQ(toString(SpatialProx::Superpixel), "superpixel");
-  EXPECT_EQ(parseSpatialProx("neighbourhood"), SpatialProx::Neighbourhood);
-  EXPECT_EQ(parseSpatialProx(toString(SpatialProx::Superpixel)), SpatialProx::Superpixel);
-  test::expectThrowWith<InvalidArgument>([] { parseSpatialProx("slic"); },
+  DeqNetworkOptions named;
+  for (const std::string& prox : {"neighbourhood", "superpixel"}) {
+    named.spatialProx = prox;
+    EXPECT_NO_THROW(named.validate("network"));
+  }
+  named.spatialProx = "slic";
+  test::expectThrowWith<InvalidArgument>([&] { named.validate("network"); },
                                          {"slic", "neighbourhood or superpixel"});
 }
 

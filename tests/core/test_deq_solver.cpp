@@ -9,7 +9,7 @@
 namespace dequnmix {
 namespace {
 
-DeqSolverOptions solverOptions(DeqSolverKind kind, int maxIterations, double tolerance) {
+DeqSolverOptions solverOptions(const std::string& kind, int maxIterations, double tolerance) {
   DeqSolverOptions o;
   o.kind = kind;
   o.maxIterations = maxIterations;
@@ -24,8 +24,8 @@ DeqSolverOptions solverOptions(DeqSolverKind kind, int maxIterations, double tol
 TEST(AndersonSolver, ScalarContractionReachesKnownFixedPoint) {
   DeqMap map = [](const torch::Tensor& x) { return torch::cos(x); };
   torch::Tensor start = torch::zeros({1}, torch::kFloat64);
-  auto anderson = solveFixedPoint(map, start, solverOptions(DeqSolverKind::Anderson, 200, 1e-12));
-  auto picard = solveFixedPoint(map, start, solverOptions(DeqSolverKind::Picard, 200, 1e-12));
+  auto anderson = solveFixedPoint(map, start, solverOptions("anderson", 200, 1e-12));
+  auto picard = solveFixedPoint(map, start, solverOptions("picard", 200, 1e-12));
   EXPECT_NEAR(anderson.solution.item<double>(), 0.7390851332151607, 1e-11);
   EXPECT_NEAR(picard.solution.item<double>(), 0.7390851332151607, 1e-11);
   EXPECT_EQ(anderson.stats.converged, 1);
@@ -59,8 +59,8 @@ TEST(AndersonSolver, LinearContractionNeedsFewerEvaluationsThanPicard) {
   LinearProblem p = linearProblem(40, 0.9, 3);
   DeqMap map = [&](const torch::Tensor& x) { return p.W.matmul(x) + p.b; };
   torch::Tensor start = torch::zeros({40}, torch::kFloat64);
-  auto anderson = solveFixedPoint(map, start, solverOptions(DeqSolverKind::Anderson, 500, 1e-10));
-  auto picard = solveFixedPoint(map, start, solverOptions(DeqSolverKind::Picard, 500, 1e-10));
+  auto anderson = solveFixedPoint(map, start, solverOptions("anderson", 500, 1e-10));
+  auto picard = solveFixedPoint(map, start, solverOptions("picard", 500, 1e-10));
   const double scale = p.solution.norm().item<double>();
   EXPECT_LT((anderson.solution - p.solution).norm().item<double>() / scale, 1e-8);
   EXPECT_LT((picard.solution - p.solution).norm().item<double>() / scale, 1e-8);
@@ -75,7 +75,7 @@ TEST(AndersonSolver, LinearContractionNeedsFewerEvaluationsThanPicard) {
 TEST(AndersonSolver, DampedPicardAndCapReportNonConvergence) {
   LinearProblem p = linearProblem(20, 0.95, 5);
   DeqMap map = [&](const torch::Tensor& x) { return p.W.matmul(x) + p.b; };
-  DeqSolverOptions o = solverOptions(DeqSolverKind::Picard, 5, 1e-12);
+  DeqSolverOptions o = solverOptions("picard", 5, 1e-12);
   o.damping = 0.5;
   auto r = solveFixedPoint(map, torch::zeros({20}, torch::kFloat64), o);
   EXPECT_EQ(r.stats.iterations, 5);
@@ -86,7 +86,7 @@ TEST(AndersonSolver, DampedPicardAndCapReportNonConvergence) {
 TEST(AndersonSolver, NonFiniteMapStopsWithoutCrash) {
   DeqMap map = [](const torch::Tensor& x) { return x * std::numeric_limits<double>::quiet_NaN(); };
   auto r = solveFixedPoint(map, torch::ones({3}, torch::kFloat64),
-                           solverOptions(DeqSolverKind::Anderson, 20, 1e-6));
+                           solverOptions("anderson", 20, 1e-6));
   EXPECT_EQ(r.stats.converged, 0);
   EXPECT_LE(r.stats.iterations, 20);
 }
@@ -94,7 +94,7 @@ TEST(AndersonSolver, NonFiniteMapStopsWithoutCrash) {
 TEST(AndersonSolver, SingularHistoryRaisesRegularizationOrFallsBack) {
   // f(x) = x + 1: every residual is the same vector, so the Gram matrix has rank one.
   DeqMap map = [](const torch::Tensor& x) { return x + 1.0; };
-  DeqSolverOptions o = solverOptions(DeqSolverKind::Anderson, 8, 1e-12);
+  DeqSolverOptions o = solverOptions("anderson", 8, 1e-12);
   o.regularization = 0;
   auto r = solveFixedPoint(map, torch::zeros({4}, torch::kFloat64), o);
   EXPECT_EQ(r.stats.converged, 0);
@@ -108,7 +108,7 @@ TEST(AndersonSolver, CancelStopsBetweenIterations) {
   } cancel;
   DeqMap map = [](const torch::Tensor& x) { return torch::cos(x); };
   EXPECT_THROW(solveFixedPoint(map, torch::zeros({1}, torch::kFloat64),
-                               solverOptions(DeqSolverKind::Anderson, 50, 1e-12), &cancel),
+                               solverOptions("anderson", 50, 1e-12), &cancel),
                Canceled);
 }
 
@@ -124,10 +124,10 @@ TEST(DeqImplicitGradient, LinearContractionMatchesClosedForm) {
   torch::Tensor b = p.b.clone().requires_grad_(true);
   DeqMap map = [&](const torch::Tensor& x) { return W.matmul(x) + b; };
   auto forward = solveFixedPoint(map, torch::zeros({n}, torch::kFloat64),
-                                 solverOptions(DeqSolverKind::Anderson, 300, 1e-12));
+                                 solverOptions("anderson", 300, 1e-12));
   auto result = implicitBackward(
       map, forward.solution, [&](const torch::Tensor& x) { return (c * x).sum(); },
-      solverOptions(DeqSolverKind::Anderson, 300, 1e-12));
+      solverOptions("anderson", 300, 1e-12));
   torch::Tensor u = torch::linalg_solve((torch::eye(n, torch::kFloat64) - p.W).t(), c);
   EXPECT_LT((b.grad() - u).norm().item<double>() / u.norm().item<double>(), 1e-8);
   torch::Tensor dW = torch::outer(u, p.solution);

@@ -227,10 +227,10 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
   const SyntheticScene s = highlyMixedScene();
   DeqTrainOptions o = highlyMixedOptions();
   o.epochs = 5;
-  o.network.spatialProx = SpatialProx::Superpixel;
+  o.network.spatialProx = "superpixel";
   o.network.superpixelSize = 5;
   DeqTrainResult r = trainDeqUnmix(test::trainInputOf(s), o);
-  EXPECT_EQ(r.model.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(r.model.network.spatialProx, "superpixel");
   const int64_t n = 32 * 32;
   for (int64_t i = 0; i < n; ++i) {
     double sum = 0;
@@ -244,7 +244,7 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
   saveDeqModel(path, r.model);
   const DeqModel loaded = loadDeqModel(path);
   std::remove(path.c_str());
-  EXPECT_EQ(loaded.network.spatialProx, SpatialProx::Superpixel);
+  EXPECT_EQ(loaded.network.spatialProx, "superpixel");
   EXPECT_EQ(loaded.network.superpixelSize, 5);
   DeqInferOptions io;
   io.threads = 2;
@@ -259,7 +259,7 @@ TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
                        return t.name == "spatial_prox" || t.name.rfind("superpixel_", 0) == 0;
                      }),
       neighbourhood.weights.end());
-  neighbourhood.network.spatialProx = SpatialProx::Neighbourhood;
+  neighbourhood.network.spatialProx = "neighbourhood";
   DeqInferResult other = unmixSceneWithDeqModel(neighbourhood, s.scene, 32, 32, io);
   EXPECT_GT(test::maxAbsDiff(other.abundances, r.abundances), 1e-4);
   // Tiles smaller than the scene segment their own windows (16 + 2 x halo pixels), in the

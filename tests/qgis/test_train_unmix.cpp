@@ -228,21 +228,21 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_EQ(def(train, "EPOCHS").toInt(), t.epochs);
   EXPECT_EQ(def(train, "SEED").toULongLong(), t.seed);
   EXPECT_EQ(def(train, "THREADS").toInt(), 0);
-  EXPECT_EQ(def(train, "SOLVER").toInt(), int(t.forward.kind));
+  EXPECT_EQ(def(train, "SOLVER").toString().toStdString(), t.forward.kind);
   EXPECT_EQ(def(train, "MAX_ITERATIONS").toInt(), t.forward.maxIterations);
   EXPECT_DOUBLE_EQ(def(train, "TOLERANCE").toDouble(), t.forward.tolerance);
   EXPECT_EQ(def(train, "ANDERSON_HISTORY").toInt(), t.forward.history);
   EXPECT_DOUBLE_EQ(def(train, "ANDERSON_REGULARIZATION").toDouble(), t.forward.regularization);
   EXPECT_EQ(def(train, "BACKWARD_MAX_ITERATIONS").toInt(), t.backward.maxIterations);
-  EXPECT_EQ(def(train, "GRADIENT").toInt(), int(t.gradient));
+  EXPECT_EQ(def(train, "GRADIENT").toString().toStdString(), dequnmix::toString(t.gradient));
   EXPECT_DOUBLE_EQ(def(train, "NETWORK_LEARNING_RATE").toDouble(), t.networkLearningRate);
   EXPECT_EQ(def(train, "TRAIN_ENDMEMBERS").toBool(), t.trainEndmembers);
   EXPECT_DOUBLE_EQ(def(train, "ENDMEMBER_LEARNING_RATE").toDouble(), t.endmemberLearningRate);
   EXPECT_DOUBLE_EQ(def(train, "ALPHA").toDouble(), t.alpha);
-  EXPECT_EQ(def(train, "REFINEMENT").toInt(), int(t.refinement));
+  EXPECT_EQ(def(train, "REFINEMENT").toString().toStdString(), dequnmix::toString(t.refinement));
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
   EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
-  EXPECT_EQ(def(train, "SPATIAL_PROX").toInt(), int(t.network.spatialProx));
+  EXPECT_EQ(def(train, "SPATIAL_PROX").toString().toStdString(), t.network.spatialProx);
   EXPECT_EQ(def(train, "SUPERPIXEL_SIZE").toInt(), t.network.superpixelSize);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
   EXPECT_EQ(def(train, "INFERENCE_MAX_ITERATIONS").toInt(), i.solver.maxIterations);
@@ -365,12 +365,12 @@ TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
   synthesize(20, 18);
   const RunResult t =
       trainIntoFolder(QStringLiteral("superpixel"),
-                      {{"SPATIAL_WEIGHT", 0.05}, {"SPATIAL_PROX", 1}, {"SUPERPIXEL_SIZE", 4}});
+                      {{"SPATIAL_WEIGHT", 0.05}, {"SPATIAL_PROX", "superpixel"}, {"SUPERPIXEL_SIZE", 4}});
   ASSERT_TRUE(t.ok) << t.error.toStdString();
   expectAbundances(path("superpixel.tif"), 3);
   const dequnmix::DeqModel model =
       dequnmix::loadDeqModel(path("superpixel.dequnmix").toStdString());
-  EXPECT_EQ(model.network.spatialProx, dequnmix::SpatialProx::Superpixel);
+  EXPECT_EQ(model.network.spatialProx, "superpixel");
   EXPECT_EQ(model.network.superpixelSize, 4);
   // One tile covering the scene: the same superpixels, so the training output exactly.
   const RunResult u =
@@ -385,7 +385,7 @@ TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
   for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
   // SUPERPIXEL_SIZE below 2 is refused, naming the parameter.
   QVariantMap bad = trainParameters(path("scene.tif"));
-  bad["SPATIAL_PROX"] = 1;
+  bad["SPATIAL_PROX"] = "superpixel";
   bad["SUPERPIXEL_SIZE"] = 1;
   expectFailure(QStringLiteral("dequnmix:train"), bad, {"SUPERPIXEL_SIZE"});
 }

@@ -1,0 +1,42 @@
+// Plain values to tensors and back (scene_tensors.h).
+#include "core/deq/scene_tensors.h"
+
+#include "core/classical/fcls_ops.h"
+
+namespace dequnmix {
+
+torch::Tensor tableTensor(const EndmemberTable& t) {
+  return torch::from_blob(const_cast<float*>(t.values.data()), {t.bands, t.endmembers()},
+                          torch::kFloat32)
+      .clone();
+}
+
+EndmemberTable tensorTable(const torch::Tensor& E, const std::vector<std::string>& names,
+                           const std::vector<double>& wavelengths) {
+  torch::Tensor c = E.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  EndmemberTable t;
+  t.names = names;
+  t.wavelengths = wavelengths;
+  t.bands = static_cast<int>(c.size(0));
+  t.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return t;
+}
+
+std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, double scale,
+                                                     const torch::Tensor& fill) {
+  torch::Tensor valid = torch::isfinite(raw).all(0, true);  // 1 x h x w
+  torch::Tensor y = torch::where(valid, raw * scale, fill.reshape({-1, 1, 1}));
+  return {y.unsqueeze(0), valid.unsqueeze(0).to(torch::kFloat32)};
+}
+
+torch::Tensor fclsStart(const torch::Tensor& E, const torch::Tensor& scene) {
+  const auto s = scene.sizes();
+  std::vector<torch::Tensor> out;
+  for (int64_t b = 0; b < s[0]; ++b) {
+    torch::Tensor pix = scene[b].reshape({s[1], s[2] * s[3]});
+    out.push_back(fclsAbundances(E.detach(), pix).reshape({E.size(1), s[2], s[3]}));
+  }
+  return torch::stack(out).to(scene.device());
+}
+
+}  // namespace dequnmix

@@ -1,0 +1,177 @@
+// DEQ-Unmix training (trainDeqUnmix in deq_unmix.h) as its steps: validation, the
+// endmember stage, the training data, the trainer loop, the model, the final inference.
+#include <torch/version.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/data_checks.h"
+#include "core/deq/deq_ops.h"
+#include "core/deq/device.h"
+#include "core/deq/scene_tensors.h"
+#include "core/deq/trainer.h"
+#include "core/deq/training_data.h"
+#include "core/endmembers/initial_endmembers.h"
+#include "core/errors.h"
+
+namespace dequnmix {
+
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s.precision(10);
+  s << v;
+  return s.str();
+}
+
+// Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
+// weight of the network.
+void checkLearningRate(double rate, const std::string& which, double defaultRate) {
+  if (!(rate >= 0 && rate <= 1))
+    throw InvalidArgument("the " + which + " learning rate is " + num(rate) +
+                          ", out of range [0, 1] (the default is " + num(defaultRate) + ")");
+}
+
+void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
+  o.network.validate("network");
+  if (in.bands < 2 || in.height < 1 || in.width < 1)
+    throw InvalidArgument("training scene: needs at least 2 bands and 1 x 1 pixels");
+  if (in.scene.size() != size_t(in.bands) * in.height * in.width)
+    throw InvalidArgument("training scene: expected bands x height x width values");
+  if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
+  const int rf = o.network.receptiveField();
+  if (in.height < rf || in.width < rf)
+    throw InvalidArgument("training scene of " + std::to_string(in.width) + " x " +
+                          std::to_string(in.height) +
+                          " pixels is smaller than the network's receptive field (" +
+                          std::to_string(rf) + " x " + std::to_string(rf) + ")");
+  if (!in.wavelengths.empty() && int(in.wavelengths.size()) != in.bands)
+    throw InvalidArgument("training scene: wavelengths must be empty or one per band");
+  if (!in.bandSubset.empty()) {
+    if (int(in.bandSubset.size()) != in.bands)
+      throw InvalidArgument("band subset must list one raster band per scene band");
+    const int source = in.sourceBands ? in.sourceBands : in.bands;
+    for (int b : in.bandSubset)
+      if (b < 1 || b > source)
+        throw InvalidArgument("band subset names band " + std::to_string(b) +
+                              ", which the raster does not have");
+  }
+  if (in.hasInitialEndmembers) {
+    const EndmemberTable& t = in.initialEndmembers;
+    if (t.bands != in.bands)
+      throw InvalidArgument("initial endmembers have " + std::to_string(t.bands) +
+                            " bands but the scene has " + std::to_string(in.bands));
+    if (t.endmembers() < 2 || t.endmembers() >= in.bands)
+      throw InvalidArgument("initial endmembers: need 2 <= endmembers < bands");
+    if (t.values.size() != size_t(t.bands) * t.endmembers())
+      throw InvalidArgument("initial endmembers: table values do not match its size");
+    for (float v : t.values)
+      if (!std::isfinite(v)) throw InvalidArgument("initial endmembers: non-finite value");
+    // Identical or zero columns make the FCLS start and the refinement singular.
+    const EndmemberSetCheck check = checkEndmemberSet(t);
+    if (!check.errors.empty()) throw InvalidArgument("initial endmembers: " + check.errors[0]);
+  } else if (o.endmembers < 2 || o.endmembers >= in.bands) {
+    throw InvalidArgument("endmember count must satisfy 2 <= endmembers < bands");
+  }
+  const int P = in.hasInitialEndmembers ? in.initialEndmembers.endmembers() : o.endmembers;
+  if (!in.referenceAbundances.empty() &&
+      in.referenceAbundances.size() != size_t(P) * in.height * in.width)
+    throw InvalidArgument("reference abundances: expected " + std::to_string(P) +
+                          " bands of the scene's size");
+  o.forward.validate("training forward solver");
+  o.backward.validate("training backward solver");
+  checkLearningRate(o.networkLearningRate, "network", DeqTrainOptions().networkLearningRate);
+  checkLearningRate(o.endmemberLearningRate, "endmember", DeqTrainOptions().endmemberLearningRate);
+  if (o.decayEvery < 1 || !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
+    throw InvalidArgument("training options out of range (decay, tiles)");
+}
+
+// The model as a plain value: settings, weights, endmembers and the run's summary.
+DeqModel assembleModel(const DeqTrainInput& in, const DeqTrainOptions& o,
+                       const DeqInferOptions& inference, const InitialEndmembers& init,
+                       const TrainingData& data, const DeqNetwork& net,
+                       const TrainerResult& trained) {
+  DeqModel model;
+  model.bands = in.bands;
+  model.sourceBands = in.sourceBands ? in.sourceBands : in.bands;
+  model.bandSubset = in.bandSubset;
+  model.wavelengths = in.wavelengths;
+  model.initialEndmembers = tensorTable(data.endmembers, init.names, in.wavelengths);
+  model.endmembers =
+      tensorTable(o.trainEndmembers ? trained.endmembers / data.scale : data.endmembers,
+                  init.names, in.wavelengths);
+  model.inputScale = data.scale;
+  model.network = o.network;
+  model.solver = inference.solver;
+  model.weights = net.toTensors();
+  model.hyperparameters = describeOptions(o, inference);
+  model.summary.epochs = o.epochs;
+  model.summary.finalLoss = trained.epochs.back().loss;
+  model.summary.meanForwardIterations = trained.forward.meanIterations();
+  model.summary.convergedFraction = trained.forward.convergedFraction();
+  model.summary.supervised = !in.referenceAbundances.empty();
+  model.summary.tiled = trained.tiled;
+  for (const auto& e : trained.epochs) model.lossHistory.push_back(e.loss);
+  model.torchVersion = TORCH_VERSION;
+  model.coreVersion = "dequnmix-core 0.1.0";
+  return model;
+}
+
+// The output abundances through the inference path (what `unmix` reproduces).
+void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
+                    const DeqInferOptions& inference, DeqTrainResult& result,
+                    ProgressSink* progress) {
+  DeqInferOptions io = inference;
+  io.device = o.device;
+  if (io.threads == 0) io.threads = o.threads;
+  DeqInferResult out =
+      unmixSceneWithDeqModel(result.model, in.scene, in.height, in.width, io, progress);
+  result.abundances = std::move(out.abundances);
+  result.residual = std::move(out.residual);
+  result.inference = out.stats.solver;
+}
+
+}  // namespace
+
+DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& options,
+                             const DeqInferOptions& inference, ProgressSink* progress) {
+  validateTrain(in, options);
+  inference.solver.validate("inference solver");
+  const torch::Device device = parseDevice(options.device);
+  const RunScope scope(device, options.threads);
+  const auto t0 = Clock::now();
+
+  ProgressRange initProgress(progress, 0.0, 0.05);
+  TrainingData data = trainingScene(in);
+  using torch::indexing::Slice;
+  const torch::Tensor validPixels =
+      data.raw.reshape({in.bands, -1}).index({Slice(), data.validFlat}).contiguous();
+  const InitialEndmembers init =
+      initialEndmembers({&in, data.raw, data.validFlat, validPixels}, options, &initProgress);
+  DeqTrainOptions o = options;  // with the automatic settings resolved
+  o.refinement = init.refinement;
+  o.alpha = init.alpha;
+
+  const int P = int(init.endmembers.size(1));
+  DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);
+  if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
+  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), device, data);
+  initProgress.setProgress(1.0);
+
+  DeqTrainResult result;
+  result.initialAbundances = startAbundances(data);
+  ProgressRange trainProgress(progress, 0.05, 0.9);
+  const TrainerResult trained = trainNetwork(net, data, o, &trainProgress);
+  result.epochs = trained.epochs;
+  result.model = assembleModel(in, o, inference, init, data, net, trained);
+  result.model.summary.trainingSeconds = secondsSince(t0);
+  result.refinement = init.refinement;
+  result.affineModelExcess = init.affineModelExcess;
+
+  ProgressRange outProgress(progress, 0.9, 1.0);
+  finalInference(in, o, inference, result, &outProgress);
+  return result;
+}
+
+}  // namespace dequnmix

@@ -1,0 +1,254 @@
+// The training loop (trainer.h).
+#include "core/deq/trainer.h"
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/schedulers/step_lr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include "core/deq/device.h"
+#include "core/errors.h"
+
+namespace dequnmix {
+
+namespace {
+
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(10);
+  s << v;
+  return s.str();
+}
+
+// Bytes per pixel of one training step: scene, abundances, Anderson history and the
+// recorded graphs of the map (one per evaluation kept by the gradient mode).
+double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
+  const int C = o.network.hiddenChannels;
+  const double graphFloats =
+      2.0 * bands + 3.0 * endmembers + C * (3.0 * (o.network.hiddenLayers + 1) + 1);
+  const int graphs = o.gradient == DeqGradientMode::Unrolled  ? o.forward.maxIterations
+                     : o.gradient == DeqGradientMode::Phantom ? std::max(1, o.phantomSteps)
+                                                              : 1;
+  return 4.0 * (bands + 2.0 * endmembers + 4.0 * o.forward.history * endmembers +
+                2.0 * graphFloats * graphs);
+}
+
+// One optimiser step's inputs: the whole scene or a batch of random tiles.
+struct Batch {
+  torch::Tensor scene, start, mask, reference, guide;
+};
+
+class TileSampler {
+ public:
+  TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress)
+      : data_(d), tiles_(o.tilesPerStep), rng_(o.seed + 7) {
+    const int H = int(d.scene.size(2)), W = int(d.scene.size(3));
+    const int64_t N = int64_t(H) * W;
+    tiled_ = bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
+             o.memoryBudgetMiB * 1048576.0;
+    tile_ = std::min({o.tileSize, H, W});
+    const int64_t perStep = int64_t(tiles_) * tile_ * tile_;
+    const int64_t valid = d.validFlat.sum().item<int64_t>();
+    steps_ = tiled_ ? int(std::max<int64_t>(1, (valid + perStep - 1) / perStep)) : 1;
+    if (tiled_ && progress)
+      progress->info("Scene exceeds the training memory budget: training on " +
+                     std::to_string(tiles_) + " random " + std::to_string(tile_) + " x " +
+                     std::to_string(tile_) + " tiles per step, " + std::to_string(steps_) +
+                     " steps per epoch");
+  }
+  bool tiled() const { return tiled_; }
+  int stepsPerEpoch() const { return steps_; }
+
+  Batch next() {
+    const TrainingData& d = data_;
+    if (!tiled_) return {d.scene, d.start, d.mask, d.reference, d.guide};
+    std::uniform_int_distribution<int> dr(0, int(d.scene.size(2)) - tile_);
+    std::uniform_int_distribution<int> dc(0, int(d.scene.size(3)) - tile_);
+    std::vector<torch::Tensor> ys, as, ms, rs, gs;
+    for (int k = 0; k < tiles_; ++k) {
+      using torch::indexing::Slice;
+      const int r = dr(rng_), c = dc(rng_);
+      const Slice rows(r, r + tile_), cols(c, c + tile_);
+      auto crop = [&](const torch::Tensor& t) { return t.index({0, Slice(), rows, cols}); };
+      ys.push_back(crop(d.scene));
+      as.push_back(crop(d.start));
+      ms.push_back(crop(d.mask));
+      if (d.reference.defined()) rs.push_back(crop(d.reference));
+      // A tile keeps the scene's guide: a superpixel cut by the tile edge pools over its
+      // part inside the tile.
+      if (d.guide.defined()) gs.push_back(d.guide.index({0, rows, cols}));
+    }
+    Batch b{torch::stack(ys), torch::stack(as), torch::stack(ms), {}, {}};
+    if (!rs.empty()) b.reference = torch::stack(rs);
+    if (!gs.empty()) b.guide = torch::stack(gs);
+    return b;
+  }
+
+ private:
+  const TrainingData& data_;
+  int tiles_, tile_ = 0, steps_ = 1;
+  bool tiled_ = false;
+  std::mt19937_64 rng_;
+};
+
+// Loss terms of the last evaluation, for the epoch statistics.
+struct LossTerms {
+  double spectralAngle = 0, mse = 0, abundanceMse = 0;
+};
+
+DeqLoss makeLoss(const Batch& b, const torch::Tensor& E, double alpha, LossTerms& terms) {
+  if (b.reference.defined())
+    return [&b, &terms](const torch::Tensor& a) {
+      torch::Tensor l = maskedMse(a, b.reference, b.mask);
+      terms.abundanceMse = l.item<double>();
+      return l;
+    };
+  return [&b, E, alpha, &terms](const torch::Tensor& a) {
+    torch::Tensor yhat = reconstructScene(E, a);
+    torch::Tensor s = maskedSpectralAngle(b.scene, yhat, b.mask);
+    torch::Tensor e = maskedMse(b.scene, yhat, b.mask);
+    terms.spectralAngle = s.item<double>();
+    terms.mse = e.item<double>();
+    return s + alpha * e;
+  };
+}
+
+// Non-finite values would otherwise end in an internal LibTorch error some steps later.
+void checkFinite(double loss, const std::vector<torch::Tensor>& params, int epoch, double lr) {
+  bool finite = std::isfinite(loss);
+  for (const auto& p : params) finite = finite && p.isfinite().all().item<bool>();
+  if (!finite)
+    throw InvalidArgument("training diverged at epoch " + std::to_string(epoch) + " (the " +
+                          (std::isfinite(loss) ? "network's weights are" : "loss is") +
+                          " not finite): lower the network learning rate (now " + number(lr) +
+                          ") or the weight decay, and keep gradient clipping on");
+}
+
+class Trainer {
+ public:
+  Trainer(DeqNetwork& net, const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress)
+      : net_(net),
+        o_(o),
+        progress_(progress),
+        sampler_(d, o, progress),
+        E_((d.endmembers * d.scale).to(d.scene.device()).requires_grad_(o.trainEndmembers)),
+        optimizer_(parameterGroups(), torch::optim::AdamWOptions(o.networkLearningRate)),
+        decay_(optimizer_, unsigned(o.decayEvery), o.decayFactor),
+        minEndmember_(o.minEndmemberValue * d.scale) {}
+
+  TrainerResult run() {
+    TrainerResult result;
+    ProgressRange epochProgress(progress_, 0.0, 1.0);
+    for (int epoch = 1; epoch <= o_.epochs; ++epoch) {
+      throwIfCanceled(progress_);
+      decay_.step();  // before the epoch: epoch e runs at rate x factor^((e - 1) / every)
+      result.epochs.push_back(runEpoch(epoch));
+      result.forward.add(result.epochs.back().forward);
+      report(result.epochs.back());
+      epochProgress.setProgress(double(epoch) / o_.epochs);
+    }
+    result.tiled = sampler_.tiled();
+    result.endmembers = E_.detach();
+    return result;
+  }
+
+ private:
+  std::vector<torch::optim::OptimizerParamGroup> parameterGroups() {
+    auto options = [&](double lr) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(lr).weight_decay(o_.weightDecay));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(net_.parameters(), options(o_.networkLearningRate));
+    if (o_.trainEndmembers)
+      groups.emplace_back(std::vector<torch::Tensor>{E_}, options(o_.endmemberLearningRate));
+    return groups;
+  }
+
+  double learningRate(size_t group) const {
+    return optimizer_.param_groups()[group].options().get_lr();
+  }
+
+  DeqEpochStats runEpoch(int epoch);
+  void report(const DeqEpochStats& es) const;
+
+  DeqNetwork& net_;
+  const DeqTrainOptions& o_;
+  ProgressSink* progress_;
+  TileSampler sampler_;
+  torch::Tensor E_;
+  torch::optim::AdamW optimizer_;
+  torch::optim::StepLR decay_;
+  double minEndmember_;
+  torch::Tensor adjoint_;  // the previous step's implicit-backward solution
+};
+
+DeqEpochStats Trainer::runEpoch(int epoch) {
+  const auto start = Clock::now();
+  DeqEpochStats es;
+  es.epoch = epoch;
+  const int steps = sampler_.stepsPerEpoch();
+  std::vector<torch::Tensor> params = net_.parameters();
+  if (o_.trainEndmembers) params.push_back(E_);
+  for (int step = 0; step < steps; ++step) {
+    const Batch batch = sampler_.next();
+    optimizer_.zero_grad();
+    DeqUnmixMap map(net_, E_, batch.scene, batch.guide);
+    LossTerms terms;
+    DeqGradientResult g =
+        deqGradient(map.asMap(), batch.start, makeLoss(batch, E_, o_.alpha, terms), o_, progress_,
+                    adjoint_);
+    // Whole-scene training sees the same pixels every step: the next backward solve starts
+    // from this one's solution (tiles differ from step to step, so they do not).
+    if (!sampler_.tiled()) adjoint_ = g.adjoint;
+    const double clip =
+        o_.gradientClip > 0 ? o_.gradientClip : std::numeric_limits<double>::infinity();
+    const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);
+    if (std::isfinite(gnorm)) optimizer_.step();
+    if (o_.trainEndmembers) {
+      torch::NoGradGuard noGrad;
+      E_.clamp_min_(minEndmember_);
+    }
+    checkFinite(g.loss, params, epoch, learningRate(0));
+    es.loss += g.loss / steps;
+    es.spectralAngle += terms.spectralAngle / steps;
+    es.mse += terms.mse / steps;
+    es.abundanceMse += terms.abundanceMse / steps;
+    es.gradientNorm += gnorm / steps;
+    es.forward.add(g.forward);
+    es.backward.add(g.backward);
+  }
+  es.networkLearningRate = learningRate(0);
+  es.endmemberLearningRate = o_.trainEndmembers ? learningRate(1) : 0.0;
+  es.eta = net_.stepInLipschitzUnits();
+  es.seconds = secondsSince(start);
+  return es;
+}
+
+void Trainer::report(const DeqEpochStats& es) const {
+  if (!progress_ || !(es.epoch == 1 || es.epoch % 25 == 0 || es.epoch == o_.epochs)) return;
+  std::ostringstream s;
+  s.precision(4);
+  s << "epoch " << es.epoch << "/" << o_.epochs << ": loss " << es.loss << ", forward "
+    << es.forward.meanIterations() << " it (rel. residual " << es.forward.lastRelativeResidual
+    << ")";
+  if (o_.gradient == DeqGradientMode::Implicit)
+    s << ", backward " << es.backward.meanIterations() << " it";
+  progress_->info(s.str());
+}
+
+}  // namespace
+
+TrainerResult trainNetwork(DeqNetwork& network, const TrainingData& data,
+                           const DeqTrainOptions& options, ProgressSink* progress) {
+  network.setRequiresGrad(true);
+  Trainer trainer(network, data, options, progress);
+  return trainer.run();
+}
+
+}  // namespace dequnmix

@@ -1,0 +1,86 @@
+// Preparing the training scene (training_data.h).
+#include "core/deq/training_data.h"
+
+#include <limits>
+
+#include "core/deq/scene_tensors.h"
+#include "core/errors.h"
+#include "core/metrics/metrics.h"
+
+namespace dequnmix {
+
+namespace {
+
+// Column order that maps the estimate's endmembers onto the reference's, by the least
+// abundance error of the FCLS start over the valid pixels.
+torch::Tensor referenceOrder(const TrainingData& d) {
+  const int64_t P = d.start.size(1);
+  torch::Tensor valid = d.validFlat.to(d.start.device());
+  torch::Tensor est = d.start[0].reshape({P, -1}).t().index({valid}).cpu().contiguous();
+  torch::Tensor ref = d.reference[0].reshape({P, -1}).t().index({valid}).cpu().contiguous();
+  AbundanceErrorAccumulator acc(static_cast<int>(P));
+  acc.add(est.data_ptr<float>(), ref.data_ptr<float>(), est.size(0));
+  std::vector<int> refOf = acc.bestMatch();  // refOf[e] = reference of estimate e
+  std::vector<int64_t> order(P);
+  for (int e = 0; e < P; ++e) order[refOf[e]] = e;
+  return torch::tensor(order, torch::kLong);
+}
+
+void addReference(const DeqTrainInput& in, TrainingData& d, const torch::Device& device) {
+  const int64_t P = d.endmembers.size(1);
+  d.reference = torch::from_blob(const_cast<float*>(in.referenceAbundances.data()),
+                                 {1, P, in.height, in.width}, torch::kFloat32)
+                    .clone()
+                    .to(device);
+  // The VCA order is arbitrary; given endmembers keep theirs.
+  if (!in.hasInitialEndmembers) {
+    torch::Tensor idx = referenceOrder(d);
+    d.endmembers = d.endmembers.index_select(1, idx);
+    d.start = d.start.index_select(1, idx.to(device));
+  }
+  d.reference = torch::where(d.mask > 0, d.reference, d.start);
+}
+
+}  // namespace
+
+TrainingData trainingScene(const DeqTrainInput& in) {
+  TrainingData d;
+  const int64_t N = int64_t(in.height) * in.width;
+  d.raw = torch::from_blob(const_cast<float*>(in.scene.data()), {in.bands, in.height, in.width},
+                           torch::kFloat32);
+  d.validFlat = torch::isfinite(d.raw).all(0).reshape({-1});
+  if (d.validFlat.sum().item<int64_t>() < 1)
+    throw InvalidArgument("training scene has no valid pixel");
+  torch::Tensor pixels = d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat});
+  // In double: squares of values beyond 1.8e19 overflow float32.
+  const double rms = pixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
+  if (!(rms > 0) || !std::isfinite(rms))
+    throw InvalidArgument("training scene is all zeros or not finite");
+  d.scale = 1.0 / rms;
+  return d;
+}
+
+void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmembers,
+                         const SpatialProx* prox, const torch::Device& device,
+                         TrainingData& d) {
+  d.endmembers = endmembers;
+  torch::Tensor scaled = (endmembers * d.scale).to(device);
+  auto prepared = prepareScene(d.raw.to(device), d.scale, scaled.mean(1));
+  d.scene = prepared.first;
+  d.mask = prepared.second;
+  d.start = fclsStart(scaled, d.scene);
+  if (prox) {
+    d.guide = prox->guide({d.raw, 0, 0});
+    if (d.guide.defined()) d.guide = d.guide.unsqueeze(0).to(device);
+  }
+  if (!in.referenceAbundances.empty()) addReference(in, d, device);
+}
+
+std::vector<float> startAbundances(const TrainingData& d) {
+  torch::Tensor a0 = d.start[0].clone();
+  a0.masked_fill_(d.mask[0].expand_as(a0) == 0, std::numeric_limits<float>::quiet_NaN());
+  a0 = a0.cpu().contiguous();
+  return std::vector<float>(a0.data_ptr<float>(), a0.data_ptr<float>() + a0.numel());
+}
+
+}  // namespace dequnmix

@@ -1,0 +1,37 @@
+// What the trainer loop works on: the scaled scene on the device, its validity mask, the
+// FCLS start, the spatial prox's guide and the optional reference abundances.
+#pragma once
+
+#include <torch/types.h>
+
+#include "core/deq/deq_ops.h"
+
+namespace dequnmix {
+
+struct TrainingData {
+  double scale = 1;          // the network sees Y * scale (1 / RMS of the valid pixels)
+  torch::Tensor raw;         // L x H x W, data units, NaN = nodata (CPU)
+  torch::Tensor validFlat;   // H*W bools
+  torch::Tensor endmembers;  // L x P, data units (CPU), in the reference's order if any
+  torch::Tensor scene;       // 1 x L x H x W, scaled, nodata filled
+  torch::Tensor mask;        // 1 x 1 x H x W, 1 = valid
+  torch::Tensor start;       // 1 x P x H x W, FCLS on the scaled endmembers
+  torch::Tensor guide;       // 1 x H x W spatial prox guide, or undefined
+  torch::Tensor reference;   // 1 x P x H x W reference abundances (supervised), or undefined
+};
+
+// The scene's raw tensor, validity and scale. Throws InvalidArgument when no pixel is
+// valid or the scene is all zeros or not finite.
+TrainingData trainingScene(const DeqTrainInput& input);
+
+// Scaled scene, FCLS start and reference on the device. With a reference and VCA's
+// endmembers, E's columns are permuted to the reference's order (the least abundance error
+// of the FCLS start). The prox (null without one) gives the guide.
+void prepareTrainingData(const DeqTrainInput& input, const torch::Tensor& endmembers,
+                         const SpatialProx* prox, const torch::Device& device,
+                         TrainingData& data);
+
+// The FCLS start as a plain P x H x W vector, NaN at nodata (the VCA+FCLS baseline).
+std::vector<float> startAbundances(const TrainingData& data);
+
+}  // namespace dequnmix

@@ -1,0 +1,123 @@
+// The endmember stage of training (initial_endmembers.h).
+#include "core/endmembers/initial_endmembers.h"
+
+#include <torch/nn/functional/pooling.h>
+
+#include <sstream>
+
+#include "core/classical/vca.h"
+#include "core/deq/scene_tensors.h"
+#include "core/endmembers/refinement.h"
+#include "core/errors.h"
+#include "core/pixel_source.h"
+
+namespace dequnmix {
+
+namespace {
+
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(10);
+  s << v;
+  return s.str();
+}
+
+// VCA's vertices, or the given spectra.
+void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o,
+                      InitialEndmembers& out, ProgressSink* progress) {
+  const DeqTrainInput& in = *scene.input;
+  if (in.hasInitialEndmembers) {
+    out.endmembers = tableTensor(in.initialEndmembers);
+    out.names = in.initialEndmembers.names;
+    return;
+  }
+  if (scene.validPixels.size(1) < o.endmembers)
+    throw InvalidArgument("training scene has fewer valid pixels than endmembers");
+  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  VcaOptions vo;
+  vo.endmembers = o.endmembers;
+  vo.seed = o.seed;
+  VcaResult v = vca(source, vo, progress);
+  EndmemberTable t;
+  t.bands = in.bands;
+  t.names = defaultEndmemberNames(o.endmembers);
+  t.values = v.spectra;
+  out.endmembers = tableTensor(t);
+  out.names = t.names;
+}
+
+// Automatic refinement and alpha follow how well the scene fits the linear sum-to-one model.
+void resolveAutomaticSettings(const EndmemberScene& scene, const DeqTrainOptions& o,
+                              InitialEndmembers& out, ProgressSink* progress) {
+  out.refinement = o.refinement;
+  out.alpha = o.alpha;
+  if (o.refinement != EndmemberRefinement::Automatic && o.alpha >= 0) return;
+  out.affineModelExcess = affineModelExcess(scene.validPixels, int(out.endmembers.size(1)));
+  const bool linear = out.affineModelExcess <= o.automaticExcessThreshold;
+  if (o.refinement == EndmemberRefinement::Automatic)
+    out.refinement =
+        linear ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::AngularMeanShift;
+  if (o.alpha < 0) out.alpha = linear ? o.linearMixtureAlpha : o.variableBrightnessAlpha;
+  if (progress)
+    progress->info("Departure from the linear sum-to-one mixing model " +
+                   number(out.affineModelExcess) + " (threshold " +
+                   number(o.automaticExcessThreshold) + "): " +
+                   (linear ? "linear mixture" : "varying brightness or nonlinear mixing") +
+                   "; refinement " + toString(out.refinement) + ", alpha " + number(out.alpha));
+}
+
+// The valid pixels after a (2r+1)^2 box average over valid neighbours: noise within the
+// signal subspace is what moves the minimum-volume facets, and averaging divides it.
+torch::Tensor smoothedPixels(const EndmemberScene& scene, int r) {
+  namespace F = torch::nn::functional;
+  const torch::Tensor& raw = scene.raw;
+  torch::Tensor v = torch::isfinite(raw).all(0, true).to(torch::kFloat32);  // 1 x H x W
+  torch::Tensor x = torch::nan_to_num(raw, 0.0) * v;
+  auto box = [&](const torch::Tensor& t) {
+    return F::avg_pool2d(
+        t.unsqueeze(0),
+        F::AvgPool2dFuncOptions(2 * r + 1).stride(1).padding(r).count_include_pad(false))[0];
+  };
+  torch::Tensor sm = box(x) / box(v).clamp_min(1e-6);
+  return sm.reshape({raw.size(0), -1})
+      .index({torch::indexing::Slice(), scene.validFlat})
+      .contiguous();
+}
+
+void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
+            ProgressSink* progress) {
+  if (out.refinement == EndmemberRefinement::AngularMeanShift) {
+    std::vector<bool> moved;
+    out.endmembers =
+        refineEndmembersMeanShift(out.endmembers, scene.validPixels, o.refinementRadius,
+                                  o.refinementIterations, o.refinementMinPixels, &moved);
+    int count = 0;
+    for (bool b : moved) count += b;
+    if (progress)
+      progress->info("Angular mean-shift refinement moved " + std::to_string(count) + " of " +
+                     std::to_string(moved.size()) + " endmembers");
+  }
+  if (out.refinement == EndmemberRefinement::MinimumVolume) {
+    torch::Tensor pixels = o.minVolumeSmoothing > 0
+                               ? smoothedPixels(scene, o.minVolumeSmoothing)
+                               : scene.validPixels;
+    out.endmembers = refineEndmembersMinVolume(out.endmembers, pixels, o.minVolumeOutsideFraction,
+                                               o.minVolumeIterations, o.minVolumeNoiseMargin);
+    if (progress) progress->info("Minimum-volume refinement of the endmembers");
+  }
+  out.endmembers = out.endmembers.clamp_min(0);
+}
+
+}  // namespace
+
+InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                    ProgressSink* progress) {
+  InitialEndmembers out;
+  startingVertices(scene, o, out, progress);
+  resolveAutomaticSettings(scene, o, out, progress);
+  refine(scene, o, out, progress);
+  throwIfCanceled(progress);
+  return out;
+}
+
+}  // namespace dequnmix

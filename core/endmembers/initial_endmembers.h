@@ -1,0 +1,34 @@
+// The endmember stage of DEQ-Unmix training: VCA (or the given spectra), the automatic
+// choices that follow how well the scene fits the linear mixing model, and the refinement.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/deq/deq_unmix.h"
+
+namespace dequnmix {
+
+// The training scene as the endmember stage sees it.
+struct EndmemberScene {
+  const DeqTrainInput* input = nullptr;
+  torch::Tensor raw;          // L x H x W, data units, NaN = nodata (CPU)
+  torch::Tensor validFlat;    // H*W bools
+  torch::Tensor validPixels;  // L x Nv, the valid pixels
+};
+
+struct InitialEndmembers {
+  torch::Tensor endmembers;  // L x P, data units, CPU, >= 0
+  std::vector<std::string> names;
+  EndmemberRefinement refinement = EndmemberRefinement::None;  // applied, never Automatic
+  double alpha = 0;                                            // resolved loss weight
+  double affineModelExcess = 0;  // what an automatic setting was chosen by (0 otherwise)
+};
+
+// Throws InvalidArgument (fewer valid pixels than endmembers), Canceled.
+InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainOptions& options,
+                                    ProgressSink* progress);
+
+}  // namespace dequnmix

@@ -1,0 +1,158 @@
+// Endmember refinements: angular mean shift, minimum-volume simplex and the departure from
+// the linear mixing model that chooses between them (refinement.h).
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/endmembers/refinement.h"
+#include "core/errors.h"
+
+namespace dequnmix {
+
+namespace {
+
+// At most 20,000 pixels (columns of L x N), every k-th: a deterministic subsample that
+// keeps the endmember fits' cost independent of the scene size.
+torch::Tensor subsamplePixels(const torch::Tensor& pixels) {
+  const int64_t maxPixels = 20000;
+  if (pixels.size(1) <= maxPixels) return pixels;
+  const int64_t k = (pixels.size(1) + maxPixels - 1) / maxPixels;
+  return pixels.index(
+      {torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
+}
+
+}  // namespace
+
+torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double radius, int iterations,
+                                        int minPixels, std::vector<bool>* moved) {
+  torch::NoGradGuard noGrad;
+  torch::Tensor E = endmembers.to(torch::kFloat64);
+  torch::Tensor Y = pixels.to(torch::kFloat64);
+  torch::Tensor norms = Y.norm(2, 0, true);  // 1 x N
+  torch::Tensor valid = (norms > 0).reshape({-1});
+  Y = Y.index({torch::indexing::Slice(), valid});
+  norms = norms.index({torch::indexing::Slice(), valid});
+  torch::Tensor U = Y / norms;  // unit pixels, L x N
+  const int64_t N = U.size(1);
+  const int P = static_cast<int>(E.size(1));
+  torch::Tensor out = E.clone();
+  if (moved) moved->assign(P, false);
+  for (int p = 0; p < P; ++p) {
+    torch::Tensor d = E.select(1, p);
+    const double dn = d.norm().item<double>();
+    if (!(dn > 0) || N == 0) continue;
+    d = d / dn;
+    double t = radius;
+    if (!(t > 0)) {
+      // Adaptive ball: the angle to the k-th nearest pixel.
+      const int64_t k = std::min<int64_t>(
+          N, std::max<int64_t>(minPixels, static_cast<int64_t>(std::ceil(0.002 * N))));
+      torch::Tensor ang = torch::acos(torch::clamp(d.matmul(U), -1.0, 1.0));
+      t = std::max(0.02, std::get<0>(torch::kthvalue(ang, k)).item<double>());
+    }
+    const double cosT = std::cos(t);
+    torch::Tensor ball;
+    bool ok = true;
+    for (int it = 0; it < std::max(1, iterations); ++it) {
+      ball = d.matmul(U) >= cosT;
+      if (ball.sum().item<int64_t>() < minPixels) {
+        ok = false;
+        break;
+      }
+      torch::Tensor m = U.index({torch::indexing::Slice(), ball}).mean(1);
+      d = m / m.norm();
+    }
+    if (!ok) continue;
+    const double scale = norms.index({torch::indexing::Slice(), ball}).mean().item<double>();
+    out.select(1, p).copy_(d * scale);
+    if (moved) (*moved)[p] = true;
+  }
+  return out.to(endmembers.scalar_type());
+}
+
+torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double outsideFraction,
+                                        int iterations, double noiseMargin) {
+  const int P = static_cast<int>(endmembers.size(1));
+  const int64_t L = pixels.size(0);
+  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
+  torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  if (Y.size(1) < P + 1 || P < 2 || L < P) return endmembers.clone();
+  Y = subsamplePixels(Y);
+  torch::Tensor U, m, Z, V0;
+  double s = 1, noiseVar = 0;
+  {
+    torch::NoGradGuard noGrad;
+    m = Y.mean(1, true);
+    torch::Tensor Yc = Y - m;
+    torch::Tensor cov = Yc.matmul(Yc.t()) / double(Yc.size(1));
+    auto [evals, evecs] = torch::linalg_eigh(cov);  // ascending
+    noiseVar = evals.index({torch::indexing::Slice(0, L - (P - 1))}).median().item<double>();
+    U = evecs.index({torch::indexing::Slice(), torch::indexing::Slice(L - (P - 1), L)});
+    Z = U.t().matmul(Yc);
+    s = Z.pow(2).sum(0).mean().sqrt().item<double>();
+    if (!(s > 0) || !std::isfinite(s)) return endmembers.clone();
+    Z = Z / s;
+    V0 = U.t().matmul(E - m) / s;  // (P - 1) x P
+  }
+  torch::Tensor X = torch::cat({Z, torch::ones({1, Z.size(1)}, Z.options())}, 0);  // P x N
+  torch::Tensor V = V0.clone().requires_grad_(true);
+  torch::Tensor ones = torch::ones({1, P}, Z.options());
+  const double lambda = 1.0 / std::max(1e-4, outsideFraction);
+  // Adam on the vertices (in units of the data's spread), learning rate decayed linearly.
+  torch::Tensor mo = torch::zeros_like(V), ve = torch::zeros_like(V);
+  const double b1 = 0.9, b2 = 0.999, lr0 = 0.02;
+  torch::Tensor best = V0.clone();
+  for (int it = 1; it <= iterations; ++it) {
+    torch::Tensor M = torch::cat({V, ones}, 0);
+    auto sld = torch::linalg_slogdet(M);
+    // A singular vertex matrix (two identical vertices): linalg_solve would throw.
+    if (std::get<0>(sld).item<double>() == 0) {
+      if (it == 1) return endmembers.clone();
+      break;
+    }
+    torch::Tensor A = torch::linalg_solve(M, X);
+    torch::Tensor margin;
+    {
+      torch::NoGradGuard noGrad;
+      torch::Tensor Q = torch::linalg_inv(M.detach());
+      margin =
+          (noiseMargin * std::sqrt(std::max(0.0, noiseVar)) / s) *
+          Q.index({torch::indexing::Slice(), torch::indexing::Slice(0, P - 1)}).norm(2, 1, true);
+    }
+    torch::Tensor loss = std::get<1>(sld) + lambda * torch::relu(-A - margin).sum(0).mean();
+    if (!std::isfinite(loss.item<double>())) break;
+    torch::Tensor g = torch::autograd::grad({loss}, {V})[0];
+    torch::NoGradGuard noGrad;
+    mo.mul_(b1).add_(g, 1 - b1);
+    ve.mul_(b2).addcmul_(g, g, 1 - b2);
+    const double lr = lr0 * (1.0 - 0.9 * double(it - 1) / iterations);
+    torch::Tensor step =
+        (mo / (1 - std::pow(b1, it))) / ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
+    V.sub_(lr * step);
+    best = V.detach().clone();
+  }
+  torch::NoGradGuard noGrad;
+  torch::Tensor out = m + U.matmul(best * s);
+  return out.clamp_min(0).to(endmembers.scalar_type());
+}
+
+double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
+  torch::NoGradGuard noGrad;
+  const int64_t L = pixels.size(0);
+  const int P = endmembers;
+  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
+  if (Y.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
+  Y = subsamplePixels(Y);
+  torch::Tensor Yc = Y - Y.mean(1, true);
+  torch::Tensor evals =
+      torch::linalg_eigvalsh(Yc.matmul(Yc.t()) / double(Yc.size(1)));  // ascending
+  const double noise =
+      evals.index({torch::indexing::Slice(0, L - (P - 1))}).median().item<double>();
+  const double pth = evals[L - P].item<double>();
+  return noise > 0 ? pth / noise : 1.0;
+}
+
+}  // namespace dequnmix

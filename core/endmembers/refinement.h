@@ -1,0 +1,45 @@
+// Refinements of initial endmember vertices (VCA's, or given) before DEQ-Unmix trains,
+// and the measure that chooses between them.
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+namespace dequnmix {
+
+// Angular mean shift (DESIGN 1d): each endmember direction d is replaced by the normalised
+// mean of the unit-normalised pixels within spectral angle t of it, `iterations` times;
+// then its scale becomes the mean pixel norm in the final ball. Columns whose ball holds
+// fewer than minPixels pixels keep their input. endmembers: L x P; pixels: L x N (valid).
+// radius <= 0 picks t per endmember as the angle to its k-th nearest pixel, k = max(
+// minPixels, 0.2% of N), floored at 0.02 rad (an adaptive ball: wider on sparse/noisy
+// scenes). Returns the refined L x P matrix; `moved` (optional) receives per-column flags.
+torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double radius, int iterations,
+                                        int minPixels, std::vector<bool>* moved = nullptr);
+
+// Minimum-volume simplex (in the spirit of SISAL, Bioucas-Dias 2009): the pixels are
+// projected onto their (P - 1)-dimensional affine principal subspace, and the vertices V
+// (starting from the given endmembers) minimise log|det [V; 1]| + (1 / outsideFraction) *
+// mean over pixels of sum_j max(0, -a_j), a = [V; 1]^-1 [z; 1] (soft non-negativity: at
+// the optimum about outsideFraction of the pixels lie beyond each facet, which absorbs
+// noise), by `iterations` Adam steps. Recovers the vertices of highly mixed scenes (no pure
+// pixels) where VCA's vertices lie inside the data. Returns L x P, clamped >= 0; the given
+// endmembers unchanged when their vertex matrix is singular (two identical vertices).
+torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
+                                        const torch::Tensor& pixels, double outsideFraction,
+                                        int iterations, double noiseMargin = 0);
+
+// How far the pixels depart from the linear mixing model with sum-to-one abundances.
+// Under that model the centred pixels E (a - mean a) + noise span P - 1 directions plus
+// noise, so their P-th largest covariance eigenvalue is a noise eigenvalue; brightness
+// (illumination, topography) scaling, nonlinear mixing or more materials than P add
+// energy along it. Returns that eigenvalue over the noise variance (the median eigenvalue
+// beyond the first P - 1; pixels subsampled to 20,000). About 1 (up to the
+// Marchenko-Pastur edge (1 + sqrt(L / N))^2) for a linear sum-to-one mixture; 7,800 on
+// Samson. The minimum-volume simplex, fitted in the (P - 1)-dimensional affine subspace,
+// is only meaningful where this is small. pixels: L x N.
+double affineModelExcess(const torch::Tensor& pixels, int endmembers);
+
+}  // namespace dequnmix
