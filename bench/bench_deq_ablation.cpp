@@ -1,4 +1,4 @@
-// Ablation of the paper (DESIGN 1): peak training memory and time per epoch of implicit
+// Ablation of the paper's gradient: peak training memory and time per epoch of implicit
 // differentiation against the unrolled network of the same map, at 5, 10, 20 and 40
 // forward iterations, on Samson (or a synthetic scene when Samson is absent). Each
 // configuration trains in its own child process (this executable with --child), so the

@@ -54,7 +54,7 @@ void writeCube(const std::string& path, const Cube& cube, const WriteOptions& op
 // Convenience: a cube from band-sequential data (moves the values in).
 Cube makeCube(std::vector<float> bandSequential, int bands, int height, int width);
 
-// Endmember CSV (DESIGN.md section 7), through core's reader.
+// Endmember CSV (core/io/endmember_table.h), through core's reader.
 EndmemberTable readEndmembers(const std::string& path);
 
 // Pixel-major copy (pixels x bands) of the valid pixels (no NaN in any band), with their

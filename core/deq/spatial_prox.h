@@ -55,7 +55,7 @@ std::unique_ptr<SpatialProx> makeSpatialProx(const DeqNetwork& network);
 // The pixel's 3 x 3 neighbourhood mean (border windows average only the pixels inside).
 std::unique_ptr<SpatialProx> makeNeighbourhoodProx(const DeqNetwork& network);
 // The mean over the pixel's SLIC superpixel, the pooling of the authors' superpixel-guided
-// prox (DESIGN 1b). The superpixels are segmented once per window in the training scene's
+// prox. The superpixels are segmented once per window in the training scene's
 // feature space (DeqNetwork::superpixelFeatures), with the seed grid anchored to scene
 // coordinates, so that every window of any scene measures spectral distances alike.
 std::unique_ptr<SpatialProx> makeSuperpixelProx(const DeqNetwork& network);

@@ -8,7 +8,7 @@
 
 namespace dequnmix {
 
-// Angular mean shift (DESIGN 1d): each endmember direction d is replaced by the normalised
+// Angular mean shift: each endmember direction d is replaced by the normalised
 // mean of the unit-normalised pixels within spectral angle t of it, `iterations` times;
 // then its scale becomes the mean pixel norm in the final ball. Columns whose ball holds
 // fewer than minPixels pixels keep their input. endmembers: L x P; pixels: L x N (valid).

@@ -1,5 +1,4 @@
-// Unmixing metrics exactly as DESIGN.md section 5 defines them, so figures compare with
-// the literature:
+// Unmixing metrics with the definitions used in the unmixing literature, so figures compare:
 //   SAD(e, r)  = arccos(<e, r> / (|e| |r|))                 radians
 //   mSAD       = mean SAD over matched endmember pairs
 //   aRMSE      = sqrt(mean over pixels and endmembers of (a - a_ref)^2)

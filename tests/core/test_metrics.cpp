@@ -1,4 +1,4 @@
-// Metrics of DESIGN.md section 5 against direct formulas and brute-force matching.
+// Metrics (core/metrics/metrics.h) against direct formulas and brute-force matching.
 #include <algorithm>
 #include <numeric>
 
