@@ -2,8 +2,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/io/endmember_table.h"
 #include "core/errors.h"
+#include "core/io/endmember_table.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {
