@@ -19,9 +19,9 @@
 #include <limits>
 #include <string>
 
-#include "core/errors.h"
 #include "core/classical/fcls.h"
 #include "core/classical/fcls_ops.h"
+#include "core/errors.h"
 
 namespace dequnmix {
 namespace {
@@ -75,11 +75,186 @@ void choleskySolve(const double* l, int k, double* x) {
   }
 }
 
-}  // namespace
+// The quadratic program shared by every pixel: G = E^T E (+ ridge), p endmembers, and the
+// tolerances, relative to the scale of G so that reflectances and raw digital numbers
+// behave alike.
+struct Problem {
+  const std::vector<double>& endmembers;  // bands x p
+  const std::vector<double>& gram;        // p x p
+  int bands;
+  int p;
+  int maxIterations;
+  double pivotFloor;     // Cholesky pivots below this are raised to it
+  double multiplierTol;  // multipliers above -multiplierTol count as >= 0
 
-FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int count,
-                       const FclsOptions& options)
-    : bands_(bands), count_(count), options_(options) {
+  double g(int i, int j) const { return gram[static_cast<size_t>(i) * p + j]; }
+};
+
+// b = E^T y; false when the pixel has a non-finite value (it then has no answer).
+bool correlateWithEndmembers(const Problem& pr, const float* y, std::vector<double>& b) {
+  std::fill(b.begin(), b.end(), 0.0);
+  for (int band = 0; band < pr.bands; ++band) {
+    const double yb = y[band];
+    if (!std::isfinite(yb)) return false;
+    const double* row = &pr.endmembers[static_cast<size_t>(band) * pr.p];
+    for (int i = 0; i < pr.p; ++i) b[i] += row[i] * yb;
+  }
+  return true;
+}
+
+// Starts at the best single endmember (a feasible vertex): it minimises
+// ||e_k - y||^2 - ||y||^2 = G_kk - 2 b_k.
+void startAtBestVertex(const Problem& pr, Workspace& w) {
+  int best = 0;
+  for (int i = 1; i < pr.p; ++i) {
+    if (pr.g(i, i) - 2 * w.b[i] < pr.g(best, best) - 2 * w.b[best]) best = i;
+  }
+  std::fill(w.a.begin(), w.a.end(), 0.0);
+  std::fill(w.isFree.begin(), w.isFree.end(), 0);
+  w.a[best] = 1.0;
+  w.isFree[best] = 1;
+}
+
+// Lists the free indices in w.freeIdx; returns their count k.
+int collectFreeSet(Workspace& w, int p) {
+  int k = 0;
+  for (int i = 0; i < p; ++i)
+    if (w.isFree[i]) w.freeIdx[k++] = i;
+  return k;
+}
+
+// The equality-constrained minimiser on the free set into w.z (k values); returns nu.
+double solveOnFreeSet(const Problem& pr, Workspace& w, int k) {
+  choleskyOnSubset(pr.gram, pr.p, w.freeIdx.data(), k, pr.pivotFloor, w.chol.data());
+  for (int r = 0; r < k; ++r) {
+    w.z1[r] = w.b[w.freeIdx[r]];
+    w.z2[r] = 1.0;
+  }
+  choleskySolve(w.chol.data(), k, w.z1.data());
+  choleskySolve(w.chol.data(), k, w.z2.data());
+  double s1 = 0, s2 = 0;
+  for (int r = 0; r < k; ++r) {
+    s1 += w.z1[r];
+    s2 += w.z2[r];
+  }
+  const double nu = (s1 - 1.0) / s2;
+  // One free index is the vertex itself: exactly 1, where z1 - nu z2 would cancel to 0 for
+  // a pixel far outside the endmembers' scale.
+  for (int r = 0; r < k; ++r) w.z[r] = k == 1 ? 1.0 : w.z1[r] - nu * w.z2[r];
+  return nu;
+}
+
+// False when the free index i has z <= 0.
+bool positiveAt(const Workspace& w, int k, int i) {
+  for (int r = 0; r < k; ++r)
+    if (w.freeIdx[r] == i && w.z[r] <= 0) return false;
+  return true;
+}
+
+bool insideOrthant(const Workspace& w, int k) {
+  for (int r = 0; r < k; ++r)
+    if (w.z[r] <= 0) return false;
+  return true;
+}
+
+// The fixed index with the most negative multiplier lambda_i = (G a - b)_i + nu below
+// -tolerance, or -1 at a KKT point. a must equal z on the free set.
+int mostNegativeMultiplier(const Problem& pr, const Workspace& w, int k, double nu,
+                           double tolerance) {
+  int enter = -1;
+  double most = -tolerance;
+  for (int i = 0; i < pr.p; ++i) {
+    if (w.isFree[i]) continue;
+    double gi = -w.b[i];
+    for (int r = 0; r < k; ++r) gi += pr.g(i, w.freeIdx[r]) * w.z[r];
+    const double lambda = gi + nu;
+    if (lambda < most) {
+      most = lambda;
+      enter = i;
+    }
+  }
+  return enter;
+}
+
+// Steps from a towards z, stopping where the first free coordinate reaches zero; that
+// coordinate, and any that reached zero with it, are fixed at 0.
+void stepToBoundary(Workspace& w, int k) {
+  double alpha = 1.0;
+  int block = -1;
+  for (int r = 0; r < k; ++r) {
+    if (w.z[r] <= 0) {
+      const double ai = w.a[w.freeIdx[r]];
+      const double t = ai / (ai - w.z[r]);
+      if (t < alpha || block < 0) {
+        alpha = t;
+        block = w.freeIdx[r];
+      }
+    }
+  }
+  for (int r = 0; r < k; ++r) {
+    double& ai = w.a[w.freeIdx[r]];
+    ai += alpha * (w.z[r] - ai);
+  }
+  w.a[block] = 0.0;
+  w.isFree[block] = 0;
+  for (int r = 0; r < k; ++r) {
+    const int i = w.freeIdx[r];
+    if (w.isFree[i] && w.a[i] <= 0) {
+      w.a[i] = 0.0;
+      w.isFree[i] = 0;
+    }
+  }
+}
+
+// The active-set iterations from the vertex in w.a; w.a ends at the optimum, or at the last
+// feasible iterate after maxIterations.
+void activeSetIterations(const Problem& pr, Workspace& w) {
+  // The multipliers are differences of terms as large as b: so is their rounding.
+  double largestB = 0;
+  for (int i = 0; i < pr.p; ++i) largestB = std::max(largestB, std::fabs(w.b[i]));
+  const double tolerance = std::max(pr.multiplierTol, 1e-12 * largestB);
+  int justFreed = -1;
+  for (int iter = 0; iter < pr.maxIterations; ++iter) {
+    const int k = collectFreeSet(w, pr.p);
+    const double nu = solveOnFreeSet(pr, w, k);
+    // In exact arithmetic an index freed for a negative multiplier is positive in the next
+    // solution (G is positive definite). If it is not, its multiplier was rounding noise and
+    // the current point (the previous solution) is the optimum.
+    if (justFreed >= 0 && !positiveAt(w, k, justFreed)) {
+      w.isFree[justFreed] = 0;
+      break;
+    }
+    justFreed = -1;
+    if (!insideOrthant(w, k)) {
+      stepToBoundary(w, k);
+      continue;
+    }
+    for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
+    const int enter = mostNegativeMultiplier(pr, w, k, nu, tolerance);
+    if (enter < 0) break;  // KKT point: optimal.
+    w.isFree[enter] = 1;
+    justFreed = enter;
+  }
+}
+
+// Abundances of one pixel into out (p values): NaN for a pixel with a non-finite value.
+// Returns false when a finite pixel got no finite solution.
+bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
+  if (!correlateWithEndmembers(pr, y, w.b)) {
+    std::fill(out, out + pr.p, std::numeric_limits<float>::quiet_NaN());
+    return true;
+  }
+  startAtBestVertex(pr, w);
+  activeSetIterations(pr, w);
+  // Remove the rounding left in the sum (the constraint holds to ~1e-16 already).
+  double sum = 0;
+  for (int i = 0; i < pr.p; ++i) sum += w.a[i];
+  for (int i = 0; i < pr.p; ++i) out[i] = static_cast<float>(w.a[i] / sum);
+  return sum > 0 && std::isfinite(sum);
+}
+
+void checkSolverArguments(const std::vector<float>& endmembers, int bands, int count,
+                          const FclsOptions& options) {
   if (bands < 1 || count < 1) {
     throw InvalidArgument("FCLS needs at least one band and one endmember (got " +
                           std::to_string(bands) + " bands, " + std::to_string(count) +
@@ -97,178 +272,66 @@ FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int coun
   if (options.maxIterations < 1) {
     throw InvalidArgument("FCLS: maxIterations must be at least 1");
   }
-  endmembers_.resize(endmembers.size());
+}
+
+// The endmembers in double; InvalidArgument naming the first non-finite value.
+std::vector<double> finiteEndmembers(const std::vector<float>& endmembers, int count) {
+  std::vector<double> out(endmembers.size());
   for (size_t i = 0; i < endmembers.size(); ++i) {
     if (!std::isfinite(endmembers[i])) {
       throw InvalidArgument("FCLS: endmember " + std::to_string(i % count + 1) + " has a " +
                             "non-finite value in band " + std::to_string(i / count + 1) +
                             "; fix or drop that band");
     }
-    endmembers_[i] = endmembers[i];
+    out[i] = endmembers[i];
   }
-  gram_.assign(static_cast<size_t>(count) * count, 0.0);
+  return out;
+}
+
+// G = E^T E + (ridge trace(E^T E) / count) I.
+std::vector<double> ridgedGram(const std::vector<double>& e, int bands, int count, double ridge) {
+  std::vector<double> gram(static_cast<size_t>(count) * count, 0.0);
   for (int b = 0; b < bands; ++b) {
-    const double* row = &endmembers_[static_cast<size_t>(b) * count];
+    const double* row = &e[static_cast<size_t>(b) * count];
     for (int i = 0; i < count; ++i)
-      for (int j = 0; j < count; ++j) gram_[static_cast<size_t>(i) * count + j] += row[i] * row[j];
+      for (int j = 0; j < count; ++j) gram[static_cast<size_t>(i) * count + j] += row[i] * row[j];
   }
   double trace = 0;
-  for (int i = 0; i < count; ++i) trace += gram_[static_cast<size_t>(i) * count + i];
+  for (int i = 0; i < count; ++i) trace += gram[static_cast<size_t>(i) * count + i];
   if (!(trace > 0)) {
     throw InvalidArgument("FCLS: every endmember spectrum is zero; give non-zero spectra");
   }
-  for (int i = 0; i < count; ++i)
-    gram_[static_cast<size_t>(i) * count + i] += options.ridge * trace / count;
+  for (int i = 0; i < count; ++i) gram[static_cast<size_t>(i) * count + i] += ridge * trace / count;
+  return gram;
+}
+
+}  // namespace
+
+FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int count,
+                       const FclsOptions& options)
+    : bands_(bands), count_(count), options_(options) {
+  checkSolverArguments(endmembers, bands, count, options);
+  endmembers_ = finiteEndmembers(endmembers, count);
+  gram_ = ridgedGram(endmembers_, bands, count, options.ridge);
 }
 
 void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const {
   if (n <= 0) return;
   const int p = count_;
-  const int l = bands_;
   double trace = 0;
   for (int i = 0; i < p; ++i) trace += gram_[static_cast<size_t>(i) * p + i];
-  // Pivot floor for the Cholesky factor and the multiplier tolerance, both relative to the
-  // scale of G so that reflectances and raw digital numbers behave alike.
-  const double pivotFloor = 1e-14 * trace / p;
-  const double multiplierTol = 1e-12 * trace / p;
-
+  const Problem pr{endmembers_,
+                   gram_,
+                   bands_,
+                   p,
+                   options_.maxIterations,
+                   /*pivotFloor=*/1e-14 * trace / p,
+                   /*multiplierTol=*/1e-12 * trace / p};
   std::atomic<int64_t> failed{-1};
   at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
     Workspace w(p);
-    for (int64_t px = begin; px < end; ++px) {
-      const float* y = pixels + px * l;
-      float* out = abundances + px * p;
-
-      // b = E^T y; a pixel with a non-finite value has no answer.
-      bool finite = true;
-      std::fill(w.b.begin(), w.b.end(), 0.0);
-      for (int band = 0; band < l; ++band) {
-        const double yb = y[band];
-        if (!std::isfinite(yb)) {
-          finite = false;
-          break;
-        }
-        const double* row = &endmembers_[static_cast<size_t>(band) * p];
-        for (int i = 0; i < p; ++i) w.b[i] += row[i] * yb;
-      }
-      if (!finite) {
-        std::fill(out, out + p, std::numeric_limits<float>::quiet_NaN());
-        continue;
-      }
-
-      // Start at the best single endmember (a feasible vertex): minimises
-      // ||e_k - y||^2 - ||y||^2 = G_kk - 2 b_k.
-      int best = 0;
-      for (int i = 1; i < p; ++i) {
-        if (gram_[static_cast<size_t>(i) * p + i] - 2 * w.b[i] <
-            gram_[static_cast<size_t>(best) * p + best] - 2 * w.b[best])
-          best = i;
-      }
-      std::fill(w.a.begin(), w.a.end(), 0.0);
-      std::fill(w.isFree.begin(), w.isFree.end(), 0);
-      w.a[best] = 1.0;
-      w.isFree[best] = 1;
-      int justFreed = -1;
-      // The multipliers are differences of terms as large as b: so is their rounding.
-      double largestB = 0;
-      for (int i = 0; i < p; ++i) largestB = std::max(largestB, std::fabs(w.b[i]));
-      const double multiplierTolPx = std::max(multiplierTol, 1e-12 * largestB);
-
-      for (int iter = 0; iter < options_.maxIterations; ++iter) {
-        int k = 0;
-        for (int i = 0; i < p; ++i)
-          if (w.isFree[i]) w.freeIdx[k++] = i;
-        // Equality-constrained minimiser on the free set.
-        choleskyOnSubset(gram_, p, w.freeIdx.data(), k, pivotFloor, w.chol.data());
-        for (int r = 0; r < k; ++r) {
-          w.z1[r] = w.b[w.freeIdx[r]];
-          w.z2[r] = 1.0;
-        }
-        choleskySolve(w.chol.data(), k, w.z1.data());
-        choleskySolve(w.chol.data(), k, w.z2.data());
-        double s1 = 0, s2 = 0;
-        for (int r = 0; r < k; ++r) {
-          s1 += w.z1[r];
-          s2 += w.z2[r];
-        }
-        const double nu = (s1 - 1.0) / s2;
-        bool inside = true;
-        bool freedIsPositive = true;
-        for (int r = 0; r < k; ++r) {
-          // One free index is the vertex itself: exactly 1, where z1 - nu z2 would cancel
-          // to 0 for a pixel far outside the endmembers' scale.
-          w.z[r] = k == 1 ? 1.0 : w.z1[r] - nu * w.z2[r];
-          if (w.z[r] <= 0) {
-            inside = false;
-            if (w.freeIdx[r] == justFreed) freedIsPositive = false;
-          }
-        }
-        // In exact arithmetic an index freed for a negative multiplier is positive in the
-        // next solution (G is positive definite). If it is not, its multiplier was rounding
-        // noise and the current point (the previous solution) is the optimum.
-        if (!freedIsPositive) {
-          w.isFree[justFreed] = 0;
-          break;
-        }
-        justFreed = -1;
-
-        if (inside) {
-          for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
-          // Multipliers of the fixed indices: lambda_i = (G a - b)_i + nu.
-          int enter = -1;
-          double most = -multiplierTolPx;
-          for (int i = 0; i < p; ++i) {
-            if (w.isFree[i]) continue;
-            double gi = -w.b[i];
-            for (int r = 0; r < k; ++r)
-              gi += gram_[static_cast<size_t>(i) * p + w.freeIdx[r]] * w.z[r];
-            const double lambda = gi + nu;
-            if (lambda < most) {
-              most = lambda;
-              enter = i;
-            }
-          }
-          if (enter < 0) break;  // KKT point: optimal.
-          w.isFree[enter] = 1;
-          justFreed = enter;
-          continue;
-        }
-
-        // Step from a towards z, stopping where the first free coordinate reaches zero.
-        double alpha = 1.0;
-        int block = -1;
-        for (int r = 0; r < k; ++r) {
-          if (w.z[r] <= 0) {
-            const double ai = w.a[w.freeIdx[r]];
-            const double t = ai / (ai - w.z[r]);
-            if (t < alpha || block < 0) {
-              alpha = t;
-              block = w.freeIdx[r];
-            }
-          }
-        }
-        for (int r = 0; r < k; ++r) {
-          double& ai = w.a[w.freeIdx[r]];
-          ai += alpha * (w.z[r] - ai);
-        }
-        w.a[block] = 0.0;
-        w.isFree[block] = 0;
-        // Coordinates that reached zero together with the blocking one leave as well.
-        for (int r = 0; r < k; ++r) {
-          const int i = w.freeIdx[r];
-          if (w.isFree[i] && w.a[i] <= 0) {
-            w.a[i] = 0.0;
-            w.isFree[i] = 0;
-          }
-        }
-      }
-
-      // Remove the rounding left in the sum (the constraint holds to ~1e-16 already).
-      double sum = 0;
-      for (int i = 0; i < p; ++i) sum += w.a[i];
-      for (int i = 0; i < p; ++i) out[i] = static_cast<float>(w.a[i] / sum);
-      if (!(sum > 0 && std::isfinite(sum))) failed = px;
-    }
+    for (int64_t px = begin; px < end; ++px)
+      if (!unmixPixel(pr, pixels + px * bands_, w, abundances + px * p)) failed = px;
   });
   // A finite pixel never gets NaN silently (the caller would count it as unmixed).
   if (failed >= 0)

@@ -2,11 +2,12 @@
 // fast algorithm to unmix hyperspectral data", IEEE TGRS 43(4), 2005).
 //
 // Streaming form with exactly the reference algorithm's result: pass 1 accumulates the
-// band mean and the L x L correlation matrix; its leading eigenvectors give the signal
-// subspace and the SNR estimate that chooses between the projective (high SNR) and the
-// zero-mean (low SNR) projection; pass 2 stores only the P-dimensional projection of every
-// pixel; the vertices are then found by P orthogonal-direction searches, each drawn from a
-// generator seeded by VcaOptions::seed, so the result is deterministic.
+// band mean and the L x L correlation matrix (bandMoments, subspace.h); its leading
+// eigenvectors give the signal subspace and the SNR estimate (estimateSnrDb) that chooses
+// between the projective (high SNR) and the zero-mean (low SNR) projection; pass 2 stores
+// only the P-dimensional projection of every pixel; the vertices are then found by P
+// orthogonal-direction searches, each drawn from a generator seeded by VcaOptions::seed, so
+// the result is deterministic.
 #pragma once
 
 #include <cstdint>

@@ -156,112 +156,115 @@ std::string quoteIfNeeded(const std::string& s) {
   return out + "\"";
 }
 
-}  // namespace
-
-EndmemberTable readEndmemberCsv(const std::string& path) {
+// The whole file as UTF-8 text, without a byte-order mark.
+std::string readUtf8Text(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) fail(path, 0, "cannot open the file (does it exist and is it readable?)");
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   if (file.bad()) fail(path, 0, "read error");
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 BOM
   if (!validUtf8(text)) text = latin1ToUtf8(text);
-  std::istringstream in(text);
+  return text;
+}
 
-  std::string line;
-  int lineNo = 0;
-  std::vector<std::string> header;
-  // The header is the first non-blank line.
+// The next non-blank line (without a trailing CR), counting lines in lineNo; false at the end.
+bool nextNonBlankLine(std::istream& in, std::string& line, int& lineNo) {
   while (std::getline(in, line)) {
     ++lineNo;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!trim(line).empty()) break;
+    if (!trim(line).empty()) return true;
   }
-  if (trim(line).empty()) fail(path, 0, "the file is empty; expected a header row");
-  const char delimiter = delimiterOf(line);
-  header = splitRecord(line, delimiter, path, lineNo);
-  const int headerLine = lineNo;
+  return false;
+}
 
-  int bandCol = -1, wavelengthCol = -1;
-  std::vector<int> endmemberCols;
-  EndmemberTable table;
+// Positions of the header's columns.
+struct Columns {
+  size_t count = 0;
+  int band = -1;
+  int wavelength = -1;  // -1: none
+  std::vector<int> endmembers;
+};
+
+// Finds the band, wavelength and endmember columns; the endmember names go to `names`.
+Columns parseHeader(const std::vector<std::string>& header, const std::string& path, int line,
+                    std::vector<std::string>& names) {
+  Columns cols;
+  cols.count = header.size();
   std::set<std::string> seenNames;
   for (size_t c = 0; c < header.size(); ++c) {
     const std::string key = lower(header[c]);
     if (key == "band") {
-      if (bandCol >= 0) fail(path, headerLine, "two 'band' columns");
-      bandCol = static_cast<int>(c);
+      if (cols.band >= 0) fail(path, line, "two 'band' columns");
+      cols.band = static_cast<int>(c);
     } else if (key == "wavelength" || key == "wavelength_nm") {
-      if (wavelengthCol >= 0) fail(path, headerLine, "two wavelength columns");
-      wavelengthCol = static_cast<int>(c);
+      if (cols.wavelength >= 0) fail(path, line, "two wavelength columns");
+      cols.wavelength = static_cast<int>(c);
     } else {
       if (header[c].empty()) {
-        fail(path, headerLine,
+        fail(path, line,
              "column " + std::to_string(c + 1) +
                  " has an empty header; name every endmember column");
       }
       if (!seenNames.insert(header[c]).second) {
-        fail(path, headerLine,
+        fail(path, line,
              "two endmember columns are named '" + header[c] + "'; endmember names must be unique");
       }
-      endmemberCols.push_back(static_cast<int>(c));
-      table.names.push_back(header[c]);
+      cols.endmembers.push_back(static_cast<int>(c));
+      names.push_back(header[c]);
     }
   }
-  if (bandCol < 0) {
-    fail(path, headerLine,
+  if (cols.band < 0) {
+    fail(path, line,
          "no 'band' column; the header must hold 'band' (1-based band number), optionally "
          "'wavelength' or 'wavelength_nm', and one column per endmember");
   }
-  if (endmemberCols.empty()) {
-    fail(path, headerLine, "no endmember column; add one column per endmember, headed by its name");
+  if (cols.endmembers.empty()) {
+    fail(path, line, "no endmember column; add one column per endmember, headed by its name");
   }
-
-  const int p = static_cast<int>(endmemberCols.size());
-  while (std::getline(in, line)) {
-    ++lineNo;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (trim(line).empty()) continue;
-    const std::vector<std::string> cells = splitRecord(line, delimiter, path, lineNo);
-    if (cells.size() != header.size()) {
-      fail(path, lineNo,
-           "ragged row: " + std::to_string(cells.size()) + " cells where the header has " +
-               std::to_string(header.size()));
-    }
-    double band = 0;
-    if (!parseNumber(cNumber(cells[bandCol], delimiter), band)) {
-      fail(path, lineNo, "band number '" + cells[bandCol] + "' is not a number");
-    }
-    if (band != static_cast<double>(table.bands + 1)) {
-      fail(path, lineNo,
-           "band number " + cells[bandCol] + " where " + std::to_string(table.bands + 1) +
-               " was expected; bands must be numbered 1, 2, ... in order");
-    }
-    if (wavelengthCol >= 0) {
-      double wl = 0;
-      if (!parseNumber(cNumber(cells[wavelengthCol], delimiter), wl)) {
-        fail(path, lineNo, "wavelength '" + cells[wavelengthCol] + "' is not a number");
-      }
-      table.wavelengths.push_back(wl);
-    }
-    for (int e = 0; e < p; ++e) {
-      double v = 0;
-      const std::string& cell = cells[endmemberCols[e]];
-      const std::string number = cNumber(cell, delimiter);
-      if (!parseNumber(number, v) || std::fabs(v) > std::numeric_limits<float>::max()) {
-        fail(path, lineNo,
-             "value '" + cell + "' of endmember '" + table.names[e] + "' is not a finite number");
-      }
-      // strtof, not a cast of the double: no double rounding, so written floats read back
-      // bit for bit.
-      table.values.push_back(std::strtof(number.c_str(), nullptr));
-    }
-    ++table.bands;
-  }
-  if (table.bands == 0) fail(path, headerLine, "no band rows after the header");
-  return table;
+  return cols;
 }
 
-void writeEndmemberCsv(const std::string& path, const EndmemberTable& table) {
+// Appends the band row `cells` (band table.bands + 1) to the table.
+void appendBandRow(const std::vector<std::string>& cells, const Columns& cols, char delimiter,
+                   const std::string& path, int lineNo, EndmemberTable& table) {
+  if (cells.size() != cols.count) {
+    fail(path, lineNo,
+         "ragged row: " + std::to_string(cells.size()) + " cells where the header has " +
+             std::to_string(cols.count));
+  }
+  double band = 0;
+  if (!parseNumber(cNumber(cells[cols.band], delimiter), band)) {
+    fail(path, lineNo, "band number '" + cells[cols.band] + "' is not a number");
+  }
+  if (band != static_cast<double>(table.bands + 1)) {
+    fail(path, lineNo,
+         "band number " + cells[cols.band] + " where " + std::to_string(table.bands + 1) +
+             " was expected; bands must be numbered 1, 2, ... in order");
+  }
+  if (cols.wavelength >= 0) {
+    double wl = 0;
+    if (!parseNumber(cNumber(cells[cols.wavelength], delimiter), wl)) {
+      fail(path, lineNo, "wavelength '" + cells[cols.wavelength] + "' is not a number");
+    }
+    table.wavelengths.push_back(wl);
+  }
+  for (size_t e = 0; e < cols.endmembers.size(); ++e) {
+    double v = 0;
+    const std::string& cell = cells[cols.endmembers[e]];
+    const std::string number = cNumber(cell, delimiter);
+    if (!parseNumber(number, v) || std::fabs(v) > std::numeric_limits<float>::max()) {
+      fail(path, lineNo,
+           "value '" + cell + "' of endmember '" + table.names[e] + "' is not a finite number");
+    }
+    // strtof, not a cast of the double: no double rounding, so written floats read back
+    // bit for bit.
+    table.values.push_back(std::strtof(number.c_str(), nullptr));
+  }
+  ++table.bands;
+}
+
+// InvalidArgument unless the table can be written and read back as it is.
+void checkWritable(const EndmemberTable& table) {
   const int p = table.endmembers();
   if (p < 1 || table.bands < 1 || table.values.size() != static_cast<size_t>(table.bands) * p) {
     throw InvalidArgument("endmember table is inconsistent: " + std::to_string(table.bands) +
@@ -285,6 +288,45 @@ void writeEndmemberCsv(const std::string& path, const EndmemberTable& table) {
                             "' cannot be used (empty or a reserved column name); rename it");
     }
   }
+}
+
+void writeCsvText(std::ostream& out, const EndmemberTable& table) {
+  out << "band";
+  if (!table.wavelengths.empty()) out << ",wavelength_nm";
+  for (const std::string& name : table.names) out << ',' << quoteIfNeeded(name);
+  out << '\n';
+  for (int b = 0; b < table.bands; ++b) {
+    out << (b + 1);
+    if (!table.wavelengths.empty()) out << ',' << formatDouble(table.wavelengths[b]);
+    for (int e = 0; e < table.endmembers(); ++e) out << ',' << formatFloat(table.at(b, e));
+    out << '\n';
+  }
+}
+
+}  // namespace
+
+EndmemberTable readEndmemberCsv(const std::string& path) {
+  std::istringstream in(readUtf8Text(path));
+  std::string line;
+  int lineNo = 0;
+  // The header is the first non-blank line.
+  if (!nextNonBlankLine(in, line, lineNo)) {
+    fail(path, 0, "the file is empty; expected a header row");
+  }
+  const char delimiter = delimiterOf(line);
+  const int headerLine = lineNo;
+  EndmemberTable table;
+  const Columns cols =
+      parseHeader(splitRecord(line, delimiter, path, lineNo), path, headerLine, table.names);
+  while (nextNonBlankLine(in, line, lineNo)) {
+    appendBandRow(splitRecord(line, delimiter, path, lineNo), cols, delimiter, path, lineNo, table);
+  }
+  if (table.bands == 0) fail(path, headerLine, "no band rows after the header");
+  return table;
+}
+
+void writeEndmemberCsv(const std::string& path, const EndmemberTable& table) {
+  checkWritable(table);
   // A sibling temporary file, renamed over the target only once complete.
   std::random_device rd;
   const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
@@ -294,16 +336,7 @@ void writeEndmemberCsv(const std::string& path, const EndmemberTable& table) {
       throw IoError("cannot write the endmember CSV " + path +
                     ": the folder does not exist or is not writable; choose another path");
     }
-    out << "band";
-    if (!table.wavelengths.empty()) out << ",wavelength_nm";
-    for (const std::string& name : table.names) out << ',' << quoteIfNeeded(name);
-    out << '\n';
-    for (int b = 0; b < table.bands; ++b) {
-      out << (b + 1);
-      if (!table.wavelengths.empty()) out << ',' << formatDouble(table.wavelengths[b]);
-      for (int e = 0; e < p; ++e) out << ',' << formatFloat(table.at(b, e));
-      out << '\n';
-    }
+    writeCsvText(out, table);
     out.flush();
     if (!out) {
       out.close();

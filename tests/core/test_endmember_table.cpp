@@ -2,8 +2,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/io/endmember_table.h"
 #include "core/errors.h"
+#include "core/io/endmember_table.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {
@@ -118,6 +118,14 @@ TEST_F(EndmemberCsv, ErrorsNameFileLineAndProblem) {
   expectThrowWith<IoError>([&] { readEndmemberCsv(headerOnly); }, {"no band rows"});
   const std::string duplicate = write("d.csv", "band,a,a\n1,0.1,0.2\n");
   expectThrowWith<IoError>([&] { readEndmemberCsv(duplicate); }, {"'a'", "unique"});
+}
+
+TEST_F(EndmemberCsv, LineNumbersCountBlankLines) {
+  // Blank lines before the header and between rows are skipped but counted, CRLF or not.
+  const std::string path = write("blank.csv", "\r\n\nband,a\r\n1,0.5\r\n \r\n2,x\r\n");
+  test::expectThrowWith<IoError>([&] { readEndmemberCsv(path); }, {"line 6", "'x'"});
+  const std::string header = write("header.csv", "\n\nband,a,a\n1,0.5,0.5\n");
+  test::expectThrowWith<IoError>([&] { readEndmemberCsv(header); }, {"line 3", "unique"});
 }
 
 TEST_F(EndmemberCsv, WriteFailuresLeaveNoFile) {
