@@ -271,6 +271,8 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
   check.addOutput("OUTPUT", scenePath.toStdString());
   check.addOutput("OUTPUT_ABUNDANCES", abundancePath.toStdString());
   check.addOutput("OUTPUT_ENDMEMBERS", endmemberPath.toStdString(), {".csv"});
+  if (!options_.libraryPath.empty())
+    addInput(check, QStringLiteral("LIBRARY"), QString::fromStdString(options_.libraryPath));
   checkOutputs(check);
   FeedbackProgress progress(feedback);
   try {

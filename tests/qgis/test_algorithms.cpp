@@ -370,6 +370,12 @@ TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
   expectFailure("dequnmix:synthesize", with({{"LIBRARY", path("missing.csv")}}), {"LIBRARY"});
   expectFailure("dequnmix:synthesize", with({{"BANDS", 20}, {"LOW_SNR_BANDS", 21}}),
                 {"LOW_SNR_BANDS", "20"});
+  expectFailure("dequnmix:synthesize",
+                {{"LIBRARY", library},
+                 {"OUTPUT", out("s.tif")},
+                 {"OUTPUT_ABUNDANCES", out("a.tif")},
+                 {"OUTPUT_ENDMEMBERS", library}},
+                {"OUTPUT_ENDMEMBERS", "LIBRARY", "destroy the input"});
   EXPECT_TRUE(outputs().isEmpty());
 }
 
