@@ -10,6 +10,15 @@
 #include "core/io/endmember_table.h"
 
 namespace dequnmix::processing {
+namespace {
+
+// NONLINEARITY's options, in the order of dequnmix::NonlinearMixing.
+QStringList nonlinearityOptions() {
+  return {QObject::tr("none (linear mixing)"), QObject::tr("bilinear (Fan)"),
+          QObject::tr("post-nonlinear (PPNMM)")};
+}
+
+}  // namespace
 
 QString SynthesizeAlgorithm::name() const { return QStringLiteral("synthesize"); }
 
@@ -34,6 +43,7 @@ QString SynthesizeAlgorithm::shortDescription() const {
 
 QString SynthesizeAlgorithm::shortHelpString() const {
   const dequnmix::SyntheticOptions d;
+  using Limits = dequnmix::SyntheticLimits;
   return QObject::
       tr("Creates a synthetic hyperspectral scene under the linear mixing model, together "
          "with its reference abundances and endmember spectra, deterministically for a "
@@ -42,7 +52,8 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "random fields on the simplex.\n\n"
          "Parameters\n"
          "- WIDTH, HEIGHT: scene size in pixels (default %2 x %3).\n"
-         "- BANDS: number of spectral bands (default %4), spread over %5-%6 nm.\n"
+         "- BANDS: number of spectral bands (default %4), spread over %5-%6 nm (ignored with "
+         "LIBRARY).\n"
          "- ENDMEMBERS: number of materials (default %7); at least 2 and fewer than BANDS.\n"
          "- SNR_DB: signal-to-noise ratio of the added white Gaussian noise in dB "
          "(default %8). 0 means noise-free.\n"
@@ -51,6 +62,28 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "- PURE_PIXELS: place one exactly pure pixel per endmember (default %10).\n"
          "- SEED: seed of the generator (default %11); the same parameters and seed give "
          "the same scene.\n\n"
+         "Effects of real scenes (each off by default)\n"
+         "- LIBRARY: a spectral library (endmember CSV, e.g. USGS minerals) from which the "
+         "ENDMEMBERS spectra are drawn at random, pairwise at least %1 rad apart. The scene "
+         "then has the library's bands and wavelengths, and BANDS is ignored.\n"
+         "- ILLUMINATION: strength s in [0, %12] of a smooth brightness field: each pixel's "
+         "whole spectrum is scaled by exp(s z), z a smooth unit-variance field, with mean "
+         "factor 1 (0 = off).\n"
+         "- ILLUMINATION_SMOOTHNESS: spatial scale (pixels) of that field (default %13).\n"
+         "- SHADE: reflectance in [0, %14] of a flat dark shade endmember that replaces the "
+         "last endmember (0 = off).\n"
+         "- VARIABILITY: strength v in [0, %15] of endmember variability: each pixel's spectra "
+         "are scaled (about 30% x v) and reshaped by a smooth spectral perturbation (about "
+         "10% x v) (0 = off). The reference spectra stay unperturbed.\n"
+         "- NONLINEARITY: the mixing model: none (linear), bilinear (Fan: adds the sum over "
+         "pairs a_i a_j e_i e_j) or post-nonlinear (PPNMM: y = x + b x^2).\n"
+         "- NONLINEAR_STRENGTH: weight in [0, %16] of the nonlinear term (1 = Fan's model; "
+         "b of PPNMM).\n"
+         "- NOISE_SPREAD_DB: the noise variance varies smoothly over bands by this many dB "
+         "peak to trough, in [0, %17], with SNR_DB kept overall (0 = white).\n"
+         "- LOW_SNR_BANDS: number of randomly chosen bands with extra noise (0 = none).\n"
+         "- LOW_SNR_DB: SNR of each of those bands against its own signal, in [%18, %19] "
+         "(default %20).\n\n"
          "Outputs\n"
          "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
          "band_001...; metadata 'wavelength' in nm). The grid is in pixel units (1 unit per pixel, "
@@ -69,7 +102,16 @@ QString SynthesizeAlgorithm::shortHelpString() const {
           .arg(d.snrDb)
           .arg(d.maxAbundance)
           .arg(d.purePixels ? QObject::tr("yes") : QObject::tr("no"))
-          .arg(static_cast<qulonglong>(d.seed));
+          .arg(static_cast<qulonglong>(d.seed))
+          .arg(Limits::kMaxIllumination)
+          .arg(d.illuminationSmoothness)
+          .arg(Limits::kMaxShade)
+          .arg(Limits::kMaxVariability)
+          .arg(Limits::kMaxNonlinearStrength)
+          .arg(Limits::kMaxNoiseSpreadDb)
+          .arg(Limits::kMinLowSnrDb)
+          .arg(Limits::kMaxLowSnrDb)
+          .arg(d.lowSnrDb);
 }
 
 SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
@@ -98,6 +140,7 @@ void SynthesizeAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
+  addEffectParameters(d);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Synthetic scene")));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_ABUNDANCES"),
@@ -105,6 +148,97 @@ void SynthesizeAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
                                                          QObject::tr("Reference endmembers"),
                                                          QObject::tr("CSV files (*.csv)")));
+}
+
+// The effects of real scenes (issue 11), each off by default; bounds from SyntheticLimits.
+void SynthesizeAlgorithm::addEffectParameters(const dequnmix::SyntheticOptions& d) {
+  using Number = QgsProcessingParameterNumber;
+  using Limits = dequnmix::SyntheticLimits;
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("LIBRARY"), QObject::tr("Spectral library for the endmembers (CSV, optional)"),
+      QgsProcessingParameterFile::File, QString(), QVariant(), true,
+      QObject::tr("CSV files (*.csv)")));
+  addParameter(ranged(new Number(
+      QStringLiteral("ILLUMINATION"), QObject::tr("Illumination variation strength (0 = off)"),
+      Number::Double, d.illumination, false, 0.0, Limits::kMaxIllumination)));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("ILLUMINATION_SMOOTHNESS"), QObject::tr("Illumination field scale (pixels)"),
+      Number::Double, d.illuminationSmoothness, false, 0.0, Limits::kMaxIlluminationSmoothness))));
+  addParameter(advanced(ranged(
+      new Number(QStringLiteral("SHADE"), QObject::tr("Shade endmember reflectance (0 = off)"),
+                 Number::Double, d.shade, false, 0.0, Limits::kMaxShade))));
+  addParameter(ranged(new Number(
+      QStringLiteral("VARIABILITY"), QObject::tr("Endmember variability strength (0 = off)"),
+      Number::Double, d.variability, false, 0.0, Limits::kMaxVariability)));
+  addParameter(new QgsProcessingParameterEnum(
+      QStringLiteral("NONLINEARITY"), QObject::tr("Nonlinear mixing"), nonlinearityOptions(), false,
+      static_cast<int>(d.nonlinearity)));
+  addParameter(ranged(new Number(QStringLiteral("NONLINEAR_STRENGTH"),
+                                 QObject::tr("Nonlinear mixing strength"), Number::Double,
+                                 d.nonlinearStrength, false, 0.0, Limits::kMaxNonlinearStrength)));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("NOISE_SPREAD_DB"), QObject::tr("Noise variance spread over bands (dB)"),
+      Number::Double, d.noiseSpreadDb, false, 0.0, Limits::kMaxNoiseSpreadDb))));
+  addParameter(advanced(
+      ranged(new Number(QStringLiteral("LOW_SNR_BANDS"), QObject::tr("Number of low-SNR bands"),
+                        Number::Integer, d.lowSnrBands, false, 0, 10000))));
+  addParameter(advanced(ranged(
+      new Number(QStringLiteral("LOW_SNR_DB"), QObject::tr("SNR of the low-SNR bands (dB)"),
+                 Number::Double, d.lowSnrDb, false, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb))));
+}
+
+void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
+                                               QgsProcessingContext& context) {
+  const QString library = parameterAsFile(parameters, QStringLiteral("LIBRARY"), context);
+  options_.libraryPath = library.toStdString();
+  options_.illumination = parameterAsDouble(parameters, QStringLiteral("ILLUMINATION"), context);
+  options_.illuminationSmoothness =
+      parameterAsDouble(parameters, QStringLiteral("ILLUMINATION_SMOOTHNESS"), context);
+  options_.shade = parameterAsDouble(parameters, QStringLiteral("SHADE"), context);
+  options_.variability = parameterAsDouble(parameters, QStringLiteral("VARIABILITY"), context);
+  options_.nonlinearity = static_cast<dequnmix::NonlinearMixing>(
+      parameterAsEnum(parameters, QStringLiteral("NONLINEARITY"), context));
+  options_.nonlinearStrength =
+      parameterAsDouble(parameters, QStringLiteral("NONLINEAR_STRENGTH"), context);
+  options_.noiseSpreadDb =
+      parameterAsDouble(parameters, QStringLiteral("NOISE_SPREAD_DB"), context);
+  options_.lowSnrBands = parameterAsInt(parameters, QStringLiteral("LOW_SNR_BANDS"), context);
+  options_.lowSnrDb = parameterAsDouble(parameters, QStringLiteral("LOW_SNR_DB"), context);
+  bands_ = options_.bands;
+  if (!library.isEmpty()) {
+    const dequnmix::EndmemberTable table = readEndmembers(library, QStringLiteral("LIBRARY"));
+    bands_ = table.bands;
+    const int drawn = options_.endmembers - (options_.shade > 0 ? 1 : 0);
+    if (table.endmembers() < drawn) {
+      fail(QObject::tr("LIBRARY holds %1 spectra but %2 endmembers are to be drawn from it. "
+                       "Lower ENDMEMBERS or use a larger library.")
+               .arg(table.endmembers())
+               .arg(drawn));
+    }
+  }
+}
+
+void SynthesizeAlgorithm::checkSizes(double snr) const {
+  if (options_.width < 1 || options_.height < 1) {
+    fail(QObject::tr("WIDTH and HEIGHT must be at least 1 pixel (got %1 x %2).")
+             .arg(options_.width)
+             .arg(options_.height));
+  }
+  if (options_.endmembers < 2 || options_.endmembers >= bands_) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 and fewer than the bands (%2%3). "
+                     "Lower ENDMEMBERS or raise BANDS.")
+             .arg(options_.endmembers)
+             .arg(bands_)
+             .arg(options_.libraryPath.empty() ? QString() : QObject::tr(", from LIBRARY")));
+  }
+  if (options_.lowSnrBands > bands_) {
+    fail(QObject::tr("LOW_SNR_BANDS is %1 but the scene has only %2 bands.")
+             .arg(options_.lowSnrBands)
+             .arg(bands_));
+  }
+  if (snr < 0.0) {
+    fail(QObject::tr("SNR_DB is %1 but must be positive, or 0 for a noise-free scene.").arg(snr));
+  }
 }
 
 bool SynthesizeAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
@@ -120,20 +254,8 @@ bool SynthesizeAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
   options_.purePixels = parameterAsBool(parameters, QStringLiteral("PURE_PIXELS"), context);
   options_.seed = static_cast<uint64_t>(
       std::max<qlonglong>(0, parameterAsInt(parameters, QStringLiteral("SEED"), context)));
-  if (options_.width < 1 || options_.height < 1) {
-    fail(QObject::tr("WIDTH and HEIGHT must be at least 1 pixel (got %1 x %2).")
-             .arg(options_.width)
-             .arg(options_.height));
-  }
-  if (options_.endmembers < 2 || options_.endmembers >= options_.bands) {
-    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 and fewer than BANDS (%2). "
-                     "Lower ENDMEMBERS or raise BANDS.")
-             .arg(options_.endmembers)
-             .arg(options_.bands));
-  }
-  if (snr < 0.0) {
-    fail(QObject::tr("SNR_DB is %1 but must be positive, or 0 for a noise-free scene.").arg(snr));
-  }
+  readEffectParameters(parameters, context);
+  checkSizes(snr);
   return true;
 }
 
@@ -149,6 +271,8 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
   check.addOutput("OUTPUT", scenePath.toStdString());
   check.addOutput("OUTPUT_ABUNDANCES", abundancePath.toStdString());
   check.addOutput("OUTPUT_ENDMEMBERS", endmemberPath.toStdString(), {".csv"});
+  if (!options_.libraryPath.empty())
+    addInput(check, QStringLiteral("LIBRARY"), QString::fromStdString(options_.libraryPath));
   checkOutputs(check);
   FeedbackProgress progress(feedback);
   try {
@@ -157,7 +281,7 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const int w = options_.width;
     const int h = options_.height;
     std::vector<std::string> bandNames;
-    for (int b = 0; b < options_.bands; ++b) {
+    for (int b = 0; b < bands_; ++b) {
       char label[32];
       std::snprintf(label, sizeof label, "band_%03d", b + 1);
       bandNames.emplace_back(label);
@@ -170,14 +294,15 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     auto sceneWriter = std::make_unique<GdalRasterWriter>(scenePath.toStdString(), w, h, bandNames,
                                                           pixelGrid, kOutputNoData);
     progress.info("Generating a " + std::to_string(w) + " x " + std::to_string(h) + " scene with " +
-                  std::to_string(options_.bands) + " bands and " +
-                  std::to_string(options_.endmembers) + " endmembers");
+                  std::to_string(bands_) + " bands and " + std::to_string(options_.endmembers) +
+                  " endmembers");
     const dequnmix::SyntheticScene scene = dequnmix::generateSyntheticScene(options_);
+    if (scene.bands != bands_) fail(QObject::tr("LIBRARY changed while the scene was generated."));
     progress.setProgress(0.6);
     throwIfCanceled(&progress);
 
     const dequnmix::EndmemberTable& table = scene.endmembers;
-    for (int b = 0; b < options_.bands && b < static_cast<int>(table.wavelengths.size()); ++b) {
+    for (int b = 0; b < bands_ && b < static_cast<int>(table.wavelengths.size()); ++b) {
       char value[32];
       std::snprintf(value, sizeof value, "%.2f", table.wavelengths[b]);
       sceneWriter->setBandMetadata(b + 1, "wavelength", value);

@@ -26,7 +26,12 @@ class SynthesizeAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
+  void addEffectParameters(const dequnmix::SyntheticOptions& d);
+  void readEffectParameters(const QVariantMap& parameters, QgsProcessingContext& context);
+  void checkSizes(double snr) const;
+
   dequnmix::SyntheticOptions options_;
+  int bands_ = 0;  // of the scene: BANDS, or the library's band count
 };
 
 }  // namespace dequnmix::processing

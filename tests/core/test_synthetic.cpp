@@ -1,4 +1,6 @@
 #include <cstring>
+#include <fstream>
+#include <set>
 
 #include "core/errors.h"
 #include "core/metrics/metrics.h"
@@ -190,6 +192,343 @@ TEST(Synthetic, RejectsBadOptions) {
         }));
       },
       {"minimum angle"});
+}
+
+// ---------------------------------------------------------------- effects (issue 11)
+
+SyntheticOptions noiseFree() {
+  SyntheticOptions o = small();
+  o.snrDb = std::numeric_limits<double>::infinity();
+  return o;
+}
+
+// A small library CSV (`count` positive spectra of `bands` values, wavelengths 500..690 nm)
+// written into the test's temporary folder; returns its path.
+std::string writeLibrary(const std::string& name, int count, int bands, float offset = 0.05f) {
+  test::Fixtures f(11);
+  EndmemberTable t;
+  for (int e = 0; e < count; ++e) t.names.push_back("mineral_" + std::to_string(e + 1));
+  t.bands = bands;
+  t.values = f.matrix(bands, count, 0.0, 0.9);
+  for (float& v : t.values) v += offset;
+  for (int b = 0; b < bands; ++b) t.wavelengths.push_back(500.0 + 10.0 * b);
+  const std::string path = ::testing::TempDir() + "dequnmix_" + name + ".csv";
+  writeEndmemberCsv(path, t);
+  return path;
+}
+
+TEST(SyntheticEffects, EffectsAtStrengthZeroEqualThePlainScene) {
+  const SyntheticScene plain = generateSyntheticScene(small());
+  SyntheticOptions o = small();
+  o.illumination = 0;
+  o.illuminationSmoothness = 2;  // no effect while the strength is 0
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0;
+  o.lowSnrDb = 20;  // no effect without low-SNR bands
+  const SyntheticScene s = generateSyntheticScene(o);
+  EXPECT_TRUE(bitwiseEqual(s.scene, plain.scene));
+  EXPECT_TRUE(bitwiseEqual(s.abundances, plain.abundances));
+  EXPECT_TRUE(bitwiseEqual(s.endmembers.values, plain.endmembers.values));
+}
+
+TEST(SyntheticEffects, LibraryEndmembersAreColumnsOfTheLibrary) {
+  const std::string path = writeLibrary("library", 12, 20);
+  const EndmemberTable library = readEndmemberCsv(path);
+  SyntheticOptions o = small();  // bands = 30 is ignored: the library has 20
+  o.libraryPath = path;
+  o.minSpectralAngle = 0.05;
+  std::set<std::vector<std::string>> draws;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    o.seed = seed;
+    const SyntheticScene s = generateSyntheticScene(o);
+    ASSERT_EQ(s.bands, 20);
+    EXPECT_EQ(s.scene.size(), 20u * 480);
+    EXPECT_EQ(s.endmembers.wavelengths, library.wavelengths);
+    ASSERT_EQ(s.endmembers.endmembers(), 4);
+    for (int e = 0; e < 4; ++e) {
+      const auto at = std::find(library.names.begin(), library.names.end(), s.endmembers.names[e]);
+      ASSERT_NE(at, library.names.end()) << s.endmembers.names[e];
+      const int c = static_cast<int>(at - library.names.begin());
+      for (int b = 0; b < 20; ++b) EXPECT_EQ(s.endmembers.at(b, e), library.at(b, c));
+      for (int f = e + 1; f < 4; ++f)
+        EXPECT_GE(
+            spectralAngle(s.endmembers.values.data() + e, s.endmembers.values.data() + f, 20, 4, 4),
+            0.05);
+    }
+    draws.insert(s.endmembers.names);
+    EXPECT_TRUE(bitwiseEqual(s.scene, generateSyntheticScene(o).scene));  // deterministic
+  }
+  EXPECT_GT(draws.size(), 1u);  // the seed chooses the spectra
+  // The abundances do not depend on where the spectra come from.
+  o.libraryPath.clear();
+  EXPECT_TRUE(bitwiseEqual(generateSyntheticScene(o).abundances, generateSyntheticScene([&] {
+                                                                   SyntheticOptions l = o;
+                                                                   l.libraryPath = path;
+                                                                   return l;
+                                                                 }())
+                                                                     .abundances));
+}
+
+TEST(SyntheticEffects, UsgsLibraryGivesItsBandsAndNames) {
+  const std::string path = std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
+  if (!std::ifstream(path)) GTEST_SKIP() << "no USGS library at " << path;
+  SyntheticOptions o = small();
+  o.libraryPath = path;
+  o.endmembers = 6;
+  const SyntheticScene s = generateSyntheticScene(o);
+  EXPECT_EQ(s.bands, 224);
+  EXPECT_EQ(s.endmembers.wavelengths.size(), 224u);
+  EXPECT_NE(s.endmembers.names.front().rfind("endmember_", 0), 0u);  // mineral names
+}
+
+TEST(SyntheticEffects, IlluminationScalesEachPixelsWholeSpectrum) {
+  const SyntheticScene plain = generateSyntheticScene(noiseFree());
+  SyntheticOptions o = noiseFree();
+  o.illumination = 0.5;
+  const SyntheticScene s = generateSyntheticScene(o);
+  EXPECT_TRUE(bitwiseEqual(s.abundances, plain.abundances));
+  EXPECT_TRUE(bitwiseEqual(s.endmembers.values, plain.endmembers.values));
+  const int64_t n = 480;
+  std::vector<double> t(n);
+  double mean = 0, worst = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    t[i] = double(s.scene[i]) / plain.scene[i];
+    mean += t[i] / n;
+    for (int b = 1; b < 30; ++b)  // the same factor on every band
+      worst =
+          std::max(worst, std::fabs(double(s.scene[b * n + i]) / plain.scene[b * n + i] - t[i]));
+  }
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_NEAR(mean, 1.0, 1e-4);  // the factors average to one
+  double var = 0, neighbour = 0, far = 0;
+  for (int64_t i = 0; i < n; ++i) var += (t[i] - mean) * (t[i] - mean) / n;
+  EXPECT_GT(std::sqrt(var), 0.2);  // about s = 0.5 in log units, smoothed
+  for (int r = 0; r < 20; ++r)
+    for (int c = 0; c + 1 < 24; ++c) {
+      neighbour += std::fabs(t[r * 24 + c] - t[r * 24 + c + 1]);
+      far += std::fabs(t[r * 24 + c] - t[((r + 7) % 20) * 24 + (c + 11) % 24]);
+    }
+  EXPECT_LT(neighbour, 0.3 * far);  // a smooth field
+}
+
+TEST(SyntheticEffects, ShadeIsAFlatDarkLastEndmember) {
+  SyntheticOptions o = small();
+  o.shade = 0.03;
+  const SyntheticScene s = generateSyntheticScene(o);
+  ASSERT_EQ(s.endmembers.endmembers(), 4);
+  EXPECT_EQ(s.endmembers.names.back(), "shade");
+  for (int b = 0; b < 30; ++b) EXPECT_EQ(s.endmembers.at(b, 3), 0.03f);
+  for (int e = 0; e < 3; ++e)
+    EXPECT_GE(
+        spectralAngle(s.endmembers.values.data() + e, s.endmembers.values.data() + 3, 30, 4, 4),
+        o.minSpectralAngle);
+  const std::string path = writeLibrary("shade", 6, 20);
+  o.libraryPath = path;
+  const SyntheticScene l = generateSyntheticScene(o);
+  EXPECT_EQ(l.endmembers.names.back(), "shade");
+  EXPECT_EQ(l.endmembers.at(7, 3), 0.03f);
+}
+
+// Relative RMS difference between two scenes.
+double relativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, r = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    d += (double(a[k]) - b[k]) * (double(a[k]) - b[k]);
+    r += double(b[k]) * b[k];
+  }
+  return std::sqrt(d / r);
+}
+
+TEST(SyntheticEffects, VariabilityPerturbsPixelsNotTheReference) {
+  const SyntheticScene plain = generateSyntheticScene(noiseFree());
+  SyntheticOptions o = noiseFree();
+  std::vector<double> differences;
+  for (double v : {0.2, 0.8}) {
+    o.variability = v;
+    const SyntheticScene s = generateSyntheticScene(o);
+    EXPECT_TRUE(bitwiseEqual(s.abundances, plain.abundances));
+    EXPECT_TRUE(bitwiseEqual(s.endmembers.values, plain.endmembers.values));
+    differences.push_back(relativeDifference(s.scene, plain.scene));
+    // A pure pixel is its endmember scaled and reshaped: the ratio varies over bands, within
+    // the model's bounds (scaling exp(0.3 v z), shape 1 +- about 0.1 v per basis function).
+    const int64_t n = 480;
+    for (int64_t i = 0; i < n; ++i) {
+      if (s.abundances[i] != 1.0f) continue;  // the pure pixel of endmember 1
+      double lo = 1e9, hi = 0;
+      for (int b = 0; b < 30; ++b) {
+        const double ratio = s.scene[b * n + i] / s.endmembers.at(b, 0);
+        lo = std::min(lo, ratio);
+        hi = std::max(hi, ratio);
+      }
+      EXPECT_GT(hi / lo, 1.0 + 0.01 * v);
+      EXPECT_LT(hi / lo, 1.0 + 2.0 * v);
+    }
+  }
+  EXPECT_GT(differences[0], 0.01);
+  EXPECT_GT(differences[1], 2.5 * differences[0]);  // stronger with v
+}
+
+TEST(SyntheticEffects, BilinearStrengthScalesTheFanTerm) {
+  const SyntheticScene plain = generateSyntheticScene(noiseFree());
+  SyntheticOptions o = noiseFree();
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.25;
+  const SyntheticScene s1 = generateSyntheticScene(o);
+  o.nonlinearStrength = 0.5;
+  const SyntheticScene s2 = generateSyntheticScene(o);
+  const int64_t n = 480;
+  double worstScaling = 0, worstModel = 0, largest = 0;
+  for (int b = 0; b < 30; ++b)
+    for (int64_t i = 0; i < n; ++i) {
+      const double d1 = double(s1.scene[b * n + i]) - plain.scene[b * n + i];
+      const double d2 = double(s2.scene[b * n + i]) - plain.scene[b * n + i];
+      worstScaling = std::max(worstScaling, std::fabs(d2 - 2 * d1));
+      double fan = 0;  // sum_{i<j} a_i a_j e_i e_j
+      for (int e = 0; e < 4; ++e)
+        for (int f = e + 1; f < 4; ++f)
+          fan += double(plain.abundances[e * n + i]) * plain.abundances[f * n + i] *
+                 plain.endmembers.at(b, e) * plain.endmembers.at(b, f);
+      worstModel = std::max(worstModel, std::fabs(d2 - 0.5 * fan));
+      largest = std::max(largest, d2);
+    }
+  EXPECT_LT(worstScaling, 2e-7);
+  EXPECT_LT(worstModel, 2e-7);
+  EXPECT_GT(largest, 0.01);
+}
+
+TEST(SyntheticEffects, PostNonlinearFollowsPpnmm) {
+  const SyntheticScene plain = generateSyntheticScene(noiseFree());
+  SyntheticOptions o = noiseFree();
+  o.nonlinearity = NonlinearMixing::PostNonlinear;
+  o.nonlinearStrength = 0.4;
+  const SyntheticScene s = generateSyntheticScene(o);
+  double worst = 0;
+  for (size_t k = 0; k < s.scene.size(); ++k) {
+    const double x = plain.scene[k];
+    worst = std::max(worst, std::fabs(s.scene[k] - (x + 0.4 * x * x)));
+  }
+  EXPECT_LT(worst, 2e-7);
+  EXPECT_GT(relativeDifference(s.scene, plain.scene), 0.05);
+}
+
+// Per-band noise variance of `noisy` against the noise-free `clean` scene.
+std::vector<double> bandNoise(const SyntheticScene& noisy, const SyntheticScene& clean) {
+  const int64_t n = static_cast<int64_t>(clean.width) * clean.height;
+  std::vector<double> v(clean.bands, 0.0);
+  for (int b = 0; b < clean.bands; ++b)
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = double(noisy.scene[b * n + i]) - clean.scene[b * n + i];
+      v[b] += d * d / n;
+    }
+  return v;
+}
+
+TEST(SyntheticEffects, BandDependentNoiseKeepsTheOverallSnr) {
+  SyntheticOptions o = small();
+  o.width = o.height = 64;
+  o.snrDb = std::numeric_limits<double>::infinity();
+  const SyntheticScene clean = generateSyntheticScene(o);
+  o.snrDb = 20;
+  o.noiseSpreadDb = 20;
+  const SyntheticScene noisy = generateSyntheticScene(o);
+  const std::vector<double> v = bandNoise(noisy, clean);
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  EXPECT_NEAR(10 * std::log10(*hi / *lo), 20.0, 1.5);  // the spread, up to sampling
+  double signal = 0, noise = 0;
+  for (float y : clean.scene) signal += double(y) * y;
+  for (double x : v) noise += x * 64 * 64;
+  EXPECT_NEAR(10 * std::log10(signal / noise), 20.0, 0.5);
+  for (int b = 1; b < 30; ++b)  // smooth over bands: neighbours within a factor 1.5
+    EXPECT_LT(std::fabs(std::log(v[b] / v[b - 1])), std::log(1.5)) << b;
+}
+
+TEST(SyntheticEffects, LowSnrBandsHaveTheirOwnSnr) {
+  SyntheticOptions o = noiseFree();
+  const SyntheticScene clean = generateSyntheticScene(o);
+  o.lowSnrBands = 3;
+  o.lowSnrDb = 0;
+  const SyntheticScene onlyLow = generateSyntheticScene(o);  // infinite SNR elsewhere
+  o.snrDb = 40;
+  const SyntheticScene noisy = generateSyntheticScene(o);
+  const int64_t n = 480;
+  const std::vector<double> v = bandNoise(noisy, clean);
+  const std::vector<double> w = bandNoise(onlyLow, clean);
+  int low = 0;
+  for (int b = 0; b < 30; ++b) {
+    double power = 0;
+    for (int64_t i = 0; i < n; ++i)
+      power += double(clean.scene[b * n + i]) * clean.scene[b * n + i];
+    const double snr = 10 * std::log10(power / n / v[b]);
+    if (snr < 10) {
+      ++low;
+      EXPECT_NEAR(snr, 0.0, 1.0) << b;
+      EXPECT_GT(w[b], 0.0);
+    } else {
+      EXPECT_GT(snr, 35.0) << b;
+      EXPECT_EQ(w[b], 0.0) << b;  // untouched when the scene is otherwise noise-free
+    }
+  }
+  EXPECT_EQ(low, 3);
+}
+
+TEST(SyntheticEffects, EveryEffectTogetherIsDeterministic) {
+  SyntheticOptions o = small();
+  o.libraryPath = writeLibrary("all", 10, 25);
+  o.minSpectralAngle = 0.05;
+  o.illumination = 0.3;
+  o.shade = 0.02;
+  o.variability = 0.5;
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.3;
+  o.noiseSpreadDb = 10;
+  o.lowSnrBands = 2;
+  const SyntheticScene a = generateSyntheticScene(o);
+  const SyntheticScene b = generateSyntheticScene(o);
+  EXPECT_TRUE(bitwiseEqual(a.scene, b.scene));
+  for (float y : a.scene) EXPECT_TRUE(std::isfinite(y));
+  o.seed = 43;
+  EXPECT_FALSE(bitwiseEqual(a.scene, generateSyntheticScene(o).scene));
+}
+
+TEST(SyntheticEffects, NonlinearMixingNames) {
+  for (NonlinearMixing m :
+       {NonlinearMixing::None, NonlinearMixing::Bilinear, NonlinearMixing::PostNonlinear})
+    EXPECT_EQ(parseNonlinearMixing(toString(m)), m);
+  test::expectThrowWith<InvalidArgument>([] { parseNonlinearMixing("fan"); },
+                                         {"none, bilinear or ppnmm"});
+}
+
+TEST(SyntheticEffects, RejectsBadEffectOptions) {
+  using test::expectThrowWith;
+  auto expectRejected = [](auto change, const std::vector<std::string>& parts) {
+    SyntheticOptions o = small();
+    change(o);
+    expectThrowWith<InvalidArgument>([&] { generateSyntheticScene(o); }, parts);
+  };
+  expectRejected([](SyntheticOptions& o) { o.illumination = 2.5; }, {"illumination", "[0, 2]"});
+  expectRejected([](SyntheticOptions& o) { o.illuminationSmoothness = -1; },
+                 {"illuminationSmoothness", "[0, 1000]"});
+  expectRejected([](SyntheticOptions& o) { o.shade = 0.3; }, {"shade", "[0, 0.2]"});
+  expectRejected([](SyntheticOptions& o) { o.variability = -0.1; }, {"variability", "[0, 1]"});
+  expectRejected([](SyntheticOptions& o) { o.nonlinearStrength = std::nan(""); },
+                 {"nonlinearStrength", "[0, 1]"});
+  expectRejected([](SyntheticOptions& o) { o.noiseSpreadDb = 50; }, {"noiseSpreadDb", "[0, 40]"});
+  expectRejected([](SyntheticOptions& o) { o.lowSnrDb = 41; }, {"lowSnrDb", "[-10, 40]"});
+  expectRejected([](SyntheticOptions& o) { o.lowSnrBands = 31; }, {"lowSnrBands", "[0, 30]"});
+  expectRejected([](SyntheticOptions& o) { o.lowSnrBands = -1; }, {"lowSnrBands"});
+  const std::string few = writeLibrary("few", 3, 20);
+  expectRejected([&](SyntheticOptions& o) { o.libraryPath = few; }, {"3 spectra", "fewer than"});
+  const std::string negative = writeLibrary("negative", 6, 20, -0.5f);
+  expectRejected([&](SyntheticOptions& o) { o.libraryPath = negative; }, {"negative"});
+  expectRejected([&](SyntheticOptions& o) { o.libraryPath = writeLibrary("bands", 6, 4); },
+                 {"less than the band count (4)"});
+  expectThrowWith<IoError>(
+      [] {
+        SyntheticOptions o = small();
+        o.libraryPath = ::testing::TempDir() + "no_such_library.csv";
+        generateSyntheticScene(o);
+      },
+      {"no_such_library.csv"});
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include <QCoreApplication>
 #include <QDir>
@@ -35,8 +36,8 @@
 #include <qgstaskmanager.h>
 #include <qgsvectorlayer.h>
 
-#include "core/synthetic/synthetic.h"
 #include "core/classical/vca.h"
+#include "core/synthetic/synthetic.h"
 #include "plugin/registration.h"
 #include "test_support.h"
 
@@ -155,10 +156,27 @@ TEST(Provider, EveryAlgorithmIsDocumented) {
 }
 
 TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
-  EXPECT_EQ(
-      parameterNames("dequnmix:synthesize"),
-      QStringList({"WIDTH", "HEIGHT", "BANDS", "ENDMEMBERS", "SNR_DB", "MAX_ABUNDANCE",
-                   "PURE_PIXELS", "SEED", "OUTPUT", "OUTPUT_ABUNDANCES", "OUTPUT_ENDMEMBERS"}));
+  EXPECT_EQ(parameterNames("dequnmix:synthesize"), QStringList({"WIDTH",
+                                                                "HEIGHT",
+                                                                "BANDS",
+                                                                "ENDMEMBERS",
+                                                                "SNR_DB",
+                                                                "MAX_ABUNDANCE",
+                                                                "PURE_PIXELS",
+                                                                "SEED",
+                                                                "LIBRARY",
+                                                                "ILLUMINATION",
+                                                                "ILLUMINATION_SMOOTHNESS",
+                                                                "SHADE",
+                                                                "VARIABILITY",
+                                                                "NONLINEARITY",
+                                                                "NONLINEAR_STRENGTH",
+                                                                "NOISE_SPREAD_DB",
+                                                                "LOW_SNR_BANDS",
+                                                                "LOW_SNR_DB",
+                                                                "OUTPUT",
+                                                                "OUTPUT_ABUNDANCES",
+                                                                "OUTPUT_ENDMEMBERS"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
             QStringList({"INPUT", "BANDS", "ENDMEMBERS", "SEED", "THREADS", "OUTPUT_ENDMEMBERS",
                          "OUTPUT_LOCATIONS"}));
@@ -186,6 +204,31 @@ TEST(Provider, DefaultsComeFromTheCoreOptions) {
                    s.maxAbundance);
   EXPECT_EQ(synth->parameterDefinition("PURE_PIXELS")->defaultValue().toBool(), s.purePixels);
   EXPECT_EQ(synth->parameterDefinition("SEED")->defaultValue().toULongLong(), s.seed);
+  // The effects: defaults (all off) and bounds from the core.
+  using Limits = dequnmix::SyntheticLimits;
+  auto number = [&](const char* name) {
+    return dynamic_cast<const QgsProcessingParameterNumber*>(synth->parameterDefinition(name));
+  };
+  const std::vector<std::tuple<const char*, double, double, double>> numbers = {
+      {"ILLUMINATION", s.illumination, 0, Limits::kMaxIllumination},
+      {"ILLUMINATION_SMOOTHNESS", s.illuminationSmoothness, 0, Limits::kMaxIlluminationSmoothness},
+      {"SHADE", s.shade, 0, Limits::kMaxShade},
+      {"VARIABILITY", s.variability, 0, Limits::kMaxVariability},
+      {"NONLINEAR_STRENGTH", s.nonlinearStrength, 0, Limits::kMaxNonlinearStrength},
+      {"NOISE_SPREAD_DB", s.noiseSpreadDb, 0, Limits::kMaxNoiseSpreadDb},
+      {"LOW_SNR_DB", s.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb}};
+  for (const auto& [name, value, lo, hi] : numbers) {
+    SCOPED_TRACE(name);
+    ASSERT_NE(number(name), nullptr);
+    EXPECT_DOUBLE_EQ(number(name)->defaultValue().toDouble(), value);
+    EXPECT_DOUBLE_EQ(number(name)->minimum(), lo);
+    EXPECT_DOUBLE_EQ(number(name)->maximum(), hi);
+  }
+  EXPECT_EQ(synth->parameterDefinition("LOW_SNR_BANDS")->defaultValue().toInt(), s.lowSnrBands);
+  EXPECT_EQ(synth->parameterDefinition("NONLINEARITY")->defaultValue().toInt(),
+            static_cast<int>(s.nonlinearity));
+  EXPECT_TRUE(synth->parameterDefinition("LIBRARY")->flags() &
+              QgsProcessingParameterDefinition::FlagOptional);
   const dequnmix::VcaOptions v;
   const QgsProcessingAlgorithm* vca =
       QgsApplication::processingRegistry()->algorithmById("dequnmix:vca");
@@ -238,6 +281,102 @@ TEST_F(AlgorithmTest, SynthesizeWithNoiseDiffersFromNoiseFree) {
   for (size_t i = 0; i < a.values.size(); ++i)
     diff = std::max(diff, double(std::abs(a.values[i] - b.values[i])));
   EXPECT_GT(diff, 1e-4);
+}
+
+// A small spectral library (8 positive spectra on 25 bands) in the endmember CSV format.
+QString writeLibrary(const QString& path) {
+  QString text = QStringLiteral("band,wavelength_nm");
+  for (int e = 0; e < 8; ++e) text += QStringLiteral(",mineral_%1").arg(e + 1);
+  uint64_t state = 12345;
+  for (int b = 0; b < 25; ++b) {
+    text += QStringLiteral("\n%1,%2").arg(b + 1).arg(450 + 20 * b);
+    for (int e = 0; e < 8; ++e) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      text += QStringLiteral(",%1").arg(0.05 + 0.9 * double(state >> 11) * 0x1.0p-53, 0, 'f', 6);
+    }
+  }
+  writeText(path, text + "\n");
+  return path;
+}
+
+TEST_F(AlgorithmTest, SynthesizeWithLibraryIlluminationVariabilityAndNonlinearMixing) {
+  const QString library = writeLibrary(path("library.csv"));
+  auto run = [&](const QString& prefix, bool effects) {
+    QVariantMap p = {{"WIDTH", 20},
+                     {"HEIGHT", 12},
+                     {"BANDS", 10},  // ignored: the library has 25
+                     {"ENDMEMBERS", 4},
+                     {"SNR_DB", 0.0},
+                     {"SEED", 3},
+                     {"LIBRARY", library},
+                     {"OUTPUT", path(prefix + ".tif")},
+                     {"OUTPUT_ABUNDANCES", path(prefix + "_abundances.tif")},
+                     {"OUTPUT_ENDMEMBERS", path(prefix + "_endmembers.csv")}};
+    if (effects) {
+      p.insert("ILLUMINATION", 0.3);
+      p.insert("VARIABILITY", 0.4);
+      p.insert("NONLINEARITY", 1);  // bilinear
+      p.insert("NONLINEAR_STRENGTH", 0.5);
+    }
+    const RunResult r = runAlgorithm(QStringLiteral("dequnmix:synthesize"), p);
+    EXPECT_TRUE(r.ok) << r.error.toStdString();
+  };
+  run("plain", false);
+  run("effects", true);
+  const RasterData scene = readRaster(path("effects.tif"));
+  EXPECT_EQ(scene.width, 20);
+  EXPECT_EQ(scene.height, 12);
+  EXPECT_EQ(scene.bands, 25);
+  const RasterData abundances = readRaster(path("effects_abundances.tif"));
+  EXPECT_EQ(abundances.bands, 4);
+  const Spectra spectra = readSpectra(path("effects_endmembers.csv"));
+  ASSERT_EQ(spectra.rows.size(), 25u);
+  ASSERT_EQ(spectra.names.size(), 4);
+  for (const QString& name : spectra.names)
+    EXPECT_TRUE(name.startsWith("mineral_")) << name.toStdString();
+  // Same endmembers and abundances as the plain scene (the effects only act on the pixels),
+  // but a different scene, which no longer follows the linear model.
+  const RasterData plain = readRaster(path("plain.tif"));
+  const RasterData plainAbundances = readRaster(path("plain_abundances.tif"));
+  EXPECT_EQ(readSpectra(path("plain_endmembers.csv")).names, spectra.names);
+  ASSERT_EQ(plain.values.size(), scene.values.size());
+  EXPECT_EQ(plainAbundances.values, abundances.values);
+  double diff = 0, linear = 0;
+  for (size_t i = 0; i < scene.values.size(); ++i)
+    diff = std::max(diff, double(std::abs(scene.values[i] - plain.values[i])));
+  for (int r = 0; r < 12; ++r)
+    for (int c = 0; c < 20; ++c)
+      for (int b = 0; b < 25; ++b) {
+        double model = 0;
+        for (int e = 0; e < 4; ++e) model += spectra.rows[b][e] * abundances.at(e, r, c);
+        linear = std::max(linear, std::abs(model - plain.at(b, r, c)));
+      }
+  EXPECT_LT(linear, 1e-5);  // the plain scene is E A
+  EXPECT_GT(diff, 0.05);
+}
+
+TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
+  const QString library = writeLibrary(path("library.csv"));
+  const QVariantMap destinations = {{"OUTPUT", out("s.tif")},
+                                    {"OUTPUT_ABUNDANCES", out("a.tif")},
+                                    {"OUTPUT_ENDMEMBERS", out("e.csv")}};
+  auto with = [&](QVariantMap p) {
+    for (auto it = destinations.begin(); it != destinations.end(); ++it)
+      p.insert(it.key(), it.value());
+    return p;
+  };
+  expectFailure("dequnmix:synthesize", with({{"LIBRARY", library}, {"ENDMEMBERS", 9}}),
+                {"LIBRARY", "8 spectra"});
+  expectFailure("dequnmix:synthesize", with({{"LIBRARY", path("missing.csv")}}), {"LIBRARY"});
+  expectFailure("dequnmix:synthesize", with({{"BANDS", 20}, {"LOW_SNR_BANDS", 21}}),
+                {"LOW_SNR_BANDS", "20"});
+  expectFailure("dequnmix:synthesize",
+                {{"LIBRARY", library},
+                 {"OUTPUT", out("s.tif")},
+                 {"OUTPUT_ABUNDANCES", out("a.tif")},
+                 {"OUTPUT_ENDMEMBERS", library}},
+                {"OUTPUT_ENDMEMBERS", "LIBRARY", "destroy the input"});
+  EXPECT_TRUE(outputs().isEmpty());
 }
 
 // The classical pipeline on a georeferenced scene with nodata pixels.
