@@ -37,6 +37,8 @@ struct Args {
   std::vector<int> seeds = {1, 2, 3};
   std::string scenes;  // names or indices, comma-separated; empty: all
   int epochs = -1;
+  std::string refine;  // candidate endmember refinement; empty: the training default
+  bool trainE = false;  // candidate: learn E with the network
   int threads = 1;
   std::string csv;
   std::string samson = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
@@ -201,7 +203,8 @@ Score runVcaFcls(const Scene& s, uint64_t seed) {
   return r;
 }
 
-// DEQ-Unmix with DeqTrainOptions{} but P, the seed, the threads (and --epochs if given).
+// DEQ-Unmix with DeqTrainOptions{} but P, the seed, the threads (and the candidate settings
+// --epochs, --refine, --train-e when given).
 Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refinement) {
   DeqTrainInput in;
   in.bands = s.bands;
@@ -213,6 +216,8 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   o.seed = seed;
   o.threads = a.threads;
   if (a.epochs > 0) o.epochs = a.epochs;
+  if (!a.refine.empty()) o.refinement = parseEnum<EndmemberRefinement>(a.refine);
+  o.trainEndmembers = o.trainEndmembers || a.trainE;
   const auto t0 = std::chrono::steady_clock::now();
   const DeqTrainResult r = trainDeqUnmix(in, o);
   Score d = score(s, r.model.endmembers.values, r.abundances);
@@ -276,14 +281,16 @@ void printTable(const std::vector<Row>& rows, const Args& a) {
       "\nMeans over seeds %s; aRMSE = sqrt(mean over pixels and endmembers), aRMSE/e = mean of "
       "the per-endmember RMSEs (core/metrics/metrics.h); endmembers matched by SAD. DEQ-Unmix "
       "loses where a metric is more than 5%% above VCA+FCLS's. %d LibTorch thread(s), epochs: "
-      "%s.\n",
+      "%s, refinement: %s%s.\n",
       [&] {
         std::string s;
         for (int x : a.seeds) s += (s.empty() ? "" : ",") + std::to_string(x);
         return s;
       }()
           .c_str(),
-      a.threads, a.epochs > 0 ? std::to_string(a.epochs).c_str() : "the training default");
+      a.threads, a.epochs > 0 ? std::to_string(a.epochs).c_str() : "the training default",
+      a.refine.empty() ? "the training default" : a.refine.c_str(),
+      a.trainE ? ", endmembers learned" : "");
 }
 
 void declare(bench::Arguments& args, Args& a) {
@@ -291,6 +298,9 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--scenes", a.scenes, "LIST", "scene names or 0-based indices, comma-separated",
               "all");
   args.option("--epochs", a.epochs, "N", "training epochs", "the training default");
+  args.option("--refine", a.refine, "R", "endmember refinement: none|mean_shift|min_volume|auto",
+              "the training default");
+  args.flag("--train-e", a.trainE, "learn the endmembers with the network");
   args.option("--threads", a.threads, "N", "LibTorch threads");
   args.option("--csv", a.csv, "FILE", "also write one row per scene, seed and method", "none");
   args.option("--samson", a.samson, "DIR", "folder holding the Samson files");
