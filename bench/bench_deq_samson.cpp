@@ -149,17 +149,9 @@ struct Score {
 };
 
 Score score(const Scene& s, const std::vector<float>& E, const std::vector<float>& A) {
-  const int64_t n = int64_t(s.height) * s.width;
-  EndmemberMatch m = matchEndmembers(E, s.refEndmembers, s.bands, s.P);
-  std::vector<float> est(n * s.P), ref(n * s.P);
-  for (int p = 0; p < s.P; ++p)
-    for (int64_t i = 0; i < n; ++i) {
-      est[i * s.P + p] = A[p * n + i];
-      ref[i * s.P + p] = s.refAbundances[p * n + i];
-    }
-  AbundanceErrorAccumulator acc(s.P);
-  acc.add(est.data(), ref.data(), n);
-  return {m.msadRad, acc.armse(m.referenceOf), acc.armseMeanPerEndmember(m.referenceOf)};
+  const UnmixingScore u = scoreUnmixing(E, A, s.refEndmembers, s.refAbundances, s.bands, s.P,
+                                        int64_t(s.height) * s.width);
+  return {u.msadRad, u.armse, u.armseMeanPerEndmember};
 }
 
 class Printer : public ProgressSink {

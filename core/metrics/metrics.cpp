@@ -221,4 +221,21 @@ void reconstructionRmse(const std::vector<float>& endmembers, int bands, int end
   });
 }
 
+UnmixingScore scoreUnmixing(const std::vector<float>& endmembers,
+                            const std::vector<float>& abundances,
+                            const std::vector<float>& referenceEndmembers,
+                            const std::vector<float>& referenceAbundances, int bands, int P,
+                            int64_t n) {
+  const EndmemberMatch m = matchEndmembers(endmembers, referenceEndmembers, bands, P);
+  std::vector<float> est(size_t(n) * P), ref(size_t(n) * P);
+  for (int p = 0; p < P; ++p)
+    for (int64_t i = 0; i < n; ++i) {
+      est[i * P + p] = abundances[p * n + i];
+      ref[i * P + p] = referenceAbundances[p * n + i];
+    }
+  AbundanceErrorAccumulator acc(P);
+  acc.add(est.data(), ref.data(), n);
+  return {m.msadRad, acc.armse(m.referenceOf), acc.armseMeanPerEndmember(m.referenceOf)};
+}
+
 }  // namespace dequnmix

@@ -55,6 +55,19 @@ class AbundanceErrorAccumulator {
   std::vector<double> squaredError_;  // [e * P + r]: sum over pixels of (a_e - ref_r)^2
 };
 
+// An unmixing result against its reference: endmembers (bands x P, row-major) matched by SAD,
+// band-sequential abundances (P x pixels) scored under that matching.
+struct UnmixingScore {
+  double msadRad = 0;
+  double armse = 0;
+  double armseMeanPerEndmember = 0;
+};
+UnmixingScore scoreUnmixing(const std::vector<float>& endmembers,
+                            const std::vector<float>& abundances,
+                            const std::vector<float>& referenceEndmembers,
+                            const std::vector<float>& referenceAbundances, int bands,
+                            int endmembers_count, int64_t pixels);
+
 // Per-pixel reconstruction RMSE: pixels n x bands, abundances n x P (pixel-major),
 // endmembers bands x P row-major; writes n values to rmse.
 void reconstructionRmse(const std::vector<float>& endmembers, int bands, int endmembers_count,

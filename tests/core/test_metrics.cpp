@@ -179,3 +179,26 @@ TEST(ReconstructionRmse, MatchesDirectFormula) {
 
 }  // namespace
 }  // namespace dequnmix
+
+namespace dequnmix {
+namespace {
+
+TEST(ScoreUnmixing, PermutedExactEstimateScoresZeroAndErrorsShowUnderTheMatching) {
+  // Reference: 3 bands x 2 endmembers, 4 pixels; the estimate swaps the endmembers.
+  const std::vector<float> refE = {1, 0, 0, 1, 0.5f, 0.5f};
+  const std::vector<float> refA = {1, 0, 0.25f, 0.5f, 0, 1, 0.75f, 0.5f};
+  const std::vector<float> estE = {0, 1, 1, 0, 0.5f, 0.5f};
+  std::vector<float> estA = {0, 1, 0.75f, 0.5f, 1, 0, 0.25f, 0.5f};
+  UnmixingScore exact = scoreUnmixing(estE, estA, refE, refA, 3, 2, 4);
+  EXPECT_NEAR(exact.msadRad, 0, 1e-6);
+  EXPECT_NEAR(exact.armse, 0, 1e-7);
+  // One abundance off by 0.4 in each endmember's map: aRMSE = sqrt(2 * 0.16 / 8) = 0.2.
+  estA[0] += 0.4f;
+  estA[4] -= 0.4f;
+  UnmixingScore off = scoreUnmixing(estE, estA, refE, refA, 3, 2, 4);
+  EXPECT_NEAR(off.armse, 0.2, 1e-6);
+  EXPECT_NEAR(off.armseMeanPerEndmember, 0.2, 1e-6);
+}
+
+}  // namespace
+}  // namespace dequnmix
