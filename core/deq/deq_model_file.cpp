@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/deq/deq_unmix.h"
+#include "core/io/atomic_file.h"
 
 namespace dequnmix {
 
@@ -401,23 +402,7 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
 }
 
 void saveDeqModel(const std::string& path, const DeqModel& model) {
-  const std::vector<uint8_t> bytes = serializeDeqModel(model);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot write the model file '" + path + "'");
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw IoError("cannot write the model file '" + path + "' (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError("cannot write the model file '" + path + "' (rename failed)");
-  }
+  writeFileAtomically(path, "the model file", serializeDeqModel(model));
 }
 
 DeqModel loadDeqModel(const std::string& path) {
