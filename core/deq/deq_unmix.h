@@ -86,7 +86,7 @@ enum class EndmemberRefinement {
                      // DeqTrainOptions::automaticExcessThreshold)
 };
 
-// Names: one table per enum (core/deq/option_names.cpp) drives toString, parsing, the QGIS
+// Names: one table per enum (core/deq/options.cpp) drives toString, parsing, the QGIS
 // option lists and the model file, so adding a member is one line there. Solvers and
 // spatial proxes are open sets chosen by name instead (fixed_point.h, spatial_prox.h).
 // Every name of Enum, in the order of its table (the order of the QGIS option lists).
@@ -142,8 +142,8 @@ struct DeqNetworkOptions {
   // Spatial prox weight w in [0, 1): after the simplex projection, each pixel's abundances
   // become (1 - w) a + w * (mean of its 3 x 3 neighbourhood), still on the simplex. A
   // fixed (not learned) spatial prior in the spirit of the paper's superpixel-guided prox
-  // (DESIGN 1b/3); 0 = plain projection. Stored in the model file (as a tensor
-  // "spatial_weight", so older files read as 0). With E fixed, FCLS already minimises the
+  // (DESIGN 1b/3); 0 = plain projection. Stored in the model file (version-1 files without
+  // it read as 0). With E fixed, FCLS already minimises the
   // reconstruction error, so the unsupervised loss alone cannot beat it on abundances
   // (it fits noise: 15 dB synthetic aRMSE 0.0879 at the start -> 0.182 after 30 epochs
   // with alpha 0.2, 0.092 with alpha 5); the prox is what brings the gain. The weight acts
@@ -177,10 +177,10 @@ struct DeqNetworkOptions {
   // its superpixel, abundances there differ from a whole-image solve (32 x 32 test scene,
   // tiles 16: max abs difference 0.27, mean 0.0051 with halo 4; 0.21 / 0.0031 with halo 8;
   // against 6.8e-4 for the neighbourhood prox). Scenes that fit one tile (TILE_SIZE,
-  // default 256) are unaffected. Stored in the model file as tensors "spatial_prox" and
-  // "superpixel_size" (absent in older files: Neighbourhood) and the transform as
-  // "superpixel_mean", "superpixel_basis" and "superpixel_spread"; files saved before the
-  // transform was stored segment each window with its own, so tiles differ throughout
+  // default 256) are unaffected. Stored in the model file (absent in older version-1 files:
+  // neighbourhood) with the transform as tensors "superpixel_mean", "superpixel_basis" and
+  // "superpixel_spread"; files saved before the transform was stored segment each window
+  // with its own, so tiles differ throughout
   // (halo 4: max 0.30, mean 0.014).
   // Measured (bench_deq_samson --synthetic, 64x64x100, P = 4, max abundance 0.8, no pure
   // pixels, min-volume E, w 0.02, 30 epochs, seed 1), aRMSE / mean per endmember:
@@ -338,8 +338,8 @@ struct DeqInferOptions {
   std::string device = "cpu";
 };
 
-// The training and inference options as (name, value) pairs, for the model file and the
-// report.
+// Every training and inference option as (name, value) pairs, for the model file's
+// training record and the report; generated from the field lists of option_fields.h.
 std::vector<std::pair<std::string, std::string>> describeOptions(const DeqTrainOptions& train,
                                                                  const DeqInferOptions& inference);
 
@@ -427,11 +427,15 @@ struct DeqModel {
 // source band count, or its own band count when no subset was used).
 void checkModelBands(const DeqModel& model, int rasterBands);
 
-// Versioned binary file: magic, format version, payload size, payload, CRC-32. Written
-// under a temporary name and renamed. Throws IoError when it cannot be written.
+// Versioned binary file: magic, format version, payload size, payload (named typed fields,
+// then the tensors and tables), CRC-32; the layout is in deq_model_file.cpp. Always writes
+// the newest version, atomically (core/io/atomic_file.h), and checks nothing: the reader
+// does. Throws IoError when it cannot be written.
 void saveDeqModel(const std::string& path, const DeqModel& model);
-// Throws ModelFormatError / ModelVersionError / ModelTruncatedError / ModelCorruptError
-// (or IoError when the file cannot be opened); never crashes on arbitrary bytes.
+// Reads versions 1 and 2. Throws ModelFormatError / ModelVersionError (a newer format
+// version or a field this build does not know) / ModelTruncatedError / ModelCorruptError
+// (settings out of validate()'s bounds, naming the field) or IoError when the file cannot
+// be opened; never crashes on arbitrary bytes.
 DeqModel loadDeqModel(const std::string& path);
 // The same, from bytes in memory (tests, embedded models).
 std::vector<uint8_t> serializeDeqModel(const DeqModel& model);
