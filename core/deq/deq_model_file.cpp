@@ -303,7 +303,7 @@ void readHeader(Reader& r, DeqModel& m) {
     try {
       field->set(m, value);
     } catch (const InvalidArgument& e) {
-      Reader::corrupt("field '" + name + "' " + e.what());
+      Reader::corrupt("field '" + name + "': " + e.what());
     }
   }
   for (const OptionField<DeqModel>& f : modelFields())

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/deq/deq_unmix.h"
@@ -27,7 +28,6 @@ struct FieldValue {
   static FieldValue ofText(std::string v) { return {Text, 0, 0, std::move(v)}; }
   std::string str() const;  // as the training record and the report show it
 };
-const char* typeName(FieldValue::Type type);
 
 template <class Options>
 struct OptionField {

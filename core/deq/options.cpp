@@ -143,9 +143,11 @@ std::string FieldValue::str() const {
   return type == Integer ? std::to_string(integer) : type == Real ? number(real) : text;
 }
 
+namespace {
 const char* typeName(FieldValue::Type type) {
   return type == FieldValue::Integer ? "integer" : type == FieldValue::Real ? "real" : "text";
 }
+}  // namespace
 
 void requireType(const FieldValue& value, FieldValue::Type type) {
   if (value.type != type)
