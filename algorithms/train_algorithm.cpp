@@ -736,7 +736,6 @@ void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainRes
   report.validPixels = static_cast<int>(validPixels);
   report.result = &result;
   report.options = &options_;
-  report.inference = &inference_;
   report.givenEndmembers = !initialPath_.isEmpty();
   report.timings = timings;
   report.outputs = {{"OUTPUT_MODEL", out.model.toStdString()},

@@ -517,14 +517,10 @@ void writeEpochTable(std::ostringstream& h, const DeqTrainResult& r, bool implic
   h << "</table>\n";
 }
 
-void writeSettings(std::ostringstream& h, const TrainingReportInput& in, const DeqModel& m,
-                   const DeqTrainOptions& o) {
+// Every training and inference option (the model's record, describeOptions) and the versions.
+void writeSettings(std::ostringstream& h, const DeqModel& m) {
   h << "<h2>Settings</h2>\n<table>\n";
   for (const auto& kv : m.hyperparameters) row(h, kv.first, kv.second);
-  row(h, "threads", std::to_string(o.threads));
-  row(h, "device", o.device);
-  row(h, "inference tile size / halo",
-      std::to_string(in.inference->tileSize) + " / " + std::to_string(in.inference->halo));
   row(h, "LibTorch", m.torchVersion);
   row(h, "core", m.coreVersion);
   h << "</table>\n";
@@ -556,7 +552,7 @@ void writeOutputs(std::ostringstream& h, const TrainingReportInput& in) {
 }  // namespace
 
 std::string trainingReportHtml(const TrainingReportInput& in) {
-  if (!in.result || !in.options || !in.inference) {
+  if (!in.result || !in.options) {
     throw InvalidArgument("training report: result and options are required");
   }
   const DeqTrainResult& r = *in.result;
@@ -568,7 +564,7 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   writeEndmembers(h, in, r, o);
   writeSolverCharts(h, r, o);
   writeEpochTable(h, r, o.gradient == DeqGradientMode::Implicit);
-  writeSettings(h, in, r.model, o);
+  writeSettings(h, r.model);
   writeTimings(h, in, r);
   writeOutputs(h, in);
   h << "</body>\n</html>\n";

@@ -21,7 +21,6 @@ struct TrainingReportInput {
   int validPixels = 0;
   const DeqTrainResult* result = nullptr;               // required
   const DeqTrainOptions* options = nullptr;             // required
-  const DeqInferOptions* inference = nullptr;           // required
   bool givenEndmembers = false;                         // INITIAL_ENDMEMBERS was given (else VCA)
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds
   std::vector<std::pair<std::string, std::string>> outputs;  // output name, path

@@ -12,6 +12,7 @@
 #include <gdal_priv.h>
 
 #include "core/errors.h"
+#include "core/io/atomic_file.h"
 
 namespace dequnmix::bench {
 
@@ -28,6 +29,37 @@ struct DatasetCloser {
   }
 };
 using DatasetPtr = std::unique_ptr<GDALDataset, DatasetCloser>;
+
+// The cube's values (NaN as the nodata value when asked), nodata and band descriptions;
+// false when GDAL could not write them.
+bool fillDataset(GDALDataset& dataset, const Cube& cube, const WriteOptions& options) {
+  double geotransform[6] = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
+  geotransform[3] = static_cast<double>(cube.height);
+  dataset.SetGeoTransform(geotransform);
+  const float* source = cube.values.data();
+  std::vector<float> substituted;
+  if (options.setNodata) {
+    substituted = cube.values;
+    for (float& v : substituted) {
+      if (std::isnan(v)) v = static_cast<float>(options.nodata);
+    }
+    source = substituted.data();
+  }
+  const GSpacing pixelSpace = sizeof(float);
+  const GSpacing lineSpace = pixelSpace * cube.width;
+  const GSpacing bandSpace = lineSpace * cube.height;
+  CPLErr err = dataset.RasterIO(GF_Write, 0, 0, cube.width, cube.height, const_cast<float*>(source),
+                                cube.width, cube.height, GDT_Float32, cube.bands, nullptr,
+                                pixelSpace, lineSpace, bandSpace, nullptr);
+  for (int b = 0; b < cube.bands && err == CE_None; ++b) {
+    GDALRasterBand* band = dataset.GetRasterBand(b + 1);
+    if (options.setNodata) band->SetNoDataValue(options.nodata);
+    if (!options.bandDescriptions.empty())
+      band->SetDescription(options.bandDescriptions[b].c_str());
+  }
+  if (err == CE_None) dataset.FlushCache();
+  return err == CE_None;
+}
 
 }  // namespace
 
@@ -98,53 +130,19 @@ void writeCube(const std::string& path, const Cube& cube, const WriteOptions& op
   }
   GDALDriver* driver = GetGDALDriverManager()->GetDriverByName("GTiff");
   if (!driver) throw IoError("GDAL has no GTiff driver");
-  const std::string temporary = path + ".partial.tif";
   char** createOptions = nullptr;
   createOptions =
       CSLSetNameValue(createOptions, "INTERLEAVE", options.pixelInterleaved ? "PIXEL" : "BAND");
   createOptions = CSLSetNameValue(createOptions, "BIGTIFF", "IF_SAFER");
-  CPLErrorReset();
-  {
+  replaceFileAtomically(path, "raster", [&](const std::string& temporary) {
+    CPLErrorReset();
     DatasetPtr dataset(driver->Create(temporary.c_str(), cube.width, cube.height, cube.bands,
                                       GDT_Float32, createOptions));
     CSLDestroy(createOptions);
     if (!dataset) throw IoError("cannot create raster '" + path + "'" + lastGdalError());
-    double geotransform[6] = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
-    geotransform[3] = static_cast<double>(cube.height);
-    dataset->SetGeoTransform(geotransform);
-    const float* source = cube.values.data();
-    std::vector<float> substituted;
-    if (options.setNodata) {
-      substituted = cube.values;
-      for (float& v : substituted) {
-        if (std::isnan(v)) v = static_cast<float>(options.nodata);
-      }
-      source = substituted.data();
-    }
-    const GSpacing pixelSpace = sizeof(float);
-    const GSpacing lineSpace = pixelSpace * cube.width;
-    const GSpacing bandSpace = lineSpace * cube.height;
-    CPLErr err = dataset->RasterIO(GF_Write, 0, 0, cube.width, cube.height,
-                                   const_cast<float*>(source), cube.width, cube.height, GDT_Float32,
-                                   cube.bands, nullptr, pixelSpace, lineSpace, bandSpace, nullptr);
-    for (int b = 0; b < cube.bands && err == CE_None; ++b) {
-      GDALRasterBand* band = dataset->GetRasterBand(b + 1);
-      if (options.setNodata) band->SetNoDataValue(options.nodata);
-      if (!options.bandDescriptions.empty())
-        band->SetDescription(options.bandDescriptions[b].c_str());
-    }
-    if (err == CE_None) dataset->FlushCache();
-    if (err != CE_None || CPLGetLastErrorType() == CE_Failure) {
-      const std::string why = lastGdalError();
-      dataset.reset();
-      std::remove(temporary.c_str());
-      throw IoError("cannot write raster '" + path + "'" + why);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw IoError("cannot rename the finished raster to '" + path + "'");
-  }
+    if (!fillDataset(*dataset, cube, options) || CPLGetLastErrorType() == CE_Failure)
+      throw IoError("cannot write raster '" + path + "'" + lastGdalError());
+  });
 }
 
 EndmemberTable readEndmembers(const std::string& path) { return readEndmemberCsv(path); }

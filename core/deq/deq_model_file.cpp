@@ -1,32 +1,49 @@
-// DEQ-Unmix model file (plain C++, no LibTorch) and the enum names of deq_unmix.h.
+// DEQ-Unmix model file (plain C++, no LibTorch).
 //
-// Layout (little-endian):
+// Frame (little-endian), the same in every version:
 //   8 bytes   magic "DEQUNMIX"
-//   uint32    format version (kFormatVersion)
+//   uint32    format version (kFormatVersion; this build also reads version 1)
 //   uint64    payload size in bytes
-//   payload   fields in a fixed order (below), every vector/string length-prefixed
+//   payload
 //   uint32    CRC-32 (IEEE 802.3, as zlib) of the payload
+// Payload of version 2 (every vector and string length-prefixed):
+//   header    uint64 count, then per field: name, uint8 type (1 integer int64, 2 real
+//             float64, 3 text), value. The fields are modelFields(): the model's scalars,
+//             every DeqNetworkOptions field, the inference solver ("inference_solver.*") and
+//             the training summary ("summary.*"); enum and registry names as text.
+//   data      band subset, wavelengths, endmember tables (final, initial), tensors (name,
+//             shape, float32 values: network weights, "eta", the superpixel feature
+//             transform), training record (describeOptions pairs), loss history.
+// Version 1 stored the settings in a fixed order with codes (solver 0 anderson, 1 picard;
+// network input 0 residual, 1 projected) and the spatial prox as one-value tensors
+// ("spatial_weight", "spatial_prox" 0/1, "superpixel_size"); its reader maps them to the
+// same fields. Both go through one decoder of the settings: DeqSolverOptions::validate and
+// DeqNetworkOptions::validate, reported as ModelCorruptError naming the field.
+// A header field this build does not know is refused (ModelVersionError): any field may
+// change the computation, so skipping one could silently unmix differently; a writer that
+// adds a field raises the format version.
 // The reader checks the magic, the version, the size against the file length, the
 // checksum, then every length against the bytes left and the content for consistency,
 // so arbitrary bytes give a ModelFileError, never a crash or a huge allocation.
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <limits>
+#include <set>
 #include <sstream>
 
 #include "core/deq/deq_unmix.h"
+#include "core/deq/option_fields.h"
+#include "core/io/atomic_file.h"
 
 namespace dequnmix {
 
 namespace {
 
 constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = 8 + 4 + 8;
 
 std::string number(double v) {
@@ -60,6 +77,7 @@ class Writer {
     std::memcpy(b, &v, sizeof(T));
     bytes.insert(bytes.end(), b, b + sizeof(T));
   }
+  void u8(uint8_t v) { raw(v); }
   void u32(uint32_t v) { raw(v); }
   void i32(int32_t v) { raw(v); }
   void u64(uint64_t v) { raw(v); }
@@ -94,6 +112,7 @@ class Reader {
     pos_ += sizeof(T);
     return v;
   }
+  uint8_t u8() { return raw<uint8_t>(); }
   uint32_t u32() { return raw<uint32_t>(); }
   int32_t i32() { return raw<int32_t>(); }
   uint64_t u64() { return raw<uint64_t>(); }
@@ -162,19 +181,162 @@ EndmemberTable readTable(Reader& r) {
   return t;
 }
 
-void writeSolver(Writer& w, const DeqSolverOptions& o) {
-  // Version 1 stores the solver as a code: 0 anderson, 1 picard.
-  if (o.kind != "anderson" && o.kind != "picard")
-    throw InvalidArgument("model file: solver '" + o.kind + "' cannot be stored");
-  w.i32(o.kind == "picard" ? 1 : 0);
-  w.i32(o.maxIterations);
-  w.f64(o.tolerance);
-  w.i32(o.history);
-  w.f64(o.regularization);
-  w.f64(o.damping);
+[[noreturn]] void outOfRange(const std::string& what) {
+  Reader::corrupt("stored setting out of range: " + what);
 }
 
-DeqSolverOptions readSolver(Reader& r) {
+void writeTensors(Writer& w, const std::vector<DeqTensor>& tensors) {
+  w.u64(tensors.size());
+  for (const DeqTensor& t : tensors) {
+    w.str(t.name);
+    w.u64(t.shape.size());
+    for (int64_t s : t.shape) w.i64(s);
+    w.floats(t.values);
+  }
+}
+
+std::vector<DeqTensor> readTensors(Reader& r) {
+  std::vector<DeqTensor> tensors(r.count(24));
+  for (DeqTensor& t : tensors) {
+    t.name = r.str();
+    const uint64_t dims = r.count(8);
+    int64_t numel = 1;
+    for (uint64_t d = 0; d < dims; ++d) {
+      const int64_t s = r.i64();
+      if (s < 0 || s > (int64_t(1) << 31)) Reader::corrupt("tensor shape out of range");
+      t.shape.push_back(s);
+      numel *= s;
+      if (numel > (int64_t(1) << 32)) Reader::corrupt("tensor too large");
+    }
+    t.values = r.floats();
+    if (static_cast<int64_t>(t.values.size()) != numel)
+      Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
+  }
+  return tensors;
+}
+
+void writeRecord(Writer& w, const std::vector<std::pair<std::string, std::string>>& record) {
+  w.u64(record.size());
+  for (const auto& kv : record) {
+    w.str(kv.first);
+    w.str(kv.second);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> readRecord(Reader& r) {
+  std::vector<std::pair<std::string, std::string>> record(r.count(16));
+  for (auto& kv : record) {
+    kv.first = r.str();
+    kv.second = r.str();
+  }
+  return record;
+}
+
+// ---------------------------------------------------------------------------- version 2
+
+template <class T>
+void append(OptionFields<T>& to, const OptionFields<T>& more) {
+  to.insert(to.end(), more.begin(), more.end());
+}
+
+// The header fields of version 2.
+const OptionFields<DeqModel>& modelFields() {
+  static const OptionFields<DeqModel> fields = [] {
+    OptionFields<DeqModel> f = {integerField("bands", &DeqModel::bands),
+                                integerField("source_bands", &DeqModel::sourceBands),
+                                realField("input_scale", &DeqModel::inputScale),
+                                textField("torch_version", &DeqModel::torchVersion),
+                                textField("core_version", &DeqModel::coreVersion)};
+    append(f, nestedFields("", &DeqModel::network, networkFields()));
+    append(f, nestedFields("inference_solver.", &DeqModel::solver, solverFields()));
+    append(f, nestedFields("summary.", &DeqModel::summary, summaryFields()));
+    return f;
+  }();
+  return fields;
+}
+
+void writeHeader(Writer& w, const DeqModel& m) {
+  w.u64(modelFields().size());
+  for (const OptionField<DeqModel>& f : modelFields()) {
+    const FieldValue v = f.get(m);
+    w.str(f.name);
+    w.u8(v.type);
+    if (v.type == FieldValue::Integer) w.i64(v.integer);
+    if (v.type == FieldValue::Real) w.f64(v.real);
+    if (v.type == FieldValue::Text) w.str(v.text);
+  }
+}
+
+FieldValue readFieldValue(Reader& r, const std::string& name) {
+  FieldValue v;
+  const uint8_t type = r.u8();
+  v.type = static_cast<FieldValue::Type>(type);
+  if (v.type == FieldValue::Integer)
+    v.integer = r.i64();
+  else if (v.type == FieldValue::Real)
+    v.real = r.f64();
+  else if (v.type == FieldValue::Text)
+    v.text = r.str();
+  else
+    Reader::corrupt("field '" + name + "' has the unknown type " + std::to_string(type));
+  return v;
+}
+
+const OptionField<DeqModel>* findField(const std::string& name) {
+  for (const OptionField<DeqModel>& f : modelFields())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+void readHeader(Reader& r, DeqModel& m) {
+  std::set<std::string> seen;
+  const uint64_t n = r.count(10);  // at least a name length, a type and one value byte
+  for (uint64_t i = 0; i < n; ++i) {
+    const std::string name = r.str();
+    const FieldValue value = readFieldValue(r, name);
+    const OptionField<DeqModel>* field = findField(name);
+    if (!field)
+      throw ModelVersionError("DEQ-Unmix model file has a field '" + name +
+                              "' this build does not know: it was made by a newer deq-unmix; "
+                              "update the DEQ-Unmix plugin to use this model");
+    if (!seen.insert(name).second) Reader::corrupt("field '" + name + "' is stored twice");
+    try {
+      field->set(m, value);
+    } catch (const InvalidArgument& e) {
+      Reader::corrupt("field '" + name + "': " + e.what());
+    }
+  }
+  for (const OptionField<DeqModel>& f : modelFields())
+    if (!seen.count(f.name)) Reader::corrupt("field '" + f.name + "' is missing");
+}
+
+void writePayload(Writer& w, const DeqModel& m) {
+  writeHeader(w, m);
+  w.ints(m.bandSubset);
+  w.doubles(m.wavelengths);
+  writeTable(w, m.endmembers);
+  writeTable(w, m.initialEndmembers);
+  writeTensors(w, m.weights);
+  writeRecord(w, m.hyperparameters);
+  w.doubles(m.lossHistory);
+}
+
+DeqModel readPayload(Reader& r) {
+  DeqModel m;
+  readHeader(r, m);
+  m.bandSubset = r.ints();
+  m.wavelengths = r.doubles();
+  m.endmembers = readTable(r);
+  m.initialEndmembers = readTable(r);
+  m.weights = readTensors(r);
+  m.hyperparameters = readRecord(r);
+  m.lossHistory = r.doubles();
+  return m;
+}
+
+// ---------------------------------------------------------------------------- version 1
+
+DeqSolverOptions readSolverV1(Reader& r) {
   DeqSolverOptions o;
   const int kind = r.i32();
   if (kind < 0 || kind > 1) Reader::corrupt("unknown solver kind");
@@ -187,37 +349,96 @@ DeqSolverOptions readSolver(Reader& r) {
   return o;
 }
 
-[[noreturn]] void outOfRange(const std::string& what) {
-  Reader::corrupt("stored setting out of range: " + what);
-}
-
-// Spatial prox settings travel as extra one-value tensors (see DeqNetwork::toTensors).
-void readSpatialSettings(DeqModel& m) {
-  for (const DeqTensor& t : m.weights) {
-    if (t.name != "spatial_weight" && t.name != "spatial_prox" && t.name != "superpixel_size")
+// Moves the spatial prox settings, one-value tensors in version 1, into the options.
+void takeSpatialSettingsV1(DeqModel& m) {
+  // No "spatial_weight" tensor (files from before the prox, or weight 0) is the plain
+  // projection, whatever DeqNetworkOptions' default weight for new training is.
+  m.network.spatialWeight = 0;
+  std::vector<DeqTensor> network;
+  for (DeqTensor& t : m.weights) {
+    if (t.name != "spatial_weight" && t.name != "spatial_prox" && t.name != "superpixel_size") {
+      network.push_back(std::move(t));
       continue;
+    }
     if (t.values.size() != 1) Reader::corrupt("tensor '" + t.name + "' must hold one value");
     const float v = t.values[0];
     if (t.name == "spatial_weight") m.network.spatialWeight = v;
     if (t.name == "spatial_prox" && v != 0 && v != 1)
-      outOfRange("spatial_prox must be 0 (neighbourhood) or 1 (superpixel)");
+      outOfRange("field 'spatial_prox' must be 0 (neighbourhood) or 1 (superpixel)");
     if (t.name == "spatial_prox") m.network.spatialProx = v == 1 ? "superpixel" : "neighbourhood";
-    // Range-checked before the conversion to int (validate names the bounds).
+    // An integer before the conversion; the bounds are validate()'s.
     if (t.name == "superpixel_size" && !(v == std::floor(v) && std::fabs(v) <= 1e6))
-      outOfRange("superpixel size " + number(v) + " is not an integer in 2..1000");
+      outOfRange("field 'superpixel_size' is " + number(v) + ", not an integer");
     if (t.name == "superpixel_size") m.network.superpixelSize = static_cast<int>(v);
+  }
+  m.weights = std::move(network);
+}
+
+void readSummaryV1(Reader& r, DeqTrainSummary& s) {
+  s.epochs = r.i32();
+  s.finalLoss = r.f64();
+  s.trainingSeconds = r.f64();
+  s.meanForwardIterations = r.f64();
+  s.convergedFraction = r.f64();
+  s.supervised = r.i32() != 0;
+  s.tiled = r.i32() != 0;
+}
+
+DeqModel readPayloadV1(Reader& r) {
+  DeqModel m;
+  m.bands = r.i32();
+  m.sourceBands = r.i32();
+  m.bandSubset = r.ints();
+  m.wavelengths = r.doubles();
+  m.endmembers = readTable(r);
+  m.initialEndmembers = readTable(r);
+  m.inputScale = r.f64();
+  m.network.hiddenChannels = r.i32();
+  m.network.hiddenLayers = r.i32();
+  const int input = r.i32();
+  if (input < 0 || input > 1) Reader::corrupt("unknown network input");
+  m.network.input = input == 1 ? DeqNetworkInput::ProjectedResidualAndAbundances
+                               : DeqNetworkInput::ResidualAndAbundances;
+  m.network.initialStep = r.f64();
+  m.solver = readSolverV1(r);
+  m.weights = readTensors(r);
+  takeSpatialSettingsV1(m);
+  m.hyperparameters = readRecord(r);
+  readSummaryV1(r, m.summary);
+  m.lossHistory = r.doubles();
+  m.torchVersion = r.str();
+  m.coreVersion = r.str();
+  return m;
+}
+
+// ---------------------------------------------------------------------------- checks
+
+// The one set of bounds, validate()'s, naming the field at fault.
+template <class Options>
+void validateStored(const Options& options, const OptionFields<Options>& fields,
+                    const std::string& prefix, const std::string& what) {
+  try {
+    options.validate(what);
+  } catch (const InvalidArgument& e) {
+    // The first field whose stored value alone breaks validate() is the one to name.
+    for (const OptionField<Options>& f : fields) {
+      Options probe;
+      f.set(probe, f.get(options));
+      try {
+        probe.validate(what);
+      } catch (const InvalidArgument&) {
+        outOfRange("field '" + prefix + f.name + "': " + e.what());
+      }
+    }
+    outOfRange(e.what());
   }
 }
 
 // Bounds of every stored setting that drives the computation, so that a crafted file
 // cannot run without bound or produce non-finite values.
 void checkStoredSettings(const DeqModel& m) {
-  try {
-    m.solver.validate("inference solver");
-    m.network.validate("network");
-  } catch (const InvalidArgument& e) {
-    outOfRange(e.what());
-  }
+  validateStored(m.solver, solverFields(), "inference_solver.", "inference solver");
+  validateStored(m.network, networkFields(), "", "network");
   for (const DeqTensor& t : m.weights)
     for (float v : t.values)
       if (!std::isfinite(v)) outOfRange("tensor '" + t.name + "' is not finite");
@@ -239,6 +460,54 @@ void checkStoredSettings(const DeqModel& m) {
                ", expected 1e-6..1e6)");
 }
 
+void checkConsistency(const DeqModel& m) {
+  if (m.bands < 1 || m.bands > 100000) Reader::corrupt("band count out of range");
+  if (m.endmembers.bands != m.bands || m.initialEndmembers.bands != m.bands ||
+      m.initialEndmembers.endmembers() != m.endmembers.endmembers())
+    Reader::corrupt("endmember tables do not match the band count");
+  if (m.endmembers.endmembers() < 2) Reader::corrupt("fewer than two endmembers");
+  if (!m.bandSubset.empty()) {
+    if (static_cast<int>(m.bandSubset.size()) != m.bands || m.sourceBands < m.bands)
+      Reader::corrupt("band subset does not match the band count");
+    for (int b : m.bandSubset)
+      if (b < 1 || b > m.sourceBands) Reader::corrupt("band subset out of range");
+  }
+  if (!m.wavelengths.empty() && static_cast<int>(m.wavelengths.size()) != m.bands)
+    Reader::corrupt("wavelength count does not match the band count");
+  checkStoredSettings(m);
+}
+
+// The frame: magic, version, size and checksum. Returns the format version and the payload.
+uint32_t checkFrame(const std::vector<uint8_t>& bytes, const uint8_t*& payload, size_t& size) {
+  const size_t n = bytes.size();
+  if (n == 0 || std::memcmp(bytes.data(), kMagic, std::min<size_t>(n, 8)) != 0)
+    throw ModelFormatError("not a DEQ-Unmix model file (wrong magic bytes)");
+  if (n < kHeaderSize) throw ModelTruncatedError("DEQ-Unmix model file is truncated (header)");
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  if (version > kFormatVersion)
+    throw ModelVersionError("DEQ-Unmix model file format version " + std::to_string(version) +
+                            " was made by a newer deq-unmix (this build reads versions 1 to " +
+                            std::to_string(kFormatVersion) +
+                            "): update the DEQ-Unmix plugin to use this model");
+  if (version < 1) throw ModelVersionError("DEQ-Unmix model file format version 0 does not exist");
+  uint64_t declared;
+  std::memcpy(&declared, bytes.data() + 12, 8);
+  if (declared > n || n - kHeaderSize < declared + 4) {
+    throw ModelTruncatedError(
+        "DEQ-Unmix model file is truncated: " + std::to_string(n) + " bytes, the header declares " +
+        (declared > n ? std::string("more") : std::to_string(kHeaderSize + declared + 4)));
+  }
+  if (n - kHeaderSize != declared + 4)
+    Reader::corrupt("the file is longer than its header declares");
+  payload = bytes.data() + kHeaderSize;
+  size = declared;
+  uint32_t stored;
+  std::memcpy(&stored, payload + size, 4);
+  if (crc32(payload, size) != stored) Reader::corrupt("checksum mismatch");
+  return version;
+}
+
 }  // namespace
 
 void checkModelBands(const DeqModel& model, int rasterBands) {
@@ -255,43 +524,10 @@ void checkModelBands(const DeqModel& model, int rasterBands) {
                               ", which the raster does not have");
 }
 
+// Writes what it is given: the reader is where settings are checked.
 std::vector<uint8_t> serializeDeqModel(const DeqModel& m) {
   Writer w;
-  w.i32(m.bands);
-  w.i32(m.sourceBands);
-  w.ints(m.bandSubset);
-  w.doubles(m.wavelengths);
-  writeTable(w, m.endmembers);
-  writeTable(w, m.initialEndmembers);
-  w.f64(m.inputScale);
-  w.i32(m.network.hiddenChannels);
-  w.i32(m.network.hiddenLayers);
-  w.i32(static_cast<int>(m.network.input));
-  w.f64(m.network.initialStep);
-  writeSolver(w, m.solver);
-  w.u64(m.weights.size());
-  for (const DeqTensor& t : m.weights) {
-    w.str(t.name);
-    w.u64(t.shape.size());
-    for (int64_t s : t.shape) w.i64(s);
-    w.floats(t.values);
-  }
-  w.u64(m.hyperparameters.size());
-  for (const auto& kv : m.hyperparameters) {
-    w.str(kv.first);
-    w.str(kv.second);
-  }
-  w.i32(m.summary.epochs);
-  w.f64(m.summary.finalLoss);
-  w.f64(m.summary.trainingSeconds);
-  w.f64(m.summary.meanForwardIterations);
-  w.f64(m.summary.convergedFraction);
-  w.i32(m.summary.supervised ? 1 : 0);
-  w.i32(m.summary.tiled ? 1 : 0);
-  w.doubles(m.lossHistory);
-  w.str(m.torchVersion);
-  w.str(m.coreVersion);
-
+  writePayload(w, m);
   Writer file;
   file.bytes.insert(file.bytes.end(), kMagic, kMagic + 8);
   file.u32(kFormatVersion);
@@ -302,122 +538,18 @@ std::vector<uint8_t> serializeDeqModel(const DeqModel& m) {
 }
 
 DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
-  const size_t n = bytes.size();
-  if (n == 0 || std::memcmp(bytes.data(), kMagic, std::min<size_t>(n, 8)) != 0)
-    throw ModelFormatError("not a DEQ-Unmix model file (wrong magic bytes)");
-  if (n < kHeaderSize) throw ModelTruncatedError("DEQ-Unmix model file is truncated (header)");
-  uint32_t version;
-  std::memcpy(&version, bytes.data() + 8, 4);
-  if (version != kFormatVersion)
-    throw ModelVersionError("DEQ-Unmix model file format version " + std::to_string(version) +
-                            " is not supported (this build reads version " +
-                            std::to_string(kFormatVersion) + ")");
-  uint64_t payload;
-  std::memcpy(&payload, bytes.data() + 12, 8);
-  if (payload > n || n - kHeaderSize < payload + 4) {
-    throw ModelTruncatedError(
-        "DEQ-Unmix model file is truncated: " + std::to_string(n) + " bytes, the header declares " +
-        (payload > n ? std::string("more") : std::to_string(kHeaderSize + payload + 4)));
-  }
-  if (n - kHeaderSize != payload + 4)
-    Reader::corrupt("the file is longer than its header declares");
-  const uint8_t* p = bytes.data() + kHeaderSize;
-  uint32_t stored;
-  std::memcpy(&stored, p + payload, 4);
-  if (crc32(p, payload) != stored) Reader::corrupt("checksum mismatch");
-
-  Reader r(p, payload);
-  DeqModel m;
-  m.bands = r.i32();
-  m.sourceBands = r.i32();
-  m.bandSubset = r.ints();
-  m.wavelengths = r.doubles();
-  m.endmembers = readTable(r);
-  m.initialEndmembers = readTable(r);
-  m.inputScale = r.f64();
-  m.network.hiddenChannels = r.i32();
-  m.network.hiddenLayers = r.i32();
-  const int input = r.i32();
-  if (input < 0 || input > 1) Reader::corrupt("unknown network input");
-  m.network.input = static_cast<DeqNetworkInput>(input);
-  m.network.initialStep = r.f64();
-  // No "spatial_weight" tensor (files from before the prox, or weight 0) is the plain
-  // projection, whatever DeqNetworkOptions' default weight for new training is.
-  m.network.spatialWeight = 0;
-  m.solver = readSolver(r);
-  const uint64_t tensors = r.count(8);
-  for (uint64_t i = 0; i < tensors; ++i) {
-    DeqTensor t;
-    t.name = r.str();
-    const uint64_t dims = r.count(8);
-    int64_t numel = 1;
-    for (uint64_t d = 0; d < dims; ++d) {
-      const int64_t s = r.i64();
-      if (s < 0 || s > (int64_t(1) << 31)) Reader::corrupt("tensor shape out of range");
-      t.shape.push_back(s);
-      numel *= s;
-      if (numel > (int64_t(1) << 32)) Reader::corrupt("tensor too large");
-    }
-    t.values = r.floats();
-    if (static_cast<int64_t>(t.values.size()) != numel)
-      Reader::corrupt("tensor '" + t.name + "' has the wrong number of values");
-    m.weights.push_back(std::move(t));
-  }
-  readSpatialSettings(m);
-  const uint64_t hp = r.count(16);
-  for (uint64_t i = 0; i < hp; ++i) {
-    std::string k = r.str();
-    std::string v = r.str();
-    m.hyperparameters.emplace_back(std::move(k), std::move(v));
-  }
-  m.summary.epochs = r.i32();
-  m.summary.finalLoss = r.f64();
-  m.summary.trainingSeconds = r.f64();
-  m.summary.meanForwardIterations = r.f64();
-  m.summary.convergedFraction = r.f64();
-  m.summary.supervised = r.i32() != 0;
-  m.summary.tiled = r.i32() != 0;
-  m.lossHistory = r.doubles();
-  m.torchVersion = r.str();
-  m.coreVersion = r.str();
+  const uint8_t* payload = nullptr;
+  size_t size = 0;
+  const uint32_t version = checkFrame(bytes, payload, size);
+  Reader r(payload, size);
+  DeqModel m = version == 1 ? readPayloadV1(r) : readPayload(r);
   if (!r.atEnd()) Reader::corrupt("unexpected bytes after the last field");
-
-  // Consistency.
-  if (m.bands < 1 || m.bands > 100000) Reader::corrupt("band count out of range");
-  if (m.endmembers.bands != m.bands || m.initialEndmembers.bands != m.bands ||
-      m.initialEndmembers.endmembers() != m.endmembers.endmembers())
-    Reader::corrupt("endmember tables do not match the band count");
-  if (m.endmembers.endmembers() < 2) Reader::corrupt("fewer than two endmembers");
-  if (!m.bandSubset.empty()) {
-    if (static_cast<int>(m.bandSubset.size()) != m.bands || m.sourceBands < m.bands)
-      Reader::corrupt("band subset does not match the band count");
-    for (int b : m.bandSubset)
-      if (b < 1 || b > m.sourceBands) Reader::corrupt("band subset out of range");
-  }
-  if (!m.wavelengths.empty() && static_cast<int>(m.wavelengths.size()) != m.bands)
-    Reader::corrupt("wavelength count does not match the band count");
-  checkStoredSettings(m);
+  checkConsistency(m);
   return m;
 }
 
 void saveDeqModel(const std::string& path, const DeqModel& model) {
-  const std::vector<uint8_t> bytes = serializeDeqModel(model);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot write the model file '" + path + "'");
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw IoError("cannot write the model file '" + path + "' (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError("cannot write the model file '" + path + "' (rename failed)");
-  }
+  writeFileAtomically(path, "the model file", serializeDeqModel(model));
 }
 
 DeqModel loadDeqModel(const std::string& path) {

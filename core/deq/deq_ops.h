@@ -41,6 +41,8 @@ struct DeqNetwork {
   // which starts at zero so that the untrained map is projected gradient descent.
   static DeqNetwork create(int bands, int endmembers, const DeqNetworkOptions& options,
                            uint64_t seed, const torch::Device& device);
+  // The network's tensors (weights, biases, "eta", the superpixel transform); its settings
+  // are `options`, which the model file stores as named fields.
   static DeqNetwork fromTensors(int bands, int endmembers, const DeqNetworkOptions& options,
                                 const std::vector<DeqTensor>& tensors,
                                 const torch::Device& device);  // throws ModelCorruptError

@@ -86,7 +86,7 @@ enum class EndmemberRefinement {
                      // DeqTrainOptions::automaticExcessThreshold)
 };
 
-// Names: one table per enum (core/deq/option_names.cpp) drives toString, parsing, the QGIS
+// Names: one table per enum (core/deq/options.cpp) drives toString, parsing, the QGIS
 // option lists and the model file, so adding a member is one line there. Solvers and
 // spatial proxes are open sets chosen by name instead (fixed_point.h, spatial_prox.h).
 // Every name of Enum, in the order of its table (the order of the QGIS option lists).
@@ -138,7 +138,7 @@ struct DeqNetworkOptions {
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
   // already minimises the reconstruction error, so the unsupervised loss alone cannot beat
   // it; the prox is what brings the gain. It acts at every iteration, so small weights are
-  // strong (bench/README.md, "Spatial prox").
+  // strong (bench/README.md, "Spatial prox"). Version-1 model files without it read as 0.
   double spatialWeight = 0.02;
   // A registered prox (spatialProxNames()): "neighbourhood" (3 x 3 mean) or "superpixel"
   // (SLIC superpixel mean, the authors' superpixel-guided prox; it over-smooths clean
@@ -230,8 +230,8 @@ struct DeqInferOptions {
   std::string device = "cpu";
 };
 
-// The training and inference options as (name, value) pairs, for the model file and the
-// report.
+// Every training and inference option as (name, value) pairs, for the model file's
+// training record and the report; generated from the field lists of option_fields.h.
 std::vector<std::pair<std::string, std::string>> describeOptions(const DeqTrainOptions& train,
                                                                  const DeqInferOptions& inference);
 
@@ -319,11 +319,15 @@ struct DeqModel {
 // source band count, or its own band count when no subset was used).
 void checkModelBands(const DeqModel& model, int rasterBands);
 
-// Versioned binary file: magic, format version, payload size, payload, CRC-32. Written
-// under a temporary name and renamed. Throws IoError when it cannot be written.
+// Versioned binary file: magic, format version, payload size, payload (named typed fields,
+// then the tensors and tables), CRC-32; the layout is in deq_model_file.cpp. Always writes
+// the newest version, atomically (core/io/atomic_file.h), and checks nothing: the reader
+// does. Throws IoError when it cannot be written.
 void saveDeqModel(const std::string& path, const DeqModel& model);
-// Throws ModelFormatError / ModelVersionError / ModelTruncatedError / ModelCorruptError
-// (or IoError when the file cannot be opened); never crashes on arbitrary bytes.
+// Reads versions 1 and 2. Throws ModelFormatError / ModelVersionError (a newer format
+// version or a field this build does not know) / ModelTruncatedError / ModelCorruptError
+// (settings out of validate()'s bounds, naming the field) or IoError when the file cannot
+// be opened; never crashes on arbitrary bytes.
 DeqModel loadDeqModel(const std::string& path);
 // The same, from bytes in memory (tests, embedded models).
 std::vector<uint8_t> serializeDeqModel(const DeqModel& model);

@@ -27,6 +27,44 @@ int inputChannels(const DeqNetworkOptions& o, int bands, int endmembers) {
 std::string layerName(size_t i, const char* what) {
   return "conv" + std::to_string(i) + "." + what;
 }
+
+// The SLIC feature transform: all three tensors or none (files from before it was stored),
+// and only with the superpixel prox. Returns the number of tensors it took.
+size_t readSuperpixelFeatures(int bands, const DeqNetworkOptions& options,
+                              const std::vector<DeqTensor>& tensors, SuperpixelFeatures& features) {
+  const DeqTensor *mean = nullptr, *basis = nullptr, *spread = nullptr;
+  for (const DeqTensor& t : tensors) {
+    if (t.name == "superpixel_mean") mean = &t;
+    if (t.name == "superpixel_basis") basis = &t;
+    if (t.name == "superpixel_spread") spread = &t;
+  }
+  if (!(mean || basis || spread)) return 0;
+  if (!(mean && basis && spread) || options.spatialProx != "superpixel")
+    throw ModelCorruptError(
+        "model file: superpixel_mean, superpixel_basis and superpixel_spread must be stored "
+        "together, with spatial_prox superpixel");
+  const int64_t k = basis->shape.size() == 2 ? basis->shape[1] : 0;
+  if (mean->shape != std::vector<int64_t>{bands} || k < 1 || k > bands ||
+      basis->shape[0] != bands || spread->shape != std::vector<int64_t>{1})
+    throw ModelCorruptError(
+        "model file: the superpixel feature transform needs "
+        "superpixel_mean of shape [" +
+        std::to_string(bands) + "], superpixel_basis [" + std::to_string(bands) +
+        ", k] with 1 <= k <= " + std::to_string(bands) + " and superpixel_spread [1]");
+  for (const DeqTensor* t : {mean, basis, spread})
+    for (float v : t->values)
+      if (!std::isfinite(v))
+        throw ModelCorruptError("model file: network tensor '" + t->name + "' is not finite");
+  if (!(spread->values[0] >= 0))
+    throw ModelCorruptError("model file: superpixel_spread must be >= 0");
+  features.bands = bands;
+  features.components = int(k);
+  features.mean = mean->values;
+  features.basis = basis->values;
+  features.spread = spread->values[0];
+  return 3;
+}
+
 }  // namespace
 
 DeqNetwork DeqNetwork::create(int bands, int endmembers, const DeqNetworkOptions& options,
@@ -76,19 +114,11 @@ std::vector<DeqTensor> DeqNetwork::toTensors() const {
     add(layerName(i, "bias"), biases[i]);
   }
   add("eta", etaParameter);
-  // The spatial prox weight travels as a tensor, so files without it (older models) read
-  // as weight 0 and the file format is unchanged.
-  if (options.spatialWeight > 0)
-    add("spatial_weight", torch::tensor({float(options.spatialWeight)}));
-  if (options.spatialProx == "superpixel") {
-    add("spatial_prox", torch::tensor({1.0f}));
-    add("superpixel_size", torch::tensor({float(options.superpixelSize)}));
-    const SuperpixelFeatures& f = superpixelFeatures;
-    if (f.components > 0) {
-      add("superpixel_mean", torch::tensor(f.mean));
-      add("superpixel_basis", torch::tensor(f.basis).reshape({f.bands, f.components}));
-      add("superpixel_spread", torch::tensor({f.spread}));
-    }
+  const SuperpixelFeatures& f = superpixelFeatures;
+  if (options.spatialProx == "superpixel" && f.components > 0) {
+    add("superpixel_mean", torch::tensor(f.mean));
+    add("superpixel_basis", torch::tensor(f.basis).reshape({f.bands, f.components}));
+    add("superpixel_spread", torch::tensor({f.spread}));
   }
   return out;
 }
@@ -122,61 +152,7 @@ DeqNetwork DeqNetwork::fromTensors(int bands, int endmembers, const DeqNetworkOp
   }
   load("eta", net.etaParameter);
   size_t expected = 2 * net.weights.size() + 1;
-  for (const DeqTensor& t : tensors)
-    if (t.name == "spatial_weight") {
-      if (t.values.size() != 1 || !(t.values[0] >= 0 && t.values[0] < 1))
-        throw ModelCorruptError("model file: spatial_weight must be one value in [0, 1)");
-      net.options.spatialWeight = t.values[0];
-      ++expected;
-    } else if (t.name == "spatial_prox") {
-      if (t.values.size() != 1 || !(t.values[0] == 0 || t.values[0] == 1))
-        throw ModelCorruptError(
-            "model file: spatial_prox must be 0 (neighbourhood) or 1 "
-            "(superpixel)");
-      net.options.spatialProx =
-          t.values[0] == 1 ? "superpixel" : "neighbourhood";
-      ++expected;
-    } else if (t.name == "superpixel_size") {
-      if (t.values.size() != 1 || !(t.values[0] >= 2 && t.values[0] <= 1e6) ||
-          t.values[0] != std::floor(t.values[0]))
-        throw ModelCorruptError("model file: superpixel_size must be one integer >= 2");
-      net.options.superpixelSize = static_cast<int>(t.values[0]);
-      ++expected;
-    }
-  // The SLIC feature transform: all three tensors or none (files from before it was
-  // stored), and only with the superpixel prox.
-  const DeqTensor *mean = nullptr, *basis = nullptr, *spread = nullptr;
-  for (const DeqTensor& t : tensors) {
-    if (t.name == "superpixel_mean") mean = &t;
-    if (t.name == "superpixel_basis") basis = &t;
-    if (t.name == "superpixel_spread") spread = &t;
-  }
-  if (mean || basis || spread) {
-    if (!(mean && basis && spread) || net.options.spatialProx != "superpixel")
-      throw ModelCorruptError(
-          "model file: superpixel_mean, superpixel_basis and superpixel_spread must be stored "
-          "together, with spatial_prox 1 (superpixel)");
-    const int64_t k = basis->shape.size() == 2 ? basis->shape[1] : 0;
-    if (mean->shape != std::vector<int64_t>{bands} || k < 1 || k > bands ||
-        basis->shape[0] != bands || spread->shape != std::vector<int64_t>{1})
-      throw ModelCorruptError(
-          "model file: the superpixel feature transform needs "
-          "superpixel_mean of shape [" +
-          std::to_string(bands) + "], superpixel_basis [" + std::to_string(bands) +
-          ", k] with 1 <= k <= " + std::to_string(bands) + " and superpixel_spread [1]");
-    for (const DeqTensor* t : {mean, basis, spread})
-      for (float v : t->values)
-        if (!std::isfinite(v))
-          throw ModelCorruptError("model file: network tensor '" + t->name + "' is not finite");
-    if (!(spread->values[0] >= 0))
-      throw ModelCorruptError("model file: superpixel_spread must be >= 0");
-    net.superpixelFeatures.bands = bands;
-    net.superpixelFeatures.components = int(k);
-    net.superpixelFeatures.mean = mean->values;
-    net.superpixelFeatures.basis = basis->values;
-    net.superpixelFeatures.spread = spread->values[0];
-    expected += 3;
-  }
+  expected += readSuperpixelFeatures(bands, net.options, tensors, net.superpixelFeatures);
   if (tensors.size() != expected)
     throw ModelCorruptError("model file: unexpected extra network tensors");
   return net;

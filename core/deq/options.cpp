@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/deq/deq_ops.h"
+#include "core/deq/option_fields.h"
 #include "core/errors.h"
 
 namespace dequnmix {
@@ -100,13 +101,13 @@ template <class Enum>
 Enum parseEnum(const std::string& name) {
   for (const auto& entry : Names<Enum>::table())
     if (name == entry.second) return entry.first;
-  throw InvalidArgument("unknown " + std::string(Names<Enum>::what) + " '" + name +
-                        "' (expected " + listed(enumNames<Enum>()) + ")");
+  throw InvalidArgument("unknown " + std::string(Names<Enum>::what) + " '" + name + "' (expected " +
+                        listed(enumNames<Enum>()) + ")");
 }
 
-#define DEQUNMIX_NAMED_ENUM(Enum)                              \
+#define DEQUNMIX_NAMED_ENUM(Enum)                             \
   template const std::vector<std::string>& enumNames<Enum>(); \
-  template const char* toString<Enum>(Enum);                   \
+  template const char* toString<Enum>(Enum);                  \
   template Enum parseEnum<Enum>(const std::string&);
 DEQUNMIX_NAMED_ENUM(DeqGradientMode)
 DEQUNMIX_NAMED_ENUM(DeqNetworkInput)
@@ -138,48 +139,171 @@ void DeqNetworkOptions::validate(const std::string& what) const {
                  superpixelSize, "2..1000");
 }
 
+std::string FieldValue::str() const {
+  return type == Integer ? std::to_string(integer) : type == Real ? number(real) : text;
+}
+
+namespace {
+const char* typeName(FieldValue::Type type) {
+  return type == FieldValue::Integer ? "integer" : type == FieldValue::Real ? "real" : "text";
+}
+}  // namespace
+
+void requireType(const FieldValue& value, FieldValue::Type type) {
+  if (value.type != type)
+    throw InvalidArgument(std::string("holds ") +
+                          (value.type == FieldValue::Integer ? "an " : "a ") +
+                          typeName(value.type) + " value, expected " + typeName(type));
+}
+
+int64_t integerIn(const FieldValue& value, int64_t low, int64_t high) {
+  requireType(value, FieldValue::Integer);
+  if (value.integer < low || value.integer > high)
+    throw InvalidArgument(std::to_string(value.integer) + " is beyond " + std::to_string(low) +
+                          ".." + std::to_string(high));
+  return value.integer;
+}
+
+bool parseFlag(const FieldValue& value) {
+  requireType(value, FieldValue::Text);
+  if (value.text != "true" && value.text != "false")
+    throw InvalidArgument("'" + value.text + "' is neither true nor false");
+  return value.text == "true";
+}
+
+const OptionFields<DeqSolverOptions>& solverFields() {
+  using O = DeqSolverOptions;
+  static const OptionFields<O> fields = {
+      textField("kind", &O::kind),
+      integerField("max_iterations", &O::maxIterations),
+      realField("tolerance", &O::tolerance),
+      integerField("history", &O::history),
+      realField("regularization", &O::regularization),
+      realField("damping", &O::damping),
+  };
+  return fields;
+}
+
+const OptionFields<DeqNetworkOptions>& networkFields() {
+  using O = DeqNetworkOptions;
+  static const OptionFields<O> fields = {
+      integerField("hidden_channels", &O::hiddenChannels),
+      integerField("hidden_layers", &O::hiddenLayers),
+      enumField("network_input", &O::input),
+      realField("initial_step", &O::initialStep),
+      realField("spatial_weight", &O::spatialWeight),
+      textField("spatial_prox", &O::spatialProx),
+      integerField("superpixel_size", &O::superpixelSize),
+  };
+  return fields;
+}
+
+// The seed is unsigned 64-bit: kept as text, so every value reads back the same.
+OptionField<DeqTrainOptions> seedField() {
+  return {"seed", FieldValue::Text,
+          [](const DeqTrainOptions& o) { return FieldValue::ofText(std::to_string(o.seed)); },
+          [](DeqTrainOptions& o, const FieldValue& v) {
+            requireType(v, FieldValue::Text);
+            try {
+              o.seed = std::stoull(v.text);
+            } catch (const std::exception&) {
+              throw InvalidArgument("'" + v.text + "' is not an unsigned integer");
+            }
+          }};
+}
+
+const OptionFields<DeqTrainOptions>& trainFields() {
+  using O = DeqTrainOptions;
+  static const OptionFields<O> fields = {
+      integerField("endmembers", &O::endmembers),
+      integerField("epochs", &O::epochs),
+      seedField(),
+      enumField("gradient", &O::gradient),
+      integerField("phantom_steps", &O::phantomSteps),
+      realField("phantom_damping", &O::phantomDamping),
+      realField("network_learning_rate", &O::networkLearningRate),
+      realField("endmember_learning_rate", &O::endmemberLearningRate),
+      flagField("train_endmembers", &O::trainEndmembers),
+      realField("weight_decay", &O::weightDecay),
+      integerField("decay_every", &O::decayEvery),
+      realField("decay_factor", &O::decayFactor),
+      realField("gradient_clip", &O::gradientClip),
+      realField("alpha", &O::alpha),
+      realField("linear_mixture_alpha", &O::linearMixtureAlpha),
+      realField("variable_brightness_alpha", &O::variableBrightnessAlpha),
+      realField("min_endmember_value", &O::minEndmemberValue),
+      enumField("refinement", &O::refinement),
+      realField("refinement_radius", &O::refinementRadius),
+      integerField("refinement_iterations", &O::refinementIterations),
+      integerField("refinement_min_pixels", &O::refinementMinPixels),
+      realField("automatic_excess_threshold", &O::automaticExcessThreshold),
+      realField("min_volume_outside_fraction", &O::minVolumeOutsideFraction),
+      integerField("min_volume_iterations", &O::minVolumeIterations),
+      realField("min_volume_noise_margin", &O::minVolumeNoiseMargin),
+      integerField("min_volume_smoothing", &O::minVolumeSmoothing),
+      realField("memory_budget_mib", &O::memoryBudgetMiB),
+      integerField("tile_size", &O::tileSize),
+      integerField("tiles_per_step", &O::tilesPerStep),
+      integerField("threads", &O::threads),
+      textField("device", &O::device),
+  };
+  return fields;
+}
+
+const OptionFields<DeqInferOptions>& inferenceFields() {
+  using O = DeqInferOptions;
+  static const OptionFields<O> fields = {
+      integerField("inference_tile_size", &O::tileSize),
+      integerField("inference_halo", &O::halo),
+      flagField("inference_compute_residual", &O::computeResidual),
+      integerField("inference_threads", &O::threads),
+      textField("inference_device", &O::device),
+  };
+  return fields;
+}
+
+const OptionFields<DeqTrainSummary>& summaryFields() {
+  using O = DeqTrainSummary;
+  static const OptionFields<O> fields = {
+      integerField("epochs", &O::epochs),
+      realField("final_loss", &O::finalLoss),
+      realField("training_seconds", &O::trainingSeconds),
+      realField("mean_forward_iterations", &O::meanForwardIterations),
+      realField("converged_fraction", &O::convergedFraction),
+      flagField("supervised", &O::supervised),
+      flagField("tiled", &O::tiled),
+  };
+  return fields;
+}
+
+namespace {
+
+template <class Options>
+void describe(const Options& options, const OptionFields<Options>& fields,
+              std::vector<std::pair<std::string, std::string>>& out) {
+  for (const OptionField<Options>& f : fields) out.emplace_back(f.name, f.get(options).str());
+}
+
+// One line per solver: "anderson max_iterations=10 tolerance=0.0001 ...".
+std::string describeSolver(const DeqSolverOptions& solver) {
+  std::string s = solver.kind;
+  for (const OptionField<DeqSolverOptions>& f : solverFields())
+    if (f.name != "kind") s += " " + f.name + "=" + f.get(solver).str();
+  return s;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> describeOptions(const DeqTrainOptions& o,
                                                                  const DeqInferOptions& inf) {
-  auto solver = [](const DeqSolverOptions& s) {
-    return s.kind + " max_iterations=" + std::to_string(s.maxIterations) +
-           " tolerance=" + number(s.tolerance) + " history=" + std::to_string(s.history) +
-           " regularization=" + number(s.regularization) + " damping=" + number(s.damping);
-  };
-  return {
-      {"endmembers", std::to_string(o.endmembers)},
-      {"epochs", std::to_string(o.epochs)},
-      {"seed", std::to_string(o.seed)},
-      {"gradient", toString(o.gradient)},
-      {"hidden_channels", std::to_string(o.network.hiddenChannels)},
-      {"hidden_layers", std::to_string(o.network.hiddenLayers)},
-      {"network_input", toString(o.network.input)},
-      {"initial_step", number(o.network.initialStep)},
-      {"spatial_weight", number(o.network.spatialWeight)},
-      {"spatial_prox", o.network.spatialProx},
-      {"superpixel_size", std::to_string(o.network.superpixelSize)},
-      {"forward_solver", solver(o.forward)},
-      {"backward_solver", solver(o.backward)},
-      {"inference_solver", solver(inf.solver)},
-      {"phantom_steps", std::to_string(o.phantomSteps)},
-      {"phantom_damping", number(o.phantomDamping)},
-      {"network_learning_rate", number(o.networkLearningRate)},
-      {"endmember_learning_rate", number(o.endmemberLearningRate)},
-      {"train_endmembers", o.trainEndmembers ? "true" : "false"},
-      {"weight_decay", number(o.weightDecay)},
-      {"decay_every", std::to_string(o.decayEvery)},
-      {"decay_factor", number(o.decayFactor)},
-      {"gradient_clip", number(o.gradientClip)},
-      {"alpha", number(o.alpha)},
-      {"refinement", toString(o.refinement)},
-      {"refinement_radius", number(o.refinementRadius)},
-      {"refinement_iterations", std::to_string(o.refinementIterations)},
-      {"min_volume_outside_fraction", number(o.minVolumeOutsideFraction)},
-      {"min_volume_iterations", std::to_string(o.minVolumeIterations)},
-      {"memory_budget_mib", number(o.memoryBudgetMiB)},
-      {"tile_size", std::to_string(o.tileSize)},
-      {"tiles_per_step", std::to_string(o.tilesPerStep)},
-      {"device", o.device},
-  };
+  std::vector<std::pair<std::string, std::string>> out;
+  describe(o, trainFields(), out);
+  describe(o.network, networkFields(), out);
+  out.emplace_back("forward_solver", describeSolver(o.forward));
+  out.emplace_back("backward_solver", describeSolver(o.backward));
+  out.emplace_back("inference_solver", describeSolver(inf.solver));
+  describe(inf, inferenceFields(), out);
+  return out;
 }
 
 }  // namespace dequnmix

@@ -1,8 +1,13 @@
 // DEQ-Unmix model file: round trip and every error case (plain C++, no LibTorch include).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <map>
 
 #include "core/deq/deq_unmix.h"
+#include "core/deq/option_fields.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {
@@ -37,6 +42,10 @@ DeqModel sampleModel() {
   return m;
 }
 
+std::string dataFile(const std::string& name) {
+  return std::string(DEQUNMIX_TEST_DATA_DIR) + "/" + name;
+}
+
 TEST(DeqModelFile, RoundTripKeepsEverything) {
   const DeqModel m = sampleModel();
   const std::string path = ::testing::TempDir() + "/deq_roundtrip.dequnmix";
@@ -63,40 +72,42 @@ TEST(DeqModelFile, RoundTripKeepsEverything) {
 }
 
 TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood) {
-  // Older files carry no spatial prox tensors: 3 x 3 neighbourhood, weight 0.
-  const DeqModel older = deserializeDeqModel(serializeDeqModel(sampleModel()));
+  // Older (version 1) files without spatial prox tensors: 3 x 3 neighbourhood, weight 0.
+  const DeqModel older = loadDeqModel(dataFile("model_v1_plain.dequnmix"));
   EXPECT_EQ(older.network.spatialProx, "neighbourhood");
   EXPECT_EQ(older.network.spatialWeight, 0.0);
 
   DeqModel m = sampleModel();
-  m.weights.push_back({"spatial_weight", {1}, {0.05f}});
-  m.weights.push_back({"spatial_prox", {1}, {1.0f}});
-  m.weights.push_back({"superpixel_size", {1}, {9.0f}});
+  m.network.spatialWeight = 0.05;
+  m.network.spatialProx = "superpixel";
+  m.network.superpixelSize = 9;
   const std::string path = ::testing::TempDir() + "/deq_superpixel_roundtrip.dequnmix";
   saveDeqModel(path, m);
   const DeqModel r = loadDeqModel(path);
   std::remove(path.c_str());
   EXPECT_EQ(r.network.spatialProx, "superpixel");
   EXPECT_EQ(r.network.superpixelSize, 9);
-  EXPECT_FLOAT_EQ(r.network.spatialWeight, 0.05f);
+  EXPECT_EQ(r.network.spatialWeight, 0.05);
   EXPECT_EQ(r.weights.size(), m.weights.size());
 
   // The model runs with them (4 bands, 8 x 8 pixels; without a stored SLIC feature
   // transform, as in files saved before it was, each tile window uses its own), and
-  // out-of-range values are refused when the network is built.
+  // out-of-range values are refused when the file is read, naming the field.
   std::vector<float> scene(4 * 8 * 8);
   test::Fixtures fx(4);
   for (float& v : scene) v = float(fx.uniform(0.1, 1));
   const DeqInferResult a = unmixSceneWithDeqModel(r, scene, 8, 8);
   EXPECT_EQ(a.abundances.size(), 3u * 8 * 8);
+  auto expectCorruptFile = [](const DeqModel& bad, std::vector<std::string> words) {
+    test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(serializeDeqModel(bad)); },
+                                             words);
+  };
   DeqModel bad = r;
-  bad.weights[6].values = {3.0f};  // spatial_prox
-  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
-                                           {"spatial_prox"});
+  bad.network.spatialProx = "3";
+  expectCorruptFile(bad, {"spatial_prox", "neighbourhood or superpixel"});
   bad = r;
-  bad.weights[7].values = {1.5f};  // superpixel_size
-  test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(bad, scene, 8, 8); },
-                                           {"superpixel_size"});
+  bad.network.superpixelSize = 1;
+  expectCorruptFile(bad, {"superpixel_size", "2..1000"});
 
   // The SLIC feature transform of the training scene round-trips, runs, and is checked:
   // all three tensors, shapes [bands], [bands, k], [1], finite, spread >= 0.
@@ -112,23 +123,28 @@ TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood)
     test::expectThrowWith<ModelCorruptError>([&] { unmixSceneWithDeqModel(m, scene, 8, 8); },
                                              words);
   };
+  auto tensor = [](DeqModel& m, const std::string& name) -> DeqTensor& {
+    for (DeqTensor& d : m.weights)
+      if (d.name == name) return d;
+    throw std::logic_error("no tensor " + name);
+  };
   bad = tr;
   bad.weights.pop_back();
   expectCorrupt(bad, {"superpixel_spread", "together"});
   bad = tr;
-  bad.weights[9].shape = {2, 4};
+  tensor(bad, "superpixel_basis").shape = {2, 4};
   expectCorrupt(bad, {"superpixel_basis", "[4, k]"});
   bad = tr;
-  bad.weights[8].shape = {1, 4};
+  tensor(bad, "superpixel_mean").shape = {1, 4};
   expectCorrupt(bad, {"superpixel_mean", "[4]"});
   bad = tr;
-  bad.weights[9].values[0] = NAN;
+  tensor(bad, "superpixel_basis").values[0] = NAN;
   expectCorrupt(bad, {"superpixel_basis", "not finite"});
   bad = tr;
-  bad.weights[10].values = {-1.0f};
+  tensor(bad, "superpixel_spread").values = {-1.0f};
   expectCorrupt(bad, {"superpixel_spread", ">= 0"});
   bad = tr;
-  bad.weights[6].values = {0.0f};  // spatial_prox neighbourhood
+  bad.network.spatialProx = "neighbourhood";
   expectCorrupt(bad, {"superpixel_mean", "spatial_prox"});
 
   DeqNetworkOptions named;
@@ -155,6 +171,8 @@ TEST(DeqModelFile, WrongMagicVersionTruncationAndCorruptionHaveSpecificErrors) {
   b = good;
   b[8] = 99;  // format version
   EXPECT_THROW(deserializeDeqModel(b), ModelVersionError);
+  test::expectThrowWith<ModelVersionError>([&] { deserializeDeqModel(b); },
+                                           {"version 99", "made by a newer deq-unmix", "update"});
 
   for (size_t cut : {size_t(5), size_t(15), good.size() / 2, good.size() - 1}) {
     std::vector<uint8_t> t(good.begin(), good.begin() + cut);
@@ -211,6 +229,140 @@ TEST(DeqModelFile, MissingFileIsIoErrorAndBandMismatchIsSpecific) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos);
   }
   std::remove(path.c_str());
+}
+
+// The 8 x 8 scene the version-1 files' expected abundances were computed on.
+std::vector<float> formulaScene() {
+  std::vector<float> s(4 * 8 * 8);
+  for (int b = 0; b < 4; ++b)
+    for (int i = 0; i < 64; ++i)
+      s[b * 64 + i] = float(0.1 + 0.9 * (0.5 + 0.5 * std::sin(0.7 * b + 0.37 * i + 0.05 * i * i)));
+  return s;
+}
+
+std::vector<float> readFloats(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<float> v;
+  for (float x; in >> x;) v.push_back(x);
+  return v;
+}
+
+uint32_t formatVersion(const std::vector<uint8_t>& bytes) {
+  uint32_t v;
+  std::memcpy(&v, bytes.data() + 8, 4);
+  return v;
+}
+
+// Files written by the version-1 writer (tests/core/data): read with their settings mapped
+// to the fields, they unmix exactly as that build did, and again after saving as version 2.
+TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
+  const DeqModel plain = loadDeqModel(dataFile("model_v1_plain.dequnmix"));
+  EXPECT_EQ(plain.bands, 4);
+  EXPECT_EQ(plain.sourceBands, 6);
+  EXPECT_EQ(plain.bandSubset, (std::vector<int>{1, 2, 4, 6}));
+  EXPECT_EQ(plain.endmembers.names, (std::vector<std::string>{"rock", "tree", "water"}));
+  EXPECT_EQ(plain.inputScale, 2.5);
+  EXPECT_EQ(plain.network.hiddenChannels, 2);
+  EXPECT_EQ(plain.network.input, DeqNetworkInput::ResidualAndAbundances);
+  EXPECT_EQ(plain.solver.kind, "anderson");
+  EXPECT_EQ(plain.solver.maxIterations, 42);
+  EXPECT_EQ(plain.weights.size(), 5u);
+  EXPECT_EQ(plain.summary.epochs, 10);
+  EXPECT_EQ(plain.lossHistory, (std::vector<double>{0.1, 0.05, 0.01}));
+  EXPECT_EQ(plain.torchVersion, "1.13.1");
+
+  const DeqModel super = loadDeqModel(dataFile("model_v1_superpixel.dequnmix"));
+  EXPECT_EQ(super.solver.kind, "picard");
+  EXPECT_EQ(super.solver.tolerance, 1e-5);
+  EXPECT_EQ(super.network.input, DeqNetworkInput::ProjectedResidualAndAbundances);
+  EXPECT_EQ(super.network.spatialProx, "superpixel");
+  EXPECT_EQ(super.network.superpixelSize, 3);
+  EXPECT_FLOAT_EQ(float(super.network.spatialWeight), 0.05f);
+  EXPECT_EQ(super.weights.size(), 8u);  // the network's and the transform, no settings
+
+  DeqInferOptions o;
+  o.threads = 1;
+  for (const char* name : {"model_v1_plain", "model_v1_superpixel"}) {
+    SCOPED_TRACE(name);
+    const DeqModel v1 = loadDeqModel(dataFile(std::string(name) + ".dequnmix"));
+    const std::vector<float> expected = readFloats(dataFile(std::string(name) + "_abundances.txt"));
+    const std::vector<float> a = unmixSceneWithDeqModel(v1, formulaScene(), 8, 8, o).abundances;
+    ASSERT_EQ(a.size(), expected.size());
+    EXPECT_LE(test::maxAbsDiff(a, expected), 1e-6);
+    const std::vector<uint8_t> resaved = serializeDeqModel(v1);
+    EXPECT_EQ(formatVersion(resaved), 2u);
+    const DeqModel v2 = deserializeDeqModel(resaved);
+    EXPECT_EQ(unmixSceneWithDeqModel(v2, formulaScene(), 8, 8, o).abundances, a);
+  }
+}
+
+// CRC-32 as the writer's, to craft files whose frame is intact.
+void resealed(std::vector<uint8_t>& b) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 20; i + 4 < b.size(); ++i) {
+    c ^= b[i];
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  c ^= 0xFFFFFFFFu;
+  std::memcpy(b.data() + b.size() - 4, &c, 4);
+}
+
+void rename(std::vector<uint8_t>& b, const std::string& from, const std::string& to) {
+  auto at = std::search(b.begin(), b.end(), from.begin(), from.end());
+  ASSERT_NE(at, b.end());
+  std::copy(to.begin(), to.end(), at);
+  resealed(b);
+}
+
+TEST(DeqModelFile, HeaderFieldsUnknownTwiceOrOfTheWrongTypeAreRefused) {
+  const std::vector<uint8_t> good = serializeDeqModel(sampleModel());
+  std::vector<uint8_t> b = good;
+  rename(b, "spatial_weight", "spatial_height");
+  test::expectThrowWith<ModelVersionError>(
+      [&] { deserializeDeqModel(b); }, {"'spatial_height'", "made by a newer deq-unmix", "update"});
+  b = good;
+  rename(b, "spatial_weight", "superpixel_siz");
+  EXPECT_THROW(deserializeDeqModel(b), ModelVersionError);
+  b = good;
+  rename(b, "source_bands", "summary.tile");
+  EXPECT_THROW(deserializeDeqModel(b), ModelVersionError);
+  b = good;
+  rename(b, std::string("\x0d\0\0\0\0\0\0\0hidden_layers", 21),
+         std::string("\x0d\0\0\0\0\0\0\0summary.tiled", 21));
+  test::expectThrowWith<ModelCorruptError>(
+      [&] { deserializeDeqModel(b); },
+      {"field 'summary.tiled'", "holds an integer value, expected text"});
+}
+
+TEST(DeqModelFile, DescribeOptionsListsEveryField) {
+  const auto d = describeOptions(DeqTrainOptions{}, DeqInferOptions{});
+  std::map<std::string, std::string> byName(d.begin(), d.end());
+  EXPECT_EQ(byName.size(), d.size()) << "a name is listed twice";
+  EXPECT_EQ(d.size(), trainFields().size() + networkFields().size() + 3 + inferenceFields().size());
+  const std::map<std::string, std::string> expected = {
+      {"refinement_min_pixels", "5"},
+      {"min_volume_noise_margin", "0"},
+      {"min_volume_smoothing", "1"},
+      {"automatic_excess_threshold", "10"},
+      {"linear_mixture_alpha", "100"},
+      {"variable_brightness_alpha", "0.2"},
+      {"min_endmember_value", "1e-05"},
+      {"phantom_steps", "3"},
+      {"phantom_damping", "0.5"},
+      {"threads", "0"},
+      {"device", "cpu"},
+      {"train_endmembers", "false"},
+      {"refinement", "auto"},
+      {"spatial_prox", "neighbourhood"},
+      {"inference_halo", "16"},
+      {"seed", "42"},
+      {"forward_solver",
+       "anderson max_iterations=10 tolerance=0.0001 history=5 "
+       "regularization=0.001 damping=1"},
+      {"inference_solver",
+       "anderson max_iterations=60 tolerance=0.0001 history=5 "
+       "regularization=0.001 damping=1"}};
+  for (const auto& kv : expected) EXPECT_EQ(byName[kv.first], kv.second) << kv.first;
 }
 
 }  // namespace

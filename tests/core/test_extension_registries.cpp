@@ -14,10 +14,9 @@ std::atomic<int> toySolves{0};
 FixedPointResult toySolve(const DeqMap& map, const torch::Tensor& start,
                           const DeqSolverOptions& options, const ProgressSink* cancel) {
   ++toySolves;
-  return iterateFixedPoint(map, start, options, cancel,
-                           [](const torch::Tensor&, const torch::Tensor& fx, DeqSolveStats&) {
-                             return fx;
-                           });
+  return iterateFixedPoint(
+      map, start, options, cancel,
+      [](const torch::Tensor&, const torch::Tensor& fx, DeqSolveStats&) { return fx; });
 }
 
 // Toy prox: every pixel towards the mean abundances of its window (a convex combination of
@@ -100,6 +99,16 @@ TEST(ExtensionRegistries, TrainsAndInfersWithTheToySolverAndProx) {
     }
     EXPECT_NEAR(sum, 1.0, 1e-4);
   }
+
+  // The model file stores the solver and the prox by name: they load and unmix as before.
+  const DeqModel loaded = deserializeDeqModel(serializeDeqModel(r.model));
+  EXPECT_EQ(loaded.solver.kind, "toy_picard");
+  EXPECT_EQ(loaded.network.spatialProx, "toy_window_mean");
+  EXPECT_EQ(loaded.network.spatialWeight, 0.1);
+  inference.threads = 1;
+  const DeqInferResult before = unmixSceneWithDeqModel(r.model, s.scene, 16, 16, inference);
+  const DeqInferResult after = unmixSceneWithDeqModel(loaded, s.scene, 16, 16, inference);
+  EXPECT_EQ(after.abundances, before.abundances);
 }
 
 }  // namespace

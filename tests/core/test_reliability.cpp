@@ -268,7 +268,7 @@ TEST(Reliability, Item08_ModelWithUnboundedSolverIsCorrupt) {
     if (t.name == "eta") t.values = {NAN};
   expectCorrupt(bad, {"'eta'", "not finite"});
   bad = m;
-  bad.weights.push_back({"superpixel_size", {1}, {5000.0f}});
+  bad.network.superpixelSize = 5000;
   expectCorrupt(bad, {"superpixel size", "2..1000"});
   bad = m;
   bad.inputScale = 1e300;
