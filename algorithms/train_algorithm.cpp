@@ -17,8 +17,8 @@
 #include "algorithms/output_files.h"
 #include "algorithms/training_report.h"
 #include "core/data_checks.h"
-#include "core/io/endmember_table.h"
 #include "core/errors.h"
+#include "core/io/endmember_table.h"
 
 namespace dequnmix::processing {
 

@@ -26,12 +26,12 @@
 #include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
-#include "core/deq/deq_unmix.h"
 #include "core/classical/fcls.h"
+#include "core/classical/vca.h"
+#include "core/deq/deq_unmix.h"
 #include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
 #include "core/synthetic/synthetic.h"
-#include "core/classical/vca.h"
 
 using namespace dequnmix;
 using dequnmix::bench::runSelf;

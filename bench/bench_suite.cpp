@@ -37,7 +37,7 @@ struct Args {
   std::vector<int> seeds = {1, 2, 3};
   std::string scenes;  // names or indices, comma-separated; empty: all
   int epochs = -1;
-  std::string refine;  // candidate endmember refinement; empty: the training default
+  std::string refine;   // candidate endmember refinement; empty: the training default
   bool trainE = false;  // candidate: learn E with the network
   int threads = 1;
   std::string csv;

@@ -31,4 +31,7 @@ class Canceled : public Error {
   Canceled() : Error("canceled by the user") {}
 };
 
+// A number as messages print it: up to 10 significant digits, no trailing zeros.
+std::string messageNumber(double value);
+
 }  // namespace dequnmix

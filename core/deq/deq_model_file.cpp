@@ -36,6 +36,7 @@
 
 #include "core/deq/deq_unmix.h"
 #include "core/deq/option_fields.h"
+#include "core/errors.h"
 #include "core/io/atomic_file.h"
 
 namespace dequnmix {
@@ -45,13 +46,6 @@ namespace {
 constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
 constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = 8 + 4 + 8;
-
-std::string number(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
 
 uint32_t crc32(const uint8_t* data, size_t n) {
   static const std::array<uint32_t, 256> table = [] {
@@ -368,7 +362,7 @@ void takeSpatialSettingsV1(DeqModel& m) {
     if (t.name == "spatial_prox") m.network.spatialProx = v == 1 ? "superpixel" : "neighbourhood";
     // An integer before the conversion; the bounds are validate()'s.
     if (t.name == "superpixel_size" && !(v == std::floor(v) && std::fabs(v) <= 1e6))
-      outOfRange("field 'superpixel_size' is " + number(v) + ", not an integer");
+      outOfRange("field 'superpixel_size' is " + messageNumber(v) + ", not an integer");
     if (t.name == "superpixel_size") m.network.superpixelSize = static_cast<int>(v);
   }
   m.weights = std::move(network);
@@ -455,8 +449,8 @@ void checkStoredSettings(const DeqModel& m) {
   for (float v : m.endmembers.values) largest = std::max(largest, std::fabs(v));
   const double scaled = largest * m.inputScale;
   if (!(m.inputScale > 0) || !(scaled >= 1e-6 && scaled <= 1e6))
-    outOfRange("input scale " + number(m.inputScale) +
-               " does not fit the endmembers (largest scaled value " + number(scaled) +
+    outOfRange("input scale " + messageNumber(m.inputScale) +
+               " does not fit the endmembers (largest scaled value " + messageNumber(scaled) +
                ", expected 1e-6..1e6)");
 }
 

@@ -24,9 +24,9 @@ struct FixedPointResult {
   DeqSolveStats stats;  // one solve (stats.solves == 1)
 };
 
-using FixedPointSolver = std::function<FixedPointResult(
-    const DeqMap& map, const torch::Tensor& start, const DeqSolverOptions& options,
-    const ProgressSink* cancel)>;
+using FixedPointSolver =
+    std::function<FixedPointResult(const DeqMap& map, const torch::Tensor& start,
+                                   const DeqSolverOptions& options, const ProgressSink* cancel)>;
 
 // Adds (or replaces) a solver under `name`; DeqSolverOptions::validate accepts the name
 // from then on.

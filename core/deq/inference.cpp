@@ -2,7 +2,6 @@
 // FCLS abundances and written without the halo.
 #include <algorithm>
 #include <limits>
-#include <sstream>
 
 #include "core/deq/deq_ops.h"
 #include "core/deq/device.h"
@@ -25,6 +24,7 @@ struct PreparedModel {
 PreparedModel prepareModel(const DeqModel& model, const torch::Device& device) {
   if (model.endmembers.bands != model.bands || model.endmembers.endmembers() < 2)
     throw InvalidArgument("DEQ-Unmix model: endmember table does not match its band count");
+  model.network.validate("DEQ-Unmix model");  // in-memory models are not checked on load
   PreparedModel p;
   p.scale = model.inputScale;
   p.network = DeqNetwork::fromTensors(model.bands, model.endmembers.endmembers(), model.network,
@@ -37,7 +37,7 @@ PreparedModel prepareModel(const DeqModel& model, const torch::Device& device) {
 
 // A tile of the output grid and the window (tile + halo) read around it.
 struct TileWindow {
-  int row, col, rows, cols;              // the tile
+  int row, col, rows, cols;                  // the tile
   int readRow, readCol, readRows, readCols;  // the window
 };
 
@@ -78,8 +78,8 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     torch::Tensor guide;
     if (prox) guide = prox->guide({raw, t.readRow, t.readCol});
     DeqUnmixMap map(pm.network, pm.endmembers, y, guide.defined() ? guide.unsqueeze(0) : guide);
-    FixedPointResult fp = solveFixedPoint(map.asMap(), fclsStart(pm.endmembers, y), o.solver,
-                                          progress);
+    FixedPointResult fp =
+        solveFixedPoint(map.asMap(), fclsStart(pm.endmembers, y), o.solver, progress);
     stats.add(fp.stats);
     A = fp.solution.index({0, Slice(), sr, sc});
   }
@@ -102,13 +102,11 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
 
 void warnUnconverged(const DeqSolveStats& s, ProgressSink* progress) {
   if (!progress || s.solves <= s.converged) return;
-  std::ostringstream m;
-  m.precision(10);
-  m << "DEQ-Unmix: " << s.solves - s.converged << " of " << s.solves
-    << " tile solves stopped at the iteration cap before the tolerance (largest relative "
-       "residual "
-    << s.maxRelativeResidual << ")";
-  progress->warning(m.str());
+  progress->warning("DEQ-Unmix: " + std::to_string(s.solves - s.converged) + " of " +
+                    std::to_string(s.solves) +
+                    " tile solves stopped at the iteration cap before the tolerance (largest "
+                    "relative residual " +
+                    messageNumber(s.maxRelativeResidual) + ")");
 }
 
 }  // namespace

@@ -57,18 +57,11 @@ std::string listed(const std::vector<std::string>& names) {
   return s;
 }
 
-std::string number(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
 void requireInRange(bool ok, const std::string& what, const std::string& setting, double value,
                     const std::string& range) {
   if (!ok)
-    throw InvalidArgument(what + ": " + setting + " is " + number(value) + ", out of range " +
-                          range);
+    throw InvalidArgument(what + ": " + setting + " is " + messageNumber(value) +
+                          ", out of range " + range);
 }
 
 void requireName(bool known, const std::string& what, const std::string& setting,
@@ -140,7 +133,7 @@ void DeqNetworkOptions::validate(const std::string& what) const {
 }
 
 std::string FieldValue::str() const {
-  return type == Integer ? std::to_string(integer) : type == Real ? number(real) : text;
+  return type == Integer ? std::to_string(integer) : type == Real ? messageNumber(real) : text;
 }
 
 namespace {

@@ -53,9 +53,8 @@ class SuperpixelProx final : public SpatialProx {
 
   void fit(const torch::Tensor& raw, DeqNetwork& network) const override {
     torch::Tensor c = raw.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    network.superpixelFeatures =
-        computeSuperpixelFeatures(c.data_ptr<float>(), int(c.size(0)), int(c.size(1)),
-                                  int(c.size(2)));
+    network.superpixelFeatures = computeSuperpixelFeatures(c.data_ptr<float>(), int(c.size(0)),
+                                                           int(c.size(1)), int(c.size(2)));
   }
   torch::Tensor guide(const ProxWindow& window) const override {
     return superpixelLabels(window.raw, size_, window.row, window.col, features_);

@@ -75,11 +75,9 @@ FixedPointResult andersonSolve(const DeqMap& map, const torch::Tensor& start,
                                const DeqSolverOptions& options, const ProgressSink* cancel) {
   if (options.history <= 1) return picardSolve(map, start, options, cancel);
   AndersonHistory history(options);
-  return iterateFixedPoint(
-      map, start, options, cancel,
-      [&history](const torch::Tensor& x, const torch::Tensor& fx, DeqSolveStats& st) {
-        return history.next(x, fx, st);
-      });
+  return iterateFixedPoint(map, start, options, cancel,
+                           [&history](const torch::Tensor& x, const torch::Tensor& fx,
+                                      DeqSolveStats& st) { return history.next(x, fx, st); });
 }
 
 }  // namespace dequnmix

@@ -18,19 +18,13 @@ namespace dequnmix {
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
 // Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
 // weight of the network.
 void checkLearningRate(double rate, const std::string& which, double defaultRate) {
   if (!(rate >= 0 && rate <= 1))
-    throw InvalidArgument("the " + which + " learning rate is " + num(rate) +
-                          ", out of range [0, 1] (the default is " + num(defaultRate) + ")");
+    throw InvalidArgument("the " + which + " learning rate is " + messageNumber(rate) +
+                          ", out of range [0, 1] (the default is " + messageNumber(defaultRate) +
+                          ")");
 }
 
 void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
@@ -99,8 +93,8 @@ DeqModel assembleModel(const DeqTrainInput& in, const DeqTrainOptions& o,
   model.wavelengths = in.wavelengths;
   model.initialEndmembers = tensorTable(data.endmembers, init.names, in.wavelengths);
   model.endmembers =
-      tensorTable(o.trainEndmembers ? trained.endmembers / data.scale : data.endmembers,
-                  init.names, in.wavelengths);
+      tensorTable(o.trainEndmembers ? trained.endmembers / data.scale : data.endmembers, init.names,
+                  in.wavelengths);
   model.inputScale = data.scale;
   model.network = o.network;
   model.solver = inference.solver;

@@ -18,13 +18,6 @@ namespace dequnmix {
 
 namespace {
 
-std::string number(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
 // Bytes per pixel of one training step: scene, abundances, Anderson history and the
 // recorded graphs of the map (one per evaluation kept by the gradient mode).
 double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
@@ -125,7 +118,8 @@ void checkFinite(double loss, const std::vector<torch::Tensor>& params, int epoc
   if (!finite)
     throw InvalidArgument("training diverged at epoch " + std::to_string(epoch) + " (the " +
                           (std::isfinite(loss) ? "network's weights are" : "loss is") +
-                          " not finite): lower the network learning rate (now " + number(lr) +
+                          " not finite): lower the network learning rate (now " +
+                          messageNumber(lr) +
                           ") or the weight decay, and keep gradient clipping on");
 }
 
@@ -200,9 +194,8 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     optimizer_.zero_grad();
     DeqUnmixMap map(net_, E_, batch.scene, batch.guide);
     LossTerms terms;
-    DeqGradientResult g =
-        deqGradient(map.asMap(), batch.start, makeLoss(batch, E_, o_.alpha, terms), o_, progress_,
-                    adjoint_);
+    DeqGradientResult g = deqGradient(
+        map.asMap(), batch.start, makeLoss(batch, E_, o_.alpha, terms), o_, progress_, adjoint_);
     // Whole-scene training sees the same pixels every step: the next backward solve starts
     // from this one's solution (tiles differ from step to step, so they do not).
     if (!sampler_.tiled()) adjoint_ = g.adjoint;

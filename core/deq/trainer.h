@@ -12,8 +12,8 @@ namespace dequnmix {
 
 struct TrainerResult {
   std::vector<DeqEpochStats> epochs;
-  DeqSolveStats forward;  // every training forward solve
-  bool tiled = false;     // trained on random tiles (scene over the memory budget)
+  DeqSolveStats forward;     // every training forward solve
+  bool tiled = false;        // trained on random tiles (scene over the memory budget)
   torch::Tensor endmembers;  // the scaled E after training (learned or as given)
 };
 

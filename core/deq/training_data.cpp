@@ -51,7 +51,8 @@ TrainingData trainingScene(const DeqTrainInput& in) {
   d.validFlat = torch::isfinite(d.raw).all(0).reshape({-1});
   if (d.validFlat.sum().item<int64_t>() < 1)
     throw InvalidArgument("training scene has no valid pixel");
-  torch::Tensor pixels = d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat});
+  torch::Tensor pixels =
+      d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat});
   // In double: squares of values beyond 1.8e19 overflow float32.
   const double rms = pixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
   if (!(rms > 0) || !std::isfinite(rms))
@@ -61,8 +62,7 @@ TrainingData trainingScene(const DeqTrainInput& in) {
 }
 
 void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmembers,
-                         const SpatialProx* prox, const torch::Device& device,
-                         TrainingData& d) {
+                         const SpatialProx* prox, const torch::Device& device, TrainingData& d) {
   d.endmembers = endmembers;
   torch::Tensor scaled = (endmembers * d.scale).to(device);
   auto prepared = prepareScene(d.raw.to(device), d.scale, scaled.mean(1));

@@ -19,9 +19,8 @@ DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, to
       prox_(makeSpatialProx(network)) {
   torch::NoGradGuard noGrad;
   if (prox_) {
-    if (guides.defined() &&
-        (guides.dim() != 3 || guides.size(0) != scene_.size(0) ||
-         guides.size(1) != scene_.size(2) || guides.size(2) != scene_.size(3)))
+    if (guides.defined() && (guides.dim() != 3 || guides.size(0) != scene_.size(0) ||
+                             guides.size(1) != scene_.size(2) || guides.size(2) != scene_.size(3)))
       throw InvalidArgument("DEQ map: the spatial prox's guides must be B x h x w, one per tile");
     prox_->prepare(guides);
   }

@@ -15,16 +15,9 @@ namespace dequnmix {
 
 namespace {
 
-std::string number(double v) {
-  std::ostringstream s;
-  s.precision(10);
-  s << v;
-  return s.str();
-}
-
 // VCA's vertices, or the given spectra.
-void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o,
-                      InitialEndmembers& out, ProgressSink* progress) {
+void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
+                      ProgressSink* progress) {
   const DeqTrainInput& in = *scene.input;
   if (in.hasInitialEndmembers) {
     out.endmembers = tableTensor(in.initialEndmembers);
@@ -60,10 +53,11 @@ void resolveAutomaticSettings(const EndmemberScene& scene, const DeqTrainOptions
   if (o.alpha < 0) out.alpha = linear ? o.linearMixtureAlpha : o.variableBrightnessAlpha;
   if (progress)
     progress->info("Departure from the linear sum-to-one mixing model " +
-                   number(out.affineModelExcess) + " (threshold " +
-                   number(o.automaticExcessThreshold) + "): " +
-                   (linear ? "linear mixture" : "varying brightness or nonlinear mixing") +
-                   "; refinement " + toString(out.refinement) + ", alpha " + number(out.alpha));
+                   messageNumber(out.affineModelExcess) + " (threshold " +
+                   messageNumber(o.automaticExcessThreshold) +
+                   "): " + (linear ? "linear mixture" : "varying brightness or nonlinear mixing") +
+                   "; refinement " + toString(out.refinement) + ", alpha " +
+                   messageNumber(out.alpha));
 }
 
 // The valid pixels after a (2r+1)^2 box average over valid neighbours: noise within the
@@ -98,9 +92,8 @@ void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmem
                      std::to_string(moved.size()) + " endmembers");
   }
   if (out.refinement == EndmemberRefinement::MinimumVolume) {
-    torch::Tensor pixels = o.minVolumeSmoothing > 0
-                               ? smoothedPixels(scene, o.minVolumeSmoothing)
-                               : scene.validPixels;
+    torch::Tensor pixels =
+        o.minVolumeSmoothing > 0 ? smoothedPixels(scene, o.minVolumeSmoothing) : scene.validPixels;
     out.endmembers = refineEndmembersMinVolume(out.endmembers, pixels, o.minVolumeOutsideFraction,
                                                o.minVolumeIterations, o.minVolumeNoiseMargin);
     if (progress) progress->info("Minimum-volume refinement of the endmembers");

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <random>
 #include <set>
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/io/atomic_file.h"
 
 namespace dequnmix {
 namespace {
@@ -327,28 +327,9 @@ EndmemberTable readEndmemberCsv(const std::string& path) {
 
 void writeEndmemberCsv(const std::string& path, const EndmemberTable& table) {
   checkWritable(table);
-  // A sibling temporary file, renamed over the target only once complete.
-  std::random_device rd;
-  const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw IoError("cannot write the endmember CSV " + path +
-                    ": the folder does not exist or is not writable; choose another path");
-    }
-    writeCsvText(out, table);
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(tmp.c_str());
-      throw IoError("writing the endmember CSV " + path + " failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError("cannot write the endmember CSV " + path +
-                  " (renaming the temporary file failed); choose another path");
-  }
+  std::ostringstream text;
+  writeCsvText(text, table);
+  writeFileAtomically(path, "the endmember CSV", text.str());
 }
 
 std::vector<std::string> defaultEndmemberNames(int count) {

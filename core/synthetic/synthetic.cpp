@@ -504,16 +504,11 @@ void addNoise(const SyntheticOptions& o, const std::vector<double>& sigma, int64
   });
 }
 
-std::string number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 void requireRange(const char* option, double value, double lo, double hi) {
   if (!(value >= lo && value <= hi)) {
     throw InvalidArgument(std::string("synthetic scene: ") + option + " must lie in [" +
-                          number(lo) + ", " + number(hi) + "] (got " + number(value) + ")");
+                          messageNumber(lo) + ", " + messageNumber(hi) + "] (got " +
+                          messageNumber(value) + ")");
   }
 }
 
