@@ -122,7 +122,8 @@ SyntheticScene highlyMixedScene() {
 
 TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
   const SyntheticScene s = highlyMixedScene();
-  DeqTrainOptions o = fastOptions();  // the defaults: automatic refinement and alpha
+  DeqTrainOptions o = fastOptions();  // automatic refinement and alpha
+  o.refinement = EndmemberRefinement::Automatic;
   o.epochs = 20;
   const Scores base = baseline(s, o.seed);
   DeqTrainResult r = trainDeqUnmix(test::trainInputOf(s), o);
