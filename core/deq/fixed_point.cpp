@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
 
 #include "core/errors.h"
+#include "core/registry.h"
 
 namespace dequnmix {
 
@@ -27,22 +27,9 @@ void DeqSolveStats::add(const DeqSolveStats& other) {
 
 namespace {
 
-struct SolverRegistry {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, FixedPointSolver>> solvers;  // registration order
-};
-
-SolverRegistry& registry() {
-  static SolverRegistry r{{}, {{"anderson", andersonSolve}, {"picard", picardSolve}}};
+NamedRegistry<FixedPointSolver>& solvers() {
+  static NamedRegistry<FixedPointSolver> r({{"anderson", andersonSolve}, {"picard", picardSolve}});
   return r;
-}
-
-FixedPointSolver findSolver(const std::string& name) {
-  SolverRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  for (const auto& [n, solver] : r.solvers)
-    if (n == name) return solver;
-  return {};
 }
 
 double l2norm(const torch::Tensor& t) { return t.norm().item<double>(); }
@@ -51,31 +38,18 @@ double l2norm(const torch::Tensor& t) { return t.norm().item<double>(); }
 
 void registerFixedPointSolver(const std::string& name, FixedPointSolver solver) {
   if (name.empty() || !solver) throw InvalidArgument("a solver needs a name and a function");
-  SolverRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  for (auto& entry : r.solvers)
-    if (entry.first == name) {
-      entry.second = std::move(solver);
-      return;
-    }
-  r.solvers.emplace_back(name, std::move(solver));
+  solvers().add(name, std::move(solver));
 }
 
-std::vector<std::string> fixedPointSolverNames() {
-  SolverRegistry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<std::string> names;
-  for (const auto& entry : r.solvers) names.push_back(entry.first);
-  return names;
-}
+std::vector<std::string> fixedPointSolverNames() { return solvers().names(); }
 
-bool isFixedPointSolver(const std::string& name) { return bool(findSolver(name)); }
+bool isFixedPointSolver(const std::string& name) { return bool(solvers().find(name)); }
 
 FixedPointResult solveFixedPoint(const DeqMap& map, const torch::Tensor& start,
                                  const DeqSolverOptions& options, const ProgressSink* cancel) {
   options.validate("solver");
   torch::NoGradGuard noGrad;
-  return findSolver(options.kind)(map, start, options, cancel);
+  return solvers().find(options.kind)(map, start, options, cancel);
 }
 
 FixedPointResult iterateFixedPoint(const DeqMap& map, const torch::Tensor& start,

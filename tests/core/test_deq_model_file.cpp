@@ -352,7 +352,7 @@ TEST(DeqModelFile, DescribeOptionsListsEveryField) {
       {"threads", "0"},
       {"device", "cpu"},
       {"train_endmembers", "false"},
-      {"refinement", "auto"},
+      {"refinement", "none"},
       {"spatial_prox", "neighbourhood"},
       {"inference_halo", "16"},
       {"seed", "42"},
