@@ -1,4 +1,4 @@
-// dequnmix:synthesize: a deterministic synthetic hyperspectral scene (DESIGN.md section 6),
+// dequnmix:synthesize: a deterministic synthetic hyperspectral scene,
 // its reference abundances and reference endmember spectra.
 #pragma once
 

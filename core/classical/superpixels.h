@@ -1,5 +1,5 @@
 // SLIC superpixels of a hyperspectral scene (plain C++, no LibTorch), for the
-// superpixel-guided spatial prox of DEQ-Unmix (DESIGN 1b/3).
+// superpixel-guided spatial prox of DEQ-Unmix.
 //
 // Simple linear iterative clustering (Achanta, Shaji, Smith, Lucchi, Fua and Suesstrunk,
 // "SLIC Superpixels Compared to State-of-the-Art Superpixel Methods", IEEE TPAMI 34(11),
@@ -47,7 +47,7 @@ namespace dequnmix {
 struct SuperpixelOptions {
   // Grid step S in pixels; the count is about height * width / S^2. 7 gives 14 x 14 seeds on
   // the 95 x 95 Samson scene (200 superpixels after the connectivity step), near the 189 of
-  // the authors' code (DESIGN 1b).
+  // the authors' code.
   int regionSize = 7;
   // m in D^2 = d_c^2 + (m d_s / S)^2, with d_c in units of the scene's spectral spread. At
   // d_s = S the spatial term equals a spectral difference of m spreads: 0.3 lets a pixel

@@ -1,4 +1,4 @@
-// Endmember spectra and their CSV format (DESIGN.md section 7): a header row, then one
+// Endmember spectra and their CSV format: a header row, then one
 // row per band with a 1-based `band` column, an optional `wavelength` or `wavelength_nm`
 // column, and one column per endmember named after it.
 #pragma once

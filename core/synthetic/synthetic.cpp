@@ -1,4 +1,4 @@
-// Synthetic scenes (DESIGN.md section 6).
+// Synthetic scenes (synthetic.h).
 //
 // Determinism: every random draw comes from std::mt19937_64 (whose output sequence the C++
 // standard fixes) through our own uniform and Box-Muller normal transforms (the standard

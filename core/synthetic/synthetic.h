@@ -1,4 +1,4 @@
-// Synthetic scenes (DESIGN.md section 6), deterministic for a seed: smooth random
+// Synthetic scenes, deterministic for a seed: smooth random
 // endmember spectra (a continuum with Gaussian absorption features, values in (0, 1),
 // pairwise SAD above a minimum), spatially smooth abundance maps (Gaussian-smoothed random
 // fields mapped onto the simplex, optionally capped and with pure pixels), and additive
