@@ -124,6 +124,13 @@ struct DeqSolverOptions {
   // regularization >= 0, damping in (0, 1], all finite. Throws InvalidArgument naming `what`
   // ("inference solver"), the setting and its range.
   void validate(const std::string& what) const;
+  // The defaults with another iteration cap and tolerance.
+  static DeqSolverOptions limited(int maxIterations, double tolerance) {
+    DeqSolverOptions o;
+    o.maxIterations = maxIterations;
+    o.tolerance = tolerance;
+    return o;
+  }
 };
 
 // The learned operator N_theta and the spatial prox.
@@ -165,7 +172,7 @@ struct DeqTrainOptions {
   DeqSolverOptions forward;  // forward solves during training (authors' 10 iterations, m = 5)
   // Backward solves u = g + J^T u, each from the previous step's u; 1e-3 is the accuracy the
   // forward solve reaches, and a tighter tolerance cost 25% more time for the same accuracy.
-  DeqSolverOptions backward = {"anderson", 30, 1e-3, 5, 1e-3, 1.0};
+  DeqSolverOptions backward = DeqSolverOptions::limited(30, 1e-3);
   int phantomSteps = 3;         // k of the phantom gradient
   double phantomDamping = 0.5;  // lambda of the phantom gradient's damped steps
   // The authors' 0.01 diverged for some seeds on Samson; 0.003 was stable.
@@ -221,7 +228,7 @@ struct DeqInferOptions {
   // Tolerance 1e-4, the training's: trained models often stall near it, so 1e-5 ran tiles to
   // the cap for nothing. Anderson's mixing is global to a tile, so tiled and whole-image
   // results agree only near the true fixed point.
-  DeqSolverOptions solver = {"anderson", 60, 1e-4, 5, 1e-3, 1.0};
+  DeqSolverOptions solver = DeqSolverOptions::limited(60, 1e-4);
   int tileSize = 256;  // core of each tile (pixels per side)
   // Pixels read around each tile and dropped after the solve: the equilibrium couples the
   // whole image, but the influence decays fast with distance.

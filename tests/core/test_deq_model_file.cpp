@@ -148,7 +148,7 @@ TEST(DeqModelFile, SpatialProxSettingsRoundTripAndOlderFilesReadAsNeighbourhood)
   expectCorrupt(bad, {"superpixel_mean", "spatial_prox"});
 
   DeqNetworkOptions named;
-  for (const std::string& prox : {"neighbourhood", "superpixel"}) {
+  for (const char* prox : {"neighbourhood", "superpixel"}) {
     named.spatialProx = prox;
     EXPECT_NO_THROW(named.validate("network"));
   }
