@@ -138,17 +138,15 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
 
   ProgressRange initProgress(progress, 0.0, 0.05);
   TrainingData data = trainingScene(in);
-  using torch::indexing::Slice;
-  const torch::Tensor validPixels =
-      data.raw.reshape({in.bands, -1}).index({Slice(), data.validFlat}).contiguous();
   const InitialEndmembers init =
-      initialEndmembers({&in, data.raw, data.validFlat, validPixels}, options, &initProgress);
+      initialEndmembers({&in, data.raw, data.validFlat, data.validPixels}, options, &initProgress);
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
   o.alpha = init.alpha;
 
   const int P = int(init.endmembers.size(1));
   DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);
+  // The prox learns from the scene into the network first; the one made after sees that.
   if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
   prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), device, data);
   initProgress.setProgress(1.0);

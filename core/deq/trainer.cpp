@@ -137,14 +137,13 @@ class Trainer {
 
   TrainerResult run() {
     TrainerResult result;
-    ProgressRange epochProgress(progress_, 0.0, 1.0);
     for (int epoch = 1; epoch <= o_.epochs; ++epoch) {
       throwIfCanceled(progress_);
       decay_.step();  // before the epoch: epoch e runs at rate x factor^((e - 1) / every)
       result.epochs.push_back(runEpoch(epoch));
       result.forward.add(result.epochs.back().forward);
       report(result.epochs.back());
-      epochProgress.setProgress(double(epoch) / o_.epochs);
+      if (progress_) progress_->setProgress(double(epoch) / o_.epochs);
     }
     result.tiled = sampler_.tiled();
     result.endmembers = E_.detach();

@@ -51,10 +51,10 @@ TrainingData trainingScene(const DeqTrainInput& in) {
   d.validFlat = torch::isfinite(d.raw).all(0).reshape({-1});
   if (d.validFlat.sum().item<int64_t>() < 1)
     throw InvalidArgument("training scene has no valid pixel");
-  torch::Tensor pixels =
-      d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat});
+  d.validPixels =
+      d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat}).contiguous();
   // In double: squares of values beyond 1.8e19 overflow float32.
-  const double rms = pixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
+  const double rms = d.validPixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
   if (!(rms > 0) || !std::isfinite(rms))
     throw InvalidArgument("training scene is all zeros or not finite");
   d.scale = 1.0 / rms;
