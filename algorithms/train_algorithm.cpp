@@ -132,11 +132,11 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- ALPHA: weight of the MSE next to the spectral angle in the loss (default %4; "
              "-1 = automatic: chosen with the refinement, MSE-led on linear mixtures, "
              "angle-led on scenes whose brightness varies).\n"
-             "- REFINEMENT: refinement of the initial endmembers (default %5: keep the VCA or "
-             "given spectra, the safest across scenes). Minimum volume can recover vertices of "
-             "highly mixed scenes without pure pixels, angular mean shift can help real scenes "
-             "with brightness variation; both can also make the endmembers worse, so compare "
-             "with none on your scene (auto chooses between them by the scene).\n"
+             "- REFINEMENT: refinement of the initial endmembers (default %5: the "
+             "minimum-volume simplex where the scene lacks pure pixels, else the VCA or given "
+             "spectra as they are). Angular mean shift can help real scenes with pure regions "
+             "but made the endmembers worse on most test scenes, so compare with none on "
+             "your scene.\n"
              "- REFINEMENT_RADIUS: ball radius of the angular mean shift in radians (default "
              "%6; 0 = chosen per endmember from the data).\n\n")
       .arg(d.networkLearningRate)

@@ -45,11 +45,12 @@ std::string refinementPhrase(const DeqTrainResult& r) {
       break;
     case EndmemberRefinement::None:
     case EndmemberRefinement::Automatic:
-      return phrase;
+      break;
   }
-  if (r.affineModelExcess > 0)
-    phrase += " (chosen automatically: departure from the linear mixing model " +
-              fmt(r.affineModelExcess, 3) + ")";
+  if (r.volumeRatio > 0)
+    phrase += std::string(phrase.empty() ? ", kept" : "") +
+              " (automatic refinement: the minimum-volume simplex is " + fmt(r.volumeRatio, 2) +
+              " x VCA's volume)";
   return phrase;
 }
 
@@ -475,9 +476,9 @@ void writeSolverCharts(std::ostringstream& h, const DeqTrainResult& r, const Deq
     << " iterations, tolerance " << fmt(o.forward.tolerance, 3) << ", history " << o.forward.history
     << ".";
   if (implicit)
-    h << " Backward (implicit, u = g + J^T u): " << htmlEscape(o.backward.kind)
-      << ", at most " << o.backward.maxIterations << " iterations, tolerance "
-      << fmt(o.backward.tolerance, 3) << ".";
+    h << " Backward (implicit, u = g + J^T u): " << htmlEscape(o.backward.kind) << ", at most "
+      << o.backward.maxIterations << " iterations, tolerance " << fmt(o.backward.tolerance, 3)
+      << ".";
   h << "</p>\n<div class=\"charts\">\n";
   h << lineChartSvg(
       meanAndMaxSeries(

@@ -24,6 +24,9 @@
 #include "core/classical/fcls.h"
 #include "core/classical/vca.h"
 #include "core/deq/deq_unmix.h"
+#include "core/deq/training_data.h"
+#include "core/endmembers/initial_endmembers.h"
+#include "core/endmembers/refinement.h"
 #include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
 #include "core/runtime.h"
@@ -37,8 +40,15 @@ struct Args {
   std::vector<int> seeds = {1, 2, 3};
   std::string scenes;  // names or indices, comma-separated; empty: all
   int epochs = -1;
-  std::string refine;   // candidate endmember refinement; empty: the training default
-  bool trainE = false;  // candidate: learn E with the network
+  std::string refine;          // candidate endmember refinement; empty: the training default
+  bool trainE = false;         // candidate: learn E with the network
+  int forwardIterations = -1;  // candidate training forward cap; < 0: the default
+  double forwardTolerance = -1;
+  bool coldStart = false;       // candidate: every training forward solve from FCLS
+  double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
+  int inferIterations = -1;     // candidate inference cap; < 0: the default
+  int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
+  bool endmemberStage = false;  // only the endmember stage: refinements and their signals
   int threads = 1;
   std::string csv;
   std::string samson = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
@@ -162,13 +172,28 @@ bool available(const SuiteScene& spec, const Args& a) {
 
 struct Score {
   double msad = NAN, armse = NAN, armseMean = NAN, seconds = NAN;
+  // DEQ-Unmix only: converged fraction and mean iterations of the training forward solves
+  // over the last 50 epochs, and of the final inference's tiles.
+  double trainConverged = NAN, trainIterations = NAN, inferConverged = NAN, inferIterations = NAN;
 };
+
+// Forward-solve statistics of the last `count` epochs.
+DeqSolveStats lastEpochs(const std::vector<DeqEpochStats>& epochs, size_t count) {
+  DeqSolveStats s;
+  for (size_t k = epochs.size() > count ? epochs.size() - count : 0; k < epochs.size(); ++k)
+    s.add(epochs[k].forward);
+  return s;
+}
 
 // Matches E to the reference by SAD (metrics.h) and scores A under that matching.
 Score score(const Scene& s, const std::vector<float>& E, const std::vector<float>& A) {
   const UnmixingScore u = scoreUnmixing(E, A, s.refEndmembers, s.refAbundances, s.bands, s.P,
                                         int64_t(s.height) * s.width);
-  return {u.msadRad, u.armse, u.armseMeanPerEndmember, NAN};
+  Score r;
+  r.msad = u.msadRad;
+  r.armse = u.armse;
+  r.armseMean = u.armseMeanPerEndmember;
+  return r;
 }
 
 double secondsSince(std::chrono::steady_clock::time_point t0) {
@@ -210,21 +235,33 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.epochs > 0) o.epochs = a.epochs;
   if (!a.refine.empty()) o.refinement = parseEnum<EndmemberRefinement>(a.refine);
   o.trainEndmembers = o.trainEndmembers || a.trainE;
+  if (a.forwardIterations > 0) o.forward.maxIterations = a.forwardIterations;
+  if (a.forwardTolerance >= 0) o.forward.tolerance = a.forwardTolerance;
+  if (a.coldStart) o.warmStartForward = false;
+  if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   const auto t0 = std::chrono::steady_clock::now();
-  const DeqTrainResult r = trainDeqUnmix(in, o);
+  DeqInferOptions inference;
+  if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
+  if (a.inferHistory > 0) inference.solver.history = a.inferHistory;
+  const DeqTrainResult r = trainDeqUnmix(in, o, inference);
   Score d = score(s, r.model.endmembers.values, r.abundances);
   d.seconds = secondsSince(t0);
+  const DeqSolveStats last = lastEpochs(r.epochs, 50);
+  d.trainConverged = last.convergedFraction();
+  d.trainIterations = last.meanIterations();
+  d.inferConverged = r.inference.convergedFraction();
+  d.inferIterations = r.inference.meanIterations();
   refinement = toString(r.refinement);
   return d;
 }
 
 Score mean(const std::vector<Score>& v) {
-  Score m{0, 0, 0, 0};
-  for (const Score& s : v) {
-    m.msad += s.msad / v.size();
-    m.armse += s.armse / v.size();
-    m.armseMean += s.armseMean / v.size();
-    m.seconds += s.seconds / v.size();
+  Score m;
+  for (double Score::*f :
+       {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
+        &Score::trainIterations, &Score::inferConverged, &Score::inferIterations}) {
+    m.*f = 0;
+    for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
   return m;
 }
@@ -247,42 +284,126 @@ std::string losses(const Row& r) {
   return out.empty() ? "" : "**loses** (" + out + ")";
 }
 
-void printTable(const std::vector<Row>& rows, const Args& a) {
+void printTable(const std::vector<Row>& rows, const std::string& options) {
   std::printf(
       "| scene | P | bands | mSAD VCA+FCLS | mSAD DEQ | aRMSE VCA+FCLS | aRMSE DEQ | "
-      "aRMSE/e VCA+FCLS | aRMSE/e DEQ | DEQ train s | DEQ loses |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "aRMSE/e VCA+FCLS | aRMSE/e DEQ | DEQ train s | train conv. | train it | infer conv. | "
+      "infer it | DEQ loses |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Score> vca, deq;
   int lost = 0;
   for (const Row& r : rows) {
     const std::string mark = losses(r);
     lost += !mark.empty();
-    std::printf("| %s | %d | %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %s |\n",
-                r.name.c_str(), r.P, r.bands, r.vca.msad, r.deq.msad, r.vca.armse, r.deq.armse,
-                r.vca.armseMean, r.deq.armseMean, r.deq.seconds, mark.c_str());
+    std::printf(
+        "| %s | %d | %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | %.1f | %.2f | "
+        "%.1f | %s |\n",
+        r.name.c_str(), r.P, r.bands, r.vca.msad, r.deq.msad, r.vca.armse, r.deq.armse,
+        r.vca.armseMean, r.deq.armseMean, r.deq.seconds, r.deq.trainConverged,
+        r.deq.trainIterations, r.deq.inferConverged, r.deq.inferIterations, mark.c_str());
     vca.push_back(r.vca);
     deq.push_back(r.deq);
   }
   const Score v = mean(vca), d = mean(deq);
   std::printf(
-      "| **average** (%zu scenes) | | | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %d "
-      "of %zu |\n",
-      rows.size(), v.msad, d.msad, v.armse, d.armse, v.armseMean, d.armseMean, d.seconds, lost,
-      rows.size());
+      "| **average** (%zu scenes) | | | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | "
+      "%.1f | %.2f | %.1f | %d of %zu |\n",
+      rows.size(), v.msad, d.msad, v.armse, d.armse, v.armseMean, d.armseMean, d.seconds,
+      d.trainConverged, d.trainIterations, d.inferConverged, d.inferIterations, lost, rows.size());
   std::printf(
-      "\nMeans over seeds %s; aRMSE = sqrt(mean over pixels and endmembers), aRMSE/e = mean of "
-      "the per-endmember RMSEs (core/metrics/metrics.h); endmembers matched by SAD. DEQ-Unmix "
-      "loses where a metric is more than 5%% above VCA+FCLS's. %d LibTorch thread(s), epochs: "
-      "%s, refinement: %s%s.\n",
-      [&] {
-        std::string s;
-        for (int x : a.seeds) s += (s.empty() ? "" : ",") + std::to_string(x);
-        return s;
-      }()
-          .c_str(),
-      a.threads, a.epochs > 0 ? std::to_string(a.epochs).c_str() : "the training default",
-      a.refine.empty() ? "the training default" : a.refine.c_str(),
-      a.trainE ? ", endmembers learned" : "");
+      "\nMeans over seeds; aRMSE = sqrt(mean over pixels and endmembers), aRMSE/e = mean of the "
+      "per-endmember RMSEs (core/metrics/metrics.h); endmembers matched by SAD. DEQ-Unmix loses "
+      "where a metric is more than 5%% above VCA+FCLS's. train conv. / train it: converged "
+      "fraction and mean iterations of the training forward solves in the last 50 epochs; "
+      "infer conv. / infer it: the same over the final inference's tiles. Options: %s.\n",
+      options.empty() ? "none (the defaults)" : options.c_str());
+}
+
+// The endmember stage alone (no training): mSAD of VCA's vertices, of each refinement and
+// of the automatic choice, with the signals that choose (refinement.h).
+struct StageRow {
+  double none = 0, minVolume = 0, meanShift = 0, automatic = 0, excess = 0, outside = 0,
+         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0;
+};
+
+StageRow endmemberStage(const Scene& s, uint64_t seed) {
+  DeqTrainInput in;
+  in.bands = s.bands;
+  in.height = s.height;
+  in.width = s.width;
+  in.scene = s.cube;
+  const TrainingData data = trainingScene(in);
+  const EndmemberScene scene{&in, data.raw, data.validFlat, data.validPixels};
+  DeqTrainOptions o;
+  o.endmembers = s.P;
+  o.seed = seed;
+  auto refined = [&](EndmemberRefinement r) {
+    o.refinement = r;
+    return initialEndmembers(scene, o, nullptr);
+  };
+  auto msad = [&](const torch::Tensor& E) {
+    const torch::Tensor e = E.to(torch::kFloat32).contiguous();
+    const std::vector<float> v(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    return matchEndmembers(v, s.refEndmembers, s.bands, s.P).msadRad;
+  };
+  const torch::Tensor vcaE = refined(EndmemberRefinement::None).endmembers;
+  const torch::Tensor minVolE = refined(EndmemberRefinement::MinimumVolume).endmembers;
+  const InitialEndmembers automatic = refined(EndmemberRefinement::Automatic);
+  StageRow r;
+  r.none = msad(vcaE);
+  r.minVolume = msad(minVolE);
+  r.meanShift = msad(refined(EndmemberRefinement::AngularMeanShift).endmembers);
+  r.automatic = msad(automatic.endmembers);
+  r.minVolumeChosen = automatic.refinement == EndmemberRefinement::MinimumVolume;
+  r.excess = affineModelExcess(data.validPixels, s.P);
+  r.outside = outsideMass(vcaE, data.validPixels);
+  r.volumeRatio = simplexVolume(minVolE) / simplexVolume(vcaE);
+  r.normRatio = (minVolE.norm(2, 0) / vcaE.norm(2, 0)).min().item<double>();
+  return r;
+}
+
+void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
+  std::printf(
+      "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto chose "
+      "min_volume | excess | outside mass | volume ratio | least norm ratio |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
+  StageRow mean;
+  for (const auto& [name, r] : rows) {
+    std::printf("| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3g | %.4f | %.3f | %.3f |\n",
+                name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.minVolumeChosen,
+                r.excess, r.outside, r.volumeRatio, r.normRatio);
+    for (double StageRow::*f :
+         {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic})
+      mean.*f += r.*f / double(rows.size());
+  }
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | |\n", mean.none, mean.minVolume,
+              mean.meanShift, mean.automatic);
+}
+
+int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
+  std::vector<std::pair<std::string, StageRow>> rows;
+  for (const SuiteScene& spec : scenes) {
+    if (!available(spec, a)) continue;
+    const Scene s = load(spec, a);
+    StageRow mean;
+    for (int seed : a.seeds) {
+      const StageRow r = endmemberStage(s, uint64_t(seed));
+      std::fprintf(stderr,
+                   "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
+                   "%s) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f\n",
+                   spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
+                   r.minVolumeChosen ? "chosen" : "not chosen", r.excess, r.outside, r.volumeRatio,
+                   r.normRatio);
+      for (double StageRow::*f :
+           {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic,
+            &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio, &StageRow::normRatio,
+            &StageRow::minVolumeChosen})
+        mean.*f += r.*f / double(a.seeds.size());
+    }
+    rows.emplace_back(spec.name, mean);
+  }
+  printStageTable(rows);
+  return 0;
 }
 
 void declare(bench::Arguments& args, Args& a) {
@@ -293,10 +414,23 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--refine", a.refine, "R", "endmember refinement: none|mean_shift|min_volume|auto",
               "the training default");
   args.flag("--train-e", a.trainE, "learn the endmembers with the network");
+  args.option("--fwd-iters", a.forwardIterations, "N", "training forward iteration cap",
+              "the training default");
+  args.option("--fwd-tol", a.forwardTolerance, "T", "training forward tolerance",
+              "the training default");
+  args.flag("--cold-start", a.coldStart, "start every training forward solve from FCLS");
+  args.option("--jacobian", a.jacobianPenalty, "W", "Jacobian penalty weight",
+              "the training default");
+  args.option("--infer-iters", a.inferIterations, "N", "inference iteration cap",
+              "the inference default");
+  args.option("--infer-history", a.inferHistory, "M", "inference Anderson history",
+              "the inference default");
   args.option("--threads", a.threads, "N", "LibTorch threads");
   args.option("--csv", a.csv, "FILE", "also write one row per scene, seed and method", "none");
   args.option("--samson", a.samson, "DIR", "folder holding the Samson files");
   args.option("--library", a.library, "CSV", "spectral library of the usgs-* scenes");
+  args.flag("--endmember-stage", a.endmemberStage,
+            "only the endmember stage: mSAD of each refinement and the signals that choose");
   args.flag("--list", a.list, "print the scenes and exit");
 }
 
@@ -321,6 +455,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   setThreadCount(a.threads);
+  if (a.endmemberStage) return runEndmemberStage(scenes, a);
   std::FILE* csv = a.csv.empty() ? nullptr : std::fopen(a.csv.c_str(), "w");
   if (!a.csv.empty() && !csv) {
     std::fprintf(stderr, "--csv: cannot write %s\n", a.csv.c_str());
@@ -368,6 +503,9 @@ int main(int argc, char** argv) {
     rows.push_back({spec.name, s.P, s.bands, mean(vca), mean(deq)});
   }
   if (csv) std::fclose(csv);
-  printTable(rows, a);
+  std::string options;
+  for (const std::string& word : args.given({"--csv"}))
+    options += (options.empty() ? "" : " ") + word;
+  printTable(rows, options);
   return 0;
 }

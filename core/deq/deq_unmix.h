@@ -26,8 +26,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/io/endmember_table.h"
 #include "core/errors.h"
+#include "core/io/endmember_table.h"
 #include "core/progress.h"
 
 namespace dequnmix {
@@ -82,8 +82,8 @@ enum class EndmemberRefinement {
   None,              // use VCA (or the given spectra) as they are
   AngularMeanShift,  // non-learned angular mean shift of the vertices
   MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
-  Automatic,         // MinimumVolume on linear mixtures, AngularMeanShift otherwise (see
-                     // DeqTrainOptions::automaticExcessThreshold)
+  Automatic,         // MinimumVolume where the scene lacks pure pixels, else None (see
+                     // DeqTrainOptions::automaticVolumeRatio)
 };
 
 // Names: one table per enum (core/deq/options.cpp) drives toString, parsing, the QGIS
@@ -170,6 +170,10 @@ struct DeqTrainOptions {
   DeqGradientMode gradient = DeqGradientMode::Implicit;
   DeqNetworkOptions network;
   DeqSolverOptions forward;  // forward solves during training (authors' 10 iterations, m = 5)
+  // Whole-scene training starts each forward solve from the previous epoch's fixed point
+  // instead of the FCLS abundances: the map moves little between steps, so the solve starts
+  // near its equilibrium (tiles differ from step to step and always start from FCLS).
+  bool warmStartForward = true;
   // Backward solves u = g + J^T u, each from the previous step's u; 1e-3 is the accuracy the
   // forward solve reaches, and a tighter tolerance cost 25% more time for the same accuracy.
   DeqSolverOptions backward = DeqSolverOptions::limited(30, 1e-3);
@@ -186,6 +190,9 @@ struct DeqTrainOptions {
   int decayEvery = 15;        // learning rates x decayFactor every decayEvery epochs
   double decayFactor = 0.8;   // (authors)
   double gradientClip = 1.0;  // global gradient-norm clip (authors); <= 0 disables
+  // Weight of the Jacobian penalty ||J||_F^2 / n at each step's fixed point (gradients.h):
+  // keeps the learned map contractive so that solves from the FCLS start converge.
+  double jacobianPenalty = 0;
   // loss = mean SAD(y, E a) + alpha * MSE; alpha < 0 picks it by the scene, as the automatic
   // refinement does. The angle ignores each pixel's brightness: right where brightness
   // varies, but on a linear sum-to-one mixture brightness carries abundance information.
@@ -193,20 +200,28 @@ struct DeqTrainOptions {
   double linearMixtureAlpha = 100;       // automatic alpha on linear mixtures
   double variableBrightnessAlpha = 0.2;  // automatic alpha otherwise (the authors' on Samson)
   double minEndmemberValue = 1e-5;       // E clamped to >= this after each step (authors)
-  // Refinement of the initial vertices. None: across the 12-scene suite (bench_suite) it is
-  // the only setting that never left the endmembers worse than VCA's, and it lost to
-  // VCA+FCLS on one scene against seven for Automatic (minimum volume where the scene follows
-  // the linear mixing model, angular mean shift otherwise), which wins big on some scenes
-  // (Samson with the mean shift) and fails on others (bench/README.md, "Scene suite").
-  EndmemberRefinement refinement = EndmemberRefinement::None;
+  // Refinement of the initial vertices. Automatic: VCA's vertices unless the minimum-volume
+  // simplex says the scene lacks pure pixels (automaticVolumeRatio). Across the 12-scene
+  // suite (bench_suite --endmember-stage) it keeps VCA's vertices where they are right and
+  // gains where none is pure; the angular mean shift, which wins on Samson, lost on most
+  // synthetic scenes and is never chosen automatically (bench/README.md, "Scene suite").
+  EndmemberRefinement refinement = EndmemberRefinement::Automatic;
   // Ball radius t (radians) of the angular mean shift; <= 0 chooses it per endmember from
   // the data (a fixed radius did not transfer between scenes).
   double refinementRadius = 0;
   int refinementIterations = 20;
   int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
-  // 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well above the
-  // Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.
+  // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
+  // above the Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.
   double automaticExcessThreshold = 10;
+  // Automatic refinement takes the minimum-volume simplex when its volume over VCA's lies in
+  // this range (at most 1 where VCA found pure pixels, 1.25-3.8 on suite scenes without
+  // them, 7.8-55 where brightness varies or spectra vary per pixel) ...
+  double automaticVolumeRatioMin = 1.3;
+  double automaticVolumeRatioMax = 5;
+  // ... and no vertex is darker than this fraction of VCA's (a vertex pulled towards zero
+  // models shade, not a material: 0.04 where illumination varies, 0.65 or more elsewhere).
+  double automaticNormRatioMin = 0.5;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r
   // of a (2r+1)^2 box average of the pixels before the fit (divides the noise that moves
@@ -279,6 +294,7 @@ struct DeqEpochStats {
   double endmemberLearningRate = 0;
   double eta = 0;           // current step, in units of 1 / ||E||_2^2
   double gradientNorm = 0;  // before clipping
+  double jacobianNorm = 0;  // estimate of ||J||_F^2 / n at the fixed point (when penalised)
   double seconds = 0;
 };
 
@@ -368,11 +384,14 @@ struct DeqTrainResult {
   std::vector<float> initialAbundances;  // FCLS on the initial E (the VCA+FCLS baseline)
   std::vector<DeqEpochStats> epochs;
   DeqSolveStats inference;  // statistics of the final inference pass
-  // The refinement applied (never Automatic) and, when a setting was automatic, the
+  // The refinement applied (never Automatic); when it was automatic, the volume of the
+  // minimum-volume simplex over VCA's it was chosen by (0 otherwise). When alpha was
+  // automatic, the
   // departure from the linear mixing model it was chosen by (affineModelExcess, deq_ops.h;
   // 0 otherwise).
   EndmemberRefinement refinement = EndmemberRefinement::None;
   double affineModelExcess = 0;
+  double volumeRatio = 0;
 };
 
 // Throws InvalidArgument (sizes, epochs < 1, endmember table of the wrong band count,

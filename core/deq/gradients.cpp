@@ -87,6 +87,21 @@ DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixed
   return result;
 }
 
+double jacobianPenalty(const DeqMap& map, const torch::Tensor& x, double weight,
+                       at::Generator& generator) {
+  torch::Tensor xr = x.detach().requires_grad_(true);
+  torch::Tensor z = map(xr);
+  torch::Tensor v =
+      torch::randn(z.sizes(), generator, torch::TensorOptions().dtype(z.scalar_type()))
+          .to(z.device());
+  auto vjp = torch::autograd::grad({z}, {xr}, {v}, /*retain_graph=*/true,
+                                   /*create_graph=*/true, /*allow_unused=*/true);
+  if (!vjp[0].defined()) return 0;
+  torch::Tensor estimate = vjp[0].pow(2).sum() / double(z.numel());
+  (weight * estimate).backward();
+  return estimate.item<double>();
+}
+
 DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
                               const DeqTrainOptions& options, const ProgressSink* cancel,
                               const torch::Tensor& adjointStart) {

@@ -41,4 +41,12 @@ DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, con
                               const DeqTrainOptions& options, const ProgressSink* cancel = nullptr,
                               const torch::Tensor& adjointStart = {});
 
+// Jacobian regularisation (Bai, Koltun and Kolter, "Stabilizing Equilibrium Models by
+// Jacobian Regularization", ICML 2021): adds weight * ||v^T J||^2 / n to the leaves' .grad,
+// J = dmap/dx at x (n entries), v standard Gaussian from `generator`: Hutchinson's unbiased
+// estimate of ||J||_F^2 / n. Small Jacobians keep the map contractive, so solves converge.
+// Returns the estimate.
+double jacobianPenalty(const DeqMap& map, const torch::Tensor& x, double weight,
+                       at::Generator& generator);
+
 }  // namespace dequnmix

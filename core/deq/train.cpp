@@ -34,6 +34,9 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   if (in.scene.size() != size_t(in.bands) * in.height * in.width)
     throw InvalidArgument("training scene: expected bands x height x width values");
   if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
+  if (!(o.automaticVolumeRatioMin > 0 && o.automaticVolumeRatioMax >= o.automaticVolumeRatioMin))
+    throw InvalidArgument(
+        "automatic refinement: the volume ratio range must satisfy 0 < min <= max");
   const int rf = o.network.receptiveField();
   if (in.height < rf || in.width < rf)
     throw InvalidArgument("training scene of " + std::to_string(in.width) + " x " +
@@ -160,6 +163,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   result.model.summary.trainingSeconds = secondsSince(t0);
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;
+  result.volumeRatio = init.volumeRatio;
 
   ProgressRange outProgress(progress, 0.9, 1.0);
   finalInference(in, o, inference, result, &outProgress);

@@ -1,6 +1,7 @@
 // The training loop (trainer.h).
 #include "core/deq/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/schedulers/step_lr.h>
@@ -133,7 +134,8 @@ class Trainer {
         E_((d.endmembers * d.scale).to(d.scene.device()).requires_grad_(o.trainEndmembers)),
         optimizer_(parameterGroups(), torch::optim::AdamWOptions(o.networkLearningRate)),
         decay_(optimizer_, unsigned(o.decayEvery), o.decayFactor),
-        minEndmember_(o.minEndmemberValue * d.scale) {}
+        minEndmember_(o.minEndmemberValue * d.scale),
+        probes_(at::detail::createCPUGenerator(o.seed + 11)) {}
 
   TrainerResult run() {
     TrainerResult result;
@@ -178,7 +180,9 @@ class Trainer {
   torch::optim::AdamW optimizer_;
   torch::optim::StepLR decay_;
   double minEndmember_;
-  torch::Tensor adjoint_;  // the previous step's implicit-backward solution
+  torch::Tensor adjoint_;      // the previous step's implicit-backward solution
+  torch::Tensor equilibrium_;  // the previous step's forward fixed point
+  at::Generator probes_;       // the Jacobian penalty's random directions
 };
 
 DeqEpochStats Trainer::runEpoch(int epoch) {
@@ -193,11 +197,21 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     optimizer_.zero_grad();
     DeqUnmixMap map(net_, E_, batch.scene, batch.guide);
     LossTerms terms;
-    DeqGradientResult g = deqGradient(
-        map.asMap(), batch.start, makeLoss(batch, E_, o_.alpha, terms), o_, progress_, adjoint_);
-    // Whole-scene training sees the same pixels every step: the next backward solve starts
-    // from this one's solution (tiles differ from step to step, so they do not).
-    if (!sampler_.tiled()) adjoint_ = g.adjoint;
+    // Unrolled training keeps its K iterations from the FCLS start (the ablation baseline).
+    const bool warm =
+        o_.warmStartForward && o_.gradient != DeqGradientMode::Unrolled && equilibrium_.defined();
+    DeqGradientResult g =
+        deqGradient(map.asMap(), warm ? equilibrium_ : batch.start,
+                    makeLoss(batch, E_, o_.alpha, terms), o_, progress_, adjoint_);
+    // Whole-scene training sees the same pixels every step: the next solves start from this
+    // one's solutions (tiles differ from step to step, so they do not).
+    if (o_.jacobianPenalty > 0)
+      es.jacobianNorm +=
+          jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;
+    if (!sampler_.tiled()) {
+      adjoint_ = g.adjoint;
+      if (o_.warmStartForward) equilibrium_ = g.abundances;
+    }
     const double clip =
         o_.gradientClip > 0 ? o_.gradientClip : std::numeric_limits<double>::infinity();
     const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);

@@ -39,25 +39,20 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
   out.names = t.names;
 }
 
-// Automatic refinement and alpha follow how well the scene fits the linear sum-to-one model.
-void resolveAutomaticSettings(const EndmemberScene& scene, const DeqTrainOptions& o,
-                              InitialEndmembers& out, ProgressSink* progress) {
-  out.refinement = o.refinement;
+// Automatic alpha follows how well the scene fits the linear sum-to-one model.
+void resolveAutomaticAlpha(const EndmemberScene& scene, const DeqTrainOptions& o,
+                           InitialEndmembers& out, ProgressSink* progress) {
   out.alpha = o.alpha;
-  if (o.refinement != EndmemberRefinement::Automatic && o.alpha >= 0) return;
+  if (o.alpha >= 0) return;
   out.affineModelExcess = affineModelExcess(scene.validPixels, int(out.endmembers.size(1)));
   const bool linear = out.affineModelExcess <= o.automaticExcessThreshold;
-  if (o.refinement == EndmemberRefinement::Automatic)
-    out.refinement =
-        linear ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::AngularMeanShift;
-  if (o.alpha < 0) out.alpha = linear ? o.linearMixtureAlpha : o.variableBrightnessAlpha;
+  out.alpha = linear ? o.linearMixtureAlpha : o.variableBrightnessAlpha;
   if (progress)
     progress->info("Departure from the linear sum-to-one mixing model " +
                    messageNumber(out.affineModelExcess) + " (threshold " +
                    messageNumber(o.automaticExcessThreshold) +
                    "): " + (linear ? "linear mixture" : "varying brightness or nonlinear mixing") +
-                   "; refinement " + toString(out.refinement) + ", alpha " +
-                   messageNumber(out.alpha));
+                   "; alpha " + messageNumber(out.alpha));
 }
 
 // The valid pixels after a (2r+1)^2 box average over valid neighbours: noise within the
@@ -78,8 +73,41 @@ torch::Tensor smoothedPixels(const EndmemberScene& scene, int r) {
       .contiguous();
 }
 
+torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& o,
+                            const torch::Tensor& start) {
+  torch::Tensor pixels =
+      o.minVolumeSmoothing > 0 ? smoothedPixels(scene, o.minVolumeSmoothing) : scene.validPixels;
+  return refineEndmembersMinVolume(start, pixels, o.minVolumeOutsideFraction, o.minVolumeIterations,
+                                   o.minVolumeNoiseMargin);
+}
+
+// Automatic refinement: the minimum-volume simplex replaces VCA's vertices only where it is
+// clearly larger (no pure pixels: VCA's vertices lie inside the data), not so large that it
+// is fitting brightness or per-pixel variability, and none of its vertices is a dark
+// (shade) direction.
+void chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
+                      ProgressSink* progress) {
+  const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
+  const double volumeRatio = simplexVolume(candidate) / simplexVolume(out.endmembers);
+  out.volumeRatio = volumeRatio;
+  const double normRatio =
+      (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
+  const bool accept = volumeRatio >= o.automaticVolumeRatioMin &&
+                      volumeRatio <= o.automaticVolumeRatioMax &&
+                      normRatio >= o.automaticNormRatioMin;
+  out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
+  if (accept) out.endmembers = candidate;
+  if (progress)
+    progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
+                   " x VCA's, darkest vertex " + messageNumber(normRatio) +
+                   " x its VCA brightness: " +
+                   (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
+}
+
 void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
             ProgressSink* progress) {
+  out.refinement = o.refinement;
+  if (o.refinement == EndmemberRefinement::Automatic) chooseRefinement(scene, o, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =
@@ -91,11 +119,8 @@ void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmem
       progress->info("Angular mean-shift refinement moved " + std::to_string(count) + " of " +
                      std::to_string(moved.size()) + " endmembers");
   }
-  if (out.refinement == EndmemberRefinement::MinimumVolume) {
-    torch::Tensor pixels =
-        o.minVolumeSmoothing > 0 ? smoothedPixels(scene, o.minVolumeSmoothing) : scene.validPixels;
-    out.endmembers = refineEndmembersMinVolume(out.endmembers, pixels, o.minVolumeOutsideFraction,
-                                               o.minVolumeIterations, o.minVolumeNoiseMargin);
+  if (o.refinement == EndmemberRefinement::MinimumVolume) {
+    out.endmembers = minimumVolume(scene, o, out.endmembers);
     if (progress) progress->info("Minimum-volume refinement of the endmembers");
   }
   out.endmembers = out.endmembers.clamp_min(0);
@@ -107,7 +132,7 @@ InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainO
                                     ProgressSink* progress) {
   InitialEndmembers out;
   startingVertices(scene, o, out, progress);
-  resolveAutomaticSettings(scene, o, out, progress);
+  resolveAutomaticAlpha(scene, o, out, progress);
   refine(scene, o, out, progress);
   throwIfCanceled(progress);
   return out;

@@ -24,7 +24,8 @@ struct InitialEndmembers {
   std::vector<std::string> names;
   EndmemberRefinement refinement = EndmemberRefinement::None;  // applied, never Automatic
   double alpha = 0;                                            // resolved loss weight
-  double affineModelExcess = 0;  // what an automatic setting was chosen by (0 otherwise)
+  double affineModelExcess = 0;  // what automatic alpha was chosen by (0 otherwise)
+  double volumeRatio = 0;  // automatic refinement: minimum-volume over VCA volume (0 otherwise)
 };
 
 // Throws InvalidArgument (fewer valid pixels than endmembers), Canceled.

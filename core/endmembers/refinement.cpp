@@ -155,4 +155,35 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   return noise > 0 ? pth / noise : 1.0;
 }
 
+double simplexVolume(const torch::Tensor& endmembers) {
+  torch::NoGradGuard noGrad;
+  const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  const int64_t P = E.size(1);
+  if (P < 2) return 0;
+  using torch::indexing::Slice;
+  const torch::Tensor D = E.index({Slice(), Slice(1, P)}) - E.index({Slice(), Slice(0, 1)});
+  const double gram = torch::linalg_det(D.t().matmul(D)).item<double>();
+  return std::sqrt(std::max(0.0, gram)) / std::tgamma(double(P));
+}
+
+double outsideMass(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
+  torch::NoGradGuard noGrad;
+  const int64_t P = endmembers.size(1), L = pixels.size(0);
+  torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  if (Y.size(1) < P || P < 2 || L < P) return 0;
+  using torch::indexing::Slice;
+  const torch::Tensor m = Y.mean(1, true);
+  const torch::Tensor Yc = Y - m;
+  const torch::Tensor U =
+      std::get<1>(torch::linalg_eigh(Yc.matmul(Yc.t()))).index({Slice(), Slice(L - (P - 1), L)});
+  auto homogeneous = [&](const torch::Tensor& X) {
+    const torch::Tensor Z = U.t().matmul(X);
+    return torch::cat({Z, torch::ones({1, Z.size(1)}, Z.options())}, 0);
+  };
+  const torch::Tensor M = homogeneous(endmembers.to(torch::kFloat64).cpu() - m);
+  if (std::abs(torch::linalg_det(M).item<double>()) < 1e-300) return 0;
+  const torch::Tensor A = torch::linalg_solve(M, homogeneous(Yc));
+  return torch::relu(-A).sum(0).mean().item<double>();
+}
+
 }  // namespace dequnmix

@@ -42,4 +42,14 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
 // is only meaningful where this is small. pixels: L x N.
 double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 
+// Volume of the simplex whose vertices are the columns of `endmembers` (L x P), measured in
+// its own (P - 1)-dimensional affine hull: sqrt(det(D^T D)) / (P - 1)!, D_j = e_j - e_1.
+double simplexVolume(const torch::Tensor& endmembers);
+
+// Mean over the pixels of the negative part of their barycentric coordinates with respect
+// to the vertices `endmembers` (L x P), in the pixels' (P - 1)-dimensional affine principal
+// subspace: near 0 when the vertices enclose the data (scenes with pure pixels), larger
+// when the data reaches beyond them. pixels: L x N.
+double outsideMass(const torch::Tensor& endmembers, const torch::Tensor& pixels);
+
 }  // namespace dequnmix

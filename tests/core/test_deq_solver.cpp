@@ -1,4 +1,5 @@
 // Fixed-point solvers and the implicit gradient on maps with known answers.
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
@@ -85,8 +86,8 @@ TEST(AndersonSolver, DampedPicardAndCapReportNonConvergence) {
 
 TEST(AndersonSolver, NonFiniteMapStopsWithoutCrash) {
   DeqMap map = [](const torch::Tensor& x) { return x * std::numeric_limits<double>::quiet_NaN(); };
-  auto r = solveFixedPoint(map, torch::ones({3}, torch::kFloat64),
-                           solverOptions("anderson", 20, 1e-6));
+  auto r =
+      solveFixedPoint(map, torch::ones({3}, torch::kFloat64), solverOptions("anderson", 20, 1e-6));
   EXPECT_EQ(r.stats.converged, 0);
   EXPECT_LE(r.stats.iterations, 20);
 }
@@ -134,6 +135,34 @@ TEST(DeqImplicitGradient, LinearContractionMatchesClosedForm) {
   EXPECT_LT((W.grad() - dW).norm().item<double>() / dW.norm().item<double>(), 1e-8);
   EXPECT_EQ(result.backward.converged, 1);
   EXPECT_NEAR(result.loss, (c * p.solution).sum().item<double>(), 1e-8);
+}
+
+// f(x) = W x: J = W, so ||J||_F^2 / n is known, and the penalty's gradient with respect to
+// W is weight * 2 v v^T W / n for the drawn v (checked against a second evaluation with the
+// same draw).
+TEST(DeqJacobianPenalty, EstimatesTheFrobeniusNormAndItsGradient) {
+  const int64_t n = 400;
+  torch::manual_seed(3);
+  torch::Tensor W0 = 0.1 * torch::randn({n, n}, torch::kFloat64);
+  torch::Tensor W = W0.clone().requires_grad_(true);
+  DeqMap map = [&](const torch::Tensor& x) { return W.matmul(x); };
+  torch::Tensor x = torch::randn({n}, torch::kFloat64);
+  const double exact = W0.pow(2).sum().item<double>() / double(n);
+  double mean = 0;
+  const int draws = 50;
+  at::Generator generator = at::detail::createCPUGenerator(7);
+  for (int k = 0; k < draws; ++k) mean += jacobianPenalty(map, x, 0.0, generator) / draws;
+  EXPECT_NEAR(mean, exact, 0.05 * exact);  // Hutchinson: unbiased, spread ~ sqrt(2 / (n draws))
+
+  W.mutable_grad() = torch::Tensor();
+  at::Generator again = at::detail::createCPUGenerator(11);
+  const double weight = 0.5;
+  const double estimate = jacobianPenalty(map, x, weight, again);
+  at::Generator same = at::detail::createCPUGenerator(11);
+  torch::Tensor v = torch::randn({n}, same, torch::TensorOptions().dtype(torch::kFloat64));
+  EXPECT_NEAR(estimate, W0.t().matmul(v).pow(2).sum().item<double>() / double(n), 1e-10);
+  torch::Tensor expected = weight * 2.0 * torch::outer(v, W0.t().matmul(v)) / double(n);
+  EXPECT_LT((W.grad() - expected).norm().item<double>() / expected.norm().item<double>(), 1e-10);
 }
 
 }  // namespace
