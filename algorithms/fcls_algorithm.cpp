@@ -5,9 +5,9 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
+#include "core/classical/fcls.h"
 #include "core/data_checks.h"
 #include "core/io/endmember_table.h"
-#include "core/classical/fcls.h"
 #include "core/metrics/metrics.h"
 #include "core/runtime.h"
 
@@ -48,6 +48,10 @@ QString FclsAlgorithm::shortHelpString() const {
       "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
       "(default: all); the CSV must have one row per "
       "band used.\n"
+      "- BAD_BANDS (advanced): wavelength ranges in nm to drop from them, such as "
+      "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
+      "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
+      "descriptions).\n"
       "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
       "Outputs\n"
       "- OUTPUT: abundance raster, one Float32 band per endmember, named after it; same grid, "
@@ -68,6 +72,7 @@ void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
+  addBadBandsParameter();
   addThreadsParameter(true);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
@@ -77,9 +82,9 @@ void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
 }
 
 bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
-                                     QgsProcessingFeedback*) {
+                                     QgsProcessingFeedback* feedback) {
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
-  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  bands_ = spectralBandSelection(parameters, QStringLiteral("BANDS"), context, input_, feedback);
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   endmemberPath_ = parameterAsFile(parameters, QStringLiteral("ENDMEMBERS"), context);
   threads_ = threadsParameter(parameters, context);

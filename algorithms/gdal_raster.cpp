@@ -5,15 +5,18 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <utility>
 
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
 
 #include "core/errors.h"
+#include "core/io/spectral_metadata.h"
 
 namespace dequnmix::processing {
 
@@ -27,6 +30,41 @@ std::string lastGdalError() {
 }
 
 GDALDatasetH handle(void* dataset) { return static_cast<GDALDatasetH>(dataset); }
+
+std::string metadataItem(GDALMajorObjectH object, const char* key, const char* domain) {
+  const char* text = GDALGetMetadataItem(object, key, domain);
+  return text ? std::string(text) : std::string();
+}
+
+// An ENVI header list of the dataset (GDAL's ENVI domain) with one value per band, or empty.
+std::vector<double> enviList(GDALDatasetH ds, const char* key, int bands) {
+  const std::string text = metadataItem(ds, key, "ENVI");
+  if (text.empty()) return {};
+  std::vector<double> values = parseEnviList(text, std::string("ENVI header '") + key + "'");
+  return int(values.size()) == bands ? values : std::vector<double>{};
+}
+
+// One band's centre wavelength and width (nm; NaN where the band metadata states none).
+std::pair<double, double> bandSpectrum(GDALRasterBandH band) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto number = [](const std::string& text, double factor) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    return !text.empty() && end != text.c_str() && std::isfinite(v) && factor > 0
+               ? v * factor
+               : std::numeric_limits<double>::quiet_NaN();
+  };
+  const std::string imagery = metadataItem(band, "CENTRAL_WAVELENGTH_UM", "IMAGERY");
+  if (!imagery.empty())
+    return {number(imagery, 1000.0), number(metadataItem(band, "FWHM_UM", "IMAGERY"), 1000.0)};
+  const std::string wavelength = metadataItem(band, "wavelength", nullptr);
+  if (!wavelength.empty()) {
+    const std::vector<double> nm =
+        wavelengthsToNm({number(wavelength, 1.0)}, metadataItem(band, "wavelength_units", nullptr));
+    return {nm.empty() ? nan : nm[0], nan};
+  }
+  return {wavelengthFromDescription(GDALGetDescription(band)), nan};
+}
 
 }  // namespace
 
@@ -48,6 +86,8 @@ GdalInput::GdalInput(const std::string& path, std::vector<int> bands, std::strin
                   "). Check that the file exists and is a raster GDAL can read.");
   }
   width_ = GDALGetRasterXSize(handle(dataset_));
+  const double reflectanceScale = std::strtod(
+      metadataItem(handle(dataset_), "reflectance_scale_factor", "ENVI").c_str(), nullptr);
   height_ = GDALGetRasterYSize(handle(dataset_));
   const int rasterBands = GDALGetRasterCount(handle(dataset_));
   if (bands_.empty()) {
@@ -65,6 +105,15 @@ GdalInput::GdalInput(const std::string& path, std::vector<int> bands, std::strin
     const double value = GDALGetRasterNoDataValue(GDALGetRasterBand(handle(dataset_), b), &has);
     nodata_.push_back(static_cast<float>(value));
     hasNodata_.push_back(has ? 1 : 0);
+    GDALRasterBandH band = GDALGetRasterBand(handle(dataset_), b);
+    int hasScale = 0, hasOffset = 0;
+    double scale = GDALGetRasterScale(band, &hasScale);
+    const double offset = GDALGetRasterOffset(band, &hasOffset);
+    // GDAL may report a scale of 1 as set once QGIS has opened the layer (PAM).
+    if ((!hasScale || scale == 1.0) && reflectanceScale > 0 && std::isfinite(reflectanceScale))
+      scale = 1.0 / reflectanceScale;
+    scale_.push_back(std::isfinite(scale) && scale != 0 ? scale : 1.0);
+    offset_.push_back(hasOffset && std::isfinite(offset) ? offset : 0.0);
   }
 }
 
@@ -81,6 +130,17 @@ void GdalInput::read(int col, int row, int cols, int rows, float* values, int64_
                                            pixelSpace, lineSpace, bandSpace, nullptr);
   if (err != CE_None) {
     throw IoError(label_ + ": " + what + " failed (" + lastGdalError() + ").");
+  }
+  auto* bytes = reinterpret_cast<char*>(values);
+  for (int b = 0; b < bands(); ++b) {
+    if (scale_[b] == 1.0 && offset_[b] == 0.0) continue;
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) {
+        float& v =
+            *reinterpret_cast<float*>(bytes + r * lineSpace + c * pixelSpace + b * bandSpace);
+        v = isNodata(b, v) ? std::numeric_limits<float>::quiet_NaN()
+                           : static_cast<float>(v * scale_[b] + offset_[b]);
+      }
   }
 }
 
@@ -122,22 +182,36 @@ std::vector<std::string> GdalInput::bandDescriptions() const {
 }
 
 std::vector<double> GdalInput::wavelengthsNm() const {
-  std::vector<double> result;
-  for (int b : bands_) {
-    GDALRasterBandH band = GDALGetRasterBand(handle(dataset_), b);
-    const char* text = GDALGetMetadataItem(band, "wavelength", nullptr);
-    if (!text || !*text) return {};
-    char* end = nullptr;
-    double value = std::strtod(text, &end);
-    if (end == text || !std::isfinite(value)) return {};
-    const char* units = GDALGetMetadataItem(band, "wavelength_units", nullptr);
-    if (units && (EQUAL(units, "um") || EQUAL(units, "micrometers") || EQUAL(units, "microns") ||
-                  EQUAL(units, "micrometer"))) {
-      value *= 1000.0;
+  const std::vector<double> all = spectra().wavelengthsNm;
+  if (all.empty()) return {};
+  std::vector<double> selected;
+  for (int b : bands_) selected.push_back(all[b - 1]);
+  return selected;
+}
+
+RasterSpectra GdalInput::spectra() const {
+  GDALDatasetH ds = handle(dataset_);
+  const int count = GDALGetRasterCount(ds);
+  RasterSpectra s;
+  s.wavelengthsNm = wavelengthsToNm(enviList(ds, "wavelength", count),
+                                    metadataItem(ds, "wavelength_units", "ENVI"));
+  s.fwhmNm =
+      wavelengthsToNm(enviList(ds, "fwhm", count), metadataItem(ds, "wavelength_units", "ENVI"));
+  for (double v : enviList(ds, "bbl", count)) s.badBandList.push_back(v != 0 ? 1 : 0);
+  if (s.wavelengthsNm.empty()) {
+    std::vector<double> w, f;
+    for (int b = 1; b <= count; ++b) {
+      const auto [centre, width] = bandSpectrum(GDALGetRasterBand(ds, b));
+      w.push_back(centre);
+      f.push_back(width);
     }
-    result.push_back(value);
+    auto complete = [](const std::vector<double>& v) {
+      return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+    };
+    if (complete(w)) s.wavelengthsNm = w;
+    if (complete(w) && complete(f)) s.fwhmNm = f;
   }
-  return result;
+  return s;
 }
 
 // ---------------------------------------------------------------------------- reader

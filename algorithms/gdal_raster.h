@@ -24,6 +24,16 @@
 
 namespace dequnmix::processing {
 
+// What a raster's metadata says of the spectra of its bands (every band of the raster),
+// from the ENVI header (GDAL's ENVI domain: wavelength, fwhm, wavelength units, bbl), the
+// band metadata (wavelength and wavelength_units; CENTRAL_WAVELENGTH_UM and FWHM_UM in the
+// IMAGERY domain) or the band descriptions ("... (0.4500 um)", "450 nm"), in nm.
+struct RasterSpectra {
+  std::vector<double> wavelengthsNm;  // one per band, or empty unless every band states one
+  std::vector<double> fwhmNm;         // one per band, or empty
+  std::vector<int> badBandList;       // ENVI bbl, one per band (1 good, 0 bad), or empty
+};
+
 // Georeferencing copied from an input to the outputs.
 struct Georeference {
   bool hasGeoTransform = false;
@@ -64,15 +74,21 @@ class GdalInput {
   double sampledRms(int maxRows = 32) const;
   // Descriptions of the selected bands (may be empty strings).
   std::vector<std::string> bandDescriptions() const;
-  // Centre wavelength (nm) of each selected band from the band metadata ("wavelength",
-  // with "wavelength_units" nm or um/micrometers); empty unless every band has one.
+  // Centre wavelength (nm) of each selected band (RasterSpectra); empty unless every band
+  // has one.
   std::vector<double> wavelengthsNm() const;
+  // Of every band of the raster, not only the selected ones. Throws InvalidArgument for a
+  // malformed ENVI list (naming it).
+  RasterSpectra spectra() const;
 
  private:
   void* dataset_ = nullptr;  // GDALDatasetH
   std::vector<int> bands_;
   std::vector<float> nodata_;
   std::vector<uint8_t> hasNodata_;
+  // Per selected band: values are raw * scale + offset (GDAL's scale and offset, or 1 /
+  // the ENVI reflectance scale factor); nodata is read as NaN where either applies.
+  std::vector<double> scale_, offset_;
   std::string label_;
   int width_ = 0;
   int height_ = 0;

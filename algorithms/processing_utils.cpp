@@ -20,6 +20,7 @@
 #include "algorithms/layer_styling.h"
 #include "core/data_checks.h"
 #include "core/errors.h"
+#include "core/io/spectral_metadata.h"
 #include "core/runtime.h"
 
 namespace dequnmix::processing {
@@ -341,6 +342,73 @@ void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
     progress.warning(
         QStringLiteral("%1: %2").arg(parameter, QString::fromStdString(warning)).toStdString());
   }
+}
+
+void DequnmixAlgorithm::addBadBandsParameter() {
+  addParameter(advanced(new QgsProcessingParameterString(
+      QStringLiteral("BAD_BANDS"), QObject::tr("Bad bands to drop (nm ranges, or auto)"),
+      QVariant(), false, true)));
+}
+
+namespace {
+
+// The 0-based raster bands BAD_BANDS (`text`) keeps, by wavelength or by the ENVI bbl.
+std::vector<int> bandsKeptBy(const QString& text, const RasterSpectra& spectra,
+                             const RasterInput& raster) {
+  const bool automatic = text.trimmed().compare(QStringLiteral("auto"), Qt::CaseInsensitive) == 0;
+  if (automatic && !spectra.badBandList.empty()) {
+    std::vector<int> kept;
+    for (size_t b = 0; b < spectra.badBandList.size(); ++b)
+      if (spectra.badBandList[b]) kept.push_back(static_cast<int>(b));
+    return kept;
+  }
+  if (spectra.wavelengthsNm.empty()) {
+    fail(QObject::tr("BAD_BANDS needs the band wavelengths, but %1 (%2) states none (no ENVI "
+                     "wavelength list, band 'wavelength' metadata or wavelength in the band "
+                     "descriptions). Drop bands by number with BANDS instead.")
+             .arg(raster.parameter, raster.layerName));
+  }
+  try {
+    return bandsOutside(
+        spectra.wavelengthsNm,
+        automatic ? waterVapourWindows() : parseWavelengthRanges(text.toStdString(), "BAD_BANDS"));
+  } catch (const dequnmix::InvalidArgument& e) {
+    fail(QString::fromStdString(e.what()));
+  }
+}
+
+}  // namespace
+
+std::vector<int> DequnmixAlgorithm::spectralBandSelection(const QVariantMap& parameters,
+                                                          const QString& bandsName,
+                                                          QgsProcessingContext& context,
+                                                          const RasterInput& raster,
+                                                          QgsProcessingFeedback* feedback) const {
+  std::vector<int> bands = bandSelection(parameters, bandsName, context, raster);
+  const QString text = parameterAsString(parameters, QStringLiteral("BAD_BANDS"), context);
+  if (text.trimmed().isEmpty()) return bands;
+  RasterSpectra spectra;
+  try {
+    spectra = GdalInput(raster.gdalPath, {}, raster.parameter.toStdString()).spectra();
+  } catch (const dequnmix::Error& e) {
+    fail(QString::fromStdString(e.what()));
+  }
+  const std::vector<int> kept = bandsKeptBy(text, spectra, raster);
+  const std::set<int> keep(kept.begin(), kept.end());
+  if (bands.empty())
+    for (int b = 1; b <= raster.bandCount; ++b) bands.push_back(b);
+  std::vector<int> selected;
+  for (int b : bands)
+    if (keep.count(b - 1)) selected.push_back(b);
+  if (selected.empty())
+    fail(QObject::tr("BAD_BANDS (%1) drops every band %2 uses. Give narrower ranges.")
+             .arg(text, bandsName));
+  if (feedback)
+    feedback->pushInfo(QObject::tr("BAD_BANDS (%1): %2 of %3 bands kept.")
+                           .arg(text)
+                           .arg(selected.size())
+                           .arg(bands.size()));
+  return selected;
 }
 
 void DequnmixAlgorithm::addThreadsParameter(bool isAdvanced) {

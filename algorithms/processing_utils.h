@@ -105,6 +105,16 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   // validated against `raster`.
   std::vector<int> bandSelection(const QVariantMap& parameters, const QString& name,
                                  QgsProcessingContext& context, const RasterInput& raster) const;
+  // Adds the optional advanced BAD_BANDS parameter: wavelength ranges in nm to drop, or
+  // auto (the raster's ENVI bbl, else the water-vapour windows).
+  void addBadBandsParameter();
+  // The bands of BANDS (`bandsName`; all when empty) less those BAD_BANDS drops, by the
+  // raster's wavelengths or bbl (spectral_metadata.h); as bandSelection() when BAD_BANDS is
+  // empty. Fails when BAD_BANDS needs wavelengths the raster does not state, or drops every
+  // band; says in `feedback` what was dropped.
+  std::vector<int> spectralBandSelection(const QVariantMap& parameters, const QString& bandsName,
+                                         QgsProcessingContext& context, const RasterInput& raster,
+                                         QgsProcessingFeedback* feedback) const;
   // Fails unless the raster (or its band subset) has at least two bands.
   static void requireMultiBand(const RasterInput& raster, const std::vector<int>& bands,
                                const QString& bandsParameter);

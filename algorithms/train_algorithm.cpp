@@ -74,6 +74,10 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- INPUT: the hyperspectral raster.\n"
              "- BANDS: optional subset of bands, typed as 1,2,3 or 1;2;3 or ranges such as 1-40 "
              "(default: all); the model remembers it.\n"
+             "- BAD_BANDS (advanced): wavelength ranges in nm to drop from them, such as "
+             "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
+             "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
+             "descriptions).\n"
              "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
              "INITIAL_ENDMEMBERS is given.\n"
              "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
@@ -231,6 +235,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
+  addBadBandsParameter();
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
                                  Number::Integer, d.endmembers, false, 2, 1000)));
   addParameter(new QgsProcessingParameterFile(
@@ -360,8 +365,8 @@ void TrainAlgorithm::addOutputs() {
 }
 
 bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
-                                      QgsProcessingFeedback*) {
-  resolveInputs(parameters, context);
+                                      QgsProcessingFeedback* feedback) {
+  resolveInputs(parameters, context, feedback);
   dequnmix::DeqTrainOptions o = runOptions(parameters, context);
   readSolverOptions(parameters, context, o);
   readLearningOptions(parameters, context, o);
@@ -372,9 +377,10 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   return true;
 }
 
-void TrainAlgorithm::resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context) {
+void TrainAlgorithm::resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context,
+                                   QgsProcessingFeedback* feedback) {
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
-  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  bands_ = spectralBandSelection(parameters, QStringLiteral("BANDS"), context, input_, feedback);
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   initialPath_ = parameterAsFile(parameters, QStringLiteral("INITIAL_ENDMEMBERS"), context);
   hasReference_ = false;

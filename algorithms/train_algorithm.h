@@ -44,7 +44,8 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   void addOutputs();
 
   // prepareAlgorithm(), on the main thread.
-  void resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context);
+  void resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context,
+                     QgsProcessingFeedback* feedback);
   dequnmix::DeqTrainOptions runOptions(const QVariantMap& parameters,
                                        QgsProcessingContext& context) const;
   void readSolverOptions(const QVariantMap& parameters, QgsProcessingContext& context,

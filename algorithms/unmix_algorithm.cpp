@@ -7,6 +7,7 @@
 
 #include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
+#include "core/io/spectral_metadata.h"
 
 namespace dequnmix::processing {
 
@@ -117,7 +118,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   QVariantMap outputs;
   try {
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
-    GdalWindowReader reader(input_.gdalPath, model.bandSubset, label);
+    GdalWindowReader reader(input_.gdalPath, modelBands(model, progress), label);
     checkSceneFitsModel(reader, model, progress);
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
@@ -140,7 +141,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   return outputs;
 }
 
-// MODEL, loaded and checked against INPUT's bands.
+// MODEL, loaded (its bands are checked against INPUT by modelBands).
 dequnmix::DeqModel UnmixAlgorithm::loadModel() const {
   dequnmix::DeqModel model;
   try {
@@ -149,6 +150,30 @@ dequnmix::DeqModel UnmixAlgorithm::loadModel() const {
     fail(QObject::tr("MODEL (%1) cannot be used: %2").arg(modelPath_, QString::fromUtf8(e.what())));
   } catch (...) {
     rethrowAsProcessingException();
+  }
+  return model;
+}
+
+// The raster bands MODEL reads: matched by wavelength where the model and INPUT both state
+// wavelengths (so a scene whose bands are numbered otherwise still fits), else the model's
+// band subset by number, checked against INPUT's band count.
+std::vector<int> UnmixAlgorithm::modelBands(const dequnmix::DeqModel& model,
+                                            FeedbackProgress& progress) const {
+  const std::vector<double> scene =
+      GdalInput(input_.gdalPath, {}, input_.parameter.toStdString()).spectra().wavelengthsNm;
+  if (int(model.wavelengths.size()) == model.bands && !scene.empty()) {
+    std::vector<int> bands;
+    try {
+      for (int index : dequnmix::matchWavelengths(model.wavelengths, scene, 1.0))
+        bands.push_back(index + 1);
+    } catch (const dequnmix::InvalidArgument& e) {
+      fail(QObject::tr("MODEL was trained on bands INPUT (%1) lacks: %2. Use a scene from the "
+                       "same sensor, or train a model on this one.")
+               .arg(input_.layerName, QString::fromUtf8(e.what())));
+    }
+    progress.info("MODEL's " + std::to_string(bands.size()) +
+                  " bands matched to INPUT's by wavelength");
+    return bands;
   }
   // The model's band subset must exist in INPUT, and the band counts must agree.
   for (int b : model.bandSubset) {
@@ -176,7 +201,7 @@ dequnmix::DeqModel UnmixAlgorithm::loadModel() const {
              .arg(input_.bandCount)
              .arg(QString::fromUtf8(e.what())));
   }
-  return model;
+  return model.bandSubset;
 }
 
 // The bands the reader provides and the scene's scale against the training scene's.

@@ -30,6 +30,7 @@ class UnmixAlgorithm final : public DequnmixAlgorithm {
 
  private:
   dequnmix::DeqModel loadModel() const;
+  std::vector<int> modelBands(const dequnmix::DeqModel& model, FeedbackProgress& progress) const;
   static void checkSceneFitsModel(const GdalWindowReader& reader, const dequnmix::DeqModel& model,
                                   FeedbackProgress& progress);
   dequnmix::DeqInferStats infer(const dequnmix::DeqModel& model, GdalWindowReader& reader,

@@ -11,9 +11,9 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
+#include "core/classical/vca.h"
 #include "core/io/endmember_table.h"
 #include "core/runtime.h"
-#include "core/classical/vca.h"
 
 namespace dequnmix::processing {
 
@@ -47,6 +47,10 @@ QString VcaAlgorithm::shortHelpString() const {
              "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
              "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as "
              "1-40 (default: all bands).\n"
+             "- BAD_BANDS (advanced): wavelength ranges in nm to drop from them, such as "
+             "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
+             "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
+             "descriptions).\n"
              "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
              "than the number of bands used.\n"
              "- SEED: seed of the random search directions (default %2).\n"
@@ -72,6 +76,7 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
+  addBadBandsParameter();
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
                                  Number::Integer, d.endmembers, false, 2, 1000)));
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
@@ -87,9 +92,9 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
 }
 
 bool VcaAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
-                                    QgsProcessingFeedback*) {
+                                    QgsProcessingFeedback* feedback) {
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
-  bands_ = bandSelection(parameters, QStringLiteral("BANDS"), context, input_);
+  bands_ = spectralBandSelection(parameters, QStringLiteral("BANDS"), context, input_, feedback);
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   endmembers_ = parameterAsInt(parameters, QStringLiteral("ENDMEMBERS"), context);
   const int used = usedBandCount(input_, bands_);

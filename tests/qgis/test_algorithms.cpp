@@ -178,10 +178,11 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "OUTPUT_ABUNDANCES",
                                                                 "OUTPUT_ENDMEMBERS"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
-            QStringList({"INPUT", "BANDS", "ENDMEMBERS", "SEED", "THREADS", "OUTPUT_ENDMEMBERS",
-                         "OUTPUT_LOCATIONS"}));
+            QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "THREADS",
+                         "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
   EXPECT_EQ(parameterNames("dequnmix:fcls"),
-            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "THREADS", "OUTPUT", "OUTPUT_RESIDUAL"}));
+            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "BAD_BANDS", "THREADS", "OUTPUT",
+                         "OUTPUT_RESIDUAL"}));
   EXPECT_EQ(parameterNames("dequnmix:evaluate"),
             QStringList({"ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
                          "OUTPUT_TABLE"}));
@@ -553,6 +554,72 @@ TEST_F(AlgorithmTest, BandSubsetIsUsedByVcaAndFcls) {
                    {{"ABUNDANCES", out("a.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01);
+}
+
+// A real-looking reflectance product: ENVI Int16 (reflectance x 10000, scale factor in the
+// header, data ignore value), wavelengths in micrometres and a bad-band list.
+TEST_F(AlgorithmTest, EnviSceneWithWavelengthsBadBandsAndScale) {
+  const Scene s = synthesize(20, 20, 8, 3);
+  const RasterData float32 = readRaster(s.scene);
+  QByteArray raw;
+  for (float v : float32.values) {
+    const int16_t q = static_cast<int16_t>(std::lround(v * 10000.0f));
+    raw.append(reinterpret_cast<const char*>(&q), sizeof q);
+  }
+  writeBytes(path("envi.img"), raw);
+  writeText(path("envi.hdr"),
+            "ENVI\nsamples = 20\nlines = 20\nbands = 8\nheader offset = 0\n"
+            "file type = ENVI Standard\ndata type = 2\ninterleave = bsq\nbyte order = 0\n"
+            "wavelength units = Micrometers\n"
+            "wavelength = { 0.45, 0.60, 0.90, 1.20, 1.40, 1.85, 2.10, 2.30 }\n"
+            "bbl = { 1, 1, 1, 1, 0, 0, 1, 1 }\n"
+            "data ignore value = -9999\nreflectance scale factor = 10000\n");
+  const QString envi = path("envi.img");
+  RunResult r = runAlgorithm("dequnmix:vca", {{"INPUT", envi},
+                                              {"BAD_BANDS", "auto"},
+                                              {"ENDMEMBERS", 3},
+                                              {"OUTPUT_ENDMEMBERS", out("vca.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const Spectra spectra = readSpectra(out("vca.csv"));
+  ASSERT_EQ(spectra.rows.size(), 6u);  // the bbl drops bands 5 and 6
+  for (const auto& row : spectra.rows)
+    for (double v : row) EXPECT_LT(v, 2.0);  // reflectance, not x 10000
+  EXPECT_TRUE(QString::fromUtf8(readBytes(out("vca.csv"))).contains("2100"));  // nm
+  r = runAlgorithm("dequnmix:fcls", {{"INPUT", envi},
+                                     {"BAD_BANDS", "auto"},
+                                     {"ENDMEMBERS", out("vca.csv")},
+                                     {"OUTPUT", out("a.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", out("a.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01);
+  // Ranges in nm drop by wavelength, with or without a bbl.
+  r = runAlgorithm("dequnmix:vca", {{"INPUT", envi},
+                                    {"BAD_BANDS", "1300-1500;2200-2400"},
+                                    {"ENDMEMBERS", 3},
+                                    {"OUTPUT_ENDMEMBERS", out("ranges.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(readSpectra(out("ranges.csv")).rows.size(), 6u);
+}
+
+TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
+  const Scene s = synthesize(12, 12, 8, 3);
+  RasterData plain = readRaster(s.scene);
+  plain.descriptions.assign(8, "");
+  writeRaster(path("plain.tif"), plain);  // no wavelengths at all
+  const QVariantMap base{{"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", out("e.csv")}};
+  auto with = [&](const QString& input, const QString& badBands) {
+    QVariantMap p = base;
+    p.insert("INPUT", input);
+    p.insert("BAD_BANDS", badBands);
+    return p;
+  };
+  expectFailure("dequnmix:vca", with(path("plain.tif"), "auto"),
+                {"BAD_BANDS", "wavelengths", "states none", "BANDS"});
+  expectFailure("dequnmix:vca", with(s.scene, "1340-1450;2500-2400"),
+                {"BAD_BANDS", "'2500-2400'", "1340-1450"});
+  expectFailure("dequnmix:vca", with(s.scene, "300-3000"), {"BAD_BANDS", "drops every band"});
 }
 
 // ------------------------------------------------------------------------ background task

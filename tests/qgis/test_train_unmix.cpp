@@ -149,6 +149,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
   EXPECT_EQ(unmix->displayName(), QStringLiteral("Unmix with DEQ-Unmix model"));
   EXPECT_EQ(parameterNames("dequnmix:train"), QStringList({"INPUT",
                                                            "BANDS",
+                                                           "BAD_BANDS",
                                                            "ENDMEMBERS",
                                                            "INITIAL_ENDMEMBERS",
                                                            "REFERENCE_ABUNDANCES",
@@ -363,9 +364,9 @@ TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
 
 TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
   synthesize(20, 18);
-  const RunResult t =
-      trainIntoFolder(QStringLiteral("superpixel"),
-                      {{"SPATIAL_WEIGHT", 0.05}, {"SPATIAL_PROX", "superpixel"}, {"SUPERPIXEL_SIZE", 4}});
+  const RunResult t = trainIntoFolder(
+      QStringLiteral("superpixel"),
+      {{"SPATIAL_WEIGHT", 0.05}, {"SPATIAL_PROX", "superpixel"}, {"SUPERPIXEL_SIZE", 4}});
   ASSERT_TRUE(t.ok) << t.error.toStdString();
   expectAbundances(path("superpixel.tif"), 3);
   const dequnmix::DeqModel model =
