@@ -421,6 +421,40 @@ TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
   EXPECT_LT(worst, 1e-4);
 }
 
+// A scene from the same sensor whose bands are numbered otherwise (here: its first band is
+// missing) fits the model by wavelength, stated in the band descriptions.
+TEST_F(TrainUnmixTest, ModelBandsAreMatchedByWavelength) {
+  synthesize();
+  QVariantList subset;
+  for (int b = 3; b <= 16; ++b) subset << b;
+  ASSERT_TRUE(trainIntoFolder(QStringLiteral("subset"), {{"BANDS", subset}}).ok);
+  const QStringList csv = QString::fromUtf8(readBytes(path("reference.csv"))).trimmed().split('\n');
+  ASSERT_EQ(csv.size(), 21);
+  RasterData shifted = bandSlice(readRaster(path("scene.tif")), 1, 19);
+  for (int b = 0; b < 19; ++b)
+    shifted.descriptions[b] = "band (" + csv[b + 2].split(',')[1].toStdString() + " nm)";
+  writeRaster(path("shifted.tif"), shifted);
+  const RunResult u =
+      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("shifted.tif")},
+                                                      {"MODEL", path("subset.dequnmix")},
+                                                      {"OUTPUT", path("matched.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  const RasterData a = readRaster(path("subset.tif"));
+  const RasterData b = readRaster(path("matched.tif"));
+  double worst = 0;
+  for (size_t i = 0; i < a.values.size(); ++i)
+    worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
+  EXPECT_LT(worst, 1e-4);
+  // A scene lacking one of the model's wavelengths is refused by name.
+  for (int b = 0; b < 19; ++b)
+    shifted.descriptions[b] = "band (" + std::to_string(300 + b) + " nm)";
+  writeRaster(path("other.tif"), shifted);
+  expectFailure(
+      QStringLiteral("dequnmix:unmix"),
+      {{"INPUT", path("other.tif")}, {"MODEL", path("subset.dequnmix")}, {"OUTPUT", out("a.tif")}},
+      {"lacks", "no band at"});
+}
+
 TEST_F(TrainUnmixTest, SupervisedTrainingAndInitialEndmembers) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
