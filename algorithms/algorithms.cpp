@@ -1,5 +1,6 @@
 #include "algorithms/algorithms.h"
 
+#include "algorithms/estimate_endmembers_algorithm.h"
 #include "algorithms/evaluate_algorithm.h"
 #include "algorithms/fcls_algorithm.h"
 #include "algorithms/synthesize_algorithm.h"
@@ -10,8 +11,9 @@
 namespace dequnmix::processing {
 
 QList<QgsProcessingAlgorithm*> createAlgorithms() {
-  return {new SynthesizeAlgorithm(), new VcaAlgorithm(),   new FclsAlgorithm(),
-          new EvaluateAlgorithm(),   new TrainAlgorithm(), new UnmixAlgorithm()};
+  return {new SynthesizeAlgorithm(), new EstimateEndmembersAlgorithm(), new VcaAlgorithm(),
+          new FclsAlgorithm(),       new EvaluateAlgorithm(),           new TrainAlgorithm(),
+          new UnmixAlgorithm()};
 }
 
 }  // namespace dequnmix::processing

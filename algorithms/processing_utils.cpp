@@ -344,6 +344,15 @@ void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
   }
 }
 
+QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
+                                        const std::vector<std::string>& names,
+                                        const std::string& defaultName) {
+  QStringList options;
+  for (const std::string& n : names) options << QString::fromStdString(n);
+  return new QgsProcessingParameterEnum(QString::fromLatin1(name), description, options, false,
+                                        QString::fromStdString(defaultName), false, true);
+}
+
 void DequnmixAlgorithm::addBadBandsParameter() {
   addParameter(advanced(new QgsProcessingParameterString(
       QStringLiteral("BAD_BANDS"), QObject::tr("Bad bands to drop (nm ranges, or auto)"),

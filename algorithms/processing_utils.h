@@ -70,6 +70,12 @@ T* advanced(T* parameter) {
 // 1000000]"), so that QGIS's generic "Incorrect parameter value" can be understood.
 QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter);
 
+// A choice among the core's names (its name table or registry), stored as the name itself
+// (static strings), so scripts and models read `--REFINEMENT=min_volume`.
+QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
+                                        const std::vector<std::string>& names,
+                                        const std::string& defaultName);
+
 // A raster parameter resolved in prepareAlgorithm() (main thread) into what the worker
 // thread needs: the GDAL dataset name and the grid as QGIS shows it.
 struct RasterInput {

@@ -40,17 +40,6 @@ QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, 
   return parameter;
 }
 
-// A choice among the core's names (its name table or registry), stored as the name itself
-// (static strings), so scripts and models read `--REFINEMENT=min_volume`.
-QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
-                                        const std::vector<std::string>& names,
-                                        const std::string& defaultName) {
-  QStringList options;
-  for (const std::string& n : names) options << QString::fromStdString(n);
-  return new QgsProcessingParameterEnum(QString::fromLatin1(name), description, options, false,
-                                        QString::fromStdString(defaultName), false, true);
-}
-
 QString name(const std::string& value) { return QString::fromStdString(value); }
 
 QString yesNo(bool value) { return value ? QObject::tr("yes") : QObject::tr("no"); }

@@ -121,8 +121,8 @@ TEST(Provider, IsRegisteredWithItsAlgorithms) {
   EXPECT_FALSE(provider->icon().isNull());
   std::set<QString> ids;
   for (const QgsProcessingAlgorithm* a : provider->algorithms()) ids.insert(a->id());
-  for (const char* id :
-       {"dequnmix:synthesize", "dequnmix:vca", "dequnmix:fcls", "dequnmix:evaluate"}) {
+  for (const char* id : {"dequnmix:synthesize", "dequnmix:estimate_endmembers", "dequnmix:vca",
+                         "dequnmix:fcls", "dequnmix:evaluate"}) {
     EXPECT_TRUE(ids.count(QString::fromLatin1(id))) << id;
   }
 }
@@ -177,6 +177,10 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "OUTPUT",
                                                                 "OUTPUT_ABUNDANCES",
                                                                 "OUTPUT_ENDMEMBERS"}));
+  EXPECT_EQ(parameterNames("dequnmix:estimate_endmembers"),
+            QStringList({"INPUT", "BANDS", "BAD_BANDS", "METHOD", "FALSE_ALARM", "OUTPUT_TABLE"}));
+  EXPECT_EQ(outputNames("dequnmix:estimate_endmembers"),
+            QStringList({"ENDMEMBERS", "HFC", "HYSIME", "NWHFC", "OUTPUT_TABLE"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
             QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "THREADS",
                          "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
@@ -601,6 +605,22 @@ TEST_F(AlgorithmTest, EnviSceneWithWavelengthsBadBandsAndScale) {
                                     {"OUTPUT_ENDMEMBERS", out("ranges.csv")}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_EQ(readSpectra(out("ranges.csv")).rows.size(), 6u);
+}
+
+TEST_F(AlgorithmTest, EstimateEndmembersFindsP) {
+  const Scene s = synthesize(40, 40, 50, 5, 30.0);
+  RunResult r = runAlgorithm("dequnmix:estimate_endmembers",
+                             {{"INPUT", s.scene}, {"OUTPUT_TABLE", out("eigen.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), 5);
+  EXPECT_EQ(r.outputs.value("HYSIME").toInt(), 5);
+  EXPECT_GE(r.outputs.value("HFC").toInt(), 1);
+  const QStringList table = QString::fromUtf8(readBytes(out("eigen.csv"))).trimmed().split('\n');
+  EXPECT_EQ(table.size(), 51);  // header + one row per band
+  EXPECT_TRUE(table[0].startsWith("component,signal_eigenvalue,hysime_criterion"));
+  r = runAlgorithm("dequnmix:estimate_endmembers", {{"INPUT", s.scene}, {"METHOD", "hfc"}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), r.outputs.value("HFC").toInt());
 }
 
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
