@@ -16,9 +16,11 @@
 #include "algorithms/gdal_raster.h"
 #include "algorithms/output_files.h"
 #include "algorithms/training_report.h"
+#include "core/classical/endmember_count.h"
 #include "core/data_checks.h"
 #include "core/errors.h"
 #include "core/io/endmember_table.h"
+#include "core/pixel_source.h"
 
 namespace dequnmix::processing {
 
@@ -67,8 +69,8 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
              "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
              "descriptions).\n"
-             "- ENDMEMBERS: number of endmembers for VCA (default %1); ignored when "
-             "INITIAL_ENDMEMBERS is given.\n"
+             "- ENDMEMBERS: number of endmembers for VCA (default %1; 0 = estimated with "
+             "HySime, as the log says); ignored when INITIAL_ENDMEMBERS is given.\n"
              "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
              "from instead of VCA.\n"
              "- REFERENCE_ABUNDANCES: optional raster of reference abundances (same size, one "
@@ -226,7 +228,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
                                               QVariant(), QStringLiteral("INPUT"), true, true));
   addBadBandsParameter();
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                                 Number::Integer, d.endmembers, false, 2, 1000)));
+                                 Number::Integer, d.endmembers, false, 0, 1000)));
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("INITIAL_ENDMEMBERS"),
       QObject::tr("Initial endmember spectra (CSV, optional; default: VCA)"),
@@ -394,8 +396,9 @@ dequnmix::DeqTrainOptions TrainAlgorithm::runOptions(const QVariantMap& paramete
   if (o.epochs < 1) {
     fail(QObject::tr("EPOCHS is %1 but must be at least 1.").arg(o.epochs));
   }
-  if (initialPath_.isEmpty() && o.endmembers < 2) {
-    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2.").arg(o.endmembers));
+  if (initialPath_.isEmpty() && (o.endmembers == 1 || o.endmembers < 0)) {
+    fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 (or 0 to estimate it).")
+             .arg(o.endmembers));
   }
   o.threads = threadsParameter(parameters, context);
   return o;
@@ -536,6 +539,10 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
                .arg(options_.endmembers)
                .arg(used));
     }
+    if (options_.endmembers == 0 && hasReference_)
+      fail(
+          QObject::tr("REFERENCE_ABUNDANCES needs ENDMEMBERS to be given (not 0): the number "
+                      "of reference bands."));
     return options_.endmembers;
   }
   in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
@@ -549,6 +556,20 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
              .arg(used));
   }
   return t.endmembers();
+}
+
+// ENDMEMBERS = 0: HySime's estimate on the scene read.
+int TrainAlgorithm::estimatedEndmemberCount(const dequnmix::DeqTrainInput& in,
+                                            FeedbackProgress& progress) const {
+  dequnmix::MatrixPixelSource source(in.scene, in.bands, int64_t(in.width) * in.height);
+  int p = 0;
+  try {
+    p = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(source));
+  } catch (const dequnmix::InvalidArgument& e) {
+    fail(QStringLiteral("ENDMEMBERS = 0: ") + QString::fromStdString(e.what()));
+  }
+  progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(p) + " endmembers");
+  return p;
 }
 
 void TrainAlgorithm::readReference(dequnmix::DeqTrainInput& in, int p) const {
@@ -614,7 +635,7 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingFeedback* feedback) {
   Outputs out = stageOutputs(parameters, context);
   dequnmix::DeqTrainInput in;
-  const int p = endmemberCount(in);
+  int p = endmemberCount(in);
   FeedbackProgress progress(feedback);
   Timings timings;
   QVariantMap results;
@@ -623,6 +644,7 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
     Georeference geo;
     const int64_t validPixels = readTrainingData(in, p, geo, progress);
+    if (p == 0) p = estimatedEndmemberCount(in, progress);
     // Create the rasters now, so that an unwritable path fails before the training.
     const std::vector<std::string> names =
         in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
@@ -687,7 +709,9 @@ dequnmix::DeqTrainResult TrainAlgorithm::train(const dequnmix::DeqTrainInput& in
                 std::to_string(options_.threads) + " threads)");
   if (feedback) feedback->setProgressText(QObject::tr("VCA, FCLS start and training epochs"));
   dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
-  return dequnmix::trainDeqUnmix(in, options_, inference_, &trainProgress);
+  dequnmix::DeqTrainOptions o = options_;
+  o.endmembers = in.hasInitialEndmembers ? o.endmembers : p;
+  return dequnmix::trainDeqUnmix(in, o, inference_, &trainProgress);
 }
 
 // Writes the rasters, the model and the endmember CSV into the staged outputs.

@@ -44,6 +44,7 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   void addOutputs();
 
   // prepareAlgorithm(), on the main thread.
+  int estimatedEndmemberCount(const dequnmix::DeqTrainInput& in, FeedbackProgress& progress) const;
   void resolveInputs(const QVariantMap& parameters, QgsProcessingContext& context,
                      QgsProcessingFeedback* feedback);
   dequnmix::DeqTrainOptions runOptions(const QVariantMap& parameters,

@@ -11,6 +11,7 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/gdal_raster.h"
+#include "core/classical/endmember_count.h"
 #include "core/classical/vca.h"
 #include "core/io/endmember_table.h"
 #include "core/runtime.h"
@@ -52,7 +53,8 @@ QString VcaAlgorithm::shortHelpString() const {
              "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
              "descriptions).\n"
              "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
-             "than the number of bands used.\n"
+             "than the number of bands used, or 0 to estimate it with HySime (see 'Estimate the "
+             "number of endmembers').\n"
              "- SEED: seed of the random search directions (default %2).\n"
              "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
              "Outputs\n"
@@ -78,7 +80,7 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
                                               QVariant(), QStringLiteral("INPUT"), true, true));
   addBadBandsParameter();
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                                 Number::Integer, d.endmembers, false, 2, 1000)));
+                                 Number::Integer, d.endmembers, false, 0, 1000)));
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
@@ -98,9 +100,9 @@ bool VcaAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessing
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   endmembers_ = parameterAsInt(parameters, QStringLiteral("ENDMEMBERS"), context);
   const int used = usedBandCount(input_, bands_);
-  if (endmembers_ < 2 || endmembers_ >= used) {
+  if (endmembers_ != 0 && (endmembers_ < 2 || endmembers_ >= used)) {
     fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 and fewer than the %2 bands used "
-                     "from INPUT. Lower ENDMEMBERS or use more bands.")
+                     "from INPUT (or 0 to estimate it). Lower ENDMEMBERS or use more bands.")
              .arg(endmembers_)
              .arg(used));
   }
@@ -129,6 +131,12 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
     dequnmix::VcaOptions options;
     options.endmembers = endmembers_;
+    if (options.endmembers == 0) {
+      options.endmembers =
+          dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));
+      progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(options.endmembers) +
+                    " endmembers");
+    }
     options.seed = static_cast<uint64_t>(std::max<qlonglong>(0, seed_));
     result = dequnmix::vca(reader, options, &progress);
     table.names = dequnmix::defaultEndmemberNames(result.endmembers);

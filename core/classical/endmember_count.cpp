@@ -140,4 +140,14 @@ EndmemberCountEstimate estimateEndmemberCount(const BandMoments& m,
   return out;
 }
 
+int endmemberCountForUnmixing(const BandMoments& moments) {
+  const int P = estimateEndmemberCount(moments).hysime;
+  if (P < 2 || P >= moments.bands)
+    throw InvalidArgument("HySime estimates " + std::to_string(P) + " endmember(s) in " +
+                          std::to_string(moments.bands) +
+                          " bands, but unmixing needs at least 2 and fewer than the bands: give "
+                          "the number of endmembers instead of 0");
+  return P;
+}
+
 }  // namespace dequnmix

@@ -49,4 +49,9 @@ struct EndmemberCountEstimate {
 EndmemberCountEstimate estimateEndmemberCount(const BandMoments& moments,
                                               const EndmemberCountOptions& options = {});
 
+// HySime's count, for the tools that take ENDMEMBERS = 0 as "estimate it" (VCA, training).
+// Throws InvalidArgument naming the estimate when it is below 2 or not below the band count
+// (unmixing needs 2 <= P < bands), with the fix: give the number of endmembers.
+int endmemberCountForUnmixing(const BandMoments& moments);
+
 }  // namespace dequnmix

@@ -68,10 +68,14 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
     // Identical or zero columns make the FCLS start and the refinement singular.
     const EndmemberSetCheck check = checkEndmemberSet(t);
     if (!check.errors.empty()) throw InvalidArgument("initial endmembers: " + check.errors[0]);
-  } else if (o.endmembers < 2 || o.endmembers >= in.bands) {
-    throw InvalidArgument("endmember count must satisfy 2 <= endmembers < bands");
+  } else if (o.endmembers != 0 && (o.endmembers < 2 || o.endmembers >= in.bands)) {
+    throw InvalidArgument(
+        "endmember count must satisfy 2 <= endmembers < bands (or be 0: "
+        "estimated)");
   }
   const int P = in.hasInitialEndmembers ? in.initialEndmembers.endmembers() : o.endmembers;
+  if (!in.referenceAbundances.empty() && P == 0)
+    throw InvalidArgument("reference abundances need the number of endmembers (not 0)");
   if (!in.referenceAbundances.empty() &&
       in.referenceAbundances.size() != size_t(P) * in.height * in.width)
     throw InvalidArgument("reference abundances: expected " + std::to_string(P) +
@@ -146,6 +150,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
   o.alpha = init.alpha;
+  if (!in.hasInitialEndmembers) o.endmembers = int(init.endmembers.size(1));  // 0 estimated
 
   const int P = int(init.endmembers.size(1));
   DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);

@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "core/classical/endmember_count.h"
 #include "core/classical/vca.h"
 #include "core/deq/scene_tensors.h"
 #include "core/endmembers/refinement.h"
@@ -24,16 +25,22 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
     out.names = in.initialEndmembers.names;
     return;
   }
-  if (scene.validPixels.size(1) < o.endmembers)
-    throw InvalidArgument("training scene has fewer valid pixels than endmembers");
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
   VcaOptions vo;
   vo.endmembers = o.endmembers;
+  if (vo.endmembers == 0) {
+    vo.endmembers = endmemberCountForUnmixing(bandMoments(source));
+    if (progress)
+      progress->info("ENDMEMBERS = 0: HySime estimates " + std::to_string(vo.endmembers) +
+                     " endmembers");
+  }
+  if (scene.validPixels.size(1) < vo.endmembers)
+    throw InvalidArgument("training scene has fewer valid pixels than endmembers");
   vo.seed = o.seed;
   VcaResult v = vca(source, vo, progress);
   EndmemberTable t;
   t.bands = in.bands;
-  t.names = defaultEndmemberNames(o.endmembers);
+  t.names = defaultEndmemberNames(vo.endmembers);
   t.values = v.spectra;
   out.endmembers = tableTensor(t);
   out.names = t.names;

@@ -610,17 +610,34 @@ TEST_F(AlgorithmTest, EnviSceneWithWavelengthsBadBandsAndScale) {
 TEST_F(AlgorithmTest, EstimateEndmembersFindsP) {
   const Scene s = synthesize(40, 40, 50, 5, 30.0);
   RunResult r = runAlgorithm("dequnmix:estimate_endmembers",
-                             {{"INPUT", s.scene}, {"OUTPUT_TABLE", out("eigen.csv")}});
+                             {{"INPUT", s.scene}, {"OUTPUT_TABLE", path("eigen.csv")}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), 5);
   EXPECT_EQ(r.outputs.value("HYSIME").toInt(), 5);
   EXPECT_GE(r.outputs.value("HFC").toInt(), 1);
-  const QStringList table = QString::fromUtf8(readBytes(out("eigen.csv"))).trimmed().split('\n');
+  const QStringList table = QString::fromUtf8(readBytes(path("eigen.csv"))).trimmed().split('\n');
   EXPECT_EQ(table.size(), 51);  // header + one row per band
   EXPECT_TRUE(table[0].startsWith("component,signal_eigenvalue,hysime_criterion"));
   r = runAlgorithm("dequnmix:estimate_endmembers", {{"INPUT", s.scene}, {"METHOD", "hfc"}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), r.outputs.value("HFC").toInt());
+  // ENDMEMBERS = 0 in vca: estimated.
+  r = runAlgorithm(
+      "dequnmix:vca",
+      {{"INPUT", s.scene}, {"ENDMEMBERS", 0}, {"OUTPUT_ENDMEMBERS", path("estimated.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(readSpectra(path("estimated.csv")).names.size(), 5);
+  // One material with varying brightness: no P that unmixing can use.
+  RasterData flat = readRaster(s.scene);
+  const size_t n = size_t(flat.width) * flat.height;
+  for (int b = 0; b < flat.bands; ++b)
+    for (size_t i = 0; i < n; ++i)
+      flat.values[b * n + i] = (0.3f + 0.01f * float(b)) * (0.5f + 0.5f * float(i % 7) / 7.0f);
+  writeRaster(path("flat.tif"), flat);
+  expectFailure(
+      "dequnmix:vca",
+      {{"INPUT", path("flat.tif")}, {"ENDMEMBERS", 0}, {"OUTPUT_ENDMEMBERS", out("f.csv")}},
+      {"HySime estimates", "give the number of endmembers"});
 }
 
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {

@@ -455,6 +455,14 @@ TEST_F(TrainUnmixTest, ModelBandsAreMatchedByWavelength) {
       {"lacks", "no band at"});
 }
 
+TEST_F(TrainUnmixTest, EndmemberCountZeroIsEstimated) {
+  synthesize();
+  const RunResult r = trainIntoFolder(QStringLiteral("estimated"), {{"ENDMEMBERS", 0}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const dequnmix::DeqModel model = dequnmix::loadDeqModel(path("estimated.dequnmix").toStdString());
+  EXPECT_EQ(model.endmemberCount(), 3);  // the scene's P
+}
+
 TEST_F(TrainUnmixTest, SupervisedTrainingAndInitialEndmembers) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
