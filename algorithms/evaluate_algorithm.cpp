@@ -68,14 +68,13 @@ void EvaluateAlgorithm::initAlgorithm(const QVariantMap&) {
                                                      QObject::tr("Estimated abundances")));
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("REFERENCE_ABUNDANCES"),
                                                      QObject::tr("Reference abundances")));
-  addParameter(new QgsProcessingParameterFile(QStringLiteral("ENDMEMBERS"),
-                                              QObject::tr("Estimated endmembers (CSV)"),
-                                              QgsProcessingParameterFile::File, QString(),
-                                              QVariant(), true, QObject::tr("CSV files (*.csv)")));
-  addParameter(new QgsProcessingParameterFile(QStringLiteral("REFERENCE_ENDMEMBERS"),
-                                              QObject::tr("Reference endmembers (CSV)"),
-                                              QgsProcessingParameterFile::File, QString(),
-                                              QVariant(), true, QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("ENDMEMBERS"), QObject::tr("Estimated endmembers (CSV)"),
+      QgsProcessingParameterFile::File, QString(), QVariant(), true, spectraFileFilter()));
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("REFERENCE_ENDMEMBERS"),
+      QObject::tr("Reference endmembers (CSV or ENVI library)"), QgsProcessingParameterFile::File,
+      QString(), QVariant(), true, spectraFileFilter()));
   addParameter(new QgsProcessingParameterFileDestination(
       QStringLiteral("OUTPUT_TABLE"), QObject::tr("Per-endmember metrics"),
       QObject::tr("CSV files (*.csv)"), QVariant(), true, false));

@@ -65,10 +65,9 @@ FclsAlgorithm* FclsAlgorithm::createInstance() const { return new FclsAlgorithm(
 void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
-  addParameter(new QgsProcessingParameterFile(QStringLiteral("ENDMEMBERS"),
-                                              QObject::tr("Endmember spectra (CSV)"),
-                                              QgsProcessingParameterFile::File, QString(),
-                                              QVariant(), false, QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFile(
+      QStringLiteral("ENDMEMBERS"), QObject::tr("Endmember spectra (CSV or ENVI library)"),
+      QgsProcessingParameterFile::File, QString(), QVariant(), false, spectraFileFilter()));
   addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
@@ -97,7 +96,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const AbundanceOutputPaths paths = abundanceOutputPaths(parameters, context);
   checkAbundanceOutputs(paths, input_, QStringLiteral("ENDMEMBERS"), endmemberPath_);
   const auto& [outputPath, residualPath] = paths;
-  const dequnmix::EndmemberTable table = readEndmemberTable();
+  const dequnmix::EndmemberTable table = readEndmemberTable(feedback);
   FeedbackProgress progress(feedback);
   checkEndmembers(table, QStringLiteral("ENDMEMBERS"), progress, false);
   try {
@@ -133,9 +132,10 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
 }
 
 // ENDMEMBERS, checked against the bands used.
-dequnmix::EndmemberTable FclsAlgorithm::readEndmemberTable() const {
-  dequnmix::EndmemberTable table = readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS"));
-  requireSpectraForBands(table, QStringLiteral("ENDMEMBERS"), input_, bands_);
+dequnmix::EndmemberTable FclsAlgorithm::readEndmemberTable(QgsProcessingFeedback* feedback) const {
+  const dequnmix::EndmemberTable table =
+      spectraForBands(readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS")),
+                      QStringLiteral("ENDMEMBERS"), input_, bands_, feedback);
   if (table.endmembers() < 2) {
     fail(QObject::tr("ENDMEMBERS has %1 endmember column(s); unmixing needs at least 2.")
              .arg(table.endmembers()));

@@ -32,7 +32,7 @@ class FclsAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
-  dequnmix::EndmemberTable readEndmemberTable() const;
+  dequnmix::EndmemberTable readEndmemberTable(QgsProcessingFeedback* feedback) const;
   static int64_t unmix(GdalRasterReader& reader, const dequnmix::FclsSolver& solver,
                        const dequnmix::EndmemberTable& table, GdalRasterWriter& abundanceWriter,
                        GdalRasterWriter* residualWriter, FeedbackProgress& progress);

@@ -1,5 +1,6 @@
 #include "algorithms/processing_utils.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include "algorithms/layer_styling.h"
 #include "core/data_checks.h"
 #include "core/errors.h"
+#include "core/io/spectral_library.h"
 #include "core/io/spectral_metadata.h"
 #include "core/runtime.h"
 
@@ -305,11 +307,38 @@ void DequnmixAlgorithm::checkAbundanceOutputs(const AbundanceOutputPaths& output
   checkOutputs(check);
 }
 
-void DequnmixAlgorithm::requireSpectraForBands(const dequnmix::EndmemberTable& table,
-                                               const QString& parameter, const RasterInput& raster,
-                                               const std::vector<int>& bands) {
+dequnmix::EndmemberTable DequnmixAlgorithm::spectraForBands(dequnmix::EndmemberTable table,
+                                                            const QString& parameter,
+                                                            const RasterInput& raster,
+                                                            const std::vector<int>& bands,
+                                                            QgsProcessingFeedback* feedback) {
+  std::vector<double> centres, widths;
+  if (!table.wavelengths.empty()) {
+    const RasterSpectra spectra = GdalInput(raster.gdalPath, bands, "").spectra();
+    for (int b = 1; b <= raster.bandCount && !spectra.wavelengthsNm.empty(); ++b) {
+      if (!bands.empty() && std::find(bands.begin(), bands.end(), b) == bands.end()) continue;
+      centres.push_back(spectra.wavelengthsNm[b - 1]);
+      if (!spectra.fwhmNm.empty()) widths.push_back(spectra.fwhmNm[b - 1]);
+    }
+  }
+  if (!centres.empty()) {
+    dequnmix::LibraryResampling how;
+    try {
+      table = dequnmix::resampleLibrary(table, centres, widths, &how);
+    } catch (const dequnmix::Error& e) {
+      fail(QObject::tr("%1: %2").arg(parameter, QString::fromStdString(e.what())));
+    }
+    if (how.resampled && feedback)
+      feedback->pushInfo(QObject::tr("%1 resampled to the %2 bands of %3 (%4).")
+                             .arg(parameter)
+                             .arg(centres.size())
+                             .arg(raster.parameter)
+                             .arg(how.gaussian ? QObject::tr("Gaussian band response from FWHM")
+                                               : QObject::tr("linear interpolation")));
+    return table;
+  }
   const int used = usedBandCount(raster, bands);
-  if (table.bands == used) return;
+  if (table.bands == used) return table;
   fail(QObject::tr("%1 has %2 bands (rows) but %3 uses %4 bands%5. Give spectra with one row "
                    "per band used, or choose BANDS to match the CSV.")
            .arg(parameter)
@@ -342,6 +371,11 @@ void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
     progress.warning(
         QStringLiteral("%1: %2").arg(parameter, QString::fromStdString(warning)).toStdString());
   }
+}
+
+QString spectraFileFilter() {
+  return QObject::tr(
+      "Spectra (*.csv *.sli *.hdr);;CSV files (*.csv);;ENVI spectral libraries (*.sli *.hdr)");
 }
 
 QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
@@ -442,7 +476,7 @@ dequnmix::EndmemberTable DequnmixAlgorithm::readEndmembers(const QString& path,
     fail(QObject::tr("%1: no endmember CSV file was given.").arg(parameter));
   }
   try {
-    return dequnmix::readEndmemberCsv(path.toStdString());
+    return dequnmix::readSpectralLibrary(path.toStdString());
   } catch (const dequnmix::Error& e) {
     fail(QObject::tr("%1: %2").arg(parameter, QString::fromStdString(e.what())));
   } catch (...) {

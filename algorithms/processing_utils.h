@@ -70,6 +70,9 @@ T* advanced(T* parameter) {
 // 1000000]"), so that QGIS's generic "Incorrect parameter value" can be understood.
 QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter);
 
+// File filter of the spectra inputs: CSV or ENVI spectral libraries.
+QString spectraFileFilter();
+
 // A choice among the core's names (its name table or registry), stored as the name itself
 // (static strings), so scripts and models read `--REFINEMENT=min_volume`.
 QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
@@ -143,10 +146,15 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   // against OUTPUT and OUTPUT_RESIDUAL.
   static void checkAbundanceOutputs(const AbundanceOutputPaths& outputs, const RasterInput& raster,
                                     const QString& parameter, const QString& path);
-  // Fails unless the spectra of `parameter` have one row per band `raster` uses.
-  static void requireSpectraForBands(const dequnmix::EndmemberTable& table,
-                                     const QString& parameter, const RasterInput& raster,
-                                     const std::vector<int>& bands);
+  // The spectra of `parameter` on the bands `raster` uses: resampled to them (said in
+  // `feedback`) when both state wavelengths that differ; otherwise they must have one row
+  // per band used. Fails with the reason (a library not covering the scene's range, a band
+  // count that does not fit).
+  static dequnmix::EndmemberTable spectraForBands(dequnmix::EndmemberTable table,
+                                                  const QString& parameter,
+                                                  const RasterInput& raster,
+                                                  const std::vector<int>& bands,
+                                                  QgsProcessingFeedback* feedback);
   // Fails when a scene's scale (RMS) is far from the one a model or spectra were made for
   // (dequnmix::compareScale), warns when it is somewhat off.
   static void checkScale(double sceneRms, double referenceRms, const QString& referenceLabel,

@@ -156,8 +156,7 @@ void SynthesizeAlgorithm::addEffectParameters(const dequnmix::SyntheticOptions& 
   using Limits = dequnmix::SyntheticLimits;
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("LIBRARY"), QObject::tr("Spectral library for the endmembers (CSV, optional)"),
-      QgsProcessingParameterFile::File, QString(), QVariant(), true,
-      QObject::tr("CSV files (*.csv)")));
+      QgsProcessingParameterFile::File, QString(), QVariant(), true, spectraFileFilter()));
   addParameter(ranged(new Number(
       QStringLiteral("ILLUMINATION"), QObject::tr("Illumination variation strength (0 = off)"),
       Number::Double, d.illumination, false, 0.0, Limits::kMaxIllumination)));

@@ -232,8 +232,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("INITIAL_ENDMEMBERS"),
       QObject::tr("Initial endmember spectra (CSV, optional; default: VCA)"),
-      QgsProcessingParameterFile::File, QString(), QVariant(), true,
-      QObject::tr("CSV files (*.csv)")));
+      QgsProcessingParameterFile::File, QString(), QVariant(), true, spectraFileFilter()));
   addParameter(new QgsProcessingParameterRasterLayer(
       QStringLiteral("REFERENCE_ABUNDANCES"),
       QObject::tr("Reference abundances (optional; supervised training)"), QVariant(), true));
@@ -530,7 +529,8 @@ TrainAlgorithm::Outputs TrainAlgorithm::stageOutputs(const QVariantMap& paramete
   return o;
 }
 
-int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
+int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in,
+                                   QgsProcessingFeedback* feedback) const {
   const int used = usedBandCount(input_, bands_);
   if (initialPath_.isEmpty()) {
     if (options_.endmembers >= used) {
@@ -545,10 +545,11 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in) const {
                       "of reference bands."));
     return options_.endmembers;
   }
-  in.initialEndmembers = readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS"));
+  in.initialEndmembers =
+      spectraForBands(readEndmembers(initialPath_, QStringLiteral("INITIAL_ENDMEMBERS")),
+                      QStringLiteral("INITIAL_ENDMEMBERS"), input_, bands_, feedback);
   in.hasInitialEndmembers = true;
   const dequnmix::EndmemberTable& t = in.initialEndmembers;
-  requireSpectraForBands(t, QStringLiteral("INITIAL_ENDMEMBERS"), input_, bands_);
   if (t.endmembers() < 2 || t.endmembers() >= used) {
     fail(QObject::tr("INITIAL_ENDMEMBERS has %1 endmember column(s); DEQ-Unmix needs at least "
                      "2 and fewer than the %2 bands used.")
@@ -635,7 +636,7 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingFeedback* feedback) {
   Outputs out = stageOutputs(parameters, context);
   dequnmix::DeqTrainInput in;
-  int p = endmemberCount(in);
+  int p = endmemberCount(in, feedback);
   FeedbackProgress progress(feedback);
   Timings timings;
   QVariantMap results;

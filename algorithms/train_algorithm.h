@@ -63,7 +63,7 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   // Resolves, checks and stages every file output (before the work).
   Outputs stageOutputs(const QVariantMap& parameters, QgsProcessingContext& context) const;
   // P: the columns of INITIAL_ENDMEMBERS (read into `in`) or ENDMEMBERS, checked.
-  int endmemberCount(dequnmix::DeqTrainInput& in) const;
+  int endmemberCount(dequnmix::DeqTrainInput& in, QgsProcessingFeedback* feedback) const;
   // Reads the scene into `in`; returns its valid pixel count (fails when there is none).
   int64_t readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const;
   void readReference(dequnmix::DeqTrainInput& in, int p) const;

@@ -640,6 +640,52 @@ TEST_F(AlgorithmTest, EstimateEndmembersFindsP) {
       {"HySime estimates", "give the number of endmembers"});
 }
 
+// An ENVI spectral library on a finer wavelength grid than the scene (every band centre and
+// every midpoint): fcls resamples it to the scene's bands, and refuses one that stops short.
+TEST_F(AlgorithmTest, EnviLibraryIsResampledToTheScene) {
+  const Scene s = synthesize(16, 16, 10, 3);
+  const Spectra reference = readSpectra(s.endmembers);
+  const QStringList csv = QString::fromUtf8(readBytes(s.endmembers)).trimmed().split('\n');
+  std::vector<double> centres;
+  for (int b = 1; b < csv.size(); ++b) centres.push_back(csv[b].split(',')[1].toDouble());
+  auto writeLibrary = [&](const QString& stem, size_t bands) {
+    QStringList wavelengths;
+    QByteArray data;
+    std::vector<std::vector<float>> spectra(3);
+    for (size_t b = 0; b < bands; ++b)
+      for (int half = 0; half < (b + 1 < bands ? 2 : 1); ++half) {
+        const double w = half ? (centres[b] + centres[b + 1]) / 2 : centres[b];
+        wavelengths << QString::number(w, 'f', 4);
+        for (int e = 0; e < 3; ++e)
+          spectra[e].push_back(float(half ? (reference.rows[b][e] + reference.rows[b + 1][e]) / 2
+                                          : reference.rows[b][e]));
+      }
+    for (const auto& spectrum : spectra)
+      data.append(reinterpret_cast<const char*>(spectrum.data()), int(spectrum.size() * 4));
+    writeBytes(path(stem + ".sli"), data);
+    writeText(path(stem + ".hdr"),
+              QStringLiteral("ENVI\nsamples = %1\nlines = 3\nbands = 1\nheader offset = 0\n"
+                             "file type = ENVI Spectral Library\ndata type = 4\nbyte order = 0\n"
+                             "wavelength units = Nanometers\nwavelength = { %2 }\n"
+                             "spectra names = { %3 }\n")
+                  .arg(wavelengths.size())
+                  .arg(wavelengths.join(", "), reference.names.join(", ")));
+  };
+  writeLibrary("fine", centres.size());
+  RunResult r = runAlgorithm(
+      "dequnmix:fcls",
+      {{"INPUT", s.scene}, {"ENDMEMBERS", path("fine.sli")}, {"OUTPUT", path("a.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", path("a.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01);
+  writeLibrary("short", centres.size() - 2);
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", path("short.sli")}, {"OUTPUT", out("b.tif")}},
+                {"ENDMEMBERS", "covers", "band 9"});
+}
+
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
   const Scene s = synthesize(12, 12, 8, 3);
   RasterData plain = readRaster(s.scene);
