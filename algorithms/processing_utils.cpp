@@ -378,6 +378,10 @@ QString spectraFileFilter() {
       "Spectra (*.csv *.sli *.hdr);;CSV files (*.csv);;ENVI spectral libraries (*.sli *.hdr)");
 }
 
+QString spectraOutputFilter() {
+  return QObject::tr("CSV files (*.csv);;ENVI spectral libraries (*.sli)");
+}
+
 QgsProcessingParameterEnum* namedChoice(const char* name, const QString& description,
                                         const std::vector<std::string>& names,
                                         const std::string& defaultName) {

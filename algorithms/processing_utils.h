@@ -72,6 +72,8 @@ QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter);
 
 // File filter of the spectra inputs: CSV or ENVI spectral libraries.
 QString spectraFileFilter();
+// File filter of the spectra outputs: CSV, or an ENVI spectral library (.sli with its .hdr).
+QString spectraOutputFilter();
 
 // A choice among the core's names (its name table or registry), stored as the name itself
 // (static strings), so scripts and models read `--REFINEMENT=min_volume`.

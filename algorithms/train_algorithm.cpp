@@ -20,6 +20,7 @@
 #include "core/data_checks.h"
 #include "core/errors.h"
 #include "core/io/endmember_table.h"
+#include "core/io/spectral_library.h"
 #include "core/pixel_source.h"
 
 namespace dequnmix::processing {
@@ -168,7 +169,8 @@ QString outputHelp() {
       "Outputs\n"
       "- OUTPUT_MODEL: the trained model file (*.dequnmix).\n"
       "- OUTPUT: abundances of the scene, one Float32 band per endmember named after it.\n"
-      "- OUTPUT_ENDMEMBERS: the final endmember spectra (CSV).\n"
+      "- OUTPUT_ENDMEMBERS: the final endmember spectra (CSV, or an ENVI spectral library "
+      "when the name ends in .sli).\n"
       "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
       "- OUTPUT_REPORT: optional self-contained HTML report (loss curve, learned versus "
       "initial spectra, solver convergence per epoch, settings, timings).\n"
@@ -338,7 +340,7 @@ void TrainAlgorithm::addOutputs() {
                                                            QObject::tr("Abundances")));
   addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
                                                          QObject::tr("Learned endmembers"),
-                                                         QObject::tr("CSV files (*.csv)")));
+                                                         spectraOutputFilter()));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
                                                            QObject::tr("Reconstruction RMSE"),
                                                            QVariant(), true, false));
@@ -515,7 +517,7 @@ TrainAlgorithm::Outputs TrainAlgorithm::stageOutputs(const QVariantMap& paramete
   if (hasReference_) addInput(check, reference_);
   check.addOutput("OUTPUT_MODEL", o.model.toStdString());
   check.addOutput("OUTPUT", o.abundances.toStdString());
-  check.addOutput("OUTPUT_ENDMEMBERS", o.endmembers.toStdString(), {".csv"});
+  check.addOutput("OUTPUT_ENDMEMBERS", o.endmembers.toStdString(), {".csv", ".sli"});
   check.addOutput("OUTPUT_RESIDUAL", o.residual.toStdString());
   check.addOutput("OUTPUT_REPORT", o.report.toStdString(), {".html", ".htm"});
   checkOutputs(check);
@@ -729,7 +731,7 @@ void TrainAlgorithm::writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& i
   writeBandSequentialWithNoData(*out.abundanceWriter, result.abundances);
   if (out.residualWriter) writeBandSequentialWithNoData(*out.residualWriter, result.residual);
   dequnmix::saveDeqModel(out.modelFile->path(), model);
-  dequnmix::writeEndmemberCsv(out.endmemberFile->path(), model.endmembers);
+  dequnmix::writeSpectralLibrary(out.endmemberFile->path(), model.endmembers);
 }
 
 QVariantMap TrainAlgorithm::summaryResults(const dequnmix::DeqTrainSummary& s,

@@ -14,6 +14,7 @@
 #include "core/classical/endmember_count.h"
 #include "core/classical/vca.h"
 #include "core/io/endmember_table.h"
+#include "core/io/spectral_library.h"
 #include "core/runtime.h"
 
 namespace dequnmix::processing {
@@ -60,7 +61,8 @@ QString VcaAlgorithm::shortHelpString() const {
              "Outputs\n"
              "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
              "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
-             "one row per band used). It is the ENDMEMBERS input of 'FCLS abundances'.\n"
+             "one row per band used), or an ENVI spectral library when the name ends in .sli. "
+             "It is the ENDMEMBERS input of 'FCLS abundances'.\n"
              "- OUTPUT_LOCATIONS: optional point layer in the raster's CRS, one feature per "
              "endmember at the centre of the chosen pixel, with attributes name, row and col "
              "(0-based).")
@@ -85,9 +87,8 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
   addThreadsParameter(true);
-  addParameter(new QgsProcessingParameterFileDestination(QStringLiteral("OUTPUT_ENDMEMBERS"),
-                                                         QObject::tr("Endmembers"),
-                                                         QObject::tr("CSV files (*.csv)")));
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_ENDMEMBERS"), QObject::tr("Endmembers"), spectraOutputFilter()));
   addParameter(new QgsProcessingParameterFeatureSink(
       QStringLiteral("OUTPUT_LOCATIONS"), QObject::tr("Endmember locations"),
       QgsProcessing::TypeVectorPoint, QVariant(), true, false));
@@ -118,7 +119,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_ENDMEMBERS"), context);
   OutputCheck check;
   addInput(check, input_);
-  check.addOutput("OUTPUT_ENDMEMBERS", csvPath.toStdString(), {".csv"});
+  check.addOutput("OUTPUT_ENDMEMBERS", csvPath.toStdString(), {".csv", ".sli"});
   checkOutputs(check);
   FeedbackProgress progress(feedback);
   std::unique_ptr<StagedFile> csv;
@@ -181,7 +182,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   }
 
   try {
-    dequnmix::writeEndmemberCsv(csv->path(), table);
+    dequnmix::writeSpectralLibrary(csv->path(), table);
     csv->commit();
   } catch (...) {
     rethrowAsProcessingException();

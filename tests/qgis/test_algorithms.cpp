@@ -181,6 +181,8 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
             QStringList({"INPUT", "BANDS", "BAD_BANDS", "METHOD", "FALSE_ALARM", "OUTPUT_TABLE"}));
   EXPECT_EQ(outputNames("dequnmix:estimate_endmembers"),
             QStringList({"ENDMEMBERS", "HFC", "HYSIME", "NWHFC", "OUTPUT_TABLE"}));
+  EXPECT_EQ(parameterNames("dequnmix:resample_library"),
+            QStringList({"INPUT", "RASTER", "BANDS", "BAD_BANDS", "OUTPUT"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
             QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "THREADS",
                          "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
@@ -564,20 +566,8 @@ TEST_F(AlgorithmTest, BandSubsetIsUsedByVcaAndFcls) {
 // header, data ignore value), wavelengths in micrometres and a bad-band list.
 TEST_F(AlgorithmTest, EnviSceneWithWavelengthsBadBandsAndScale) {
   const Scene s = synthesize(20, 20, 8, 3);
-  const RasterData float32 = readRaster(s.scene);
-  QByteArray raw;
-  for (float v : float32.values) {
-    const int16_t q = static_cast<int16_t>(std::lround(v * 10000.0f));
-    raw.append(reinterpret_cast<const char*>(&q), sizeof q);
-  }
-  writeBytes(path("envi.img"), raw);
-  writeText(path("envi.hdr"),
-            "ENVI\nsamples = 20\nlines = 20\nbands = 8\nheader offset = 0\n"
-            "file type = ENVI Standard\ndata type = 2\ninterleave = bsq\nbyte order = 0\n"
-            "wavelength units = Micrometers\n"
-            "wavelength = { 0.45, 0.60, 0.90, 1.20, 1.40, 1.85, 2.10, 2.30 }\n"
-            "bbl = { 1, 1, 1, 1, 0, 0, 1, 1 }\n"
-            "data ignore value = -9999\nreflectance scale factor = 10000\n");
+  writeEnviScene(path("envi.img"), readRaster(s.scene),
+                 {450, 600, 900, 1200, 1400, 1850, 2100, 2300}, {}, {1, 1, 1, 1, 0, 0, 1, 1});
   const QString envi = path("envi.img");
   RunResult r = runAlgorithm("dequnmix:vca", {{"INPUT", envi},
                                               {"BAD_BANDS", "auto"},
@@ -649,27 +639,16 @@ TEST_F(AlgorithmTest, EnviLibraryIsResampledToTheScene) {
   std::vector<double> centres;
   for (int b = 1; b < csv.size(); ++b) centres.push_back(csv[b].split(',')[1].toDouble());
   auto writeLibrary = [&](const QString& stem, size_t bands) {
-    QStringList wavelengths;
-    QByteArray data;
+    std::vector<double> wavelengths;
     std::vector<std::vector<float>> spectra(3);
     for (size_t b = 0; b < bands; ++b)
       for (int half = 0; half < (b + 1 < bands ? 2 : 1); ++half) {
-        const double w = half ? (centres[b] + centres[b + 1]) / 2 : centres[b];
-        wavelengths << QString::number(w, 'f', 4);
+        wavelengths.push_back(half ? (centres[b] + centres[b + 1]) / 2 : centres[b]);
         for (int e = 0; e < 3; ++e)
           spectra[e].push_back(float(half ? (reference.rows[b][e] + reference.rows[b + 1][e]) / 2
                                           : reference.rows[b][e]));
       }
-    for (const auto& spectrum : spectra)
-      data.append(reinterpret_cast<const char*>(spectrum.data()), int(spectrum.size() * 4));
-    writeBytes(path(stem + ".sli"), data);
-    writeText(path(stem + ".hdr"),
-              QStringLiteral("ENVI\nsamples = %1\nlines = 3\nbands = 1\nheader offset = 0\n"
-                             "file type = ENVI Spectral Library\ndata type = 4\nbyte order = 0\n"
-                             "wavelength units = Nanometers\nwavelength = { %2 }\n"
-                             "spectra names = { %3 }\n")
-                  .arg(wavelengths.size())
-                  .arg(wavelengths.join(", "), reference.names.join(", ")));
+    writeEnviLibrary(path(stem + ".sli"), reference.names, wavelengths, spectra);
   };
   writeLibrary("fine", centres.size());
   RunResult r = runAlgorithm(

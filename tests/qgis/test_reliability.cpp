@@ -121,8 +121,8 @@ TEST_F(ReliabilityTest, Item01_OutputOverAnInputOrAnotherOutputIsRefused) {
                  {"OUTPUT_RESIDUAL", out("a.tif")}},
                 {"same file"});
   // Through a symbolic link to the input.
-  ASSERT_EQ(::symlink(path("scene.tif").toUtf8().constData(), path("link.tif").toUtf8().constData()),
-            0);
+  ASSERT_EQ(
+      ::symlink(path("scene.tif").toUtf8().constData(), path("link.tif").toUtf8().constData()), 0);
   const RunResult r = fcls({{"OUTPUT", path("link.tif")}});
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(r.error.contains("INPUT")) << r.error.toStdString();
@@ -334,8 +334,9 @@ TEST_F(ReliabilityTest, Item09_BandsAcceptCommasRangesAndRepeats) {
 
 TEST_F(ReliabilityTest, Item10_ModelsAreRecognisedByContentNotName) {
   const QString model = trainedModel(QStringLiteral("trained.bin"));
-  const RunResult r = runAlgorithm(
-      "dequnmix:unmix", {{"INPUT", path("scene.tif")}, {"MODEL", model}, {"OUTPUT", path("a.tif")}});
+  const RunResult r =
+      runAlgorithm("dequnmix:unmix",
+                   {{"INPUT", path("scene.tif")}, {"MODEL", model}, {"OUTPUT", path("a.tif")}});
   EXPECT_TRUE(r.ok) << r.error.toStdString();
   expectFailure(
       "dequnmix:unmix",

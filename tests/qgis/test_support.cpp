@@ -8,6 +8,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QTextStream>
 
 #include <gdal.h>
@@ -132,6 +133,61 @@ void writeText(const QString& path, const QString& text) {
     throw std::runtime_error("cannot write " + path.toStdString());
   }
   QTextStream(&file) << text;
+}
+
+namespace {
+QString enviList(const std::vector<double>& values, double factor) {
+  QStringList items;
+  for (double v : values) items << QString::number(v * factor, 'g', 10);
+  return "{ " + items.join(", ") + " }";
+}
+}  // namespace
+
+void writeEnviScene(const QString& imagePath, const RasterData& r,
+                    const std::vector<double>& wavelengthsNm, const std::vector<double>& fwhmNm,
+                    const std::vector<int>& badBandList) {
+  QByteArray raw;
+  for (float v : r.values) {
+    const int16_t q = static_cast<int16_t>(std::lround(v * 10000.0f));
+    raw.append(reinterpret_cast<const char*>(&q), sizeof q);
+  }
+  writeBytes(imagePath, raw);
+  QString header = QStringLiteral(
+                       "ENVI\nsamples = %1\nlines = %2\nbands = %3\nheader offset = 0\n"
+                       "file type = ENVI Standard\ndata type = 2\ninterleave = bsq\n"
+                       "byte order = 0\ndata ignore value = -9999\n"
+                       "reflectance scale factor = 10000\nwavelength units = Micrometers\n"
+                       "wavelength = %4\n")
+                       .arg(r.width)
+                       .arg(r.height)
+                       .arg(r.bands)
+                       .arg(enviList(wavelengthsNm, 1e-3));
+  if (!fwhmNm.empty()) header += "fwhm = " + enviList(fwhmNm, 1e-3) + "\n";
+  if (!badBandList.empty())
+    header +=
+        "bbl = " + enviList(std::vector<double>(badBandList.begin(), badBandList.end()), 1) + "\n";
+  QString stem = imagePath;
+  stem.chop(QFileInfo(imagePath).suffix().size() + 1);
+  writeText(stem + ".hdr", header);
+}
+
+void writeEnviLibrary(const QString& sliPath, const QStringList& names,
+                      const std::vector<double>& wavelengthsNm,
+                      const std::vector<std::vector<float>>& spectra) {
+  QByteArray data;
+  for (const auto& spectrum : spectra)
+    data.append(reinterpret_cast<const char*>(spectrum.data()), int(spectrum.size() * 4));
+  writeBytes(sliPath, data);
+  QString stem = sliPath;
+  stem.chop(4);
+  writeText(stem + ".hdr",
+            QStringLiteral("ENVI\nsamples = %1\nlines = %2\nbands = 1\nheader offset = 0\n"
+                           "file type = ENVI Spectral Library\ndata type = 4\nbyte order = 0\n"
+                           "wavelength units = Nanometers\nwavelength = %3\n"
+                           "spectra names = { %4 }\n")
+                .arg(wavelengthsNm.size())
+                .arg(spectra.size())
+                .arg(enviList(wavelengthsNm, 1), names.join(", ")));
 }
 
 void writeBytes(const QString& path, const QByteArray& bytes) {

@@ -81,6 +81,16 @@ void writeText(const QString& path, const QString& text);
 // Writes / reads a file byte for byte (reading a missing file gives an empty array).
 void writeBytes(const QString& path, const QByteArray& bytes);
 QByteArray readBytes(const QString& path);
+// An ENVI scene as reflectance products come: Int16 (value x 10000, with a reflectance scale
+// factor in the header and data ignore value -9999), band-sequential, the header stating
+// wavelengths in micrometres, FWHM (empty: none) and the bad-band list (empty: none).
+void writeEnviScene(const QString& imagePath, const RasterData& reflectance,
+                    const std::vector<double>& wavelengthsNm, const std::vector<double>& fwhmNm,
+                    const std::vector<int>& badBandList);
+// An ENVI spectral library (Float32): `spectra[e][b]` at `wavelengthsNm[b]`.
+void writeEnviLibrary(const QString& sliPath, const QStringList& names,
+                      const std::vector<double>& wavelengthsNm,
+                      const std::vector<std::vector<float>>& spectra);
 // Names of the files in `folder` (no subfolders, hidden files included), sorted.
 QStringList filesIn(const QString& folder);
 

@@ -463,6 +463,75 @@ TEST_F(TrainUnmixTest, EndmemberCountZeroIsEstimated) {
   EXPECT_EQ(model.endmemberCount(), 3);  // the scene's P
 }
 
+// Issue 12's workflow: an ENVI reflectance product (Int16 x 10000, wavelengths in
+// micrometres, FWHM, a bad-band list) -> estimate_endmembers -> vca with P estimated -> a
+// finer ENVI library resampled to the scene -> fcls and train -> outputs with wavelengths.
+TEST_F(TrainUnmixTest, EnviProductToLibraryWorkflow) {
+  synthesize();
+  const QStringList csv = QString::fromUtf8(readBytes(path("reference.csv"))).trimmed().split('\n');
+  std::vector<double> centres;
+  std::vector<std::vector<float>> reference(3);
+  for (int b = 1; b < csv.size(); ++b) {
+    const QStringList cells = csv[b].split(',');
+    centres.push_back(cells[1].toDouble());
+    for (int e = 0; e < 3; ++e) reference[e].push_back(cells[2 + e].toFloat());
+  }
+  std::vector<int> bbl(20, 1);
+  bbl[6] = bbl[7] = 0;
+  writeEnviScene(path("scene.img"), readRaster(path("scene.tif")), centres,
+                 std::vector<double>(20, 5.0), bbl);
+  const QString scene = path("scene.img");
+  RunResult r = runAlgorithm(QStringLiteral("dequnmix:estimate_endmembers"),
+                             {{"INPUT", scene}, {"BAD_BANDS", "auto"}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), 3);
+  r = runAlgorithm(QStringLiteral("dequnmix:vca"), {{"INPUT", scene},
+                                                    {"BAD_BANDS", "auto"},
+                                                    {"ENDMEMBERS", 0},
+                                                    {"OUTPUT_ENDMEMBERS", path("vca.sli")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_TRUE(QString::fromUtf8(readBytes(path("vca.hdr"))).contains("lines = 3"));
+  // The library: the reference spectra at every centre and midpoint (39 wavelengths).
+  std::vector<double> fine;
+  std::vector<std::vector<float>> spectra(3);
+  for (size_t b = 0; b < centres.size(); ++b)
+    for (int half = 0; half < (b + 1 < centres.size() ? 2 : 1); ++half) {
+      fine.push_back(half ? (centres[b] + centres[b + 1]) / 2 : centres[b]);
+      for (int e = 0; e < 3; ++e)
+        spectra[e].push_back(half ? (reference[e][b] + reference[e][b + 1]) / 2 : reference[e][b]);
+    }
+  writeEnviLibrary(path("library.sli"), {"a", "b", "c"}, fine, spectra);
+  r = runAlgorithm(QStringLiteral("dequnmix:resample_library"), {{"INPUT", path("library.sli")},
+                                                                 {"RASTER", scene},
+                                                                 {"BAD_BANDS", "auto"},
+                                                                 {"OUTPUT", path("library.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const QStringList resampled =
+      QString::fromUtf8(readBytes(path("library.csv"))).trimmed().split('\n');
+  EXPECT_EQ(resampled.size(), 19);  // header + the 18 good bands
+  EXPECT_TRUE(resampled[0].startsWith("band,wavelength_nm"));
+  r = runAlgorithm(QStringLiteral("dequnmix:fcls"), {{"INPUT", scene},
+                                                     {"BAD_BANDS", "auto"},
+                                                     {"ENDMEMBERS", path("library.sli")},
+                                                     {"OUTPUT", path("fcls.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  r = runAlgorithm(
+      QStringLiteral("dequnmix:evaluate"),
+      {{"ABUNDANCES", path("fcls.tif")}, {"REFERENCE_ABUNDANCES", path("reference.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.05);
+  QVariantMap p = trainParameters(scene);
+  p["BAD_BANDS"] = "auto";
+  p["INITIAL_ENDMEMBERS"] = path("library.csv");
+  p["OUTPUT_ENDMEMBERS"] = out("learned.sli");
+  r = runAlgorithm(QStringLiteral("dequnmix:train"), p);
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
+  ASSERT_EQ(model.wavelengths.size(), 18u);
+  EXPECT_NEAR(model.wavelengths.front(), centres.front(), 1e-3);
+  EXPECT_TRUE(QString::fromUtf8(readBytes(out("learned.hdr"))).contains("wavelength = {"));
+}
+
 TEST_F(TrainUnmixTest, SupervisedTrainingAndInitialEndmembers) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
