@@ -15,12 +15,14 @@ namespace dequnmix::processing {
 
 QString FclsAlgorithm::name() const { return QStringLiteral("fcls"); }
 
-QString FclsAlgorithm::displayName() const { return QObject::tr("FCLS abundances"); }
+QString FclsAlgorithm::displayName() const {
+  return QObject::tr("Abundances (FCLS, NNLS, SCLS, UCLS)");
+}
 
 QStringList FclsAlgorithm::tags() const {
   return QObject::tr(
-             "fcls,fully constrained least squares,abundance,unmixing,hyperspectral,"
-             "linear mixing,endmember")
+             "fcls,fully constrained least squares,nnls,ncls,non-negative,scls,sum-to-one,ucls,"
+             "unconstrained,abundance,unmixing,hyperspectral,linear mixing,endmember")
       .split(',');
 }
 
@@ -30,15 +32,17 @@ QString FclsAlgorithm::groupId() const { return QStringLiteral("abundances"); }
 
 QString FclsAlgorithm::shortDescription() const {
   return QObject::tr(
-      "Estimates abundances for given endmember spectra by fully constrained least "
-      "squares.");
+      "Estimates abundances for given endmember spectra by least squares, fully constrained "
+      "by default.");
 }
 
 QString FclsAlgorithm::shortHelpString() const {
   return QObject::tr(
-      "Estimates per-pixel abundances under the linear mixing model by fully constrained least "
-      "squares (Heinz and Chang, 2001): non-negative abundances that sum to one, exact per "
-      "pixel. The raster is processed tile by tile; nodata pixels (nodata or NaN in any band "
+      "Estimates per-pixel abundances under the linear mixing model by least squares, exact "
+      "per pixel: fully constrained (FCLS, Heinz and Chang, 2001: non-negative abundances "
+      "that sum to one; default), non-negative only (NNLS), sum-to-one only (SCLS) or "
+      "unconstrained (UCLS). The raster is processed tile by tile; nodata pixels (nodata or NaN in "
+      "any band "
       "used) stay nodata (-9999) in every output.\n\n"
       "Parameters\n"
       "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
@@ -52,6 +56,8 @@ QString FclsAlgorithm::shortHelpString() const {
       "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
       "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
       "descriptions).\n"
+      "- METHOD: fcls, nnls, scls or ucls (default fcls). NNLS and UCLS abundances do not sum "
+      "to one; SCLS and UCLS can be negative.\n"
       "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
       "Outputs\n"
       "- OUTPUT: abundance raster, one Float32 band per endmember, named after it; same grid, "
@@ -72,6 +78,8 @@ void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
                                               QObject::tr("Bands to use (default: all)"),
                                               QVariant(), QStringLiteral("INPUT"), true, true));
   addBadBandsParameter();
+  addParameter(
+      namedChoice("METHOD", QObject::tr("Constraints"), dequnmix::abundanceMethodNames(), "fcls"));
   addThreadsParameter(true);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
@@ -87,6 +95,8 @@ bool FclsAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessin
   requireMultiBand(input_, bands_, QStringLiteral("BANDS"));
   endmemberPath_ = parameterAsFile(parameters, QStringLiteral("ENDMEMBERS"), context);
   threads_ = threadsParameter(parameters, context);
+  constraints_ = dequnmix::parseAbundanceMethod(
+      parameterAsEnumString(parameters, QStringLiteral("METHOD"), context).toStdString());
   return true;
 }
 
@@ -106,7 +116,9 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     checkScale(reader.sampledRms(),
                dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
                QStringLiteral("the ENDMEMBERS spectra"), progress);
-    const dequnmix::FclsSolver solver(table.values, table.bands, table.endmembers());
+    dequnmix::FclsOptions options;
+    options.constraints = constraints_;
+    const dequnmix::FclsSolver solver(table.values, table.bands, table.endmembers(), options);
     const Georeference geo = reader.georeference();
     GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
                                      table.names, geo, kOutputNoData);

@@ -1,4 +1,5 @@
-// dequnmix:fcls: fully constrained least squares abundances (core/classical/fcls.h), tile by tile.
+// dequnmix:fcls: least-squares abundances, fully constrained by default (core/classical/fcls.h),
+// tile by tile.
 #pragma once
 
 #include <cstdint>
@@ -6,10 +7,7 @@
 
 #include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
-
-namespace dequnmix {
-class FclsSolver;
-}
+#include "core/classical/fcls.h"
 
 namespace dequnmix::processing {
 
@@ -39,6 +37,7 @@ class FclsAlgorithm final : public DequnmixAlgorithm {
   RasterInput input_;
   std::vector<int> bands_;
   int threads_ = 1;
+  dequnmix::AbundanceConstraints constraints_ = dequnmix::AbundanceConstraints::Full;
   QString endmemberPath_;
 };
 

@@ -34,7 +34,7 @@ QString ResampleLibraryAlgorithm::shortHelpString() const {
   return QObject::tr(
       "Resamples spectra to the bands of a raster: each band is the spectrum weighted by a "
       "Gaussian of the band's FWHM when the raster states FWHM, else linearly interpolated at "
-      "the band centre. 'FCLS abundances' and 'Train DEQ-Unmix' do the same on their own when "
+      "the band centre. 'Abundances (FCLS, NNLS, SCLS, UCLS)' and 'Train DEQ-Unmix' do the same on their own when "
       "the spectra's wavelengths differ from the scene's.\n\n"
       "Parameters\n"
       "- INPUT: the spectra, a CSV with a wavelength column or an ENVI spectral library (.sli "

@@ -62,7 +62,7 @@ QString VcaAlgorithm::shortHelpString() const {
              "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
              "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
              "one row per band used), or an ENVI spectral library when the name ends in .sli. "
-             "It is the ENDMEMBERS input of 'FCLS abundances'.\n"
+             "It is the ENDMEMBERS input of 'Abundances (FCLS, NNLS, SCLS, UCLS)'.\n"
              "- OUTPUT_LOCATIONS: optional point layer in the raster's CRS, one feature per "
              "endmember at the centre of the chosen pixel, with attributes name, row and col "
              "(0-based).")

@@ -86,6 +86,8 @@ struct Problem {
   int maxIterations;
   double pivotFloor;     // Cholesky pivots below this are raised to it
   double multiplierTol;  // multipliers above -multiplierTol count as >= 0
+  bool sumToOne;         // the equality 1^T a = 1 (else nu = 0)
+  bool nonNegative;      // the bounds a >= 0 (else one solve on every index)
 
   double g(int i, int j) const { return gram[static_cast<size_t>(i) * p + j]; }
 };
@@ -136,6 +138,10 @@ double solveOnFreeSet(const Problem& pr, Workspace& w, int k) {
   for (int r = 0; r < k; ++r) {
     s1 += w.z1[r];
     s2 += w.z2[r];
+  }
+  if (!pr.sumToOne) {
+    for (int r = 0; r < k; ++r) w.z[r] = w.z1[r];
+    return 0.0;
   }
   const double nu = (s1 - 1.0) / s2;
   // One free index is the vertex itself: exactly 1, where z1 - nu z2 would cancel to 0 for
@@ -244,13 +250,25 @@ bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
     std::fill(out, out + pr.p, std::numeric_limits<float>::quiet_NaN());
     return true;
   }
-  startAtBestVertex(pr, w);
-  activeSetIterations(pr, w);
-  // Remove the rounding left in the sum (the constraint holds to ~1e-16 already).
+  if (!pr.nonNegative) {  // SCLS, UCLS: one solve on every index
+    std::fill(w.isFree.begin(), w.isFree.end(), 1);
+    const int k = collectFreeSet(w, pr.p);
+    solveOnFreeSet(pr, w, k);
+    for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
+  } else if (pr.sumToOne) {
+    startAtBestVertex(pr, w);
+    activeSetIterations(pr, w);
+  } else {  // NNLS: from a = 0, every index held at its bound
+    std::fill(w.a.begin(), w.a.end(), 0.0);
+    std::fill(w.isFree.begin(), w.isFree.end(), 0);
+    activeSetIterations(pr, w);
+  }
+  // FCLS: remove the rounding left in the sum (the constraint holds to ~1e-16 already).
   double sum = 0;
   for (int i = 0; i < pr.p; ++i) sum += w.a[i];
-  for (int i = 0; i < pr.p; ++i) out[i] = static_cast<float>(w.a[i] / sum);
-  return sum > 0 && std::isfinite(sum);
+  const bool full = pr.sumToOne && pr.nonNegative;
+  for (int i = 0; i < pr.p; ++i) out[i] = static_cast<float>(full ? w.a[i] / sum : w.a[i]);
+  return std::isfinite(sum) && (!full || sum > 0);
 }
 
 void checkSolverArguments(const std::vector<float>& endmembers, int bands, int count,
@@ -307,6 +325,19 @@ std::vector<double> ridgedGram(const std::vector<double>& e, int bands, int coun
 
 }  // namespace
 
+const std::vector<std::string>& abundanceMethodNames() {
+  static const std::vector<std::string> names = {"fcls", "nnls", "scls", "ucls"};
+  return names;
+}
+
+AbundanceConstraints parseAbundanceMethod(const std::string& name) {
+  const auto& names = abundanceMethodNames();
+  for (size_t k = 0; k < names.size(); ++k)
+    if (names[k] == name) return static_cast<AbundanceConstraints>(k);
+  throw InvalidArgument("unknown abundance method '" + name +
+                        "' (expected fcls, nnls, scls or ucls)");
+}
+
 FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int count,
                        const FclsOptions& options)
     : bands_(bands), count_(count), options_(options) {
@@ -326,7 +357,11 @@ void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const 
                    p,
                    options_.maxIterations,
                    /*pivotFloor=*/1e-14 * trace / p,
-                   /*multiplierTol=*/1e-12 * trace / p};
+                   /*multiplierTol=*/1e-12 * trace / p,
+                   /*sumToOne=*/options_.constraints == AbundanceConstraints::Full ||
+                       options_.constraints == AbundanceConstraints::SumToOne,
+                   /*nonNegative=*/options_.constraints == AbundanceConstraints::Full ||
+                       options_.constraints == AbundanceConstraints::NonNegative};
   std::atomic<int64_t> failed{-1};
   at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
     Workspace w(p);

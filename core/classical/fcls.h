@@ -6,11 +6,22 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace dequnmix {
 
+// Which constraints the least squares honour: FCLS both, NNLS (non-negative, NCLS) only
+// a >= 0, SCLS only sum(a) = 1, UCLS none (a = (E^T E)^-1 E^T y).
+enum class AbundanceConstraints { Full, NonNegative, SumToOne, None };
+
+// "fcls", "nnls", "scls", "ucls" (the QGIS METHOD values), in enum order.
+const std::vector<std::string>& abundanceMethodNames();
+// Throws InvalidArgument naming the accepted names.
+AbundanceConstraints parseAbundanceMethod(const std::string& name);
+
 struct FclsOptions {
+  AbundanceConstraints constraints = AbundanceConstraints::Full;
   // Ridge added to E^T E relative to its trace, so that (nearly) collinear endmembers
   // still give a unique answer. Small enough to leave well-posed problems unchanged to
   // well below 1e-6 in the abundances.

@@ -3,9 +3,9 @@
 // (all entries >= 0). Small random problems make the enumeration (2^P supports) cheap.
 #include <torch/types.h>
 
-#include "core/errors.h"
 #include "core/classical/fcls.h"
 #include "core/classical/fcls_ops.h"
+#include "core/errors.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {
@@ -257,6 +257,73 @@ TEST(Fcls, TensorEntryMatchesSolver) {
   EXPECT_EQ(t.scalar_type(), torch::kFloat);
   EXPECT_TRUE(torch::equal(t, torch::tensor(a).reshape({30, pr.p}).t()));
   EXPECT_THROW(fclsAbundances(e, torch::ones({pr.l + 1, 3})), c10::Error);
+}
+
+}  // namespace
+}  // namespace dequnmix
+
+namespace dequnmix {
+namespace {
+
+FclsSolver solverWith(const Problem& pr, AbundanceConstraints c) {
+  FclsOptions o;
+  o.constraints = c;
+  return FclsSolver(pr.e, pr.l, pr.p, o);
+}
+
+// The relaxations against their oracles on off-simplex pixels: UCLS and SCLS against their
+// closed forms (normal equations, and gradient parallel to 1 with the sum at 1), NNLS
+// against brute force over supports of the unconstrained solution.
+TEST(AbundanceMethods, UclsSclsNnlsMatchTheirOracles) {
+  test::Fixtures fx(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    const Problem pr = randomProblem(fx, 10, 0.01, true);
+    const int n = 10;
+    torch::Tensor E = torch::from_blob(const_cast<float*>(pr.e.data()), {pr.l, pr.p}, torch::kFloat)
+                          .to(torch::kDouble);
+    torch::Tensor Y = torch::from_blob(const_cast<float*>(pr.y.data()), {n, pr.l}, torch::kFloat)
+                          .to(torch::kDouble)
+                          .t();
+    std::vector<float> a(size_t(n) * pr.p);
+    auto abundances = [&](AbundanceConstraints c) {
+      solverWith(pr, c).unmix(pr.y.data(), n, a.data());
+      return torch::from_blob(a.data(), {n, pr.p}, torch::kFloat).to(torch::kDouble).t().clone();
+    };
+    const torch::Tensor G = E.t().mm(E), B = E.t().mm(Y);
+    const torch::Tensor ucls = abundances(AbundanceConstraints::None);
+    EXPECT_LT((ucls - torch::linalg_solve(G, B)).abs().max().item<double>(), 1e-3);
+    const torch::Tensor scls = abundances(AbundanceConstraints::SumToOne);
+    EXPECT_LT((scls.sum(0) - 1).abs().max().item<double>(), 1e-5);
+    const torch::Tensor gradient = G.mm(scls) - B;  // = -nu 1 at the optimum
+    EXPECT_LT((gradient - gradient.mean(0, true)).abs().max().item<double>(),
+              1e-3 * B.abs().max().item<double>());
+    const torch::Tensor nnls = abundances(AbundanceConstraints::NonNegative);
+    for (int i = 0; i < n; ++i) {
+      double best = std::numeric_limits<double>::infinity();
+      for (int mask = 0; mask < (1 << pr.p); ++mask) {
+        std::vector<int> s;
+        for (int k = 0; k < pr.p; ++k)
+          if (mask & (1 << k)) s.push_back(k);
+        std::vector<double> x(pr.p, 0.0);
+        if (!s.empty()) {
+          const torch::Tensor idx = torch::tensor(std::vector<int64_t>(s.begin(), s.end()));
+          const torch::Tensor z = torch::linalg_solve(
+              G.index({idx}).index({torch::indexing::Slice(), idx}), B.select(1, i).index({idx}));
+          if ((z < -1e-12).any().item<bool>()) continue;
+          for (size_t k = 0; k < s.size(); ++k) x[s[k]] = z[k].item<double>();
+        }
+        best = std::min(best, objective(pr.e, pr.l, pr.p, &pr.y[size_t(i) * pr.l], x.data()));
+      }
+      std::vector<double> found(pr.p);
+      for (int k = 0; k < pr.p; ++k) found[k] = nnls[k][i].item<double>();
+      EXPECT_GE(*std::min_element(found.begin(), found.end()), 0.0);
+      EXPECT_LE(objective(pr.e, pr.l, pr.p, &pr.y[size_t(i) * pr.l], found.data()),
+                best * (1 + 1e-4) + 1e-9);
+    }
+  }
+  EXPECT_EQ(parseAbundanceMethod("nnls"), AbundanceConstraints::NonNegative);
+  test::expectThrowWith<InvalidArgument>([] { parseAbundanceMethod("ncls"); },
+                                         {"'ncls'", "fcls, nnls, scls or ucls"});
 }
 
 }  // namespace

@@ -187,7 +187,7 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
             QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "THREADS",
                          "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
   EXPECT_EQ(parameterNames("dequnmix:fcls"),
-            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "BAD_BANDS", "THREADS", "OUTPUT",
+            QStringList({"INPUT", "ENDMEMBERS", "BANDS", "BAD_BANDS", "METHOD", "THREADS", "OUTPUT",
                          "OUTPUT_RESIDUAL"}));
   EXPECT_EQ(parameterNames("dequnmix:evaluate"),
             QStringList({"ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
@@ -663,6 +663,44 @@ TEST_F(AlgorithmTest, EnviLibraryIsResampledToTheScene) {
   expectFailure("dequnmix:fcls",
                 {{"INPUT", s.scene}, {"ENDMEMBERS", path("short.sli")}, {"OUTPUT", out("b.tif")}},
                 {"ENDMEMBERS", "covers", "band 9"});
+}
+
+// On noise-free mixtures every method recovers the abundances; on the scene scaled by 1.5
+// (off the simplex) only the unconstrained sum exceeds one.
+TEST_F(AlgorithmTest, AbundanceMethodsAgreeOnTheModelAndDifferOffIt) {
+  const Scene s = synthesize(16, 16, 20, 3);
+  RunResult r =
+      runAlgorithm("dequnmix:vca",
+                   {{"INPUT", s.scene}, {"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", path("e.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  RasterData bright = readRaster(s.scene);
+  for (float& v : bright.values) v *= 1.5f;
+  writeRaster(path("bright.tif"), bright);
+  for (const char* method : {"fcls", "nnls", "scls", "ucls"}) {
+    r = runAlgorithm("dequnmix:fcls", {{"INPUT", s.scene},
+                                       {"ENDMEMBERS", path("e.csv")},
+                                       {"METHOD", method},
+                                       {"OUTPUT", out(QString(method) + ".tif")}});
+    ASSERT_TRUE(r.ok) << r.error.toStdString();
+    r = runAlgorithm("dequnmix:evaluate", {{"ABUNDANCES", out(QString(method) + ".tif")},
+                                           {"REFERENCE_ABUNDANCES", s.abundances}});
+    ASSERT_TRUE(r.ok) << r.error.toStdString();
+    EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01) << method;
+    r = runAlgorithm("dequnmix:fcls", {{"INPUT", path("bright.tif")},
+                                       {"ENDMEMBERS", path("e.csv")},
+                                       {"METHOD", method},
+                                       {"OUTPUT", path(QString("bright_") + method + ".tif")}});
+    ASSERT_TRUE(r.ok) << r.error.toStdString();
+    const RasterData a = readRaster(path(QString("bright_") + method + ".tif"));
+    const size_t n = size_t(a.width) * a.height;
+    double sum = 0;
+    for (float v : a.values) sum += v;
+    sum /= double(n);
+    if (QString(method) == "fcls" || QString(method) == "scls")
+      EXPECT_NEAR(sum, 1.0, 1e-4) << method;
+    else
+      EXPECT_NEAR(sum, 1.5, 1e-2) << method;
+  }
 }
 
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
