@@ -12,6 +12,7 @@
 
 #include "algorithms/gdal_raster.h"
 #include "core/classical/endmember_count.h"
+#include "core/classical/nfindr.h"
 #include "core/classical/vca.h"
 #include "core/io/endmember_table.h"
 #include "core/io/spectral_library.h"
@@ -21,12 +22,14 @@ namespace dequnmix::processing {
 
 QString VcaAlgorithm::name() const { return QStringLiteral("vca"); }
 
-QString VcaAlgorithm::displayName() const { return QObject::tr("Extract endmembers (VCA)"); }
+QString VcaAlgorithm::displayName() const {
+  return QObject::tr("Extract endmembers (VCA, N-FINDR)");
+}
 
 QStringList VcaAlgorithm::tags() const {
   return QObject::tr(
-             "vca,vertex component analysis,endmember,extraction,pure pixel,hyperspectral,"
-             "unmixing,spectra")
+             "vca,vertex component analysis,n-findr,nfindr,simplex volume,endmember,extraction,"
+             "pure pixel,hyperspectral,unmixing,spectra")
       .split(',');
 }
 
@@ -40,34 +43,36 @@ QString VcaAlgorithm::shortDescription() const {
 
 QString VcaAlgorithm::shortHelpString() const {
   const dequnmix::VcaOptions d;
-  return QObject::tr(
-             "Extracts endmember spectra with vertex component analysis (Nascimento and "
-             "Bioucas-Dias, 2005): under the pure-pixel assumption, it picks the pixels at the "
-             "vertices of the data simplex. Deterministic for a seed. The raster is read tile by "
-             "tile; nodata pixels (nodata or NaN in any selected band) are ignored.\n\n"
-             "Parameters\n"
-             "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
-             "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as "
-             "1-40 (default: all bands).\n"
-             "- BAD_BANDS (advanced): wavelength ranges in nm to drop from them, such as "
-             "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
-             "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
-             "descriptions).\n"
-             "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
-             "than the number of bands used, or 0 to estimate it with HySime (see 'Estimate the "
-             "number of endmembers').\n"
-             "- SEED: seed of the random search directions (default %2).\n"
-             "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
-             "Outputs\n"
-             "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
-             "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
-             "one row per band used), or an ENVI spectral library when the name ends in .sli. "
-             "It is the ENDMEMBERS input of 'Abundances (FCLS, NNLS, SCLS, UCLS)'.\n"
-             "- OUTPUT_LOCATIONS: optional point layer in the raster's CRS, one feature per "
-             "endmember at the centre of the chosen pixel, with attributes name, row and col "
-             "(0-based).")
-      .arg(d.endmembers)
-      .arg(static_cast<qulonglong>(d.seed));
+  return QObject::
+      tr("Extracts endmember spectra under the pure-pixel assumption, picking the pixels at "
+         "the vertices of the data simplex: vertex component analysis (Nascimento and "
+         "Bioucas-Dias, 2005; deterministic for a seed) or N-FINDR (Winter, 1999: the "
+         "pixels spanning the largest simplex volume; deterministic). The raster is read tile by "
+         "tile; nodata pixels (nodata or NaN in any selected band) are ignored.\n\n"
+         "Parameters\n"
+         "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
+         "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as "
+         "1-40 (default: all bands).\n"
+         "- BAD_BANDS (advanced): wavelength ranges in nm to drop from them, such as "
+         "1340-1450;1790-1960;2450-2500, or auto (the raster's ENVI bbl list, else those "
+         "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
+         "descriptions).\n"
+         "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
+         "than the number of bands used, or 0 to estimate it with HySime (see 'Estimate the "
+         "number of endmembers').\n"
+         "- METHOD: vca or nfindr (default vca).\n"
+         "- SEED: seed of VCA's random search directions (default %2).\n"
+         "- THREADS (advanced): CPU threads, 0 = all cores (default 0).\n\n"
+         "Outputs\n"
+         "- OUTPUT_ENDMEMBERS: the endmember spectra as CSV (columns band, wavelength_nm when "
+         "the raster's band metadata gives wavelengths, then endmember_1, endmember_2...; "
+         "one row per band used), or an ENVI spectral library when the name ends in .sli. "
+         "It is the ENDMEMBERS input of 'Abundances (FCLS, NNLS, SCLS, UCLS)'.\n"
+         "- OUTPUT_LOCATIONS: optional point layer in the raster's CRS, one feature per "
+         "endmember at the centre of the chosen pixel, with attributes name, row and col "
+         "(0-based).")
+          .arg(d.endmembers)
+          .arg(static_cast<qulonglong>(d.seed));
 }
 
 VcaAlgorithm* VcaAlgorithm::createInstance() const { return new VcaAlgorithm(); }
@@ -86,6 +91,7 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
+  addParameter(namedChoice("METHOD", QObject::tr("Method"), {"vca", "nfindr"}, "vca"));
   addThreadsParameter(true);
   addParameter(new QgsProcessingParameterFileDestination(
       QStringLiteral("OUTPUT_ENDMEMBERS"), QObject::tr("Endmembers"), spectraOutputFilter()));
@@ -108,8 +114,31 @@ bool VcaAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessing
              .arg(used));
   }
   seed_ = parameterAsInt(parameters, QStringLiteral("SEED"), context);
+  nfindr_ = parameterAsEnumString(parameters, QStringLiteral("METHOD"), context) == "nfindr";
   threads_ = threadsParameter(parameters, context);
   return true;
+}
+
+// The chosen pixels' scene indices; their spectra into `spectra` (bands x P, row-major).
+std::vector<int64_t> VcaAlgorithm::extract(GdalRasterReader& reader, int endmembers,
+                                           std::vector<float>& spectra,
+                                           FeedbackProgress& progress) const {
+  if (nfindr_) {
+    dequnmix::NfindrOptions options;
+    options.endmembers = endmembers;
+    dequnmix::NfindrResult r = dequnmix::nfindr(reader, options, &progress);
+    progress.info("N-FINDR: " + std::to_string(r.sweeps) + " replacement sweeps");
+    spectra = std::move(r.spectra);
+    return r.pixelIndices;
+  }
+  dequnmix::VcaOptions options;
+  options.endmembers = endmembers;
+  options.seed = static_cast<uint64_t>(std::max<qlonglong>(0, seed_));
+  dequnmix::VcaResult r = dequnmix::vca(reader, options, &progress);
+  progress.info("VCA: estimated SNR " + std::to_string(r.estimatedSnrDb) + " dB, " +
+                (r.projective ? "projective" : "zero-mean") + " projection");
+  spectra = std::move(r.spectra);
+  return r.pixelIndices;
 }
 
 QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
@@ -123,30 +152,24 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   checkOutputs(check);
   FeedbackProgress progress(feedback);
   std::unique_ptr<StagedFile> csv;
-  dequnmix::VcaResult result;
+  std::vector<int64_t> pixelIndices;
   dequnmix::EndmemberTable table;
   try {
     csv = std::make_unique<StagedFile>(csvPath.toStdString());
     const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
-    dequnmix::VcaOptions options;
-    options.endmembers = endmembers_;
-    if (options.endmembers == 0) {
-      options.endmembers =
-          dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));
-      progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(options.endmembers) +
+    int endmembers = endmembers_;
+    if (endmembers == 0) {
+      endmembers = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));
+      progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(endmembers) +
                     " endmembers");
     }
-    options.seed = static_cast<uint64_t>(std::max<qlonglong>(0, seed_));
-    result = dequnmix::vca(reader, options, &progress);
-    table.names = dequnmix::defaultEndmemberNames(result.endmembers);
-    table.bands = result.bands;
-    table.values = result.spectra;
+    pixelIndices = extract(reader, endmembers, table.values, progress);
+    table.names = dequnmix::defaultEndmemberNames(endmembers);
+    table.bands = reader.bands();
     table.wavelengths = reader.wavelengthsNm();
-    progress.info("VCA: estimated SNR " + std::to_string(result.estimatedSnrDb) + " dB, " +
-                  (result.projective ? "projective" : "zero-mean") + " projection, " +
-                  std::to_string(threads) + " threads");
+    progress.info(std::to_string(threads) + " threads");
     throwIfCanceled(&progress);
   } catch (...) {
     rethrowAsProcessingException();
@@ -162,8 +185,8 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   sink.reset(parameterAsSink(parameters, QStringLiteral("OUTPUT_LOCATIONS"), context, locationsId,
                              fields, QgsWkbTypes::Point, input_.crs));
   if (sink) {
-    for (int e = 0; e < result.endmembers; ++e) {
-      const int64_t index = result.pixelIndices[e];
+    for (size_t e = 0; e < pixelIndices.size(); ++e) {
+      const int64_t index = pixelIndices[e];
       const int64_t row = index / input_.width;
       const int64_t col = index % input_.width;
       QgsFeature feature(fields);

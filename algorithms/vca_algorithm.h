@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
 
 namespace dequnmix::processing {
@@ -26,11 +27,14 @@ class VcaAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
+  std::vector<int64_t> extract(GdalRasterReader& reader, int endmembers,
+                               std::vector<float>& spectra, FeedbackProgress& progress) const;
   RasterInput input_;
   std::vector<int> bands_;
   int threads_ = 1;
   int endmembers_ = 0;
   qlonglong seed_ = 0;
+  bool nfindr_ = false;  // METHOD nfindr, else vca
 };
 
 }  // namespace dequnmix::processing

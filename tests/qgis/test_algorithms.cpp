@@ -184,7 +184,7 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
   EXPECT_EQ(parameterNames("dequnmix:resample_library"),
             QStringList({"INPUT", "RASTER", "BANDS", "BAD_BANDS", "OUTPUT"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
-            QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "THREADS",
+            QStringList({"INPUT", "BANDS", "BAD_BANDS", "ENDMEMBERS", "SEED", "METHOD", "THREADS",
                          "OUTPUT_ENDMEMBERS", "OUTPUT_LOCATIONS"}));
   EXPECT_EQ(parameterNames("dequnmix:fcls"),
             QStringList({"INPUT", "ENDMEMBERS", "BANDS", "BAD_BANDS", "METHOD", "THREADS", "OUTPUT",
@@ -611,6 +611,18 @@ TEST_F(AlgorithmTest, EstimateEndmembersFindsP) {
   r = runAlgorithm("dequnmix:estimate_endmembers", {{"INPUT", s.scene}, {"METHOD", "hfc"}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
   EXPECT_EQ(r.outputs.value("ENDMEMBERS").toInt(), r.outputs.value("HFC").toInt());
+  // N-FINDR through the same algorithm: the pure pixels of this 30 dB scene.
+  r = runAlgorithm("dequnmix:vca", {{"INPUT", s.scene},
+                                    {"ENDMEMBERS", 5},
+                                    {"METHOD", "nfindr"},
+                                    {"OUTPUT_ENDMEMBERS", path("nfindr.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  r = runAlgorithm("dequnmix:evaluate", {{"ABUNDANCES", s.abundances},
+                                         {"REFERENCE_ABUNDANCES", s.abundances},
+                                         {"ENDMEMBERS", path("nfindr.csv")},
+                                         {"REFERENCE_ENDMEMBERS", s.endmembers}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("MSAD_RAD").toDouble(), 0.05);
   // ENDMEMBERS = 0 in vca: estimated.
   r = runAlgorithm(
       "dequnmix:vca",
