@@ -6,13 +6,16 @@
 #include <csignal>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <new>
 #include <set>
 
+#include <QFileInfo>
 #include <QObject>
 #include <QRegularExpression>
 
 #include <qgsexception.h>
+#include <qgsmaplayerstore.h>
 #include <qgsproperty.h>
 #include <qgsproviderregistry.h>
 #include <qgsrasterlayer.h>
@@ -142,9 +145,27 @@ QgsProcessingAlgorithm::Flags DequnmixAlgorithm::flags() const {
   return QgsProcessingAlgorithm::FlagSupportsBatch | QgsProcessingAlgorithm::FlagCanCancel;
 }
 
+namespace {
+
+// A GDAL dataset name that is not a file, such as a subdataset ('NETCDF:"f.nc":var',
+// 'HDF5:"f.h5"://data'), which QGIS 3.22 does not load from a string: opened here, kept in
+// the context's temporary store. Null when it is not one.
+QgsRasterLayer* gdalDatasetLayer(const QVariant& value, QgsProcessingContext& context) {
+  const QString uri = value.toString();
+  if (uri.isEmpty() || !uri.contains(QLatin1Char(':')) || QFileInfo::exists(uri)) return nullptr;
+  auto layer = std::make_unique<QgsRasterLayer>(uri, uri, QStringLiteral("gdal"));
+  if (!layer->isValid()) return nullptr;
+  QgsRasterLayer* raw = layer.get();
+  context.temporaryLayerStore()->addMapLayer(layer.release());
+  return raw;
+}
+
+}  // namespace
+
 RasterInput DequnmixAlgorithm::rasterInput(const QVariantMap& parameters, const QString& name,
                                            QgsProcessingContext& context) const {
   QgsRasterLayer* layer = parameterAsRasterLayer(parameters, name, context);
+  if (!layer) layer = gdalDatasetLayer(parameters.value(name), context);
   if (!layer || !layer->isValid()) {
     fail(QObject::tr("%1. Check that the file exists and is a raster GDAL can read.")
              .arg(invalidRasterError(parameters, name)));

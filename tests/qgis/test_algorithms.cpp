@@ -2,6 +2,9 @@
 // names, nodata, band subsets, metrics, background tasks, and every bad-input case.
 #include <gtest/gtest.h>
 
+#include <gdal.h>
+#include <gdal_utils.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -712,6 +715,84 @@ TEST_F(AlgorithmTest, AbundanceMethodsAgreeOnTheModelAndDifferOffIt) {
       EXPECT_NEAR(sum, 1.0, 1e-4) << method;
     else
       EXPECT_NEAR(sum, 1.5, 1e-2) << method;
+  }
+}
+
+namespace {
+
+// A netCDF file holding two variables, so that the scene is a subdataset:
+// "reflectance" (band, y, x) with the raster's values and a single-band "mask".
+void writeNetcdfWithTwoVariables(const QString& path, const RasterData& r) {
+  GDALDriverH driver = GDALGetDriverByName("netCDF");
+  ASSERT_NE(driver, nullptr);
+  GDALDatasetH ds = GDALCreateMultiDimensional(driver, path.toUtf8().constData(), nullptr, nullptr);
+  ASSERT_NE(ds, nullptr);
+  GDALGroupH root = GDALDatasetGetRootGroup(ds);
+  GDALDimensionH dims[3] = {
+      GDALGroupCreateDimension(root, "band", nullptr, nullptr, r.bands, nullptr),
+      GDALGroupCreateDimension(root, "y", nullptr, nullptr, r.height, nullptr),
+      GDALGroupCreateDimension(root, "x", nullptr, nullptr, r.width, nullptr)};
+  GDALExtendedDataTypeH type = GDALExtendedDataTypeCreate(GDT_Float32);
+  GDALMDArrayH reflectance = GDALGroupCreateMDArray(root, "reflectance", 3, dims, type, nullptr);
+  GDALMDArrayH mask = GDALGroupCreateMDArray(root, "mask", 2, dims + 1, type, nullptr);
+  const GUInt64 start[3] = {0, 0, 0};
+  const size_t count[3] = {size_t(r.bands), size_t(r.height), size_t(r.width)};
+  EXPECT_TRUE(GDALMDArrayWrite(reflectance, start, count, nullptr, nullptr, type, r.values.data(),
+                               nullptr, 0));
+  const std::vector<float> ones(size_t(r.width) * r.height, 1.0f);
+  EXPECT_TRUE(
+      GDALMDArrayWrite(mask, start, count + 1, nullptr, nullptr, type, ones.data(), nullptr, 0));
+  GDALMDArrayRelease(reflectance);
+  GDALMDArrayRelease(mask);
+  GDALExtendedDataTypeRelease(type);
+  for (GDALDimensionH d : dims) GDALDimensionRelease(d);
+  GDALGroupRelease(root);
+  GDALClose(ds);
+}
+
+}  // namespace
+
+// Any GDAL raster is an input: a VRT over the GeoTIFF and a netCDF subdataset give the
+// GeoTIFF's abundances (GDAL reads a netCDF grid without georeferencing bottom-up, so its
+// rows come in reverse order).
+TEST_F(AlgorithmTest, VrtAndNetcdfSubdatasetInputs) {
+  const Scene s = synthesize(16, 16, 12, 3);
+  ASSERT_TRUE(
+      runAlgorithm("dequnmix:vca",
+                   {{"INPUT", s.scene}, {"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", path("e.csv")}})
+          .ok);
+  GDALDatasetH tif = GDALOpen(s.scene.toUtf8().constData(), GA_ReadOnly);
+  char* vrtArgs[] = {const_cast<char*>("-of"), const_cast<char*>("VRT"), nullptr};
+  GDALTranslateOptions* options = GDALTranslateOptionsNew(vrtArgs, nullptr);
+  GDALClose(GDALTranslate(path("scene.vrt").toUtf8().constData(), tif, options, nullptr));
+  GDALTranslateOptionsFree(options);
+  GDALClose(tif);
+  writeNetcdfWithTwoVariables(path("scene.nc"), readRaster(s.scene));
+  const QString subdataset = QStringLiteral("NETCDF:\"%1\":reflectance").arg(path("scene.nc"));
+  const RasterData reference = [&] {
+    EXPECT_TRUE(runAlgorithm("dequnmix:fcls", {{"INPUT", s.scene},
+                                               {"ENDMEMBERS", path("e.csv")},
+                                               {"OUTPUT", path("tif.tif")}})
+                    .ok);
+    return readRaster(path("tif.tif"));
+  }();
+  int k = 0;
+  for (const QString& input : {path("scene.vrt"), subdataset}) {
+    const QString output = path(QStringLiteral("out%1.tif").arg(k++));
+    const RunResult r = runAlgorithm(
+        "dequnmix:fcls", {{"INPUT", input}, {"ENDMEMBERS", path("e.csv")}, {"OUTPUT", output}});
+    ASSERT_TRUE(r.ok) << input.toStdString() << ": " << r.error.toStdString();
+    const RasterData a = readRaster(output);
+    ASSERT_EQ(a.values.size(), reference.values.size()) << input.toStdString();
+    const bool bottomUp = input == subdataset;
+    double worst = 0;
+    for (int band = 0; band < a.bands; ++band)
+      for (int row = 0; row < a.height; ++row)
+        for (int col = 0; col < a.width; ++col) {
+          const float expected = reference.at(band, bottomUp ? a.height - 1 - row : row, col);
+          worst = std::max(worst, double(std::abs(a.at(band, row, col) - expected)));
+        }
+    EXPECT_LT(worst, 1e-5) << input.toStdString();
   }
 }
 
