@@ -3,6 +3,7 @@
 #include "algorithms/estimate_endmembers_algorithm.h"
 #include "algorithms/evaluate_algorithm.h"
 #include "algorithms/fcls_algorithm.h"
+#include "algorithms/ppi_algorithm.h"
 #include "algorithms/resample_library_algorithm.h"
 #include "algorithms/synthesize_algorithm.h"
 #include "algorithms/train_algorithm.h"
@@ -12,10 +13,15 @@
 namespace dequnmix::processing {
 
 QList<QgsProcessingAlgorithm*> createAlgorithms() {
-  return {new SynthesizeAlgorithm(), new EstimateEndmembersAlgorithm(),
-          new VcaAlgorithm(),        new ResampleLibraryAlgorithm(),
-          new FclsAlgorithm(),       new EvaluateAlgorithm(),
-          new TrainAlgorithm(),      new UnmixAlgorithm()};
+  return {new SynthesizeAlgorithm(),
+          new EstimateEndmembersAlgorithm(),
+          new VcaAlgorithm(),
+          new PpiAlgorithm(),
+          new ResampleLibraryAlgorithm(),
+          new FclsAlgorithm(),
+          new EvaluateAlgorithm(),
+          new TrainAlgorithm(),
+          new UnmixAlgorithm()};
 }
 
 }  // namespace dequnmix::processing

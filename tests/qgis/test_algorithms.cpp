@@ -184,6 +184,8 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
             QStringList({"INPUT", "BANDS", "BAD_BANDS", "METHOD", "FALSE_ALARM", "OUTPUT_TABLE"}));
   EXPECT_EQ(outputNames("dequnmix:estimate_endmembers"),
             QStringList({"ENDMEMBERS", "HFC", "HYSIME", "NWHFC", "OUTPUT_TABLE"}));
+  EXPECT_EQ(parameterNames("dequnmix:ppi"), QStringList({"INPUT", "BANDS", "BAD_BANDS", "SKEWERS",
+                                                         "DIMENSIONS", "SEED", "OUTPUT"}));
   EXPECT_EQ(parameterNames("dequnmix:resample_library"),
             QStringList({"INPUT", "RASTER", "BANDS", "BAD_BANDS", "OUTPUT"}));
   EXPECT_EQ(parameterNames("dequnmix:vca"),
@@ -794,6 +796,27 @@ TEST_F(AlgorithmTest, VrtAndNetcdfSubdatasetInputs) {
         }
     EXPECT_LT(worst, 1e-5) << input.toStdString();
   }
+}
+
+TEST_F(AlgorithmTest, PpiCountsPeakAtThePurePixels) {
+  const Scene s = synthesize(24, 24, 30, 3, 40.0);
+  const RunResult r = runAlgorithm(
+      "dequnmix:ppi", {{"INPUT", s.scene}, {"SKEWERS", 200}, {"OUTPUT", out("ppi.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData counts = readRaster(out("ppi.tif"));
+  const RasterData truth = readRaster(s.abundances);
+  ASSERT_EQ(counts.bands, 1);
+  double total = 0, nearPure = 0;
+  for (int row = 0; row < counts.height; ++row)
+    for (int col = 0; col < counts.width; ++col) {
+      const double c = counts.at(0, row, col);
+      double largest = 0;
+      for (int e = 0; e < 3; ++e) largest = std::max(largest, double(truth.at(e, row, col)));
+      total += c;
+      if (largest > 0.9) nearPure += c;
+    }
+  EXPECT_EQ(total, 400);  // two extremes per skewer
+  EXPECT_GT(nearPure, 0.9 * total);
 }
 
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
