@@ -10,7 +10,7 @@
 # and the scene: DEMO_WIDTH, DEMO_HEIGHT,
 # DEMO_BANDS, DEMO_ENDMEMBERS, DEMO_SNR_DB, DEMO_MAX_ABUNDANCE, DEMO_PURE_PIXELS, DEMO_SEED,
 # DEMO_EPOCHS (DEQ-Unmix training epochs, default 30), DEMO_REFINEMENT (none, mean_shift,
-# min_volume or auto; default none) and DEMO_SPATIAL_WEIGHT (default
+# min_volume or auto; default auto) and DEMO_SPATIAL_WEIGHT (default
 # 0.02), both the core's defaults.
 #
 # Pipeline: synthesize -> vca -> fcls -> evaluate (VCA + FCLS), then train DEQ-Unmix from
@@ -110,7 +110,7 @@ stage_deq() {
   run_alg train train \
     --INPUT="${out}/scene.tif" --INITIAL_ENDMEMBERS="${out}/vca_endmembers.csv" \
     --EPOCHS="${DEMO_EPOCHS:-30}" --SEED="${DEMO_SEED:-42}" --THREADS=0 \
-    --REFINEMENT="${DEMO_REFINEMENT:-none}" --SPATIAL_WEIGHT="${DEMO_SPATIAL_WEIGHT:-0.02}" \
+    --REFINEMENT="${DEMO_REFINEMENT:-auto}" --SPATIAL_WEIGHT="${DEMO_SPATIAL_WEIGHT:-0.02}" \
     --OUTPUT_MODEL="${out}/deq_model.dequnmix" --OUTPUT="${out}/deq_abundances.tif" \
     --OUTPUT_ENDMEMBERS="${out}/deq_endmembers.csv" --OUTPUT_RESIDUAL="${out}/deq_residual.tif" \
     --OUTPUT_REPORT="${out}/deq_report.html"
