@@ -22,6 +22,7 @@
 
 #include "algorithms/gdal_raster.h"
 #include "algorithms/layer_styling.h"
+#include "algorithms/vector_spectra.h"
 #include "core/data_checks.h"
 #include "core/errors.h"
 #include "core/io/spectral_library.h"
@@ -396,7 +397,8 @@ void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
 
 QString spectraFileFilter() {
   return QObject::tr(
-      "Spectra (*.csv *.sli *.hdr);;CSV files (*.csv);;ENVI spectral libraries (*.sli *.hdr)");
+      "Spectra (*.csv *.sli *.hdr *.gpkg *.geojson);;CSV files (*.csv);;ENVI spectral libraries "
+      "(*.sli *.hdr);;Vector spectral libraries (*.gpkg *.geojson *.json *.sqlite)");
 }
 
 QString spectraOutputFilter() {
@@ -501,7 +503,8 @@ dequnmix::EndmemberTable DequnmixAlgorithm::readEndmembers(const QString& path,
     fail(QObject::tr("%1: no endmember CSV file was given.").arg(parameter));
   }
   try {
-    return dequnmix::readSpectralLibrary(path.toStdString());
+    return isVectorSpectralLibrary(path) ? readVectorSpectra(path)
+                                         : dequnmix::readSpectralLibrary(path.toStdString());
   } catch (const dequnmix::Error& e) {
     fail(QObject::tr("%1: %2").arg(parameter, QString::fromStdString(e.what())));
   } catch (...) {

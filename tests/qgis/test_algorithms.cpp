@@ -4,6 +4,7 @@
 
 #include <gdal.h>
 #include <gdal_utils.h>
+#include <ogr_api.h>
 
 #include <algorithm>
 #include <cmath>
@@ -819,6 +820,54 @@ TEST_F(AlgorithmTest, PpiCountsPeakAtThePurePixels) {
   EXPECT_GT(nearPure, 0.9 * total);
 }
 
+// A spectral library kept as a GeoPackage layer (one feature per spectrum, a name and a JSON
+// profile with wavelengths in micrometres) is an ENDMEMBERS input like a CSV.
+TEST_F(AlgorithmTest, GeoPackageSpectralLibraryIsAnEndmemberInput) {
+  const Scene s = synthesize(16, 16, 10, 3);
+  const Spectra reference = readSpectra(s.endmembers);
+  const QStringList csv = QString::fromUtf8(readBytes(s.endmembers)).trimmed().split('\n');
+  auto writeLibrary = [&](const QString& file, bool withProfiles) {
+    GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GPKG"), file.toUtf8().constData(), 0, 0, 0,
+                                 GDT_Unknown, nullptr);
+    ASSERT_NE(ds, nullptr);
+    OGRLayerH layer = GDALDatasetCreateLayer(ds, "profiles", nullptr, wkbNone, nullptr);
+    for (const char* field : {"name", "profiles"}) {
+      OGRFieldDefnH definition = OGR_Fld_Create(field, OFTString);
+      OGR_L_CreateField(layer, definition, TRUE);
+      OGR_Fld_Destroy(definition);
+    }
+    for (int e = 0; e < 3; ++e) {
+      QStringList x, y;
+      for (int b = 1; b < csv.size(); ++b) {
+        x << QString::number(csv[b].split(',')[1].toDouble() / 1000.0, 'g', 12);
+        y << QString::number(reference.rows[b - 1][e], 'g', 9);
+      }
+      const QString json = QStringLiteral("{\"x\": [%1], \"y\": [%2], \"xUnit\": \"micrometers\"}")
+                               .arg(x.join(","), y.join(","));
+      OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(layer));
+      OGR_F_SetFieldString(f, 0, reference.names[e].toUtf8().constData());
+      OGR_F_SetFieldString(f, 1, withProfiles ? json.toUtf8().constData() : "no spectrum");
+      EXPECT_EQ(OGR_L_CreateFeature(layer, f), OGRERR_NONE);
+      OGR_F_Destroy(f);
+    }
+    GDALClose(ds);
+  };
+  writeLibrary(path("library.gpkg"), true);
+  RunResult r = runAlgorithm(
+      "dequnmix:fcls",
+      {{"INPUT", s.scene}, {"ENDMEMBERS", path("library.gpkg")}, {"OUTPUT", path("a.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(readRaster(path("a.tif")).descriptions[0], reference.names[0].toStdString());
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", path("a.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.01);
+  writeLibrary(path("broken.gpkg"), false);
+  expectFailure("dequnmix:fcls",
+                {{"INPUT", s.scene}, {"ENDMEMBERS", path("broken.gpkg")}, {"OUTPUT", out("b.tif")}},
+                {"ENDMEMBERS", "holds no spectrum"});
+}
+
 TEST_F(AlgorithmTest, BadBandsErrorsNameTheProblem) {
   const Scene s = synthesize(12, 12, 8, 3);
   RasterData plain = readRaster(s.scene);
@@ -925,17 +974,31 @@ TEST_F(AlgorithmTest, FailingBackgroundTaskReportsFailure) {
 // (FolderTest::expectFailure).
 class BadInputTest : public AlgorithmTest {};
 
+// Spectra without wavelengths must have one row per band used (with wavelengths they are
+// resampled instead: EnviLibraryIsResampledToTheScene).
 TEST_F(BadInputTest, CsvBandCountDiffersFromRaster) {
   const Scene s = synthesize(16, 16, 12, 3);
   const Scene other = synthesize(16, 16, 10, 3, 0.0, true, "other");
-  expectFailure("dequnmix:fcls",
-                {{"INPUT", s.scene}, {"ENDMEMBERS", other.endmembers}, {"OUTPUT", out("a.tif")}},
-                {"ENDMEMBERS", "10", "12", "BANDS"});
+  auto withoutWavelengths = [&](const QString& from, const QString& to) {
+    QStringList lines;
+    for (const QString& line : QString::fromUtf8(readBytes(from)).trimmed().split('\n')) {
+      QStringList cells = line.split(',');
+      cells.removeAt(1);
+      lines << cells.join(',');
+    }
+    writeText(to, lines.join('\n') + "\n");
+  };
+  withoutWavelengths(other.endmembers, path("other_bare.csv"));
+  withoutWavelengths(s.endmembers, path("bare.csv"));
+  expectFailure(
+      "dequnmix:fcls",
+      {{"INPUT", s.scene}, {"ENDMEMBERS", path("other_bare.csv")}, {"OUTPUT", out("a.tif")}},
+      {"ENDMEMBERS", "10", "12", "BANDS"});
   // ... or from the band subset.
   expectFailure("dequnmix:fcls",
                 {{"INPUT", s.scene},
                  {"BANDS", QVariantList{1, 2, 3}},
-                 {"ENDMEMBERS", s.endmembers},
+                 {"ENDMEMBERS", path("bare.csv")},
                  {"OUTPUT", out("a.tif")}},
                 {"ENDMEMBERS", "12", "3", "BANDS"});
 }

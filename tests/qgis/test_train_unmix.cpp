@@ -664,11 +664,21 @@ TEST_F(TrainUnmixTest, EpochsBelowOne) {
 TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
-  // 19 rows for a 20-band scene.
+  // 19 rows for a 20-band scene: with wavelengths, the spectra stop short of the last band;
+  // without, the band counts differ.
   const QStringList lines =
       QString::fromUtf8(readBytes(path("reference.csv"))).trimmed().split('\n');
   writeBytes(path("short.csv"), lines.mid(0, lines.size() - 1).join('\n').toUtf8() + "\n");
   p["INITIAL_ENDMEMBERS"] = path("short.csv");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "covers", "band 20"});
+  QStringList bare;
+  for (const QString& line : lines.mid(0, lines.size() - 1)) {
+    QStringList cells = line.split(',');
+    cells.removeAt(1);  // the wavelength column
+    bare << cells.join(',');
+  }
+  writeBytes(path("bare.csv"), bare.join('\n').toUtf8() + "\n");
+  p["INITIAL_ENDMEMBERS"] = path("bare.csv");
   expectFailure(QStringLiteral("dequnmix:train"), p, {"INITIAL_ENDMEMBERS", "19", "20"});
   // Non-numeric.
   writeText(path("text.csv"), "band,a,b\n1,x,y\n");
