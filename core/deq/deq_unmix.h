@@ -83,7 +83,7 @@ enum class EndmemberRefinement {
   AngularMeanShift,  // non-learned angular mean shift of the vertices
   MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
   Automatic,         // MinimumVolume where the scene lacks pure pixels, else None (see
-                     // DeqTrainOptions::automaticVolumeRatio)
+                     // DeqTrainOptions::automaticVolumeRatioMin)
 };
 
 // Names: one table per enum (core/deq/options.cpp) drives toString, parsing, the QGIS
@@ -164,7 +164,7 @@ struct DeqNetworkOptions {
 };
 
 struct DeqTrainOptions {
-  int endmembers = 3;  // P (ignored when initial endmembers are given)
+  int endmembers = 3;  // P (ignored when initial endmembers are given); 0: HySime's estimate
   int epochs = 300;    // the authors' setting
   uint64_t seed = 42;  // seeds VCA, the network initialisation and tile sampling
   DeqGradientMode gradient = DeqGradientMode::Implicit;
@@ -190,8 +190,9 @@ struct DeqTrainOptions {
   int decayEvery = 15;        // learning rates x decayFactor every decayEvery epochs
   double decayFactor = 0.8;   // (authors)
   double gradientClip = 1.0;  // global gradient-norm clip (authors); <= 0 disables
-  // Weight of the Jacobian penalty ||J||_F^2 / n at each step's fixed point (gradients.h):
-  // keeps the learned map contractive so that solves from the FCLS start converge.
+  // Weight of the Jacobian penalty ||J||_F^2 / n at each step's fixed point (gradients.h),
+  // which favours a contractive map. Off: at 0.1 it won on five suite scenes and lost on five,
+  // and did not shorten inference solves (bench/README.md, "Scene suite").
   double jacobianPenalty = 0;
   // loss = mean SAD(y, E a) + alpha * MSE; alpha < 0 picks it by the scene, as the automatic
   // refinement does. The angle ignores each pixel's brightness: right where brightness
@@ -201,7 +202,7 @@ struct DeqTrainOptions {
   double variableBrightnessAlpha = 0.2;  // automatic alpha otherwise (the authors' on Samson)
   double minEndmemberValue = 1e-5;       // E clamped to >= this after each step (authors)
   // Refinement of the initial vertices. Automatic: VCA's vertices unless the minimum-volume
-  // simplex says the scene lacks pure pixels (automaticVolumeRatio). Across the 12-scene
+  // simplex says the scene lacks pure pixels (automaticVolumeRatioMin). Across the 12-scene
   // suite (bench_suite --endmember-stage) it keeps VCA's vertices where they are right and
   // gains where none is pure; the angular mean shift, which wins on Samson, lost on most
   // synthetic scenes and is never chosen automatically (bench/README.md, "Scene suite").
@@ -384,11 +385,10 @@ struct DeqTrainResult {
   std::vector<float> initialAbundances;  // FCLS on the initial E (the VCA+FCLS baseline)
   std::vector<DeqEpochStats> epochs;
   DeqSolveStats inference;  // statistics of the final inference pass
-  // The refinement applied (never Automatic); when it was automatic, the volume of the
-  // minimum-volume simplex over VCA's it was chosen by (0 otherwise). When alpha was
-  // automatic, the
-  // departure from the linear mixing model it was chosen by (affineModelExcess, deq_ops.h;
-  // 0 otherwise).
+  // The refinement applied (never Automatic) and, when it was automatic, the volume of the
+  // minimum-volume simplex over VCA's it was chosen by; when alpha was automatic, the
+  // departure from the linear mixing model it was chosen by (affineModelExcess, deq_ops.h).
+  // Both 0 otherwise.
   EndmemberRefinement refinement = EndmemberRefinement::None;
   double affineModelExcess = 0;
   double volumeRatio = 0;

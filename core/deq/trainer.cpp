@@ -203,11 +203,11 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     DeqGradientResult g =
         deqGradient(map.asMap(), warm ? equilibrium_ : batch.start,
                     makeLoss(batch, E_, o_.alpha, terms), o_, progress_, adjoint_);
-    // Whole-scene training sees the same pixels every step: the next solves start from this
-    // one's solutions (tiles differ from step to step, so they do not).
     if (o_.jacobianPenalty > 0)
       es.jacobianNorm +=
           jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;
+    // Whole-scene training sees the same pixels every step: the next solves start from this
+    // one's solutions (tiles differ from step to step, so they do not).
     if (!sampler_.tiled()) {
       adjoint_ = g.adjoint;
       if (o_.warmStartForward) equilibrium_ = g.abundances;

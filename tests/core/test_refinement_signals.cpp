@@ -1,0 +1,48 @@
+// The signals the automatic refinement reads (refinement.h), on exact small problems.
+#include <torch/types.h>
+
+#include <limits>
+
+#include "core/endmembers/refinement.h"
+#include "core/synthetic/synthetic.h"
+#include "tests/core/test_support.h"
+
+namespace dequnmix {
+namespace {
+
+TEST(RefinementSignals, SimplexVolumeOfKnownSimplices) {
+  // The unit right triangle in 2-D has area 1/2; lifted into 4-D and scaled by 3, 9/2.
+  const torch::Tensor triangle = torch::tensor({{0.0, 1.0, 0.0}, {0.0, 0.0, 1.0}});
+  EXPECT_NEAR(simplexVolume(triangle), 0.5, 1e-12);
+  const torch::Tensor lifted =
+      3 * torch::cat({triangle, torch::zeros({2, 3}, torch::kDouble)}, 0) + 7;
+  EXPECT_NEAR(simplexVolume(lifted), 4.5, 1e-9);
+  // The unit tetrahedron: 1/6.
+  EXPECT_NEAR(simplexVolume(torch::tensor(
+                  {{0.0, 1.0, 0.0, 0.0}, {0.0, 0.0, 1.0, 0.0}, {0.0, 0.0, 0.0, 1.0}})),
+              1.0 / 6, 1e-12);
+}
+
+// Noise-free mixtures lie inside the true simplex (outside mass 0); vertices pulled 30%
+// towards their mean leave pixels outside.
+TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
+  SyntheticOptions o;
+  o.width = o.height = 24;
+  o.bands = 30;
+  o.endmembers = 3;
+  o.snrDb = std::numeric_limits<double>::infinity();
+  const SyntheticScene s = generateSyntheticScene(o);
+  const int64_t n = int64_t(s.width) * s.height;
+  const torch::Tensor Y =
+      torch::from_blob(const_cast<float*>(s.scene.data()), {s.bands, n}, torch::kFloat).clone();
+  const torch::Tensor E =
+      torch::from_blob(const_cast<float*>(s.endmembers.values.data()), {s.bands, 3}, torch::kFloat)
+          .clone();
+  EXPECT_LT(outsideMass(E, Y), 1e-4);
+  const torch::Tensor shrunk = 0.7 * E + 0.3 * E.mean(1, true);
+  EXPECT_GT(outsideMass(shrunk, Y), 0.01);
+  EXPECT_NEAR(simplexVolume(shrunk) / simplexVolume(E), 0.49, 1e-3);  // 0.7^2 in 2-D
+}
+
+}  // namespace
+}  // namespace dequnmix
