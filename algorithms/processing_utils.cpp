@@ -334,11 +334,19 @@ dequnmix::EndmemberTable DequnmixAlgorithm::spectraForBands(dequnmix::EndmemberT
                                                             const RasterInput& raster,
                                                             const std::vector<int>& bands,
                                                             QgsProcessingFeedback* feedback) {
-  std::vector<double> centres, widths;
+  std::vector<double> centres, widths;  // of the bands used, in their order
   if (!table.wavelengths.empty()) {
-    const RasterSpectra spectra = GdalInput(raster.gdalPath, bands, "").spectra();
-    for (int b = 1; b <= raster.bandCount && !spectra.wavelengthsNm.empty(); ++b) {
-      if (!bands.empty() && std::find(bands.begin(), bands.end(), b) == bands.end()) continue;
+    RasterSpectra spectra;
+    try {
+      spectra = GdalInput(raster.gdalPath, {}, raster.parameter.toStdString()).spectra();
+    } catch (const dequnmix::Error& e) {
+      fail(QString::fromStdString(e.what()));
+    }
+    std::vector<int> used = bands;
+    if (used.empty())
+      for (int b = 1; b <= raster.bandCount; ++b) used.push_back(b);
+    for (int b : used) {
+      if (spectra.wavelengthsNm.empty()) break;
       centres.push_back(spectra.wavelengthsNm[b - 1]);
       if (!spectra.fwhmNm.empty()) widths.push_back(spectra.fwhmNm[b - 1]);
     }
