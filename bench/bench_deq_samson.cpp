@@ -53,6 +53,7 @@ struct Args {
   int superpixelSize = -1;
   double alpha = -1;
   bool trainE = false;
+  bool coldStart = false;
   std::string gradient;
   int iters = -1;
   double backwardTol = -1;
@@ -86,6 +87,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--superpixel-size", a.superpixelSize, "S", "superpixel size", core);
   args.option("--alpha", a.alpha, "A", "alpha", core);
   args.flag("--train-e", a.trainE, "train the endmembers");
+  args.flag("--cold-start", a.coldStart, "start every training forward solve from FCLS");
   args.option("--gradient", a.gradient, "G", "gradient: implicit|phantom|unrolled", core);
   args.option("--iters", a.iters, "K", "forward solver iterations", core);
   args.option("--backward-tol", a.backwardTol, "T", "implicit backward tolerance", core);
@@ -178,6 +180,7 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.superpixelSize > 0) o.network.superpixelSize = a.superpixelSize;
   if (a.alpha >= 0) o.alpha = a.alpha;
   o.trainEndmembers = a.trainE || o.trainEndmembers;
+  if (a.coldStart) o.warmStartForward = false;
   if (!a.gradient.empty()) o.gradient = parseEnum<DeqGradientMode>(a.gradient);
   if (a.iters > 0) o.forward.maxIterations = a.iters;
   if (a.backwardTol > 0) o.backward.tolerance = a.backwardTol;
