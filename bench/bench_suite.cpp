@@ -463,7 +463,8 @@ int main(int argc, char** argv) {
   }
   if (csv)
     std::fprintf(csv,
-                 "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement\n");
+                 "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement,"
+                 "train_converged,train_iterations,infer_converged,infer_iterations\n");
   std::vector<Row> rows;
   for (const SuiteScene& spec : scenes) {
     if (!available(spec, a)) {
@@ -494,9 +495,10 @@ int main(int argc, char** argv) {
           deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
-        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s\n", spec.name.c_str(),
-                     (unsigned long long)seed, k ? "DEQ-Unmix" : "VCA+FCLS", x.msad, x.armse,
-                     x.armseMean, x.seconds, k ? refinement.c_str() : "-");
+        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f\n",
+                     spec.name.c_str(), (unsigned long long)seed, k ? "DEQ-Unmix" : "VCA+FCLS",
+                     x.msad, x.armse, x.armseMean, x.seconds, k ? refinement.c_str() : "-",
+                     x.trainConverged, x.trainIterations, x.inferConverged, x.inferIterations);
       }
       if (csv) std::fflush(csv);
     }

@@ -210,7 +210,10 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     // one's solutions (tiles differ from step to step, so they do not).
     if (!sampler_.tiled()) {
       adjoint_ = g.adjoint;
-      if (o_.warmStartForward) equilibrium_ = g.abundances;
+      // A warm-started solve that missed its tolerance may be drifting: the next starts from
+      // FCLS again.
+      const bool drifting = warm && g.forward.converged == 0;
+      if (o_.warmStartForward) equilibrium_ = drifting ? torch::Tensor() : g.abundances;
     }
     const double clip =
         o_.gradientClip > 0 ? o_.gradientClip : std::numeric_limits<double>::infinity();
