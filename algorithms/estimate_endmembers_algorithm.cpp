@@ -78,10 +78,7 @@ EstimateEndmembersAlgorithm* EstimateEndmembersAlgorithm::createInstance() const
 void EstimateEndmembersAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("INPUT"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("INPUT"));
   addParameter(namedChoice("METHOD", QObject::tr("Method"), dequnmix::endmemberCountMethodNames(),
                            "hysime"));
   auto* falseAlarm = new QgsProcessingParameterNumber(

@@ -74,10 +74,7 @@ void FclsAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("ENDMEMBERS"), QObject::tr("Endmember spectra (CSV or ENVI library)"),
       QgsProcessingParameterFile::File, QString(), QVariant(), false, spectraFileFilter()));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("INPUT"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("INPUT"));
   addParameter(
       namedChoice("METHOD", QObject::tr("Constraints"), dequnmix::abundanceMethodNames(), "fcls"));
   addThreadsParameter(true);

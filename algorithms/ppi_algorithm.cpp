@@ -52,10 +52,7 @@ void PpiAlgorithm::initAlgorithm(const QVariantMap&) {
   using Number = QgsProcessingParameterNumber;
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("INPUT"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("INPUT"));
   addParameter(ranged(new Number(QStringLiteral("SKEWERS"), QObject::tr("Skewers"), Number::Integer,
                                  d.skewers, false, 1, 1000000)));
   addParameter(advanced(ranged(new Number(QStringLiteral("DIMENSIONS"),

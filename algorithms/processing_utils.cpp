@@ -422,7 +422,10 @@ QgsProcessingParameterEnum* namedChoice(const char* name, const QString& descrip
                                         QString::fromStdString(defaultName), false, true);
 }
 
-void DequnmixAlgorithm::addBadBandsParameter() {
+void DequnmixAlgorithm::addBandParameters(const QString& raster) {
+  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
+                                              QObject::tr("Bands to use (default: all)"),
+                                              QVariant(), raster, true, true));
   addParameter(advanced(new QgsProcessingParameterString(
       QStringLiteral("BAD_BANDS"), QObject::tr("Bad bands to drop (nm ranges, or auto)"),
       QVariant(), false, true)));

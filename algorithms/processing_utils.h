@@ -116,9 +116,10 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   // validated against `raster`.
   std::vector<int> bandSelection(const QVariantMap& parameters, const QString& name,
                                  QgsProcessingContext& context, const RasterInput& raster) const;
-  // Adds the optional advanced BAD_BANDS parameter: wavelength ranges in nm to drop, or
-  // auto (the raster's ENVI bbl, else the water-vapour windows).
-  void addBadBandsParameter();
+  // Adds the optional BANDS parameter (bands of the raster parameter `raster`) and the
+  // advanced BAD_BANDS: wavelength ranges in nm to drop, or auto (the raster's ENVI bbl,
+  // else the water-vapour windows).
+  void addBandParameters(const QString& raster);
   // The bands of BANDS (`bandsName`; all when empty) less those BAD_BANDS drops, by the
   // raster's wavelengths or bbl (spectral_metadata.h); as bandSelection() when BAD_BANDS is
   // empty. Fails when BAD_BANDS needs wavelengths the raster does not state, or drops every

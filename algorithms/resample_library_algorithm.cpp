@@ -34,7 +34,8 @@ QString ResampleLibraryAlgorithm::shortHelpString() const {
   return QObject::tr(
       "Resamples spectra to the bands of a raster: each band is the spectrum weighted by a "
       "Gaussian of the band's FWHM when the raster states FWHM, else linearly interpolated at "
-      "the band centre. 'Abundances (FCLS, NNLS, SCLS, UCLS)' and 'Train DEQ-Unmix' do the same on their own when "
+      "the band centre. 'Abundances (FCLS, NNLS, SCLS, UCLS)' and 'Train DEQ-Unmix' do the same on "
+      "their own when "
       "the spectra's wavelengths differ from the scene's.\n\n"
       "Parameters\n"
       "- INPUT: the spectra, a CSV with a wavelength column or an ENVI spectral library (.sli "
@@ -57,10 +58,7 @@ void ResampleLibraryAlgorithm::initAlgorithm(const QVariantMap&) {
       QgsProcessingParameterFile::File, QString(), QVariant(), false, spectraFileFilter()));
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("RASTER"),
                                                      QObject::tr("Raster with the target bands")));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("RASTER"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("RASTER"));
   addParameter(new QgsProcessingParameterFileDestination(
       QStringLiteral("OUTPUT"), QObject::tr("Resampled spectra"), spectraOutputFilter()));
 }

@@ -225,10 +225,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
   using Number = QgsProcessingParameterNumber;
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("INPUT"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("INPUT"));
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
                                  Number::Integer, d.endmembers, false, 0, 1000)));
   addParameter(new QgsProcessingParameterFile(

@@ -82,10 +82,7 @@ void VcaAlgorithm::initAlgorithm(const QVariantMap&) {
   using Number = QgsProcessingParameterNumber;
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
-  addParameter(new QgsProcessingParameterBand(QStringLiteral("BANDS"),
-                                              QObject::tr("Bands to use (default: all)"),
-                                              QVariant(), QStringLiteral("INPUT"), true, true));
-  addBadBandsParameter();
+  addBandParameters(QStringLiteral("INPUT"));
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
                                  Number::Integer, d.endmembers, false, 0, 1000)));
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
