@@ -24,6 +24,7 @@
 #include "algorithms/layer_styling.h"
 #include "algorithms/vector_spectra.h"
 #include "core/data_checks.h"
+#include "core/deq/deq_unmix.h"
 #include "core/errors.h"
 #include "core/io/spectral_library.h"
 #include "core/io/spectral_metadata.h"
@@ -506,6 +507,28 @@ int DequnmixAlgorithm::threadsParameter(const QVariantMap& parameters,
     fail(QObject::tr("THREADS is %1 but must be 0 (all cores) or more.").arg(threads));
   }
   return threads > 0 ? threads : dequnmix::hardwareThreadCount();
+}
+
+void DequnmixAlgorithm::addDeviceParameter() {
+  addParameter(advanced(new QgsProcessingParameterString(
+      QStringLiteral("DEVICE"), QObject::tr("Device (auto, cpu, cuda or cuda:N)"),
+      QString::fromLatin1(dequnmix::kAutoDevice))));
+}
+
+std::string DequnmixAlgorithm::deviceParameter(const QVariantMap& parameters,
+                                               QgsProcessingContext& context,
+                                               QgsProcessingFeedback* feedback) const {
+  QString name = parameterAsString(parameters, QStringLiteral("DEVICE"), context).trimmed();
+  if (name.isEmpty()) name = QString::fromLatin1(dequnmix::kAutoDevice);
+  try {
+    const std::string device = dequnmix::resolveDevice(name.toStdString());
+    if (feedback)
+      feedback->pushInfo(
+          QObject::tr("DEVICE %1: running on %2.").arg(name, QString::fromStdString(device)));
+    return device;
+  } catch (const dequnmix::Error& e) {
+    fail(QObject::tr("DEVICE: %1").arg(QString::fromStdString(e.what())));
+  }
 }
 
 dequnmix::EndmemberTable DequnmixAlgorithm::readEndmembers(const QString& path,

@@ -171,6 +171,12 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   void addThreadsParameter(bool isAdvanced);
   // THREADS resolved to a thread count (0: every core). Fails when it is negative.
   int threadsParameter(const QVariantMap& parameters, QgsProcessingContext& context) const;
+  // Adds the advanced DEVICE parameter (auto, cpu, cuda or cuda:N; default auto).
+  void addDeviceParameter();
+  // DEVICE checked against this build and machine (dequnmix::parseDevice) and reported in
+  // the log; fails naming what is missing (CUDA in LibTorch, a GPU, device N).
+  std::string deviceParameter(const QVariantMap& parameters, QgsProcessingContext& context,
+                              QgsProcessingFeedback* feedback) const;
   // Number of bands actually used.
   static int usedBandCount(const RasterInput& raster, const std::vector<int>& bands) {
     return bands.empty() ? raster.bandCount : static_cast<int>(bands.size());

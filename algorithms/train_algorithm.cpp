@@ -78,7 +78,9 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "band per endmember): switches to supervised training (abundance MSE).\n"
              "- EPOCHS: training epochs (default %2). Training time grows in proportion.\n"
              "- SEED: seed of VCA and the network initialisation (default %3).\n"
-             "- THREADS: CPU threads, 0 = all cores (default 0).\n\n")
+             "- THREADS: CPU threads, 0 = all cores (default 0).\n"
+             "- DEVICE (advanced): auto (default: the GPU when this build has CUDA and one is "
+             "visible, else the CPU), cpu, cuda or cuda:N. Models run on any device.\n\n")
       .arg(d.endmembers)
       .arg(d.epochs)
       .arg(static_cast<qulonglong>(d.seed));
@@ -241,6 +243,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
   addThreadsParameter(false);
+  addDeviceParameter();
 }
 
 void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
@@ -359,7 +362,9 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   dequnmix::DeqTrainOptions o = runOptions(parameters, context);
   readSolverOptions(parameters, context, o);
   readLearningOptions(parameters, context, o);
-  const dequnmix::DeqInferOptions inf = inferenceOptions(parameters, context, o);
+  o.device = deviceParameter(parameters, context, feedback);
+  dequnmix::DeqInferOptions inf = inferenceOptions(parameters, context, o);
+  inf.device = o.device;
   validateOptions(o, inf);
   options_ = o;
   inference_ = inf;
@@ -706,7 +711,7 @@ dequnmix::DeqTrainResult TrainAlgorithm::train(const dequnmix::DeqTrainInput& in
                 std::to_string(in.height) + " pixels, " + std::to_string(in.bands) + " bands, " +
                 std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
                 " epochs (" + dequnmix::toString(options_.gradient) + " gradient, " +
-                std::to_string(options_.threads) + " threads)");
+                std::to_string(options_.threads) + " threads, " + options_.device + ")");
   if (feedback) feedback->setProgressText(QObject::tr("VCA, FCLS start and training epochs"));
   dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
   dequnmix::DeqTrainOptions o = options_;

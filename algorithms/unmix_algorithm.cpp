@@ -54,7 +54,9 @@ QString UnmixAlgorithm::shortHelpString() const {
              "- TILE_SIZE: side of each tile's core in pixels (default %1).\n"
              "- HALO: pixels read around each tile (default %2); larger is closer to a "
              "whole-image solve.\n"
-             "- THREADS: CPU threads, 0 = all cores (default 0).\n\n"
+             "- THREADS: CPU threads, 0 = all cores (default 0).\n"
+             "- DEVICE (advanced): auto (default: the GPU when this build has CUDA and one is "
+             "visible, else the CPU), cpu, cuda or cuda:N.\n\n"
              "Outputs\n"
              "- OUTPUT: abundances, one Float32 band per endmember named after it.\n"
              "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
@@ -79,6 +81,7 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(ranged(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"),
                                  Number::Integer, d.halo, false, 0, 10000)));
   addThreadsParameter(false);
+  addDeviceParameter();
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Abundances")));
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
@@ -93,7 +96,7 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
 }
 
 bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
-                                      QgsProcessingFeedback*) {
+                                      QgsProcessingFeedback* feedback) {
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
   modelPath_ = parameterAsFile(parameters, QStringLiteral("MODEL"), context);
   if (modelPath_.isEmpty()) fail(QObject::tr("MODEL: no model file was given."));
@@ -103,6 +106,7 @@ bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   if (options_.tileSize < 1) fail(QObject::tr("TILE_SIZE must be at least 1 pixel."));
   if (options_.halo < 0) fail(QObject::tr("HALO must not be negative."));
   options_.threads = threadsParameter(parameters, context);
+  options_.device = deviceParameter(parameters, context, feedback);
   return true;
 }
 
@@ -230,7 +234,7 @@ dequnmix::DeqInferStats UnmixAlgorithm::infer(const dequnmix::DeqModel& model,
                 std::to_string(reader.height()) + " pixels into " +
                 std::to_string(model.endmemberCount()) + " endmembers, tiles of " +
                 std::to_string(o.tileSize) + " pixels with a halo of " + std::to_string(o.halo) +
-                " (" + std::to_string(o.threads) + " threads)");
+                " (" + std::to_string(o.threads) + " threads, " + o.device + ")");
   if (feedback) feedback->setProgressText(QObject::tr("Inference tiles"));
   const dequnmix::DeqInferStats stats = dequnmix::unmixWithDeqModel(
       model, reader.height(), reader.width(), reader, writer, o, &progress);

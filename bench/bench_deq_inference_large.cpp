@@ -1,11 +1,8 @@
 // DEQ-Unmix inference on a large scene (default 2048 x 2048 x 200, 3.2 GB as float32)
 // streamed tile by tile through unmixWithDeqModel: the scene is never held in memory. A
-// DeqTileReader generates each window procedurally (smooth abundance fields, a closed-form
-// function of (row, col), mixing the P endmember spectra of a small synthetic scene, plus
-// Gaussian noise keyed by the pixel and band index, so every window is deterministic and
-// overlapping windows agree); a DeqTileWriter writes the abundances to a tiled Float32
-// GeoTIFF through GDAL (or only checksums them with --no-write). The model is trained for a
-// few epochs on a small synthetic scene with the same spectra and band count: the point is
+// DeqTileReader generates each window procedurally (bench/procedural_scene.h); a
+// DeqTileWriter writes the abundances to a tiled Float32 GeoTIFF through GDAL (or only
+// checksums them with --no-write). The model is a quick one (trainQuickModel): the point is
 // inference, not accuracy (aRMSE against the procedural reference is printed anyway).
 //
 // Reports peak memory (VmHWM from /proc/self/status, reset after training through
@@ -28,13 +25,15 @@
 #include <vector>
 
 #include "bench/arguments.h"
+#include "bench/procedural_scene.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
 #include "core/deq/deq_unmix.h"
 #include "core/metrics/metrics.h"
-#include "core/synthetic/synthetic.h"
 
 using namespace dequnmix;
+using dequnmix::bench::ProceduralReader;
+using dequnmix::bench::ProceduralScene;
 using dequnmix::bench::statusKiB;
 namespace fs = std::filesystem;
 
@@ -65,80 +64,6 @@ struct Args {
   bool markdownOnly = false;
   int iters = 0;    // 0: DeqInferOptions' default
   double tol = -1;  // < 0: DeqInferOptions' default
-};
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// The procedural scene: abundances a_p(r, c) = softmax_p(k * field_p(r, c)), capped
-// smoothly by the temperature (highly mixed, no pure pixels), y = E a + sigma * n(pixel, b).
-class ProceduralScene {
- public:
-  ProceduralScene(const std::vector<float>& spectra, int bands, int p, int size, double snrDb)
-      : spectra_(spectra), bands_(bands), p_(p), size_(size) {
-    double power = 0;  // mean squared value of a spectrum, for the noise level
-    for (float v : spectra) power += double(v) * v;
-    power /= double(spectra.size());
-    sigma_ = std::sqrt(power / std::pow(10.0, snrDb / 10.0));
-  }
-  int endmembers() const { return p_; }
-
-  void abundances(int row, int col, double* a) const {
-    const double u = double(row) / size_, v = double(col) / size_;
-    double sum = 0;
-    for (int p = 0; p < p_; ++p) {
-      // Smooth fields with a few periods across the scene, different per endmember.
-      const double f = std::sin(2 * M_PI * ((p + 1) * 1.3 * u + (p_ - p) * 0.7 * v) + p) +
-                       0.5 * std::cos(2 * M_PI * ((p % 2 + 1) * 2.1 * v - 1.7 * u) + 2 * p);
-      a[p] = std::exp(1.5 * f);
-      sum += a[p];
-    }
-    for (int p = 0; p < p_; ++p) a[p] /= sum;
-  }
-
-  // values: bands x rows x cols (band-sequential).
-  void read(int row, int col, int rows, int cols, float* values) const {
-    const int64_t plane = int64_t(rows) * cols;
-    std::vector<double> a(p_);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) {
-        abundances(row + r, col + c, a.data());
-        const uint64_t pixel = uint64_t(row + r) * uint64_t(size_) + uint64_t(col + c);
-        for (int b = 0; b < bands_; ++b) {
-          double y = 0;
-          for (int p = 0; p < p_; ++p) y += spectra_[b * p_ + p] * a[p];
-          // Box-Muller from two hashes of (pixel, band): the same value in every window.
-          const uint64_t h = splitmix64(pixel * uint64_t(bands_) + uint64_t(b));
-          const double u1 = (double(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-          const double u2 = double(splitmix64(h) >> 11) * (1.0 / 9007199254740992.0);
-          y += sigma_ * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
-          values[b * plane + int64_t(r) * cols + c] = float(y);
-        }
-      }
-  }
-
- private:
-  std::vector<float> spectra_;  // bands x P
-  int bands_, p_, size_;
-  double sigma_ = 0;
-};
-
-class ProceduralReader final : public DeqTileReader {
- public:
-  explicit ProceduralReader(const ProceduralScene& scene) : scene_(scene) {}
-  void read(int row, int col, int rows, int cols, float* values) override {
-    const auto t0 = std::chrono::steady_clock::now();
-    scene_.read(row, col, rows, cols, values);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  double seconds = 0;  // time spent generating (not DEQ-Unmix's cost)
-
- private:
-  const ProceduralScene& scene_;
 };
 
 // Writes P abundance bands to a tiled GeoTIFF (or nowhere), checksums them and accumulates
@@ -236,35 +161,11 @@ int main(int argc, char** argv) {
   args.parseOrExit(argc, argv);
   try {
     // 1. A quick model on a small synthetic scene with the same band count.
-    SyntheticOptions so;
-    so.width = so.height = a.trainSize;
-    so.bands = a.bands;
-    so.endmembers = a.endmembers;
-    so.snrDb = a.snrDb;
-    so.seed = 42;
-    DeqModel model;
-    std::vector<float> spectra;
-    double trainSeconds = 0;
-    {
-      SyntheticScene s = generateSyntheticScene(so);
-      spectra = s.endmembers.values;
-      DeqTrainInput in;
-      in.bands = s.bands;
-      in.height = s.height;
-      in.width = s.width;
-      in.scene = std::move(s.scene);
-      DeqTrainOptions o;
-      o.endmembers = a.endmembers;
-      o.epochs = a.epochs;
-      o.threads = a.threads;
-      o.seed = 1;
-      DeqInferOptions trainInfer;
-      trainInfer.solver.maxIterations = 1;  // the final pass over the training scene is skipped
-      const auto t0 = std::chrono::steady_clock::now();
-      DeqTrainResult r = trainDeqUnmix(in, o, trainInfer);
-      trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      model = std::move(r.model);
-    }
+    bench::QuickModel quick =
+        bench::trainQuickModel(a.bands, a.endmembers, a.trainSize, a.snrDb, a.epochs, a.threads);
+    const DeqModel& model = quick.model;
+    const std::vector<float>& spectra = quick.spectra;
+    const double trainSeconds = quick.trainSeconds;
     const ProceduralScene scene(spectra, a.bands, a.endmembers, a.size, a.snrDb);
     const EndmemberMatch match =
         matchEndmembers(model.endmembers.values, spectra, a.bands, a.endmembers);

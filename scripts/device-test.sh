@@ -14,8 +14,9 @@
 #   JOBS        parallel build jobs (default: the number of cores)
 #   CTEST_JOBS  parallel test processes (default 8)
 #   BENCH=1     then also run DeqDeviceBench.EpochTimeCudaVsCpu (Samson from
-#               build-device-stage/samson when staged, else a synthetic scene); the
-#               DEQUNMIX_DEVICE_BENCH_* variables of that test pass through
+#               build-device-stage/samson when staged, else a synthetic scene; the
+#               DEQUNMIX_DEVICE_BENCH_* variables of that test pass through) and
+#               bench_inference_devices (CPU with BENCH_CPU_THREADS, default 16, and CUDA)
 #   OUT         when set, the logs go there (configure.log, build.log, ctest.log, LastTest.log,
 #               bench.log) instead of the build folder
 #
@@ -145,7 +146,8 @@ grep -E "Torch|GTest|CUDA" "${BUILD}/CMakeCache.txt" | grep -E "_DIR:|CUDA_VERSI
 # --- Build and test.
 log "building core_tests with ${jobs} jobs"
 build_status=0
-cmake --build "${BUILD}" -j "${jobs}" --target core_tests >"${logs}/build.log" 2>&1 || build_status=$?
+cmake --build "${BUILD}" -j "${jobs}" --target core_tests bench_inference_devices \
+  >"${logs}/build.log" 2>&1 || build_status=$?
 grep -E "warning:" "${logs}/build.log" | sort | uniq | head -20 || true
 if [[ "${build_status}" != 0 ]]; then
   grep -E -A5 "error|FAILED" "${logs}/build.log" | head -80
@@ -167,5 +169,8 @@ if [[ "${BENCH:-0}" == 1 ]]; then
   [[ -f "${STAGE}/samson/samson.txt" ]] && export DEQUNMIX_DEVICE_BENCH_DATA="${STAGE}/samson"
   DEQUNMIX_DEVICE_BENCH=1 "${BUILD}/tests/core/core_tests" \
     --gtest_filter='DeqDeviceBench.*' 2>&1 | tee "${logs}/bench.log" || status=$?
+  log "benchmark: inference pixels per second, CPU and CUDA"
+  "${BUILD}/bench/bench_inference_devices" --threads "${BENCH_CPU_THREADS:-16}" \
+    --devices cpu,cuda 2>&1 | tee -a "${logs}/bench.log" || status=$?
 fi
 exit "${status}"

@@ -257,6 +257,16 @@ struct DeqInferOptions {
   std::string device = "cpu";
 };
 
+// Devices (core/deq/device.h has the torch::Device). The plugin's default is kAutoDevice,
+// the GPU where there is one; the core's options default to "cpu", as LibTorch's tensors do.
+inline constexpr const char* kAutoDevice = "auto";
+// `name` ("auto", "cpu", "cuda" or "cuda:N") as the device a run will use ("cpu",
+// "cuda:0"); throws InvalidArgument naming what is missing (CUDA in this LibTorch, a GPU,
+// device N).
+std::string resolveDevice(const std::string& name);
+// Whether this process's LibTorch carries CUDA (libtorch_cuda loaded), GPU or not.
+bool libtorchHasCuda();
+
 // Every training and inference option as (name, value) pairs, for the model file's
 // training record and the report; generated from the field lists of option_fields.h.
 std::vector<std::pair<std::string, std::string>> describeOptions(const DeqTrainOptions& train,

@@ -9,8 +9,9 @@
 
 namespace dequnmix {
 
-// "cpu", "cuda" or "cuda:N"; throws InvalidArgument naming what is missing (no CUDA in this
-// LibTorch build or no GPU, no device N).
+// "auto" (CUDA when this LibTorch has it and a GPU is visible, else the CPU), "cpu", "cuda"
+// or "cuda:N"; throws InvalidArgument naming what is missing (no CUDA in this LibTorch
+// build, no GPU visible, no device N).
 torch::Device parseDevice(const std::string& name);
 
 // For the lifetime of a run: LibTorch's thread count (setThreadCount: 0 = all hardware

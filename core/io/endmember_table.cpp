@@ -14,21 +14,10 @@
 
 #include "core/errors.h"
 #include "core/io/atomic_file.h"
+#include "core/io/text.h"
 
 namespace dequnmix {
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 [[noreturn]] void fail(const std::string& path, int line, const std::string& problem) {
   throw IoError("endmember CSV " + path + (line > 0 ? ", line " + std::to_string(line) : "") +
@@ -192,7 +181,7 @@ Columns parseHeader(const std::vector<std::string>& header, const std::string& p
   cols.count = header.size();
   std::set<std::string> seenNames;
   for (size_t c = 0; c < header.size(); ++c) {
-    const std::string key = lower(header[c]);
+    const std::string key = toLower(header[c]);
     if (key == "band") {
       if (cols.band >= 0) fail(path, line, "two 'band' columns");
       cols.band = static_cast<int>(c);
@@ -282,7 +271,7 @@ void checkWritable(const EndmemberTable& table) {
     }
   }
   for (const std::string& name : table.names) {
-    const std::string key = lower(trim(name));
+    const std::string key = toLower(trim(name));
     if (key.empty() || key == "band" || key == "wavelength" || key == "wavelength_nm") {
       throw InvalidArgument("endmember name '" + name +
                             "' cannot be used (empty or a reserved column name); rename it");

@@ -13,27 +13,17 @@
 #include "core/errors.h"
 #include "core/io/atomic_file.h"
 #include "core/io/spectral_metadata.h"
+#include "core/io/text.h"
 
 namespace dequnmix {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return {};
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
-}
-
 std::string extension(const std::string& path) {
   const size_t dot = path.find_last_of('.');
   const size_t slash = path.find_last_of('/');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
-  return lower(path.substr(dot));
+  return toLower(path.substr(dot));
 }
 
 std::string withoutExtension(const std::string& path) {
@@ -54,7 +44,7 @@ std::map<std::string, std::string> parseHeader(const std::string& path) {
   while (std::getline(in, line)) {
     const size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    const std::string key = lower(trim(line.substr(0, eq)));
+    const std::string key = toLower(trim(line.substr(0, eq)));
     std::string value = trim(line.substr(eq + 1));
     if (!value.empty() && value[0] == '{')
       while (value.find('}') == std::string::npos && std::getline(in, line)) value += " " + line;
@@ -95,9 +85,8 @@ std::pair<std::string, std::string> libraryFiles(const std::string& path) {
       if (exists(data) && data != path) return {path, data};
     return {path, stem + ".sli"};
   }
-  const std::string header = exists(withoutExtension(path) + ".hdr")
-                                 ? withoutExtension(path) + ".hdr"
-                                 : path + ".hdr";
+  const std::string header =
+      exists(withoutExtension(path) + ".hdr") ? withoutExtension(path) + ".hdr" : path + ".hdr";
   return {header, path};
 }
 
@@ -131,7 +120,8 @@ std::vector<double> readValues(const std::string& path, int type, bool bigEndian
 EndmemberTable readEnviLibrary(const std::string& path) {
   const auto [headerPath, dataPath] = libraryFiles(path);
   const auto h = parseHeader(headerPath);
-  const int bands = headerInt(h, "samples", headerPath), spectra = headerInt(h, "lines", headerPath);
+  const int bands = headerInt(h, "samples", headerPath),
+            spectra = headerInt(h, "lines", headerPath);
   const int type = headerInt(h, "data type", headerPath);
   if (type != 4 && type != 5)
     throw IoError("ENVI library '" + headerPath + "' has data type " + std::to_string(type) +
@@ -146,14 +136,20 @@ EndmemberTable readEnviLibrary(const std::string& path) {
   t.names = h.count("spectra names") ? nameList(h.at("spectra names")) : std::vector<std::string>{};
   if (int(t.names.size()) != spectra) t.names = defaultEndmemberNames(spectra);
   if (h.count("wavelength")) {
-    t.wavelengths = wavelengthsToNm(
-        parseEnviList(h.at("wavelength"), "ENVI library '" + headerPath + "' wavelength"),
-        h.count("wavelength units") ? h.at("wavelength units") : "");
-    if (int(t.wavelengths.size()) != bands) t.wavelengths.clear();
+    const std::vector<double> listed =
+        parseEnviList(h.at("wavelength"), "ENVI library '" + headerPath + "' wavelength");
+    if (int(listed.size()) != bands)
+      throw IoError("ENVI library '" + headerPath + "' lists " + std::to_string(listed.size()) +
+                    " wavelengths for " + std::to_string(bands) +
+                    " bands (samples); fix the header's wavelength list");
+    // Units that are not lengths (e.g. "Index") leave the library without wavelengths.
+    t.wavelengths =
+        wavelengthsToNm(listed, h.count("wavelength units") ? h.at("wavelength units") : "");
   }
   t.values.resize(size_t(bands) * spectra);
   for (int s = 0; s < spectra; ++s)
-    for (int b = 0; b < bands; ++b) t.values[size_t(b) * spectra + s] = float(data[size_t(s) * bands + b]);
+    for (int b = 0; b < bands; ++b)
+      t.values[size_t(b) * spectra + s] = float(data[size_t(s) * bands + b]);
   return t;
 }
 
@@ -189,8 +185,8 @@ bool isEnviLibrary(const std::string& path) {
   if (ext != ".hdr") return false;
   try {
     const auto h = parseHeader(path);
-    return h.count("file type") && lower(h.at("file type")).find("spectral library") !=
-                                       std::string::npos;
+    return h.count("file type") &&
+           toLower(h.at("file type")).find("spectral library") != std::string::npos;
   } catch (const IoError&) {
     return false;
   }
@@ -229,7 +225,8 @@ double convolve(const EndmemberTable& t, const std::vector<int>& order, int s, d
   for (size_t k = 0; k < order.size(); ++k) {
     const double d = x[order[k]] - centre;
     if (std::abs(d) > 3 * sigma) continue;
-    const double left = x[order[k > 0 ? k - 1 : k]], right = x[order[k + 1 < order.size() ? k + 1 : k]];
+    const double left = x[order[k > 0 ? k - 1 : k]],
+                 right = x[order[k + 1 < order.size() ? k + 1 : k]];
     const double w = std::exp(-0.5 * d * d / (sigma * sigma)) * std::max(1e-9, (right - left) / 2);
     sum += w * t.at(order[k], s);
     weight += w;
@@ -242,8 +239,9 @@ double convolve(const EndmemberTable& t, const std::vector<int>& order, int s, d
 EndmemberTable resampleLibrary(const EndmemberTable& library, const std::vector<double>& centresNm,
                                const std::vector<double>& fwhmNm, LibraryResampling* how) {
   if (library.wavelengths.size() != size_t(library.bands) || library.bands < 2)
-    throw InvalidArgument("the spectral library states no wavelengths, so it cannot be matched "
-                          "to the scene's bands: give it a wavelength column (CSV) or list");
+    throw InvalidArgument(
+        "the spectral library states no wavelengths, so it cannot be matched "
+        "to the scene's bands: give it a wavelength column (CSV) or list");
   LibraryResampling done;
   const bool same = library.wavelengths.size() == centresNm.size() &&
                     std::equal(centresNm.begin(), centresNm.end(), library.wavelengths.begin(),
@@ -270,9 +268,9 @@ EndmemberTable resampleLibrary(const EndmemberTable& library, const std::vector<
   out.values.resize(size_t(out.bands) * out.endmembers());
   for (int b = 0; b < out.bands; ++b)
     for (int s = 0; s < out.endmembers(); ++s)
-      out.values[size_t(b) * out.endmembers() + s] = float(
-          done.gaussian ? convolve(library, order, s, centresNm[b], fwhmNm[b])
-                        : interpolate(library, order, s, centresNm[b]));
+      out.values[size_t(b) * out.endmembers() + s] =
+          float(done.gaussian ? convolve(library, order, s, centresNm[b], fwhmNm[b])
+                              : interpolate(library, order, s, centresNm[b]));
   if (how) *how = done;
   return out;
 }

@@ -8,22 +8,14 @@
 #include <regex>
 
 #include "core/errors.h"
+#include "core/io/text.h"
 
 namespace dequnmix {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trimmed(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n{}");
-  if (a == std::string::npos) return {};
-  const size_t b = s.find_last_not_of(" \t\r\n{}");
-  return s.substr(a, b - a + 1);
-}
+// ENVI list values come braced: "{ 450, 460 }".
+std::string trimmed(const std::string& s) { return trim(s, " \t\r\n{}"); }
 
 bool parseNumber(const std::string& token, double& value) {
   const std::string t = trimmed(token);
@@ -36,7 +28,7 @@ bool parseNumber(const std::string& token, double& value) {
 }  // namespace
 
 double nanometresPerUnit(const std::string& units) {
-  const std::string u = lower(trimmed(units));
+  const std::string u = toLower(trimmed(units));
   if (u == "nm" || u == "nanometers" || u == "nanometres" || u == "nanometer") return 1.0;
   if (u == "um" || u == "\xc2\xb5m" || u == "micrometers" || u == "micrometres" ||
       u == "micrometer" || u == "microns" || u == "micron")
@@ -64,9 +56,9 @@ std::vector<double> parseEnviList(const std::string& text, const std::string& wh
 
 std::vector<double> wavelengthsToNm(std::vector<double> values, const std::string& units) {
   double factor = nanometresPerUnit(units);
-  if (trimmed(units).empty() || lower(trimmed(units)) == "unknown")
-    factor = std::all_of(values.begin(), values.end(), [](double v) { return v < 30; }) ? 1000.0
-                                                                                         : 1.0;
+  if (trimmed(units).empty() || toLower(trimmed(units)) == "unknown")
+    factor =
+        std::all_of(values.begin(), values.end(), [](double v) { return v < 30; }) ? 1000.0 : 1.0;
   if (factor == 0) return {};
   for (double& v : values) v *= factor;
   return values;
@@ -101,8 +93,7 @@ std::vector<WavelengthRange> parseWavelengthRanges(const std::string& text,
 }
 
 const std::vector<WavelengthRange>& waterVapourWindows() {
-  static const std::vector<WavelengthRange> windows = {
-      {1340, 1450}, {1790, 1960}, {2450, 2500}};
+  static const std::vector<WavelengthRange> windows = {{1340, 1450}, {1790, 1960}, {2450, 2500}};
   return windows;
 }
 
@@ -127,11 +118,10 @@ std::vector<int> matchWavelengths(const std::vector<double>& wanted,
     for (size_t b = 0; b < available.size(); ++b)
       if (best < 0 || std::abs(available[b] - w) < std::abs(available[best] - w)) best = int(b);
     if (best < 0 || !(std::abs(available[best] - w) <= toleranceNm))
-      throw InvalidArgument("no band at " + messageNumber(w) + " nm (within " +
-                            messageNumber(toleranceNm) + " nm" +
-                            (best < 0 ? std::string(")")
-                                      : "; the nearest is at " + messageNumber(available[best]) +
-                                            " nm)"));
+      throw InvalidArgument(
+          "no band at " + messageNumber(w) + " nm (within " + messageNumber(toleranceNm) + " nm" +
+          (best < 0 ? std::string(")")
+                    : "; the nearest is at " + messageNumber(available[best]) + " nm)"));
     indices.push_back(best);
   }
   return indices;

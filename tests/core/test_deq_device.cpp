@@ -32,10 +32,11 @@
 #include <string>
 #include <vector>
 
+#include "core/classical/simplex_ops.h"
 #include "core/deq/deq_ops.h"
 #include "core/deq/deq_unmix.h"
+#include "core/deq/device.h"
 #include "core/metrics/metrics.h"
-#include "core/classical/simplex_ops.h"
 #include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
@@ -562,6 +563,19 @@ TEST(DeqDevice, RejectsUnknownAndMissingDevices) {
     io.device = "cuda:0";
     EXPECT_NO_THROW(unmixSceneWithDeqModel(model, s.scene, s.height, s.width, io));
   }
+}
+
+// "auto" is the GPU exactly when one is usable; asking for CUDA where it is not says which
+// of the two is missing: CUDA in this LibTorch build, or a visible GPU.
+TEST(DeqDevice, AutoPicksTheGpuWhenThereAndCudaErrorsSayWhatIsMissing) {
+  EXPECT_EQ(parseDevice("auto"),
+            cudaAvailable() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU));
+  EXPECT_EQ(parseDevice("cpu"), torch::Device(torch::kCPU));
+  if (cudaAvailable()) return;
+  const std::string missing = libtorchHasCuda() ? "sees none" : "LibTorch has none";
+  for (const std::string name : {"cuda", "cuda:0"})
+    test::expectThrowWith<InvalidArgument>([&] { parseDevice(name); },
+                                           {"'" + name + "'", missing, "cpu or auto"});
 }
 
 // ----------------------------------------------------------------------------------------

@@ -683,6 +683,31 @@ TEST_F(AlgorithmTest, EnviLibraryIsResampledToTheScene) {
                 {"ENDMEMBERS", "covers", "band 9"});
 }
 
+// A library header that cannot be read is refused with the file and the field it lacks.
+TEST_F(AlgorithmTest, MalformedEnviLibraryHeadersAreRefusedByName) {
+  const Scene s = synthesize(12, 12, 6, 3);
+  const std::vector<double> wavelengths{400, 500, 600, 700, 800, 900};
+  const std::vector<std::vector<float>> spectra(3, std::vector<float>(6, 0.5f));
+  auto fclsWithHeader = [&](const QString& name, const QString& from, const QString& to) {
+    writeEnviLibrary(path(name + ".sli"), {"a", "b", "c"}, wavelengths, spectra);
+    QString header = QString::fromUtf8(readBytes(path(name + ".hdr")));
+    EXPECT_TRUE(header.contains(from)) << from.toStdString();
+    writeBytes(path(name + ".hdr"), header.replace(from, to).toUtf8());
+    return QVariantMap{
+        {"INPUT", s.scene}, {"ENDMEMBERS", path(name + ".sli")}, {"OUTPUT", out(name + ".tif")}};
+  };
+  expectFailure("dequnmix:fcls", fclsWithHeader("nosamples", "samples = 6", "samples = six"),
+                {"ENDMEMBERS", "nosamples.hdr", "'samples' is not a count"});
+  expectFailure("dequnmix:fcls", fclsWithHeader("noenvi", "ENVI\n", "ENV\n"),
+                {"ENDMEMBERS", "noenvi.hdr", "not an ENVI header"});
+  expectFailure("dequnmix:fcls", fclsWithHeader("short", "800, 900", "800"),
+                {"ENDMEMBERS", "lists 5 wavelengths for 6 bands"});
+  expectFailure("dequnmix:fcls", fclsWithHeader("words", "500", "five hundred"),
+                {"ENDMEMBERS", "'five hundred' is not a number"});
+  expectFailure("dequnmix:fcls", fclsWithHeader("type", "data type = 4", "data type = 1"),
+                {"ENDMEMBERS", "data type 1"});
+}
+
 // On noise-free mixtures every method recovers the abundances; on the scene scaled by 1.5
 // (off the simplex) only the unconstrained sum exceeds one.
 TEST_F(AlgorithmTest, AbundanceMethodsAgreeOnTheModelAndDifferOffIt) {

@@ -156,6 +156,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "EPOCHS",
                                                            "SEED",
                                                            "THREADS",
+                                                           "DEVICE",
                                                            "SOLVER",
                                                            "MAX_ITERATIONS",
                                                            "TOLERANCE",
@@ -184,9 +185,9 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
             QStringList({"CONVERGED_FRACTION", "FINAL_LOSS", "MEAN_ITERATIONS", "OUTPUT",
                          "OUTPUT_ENDMEMBERS", "OUTPUT_MODEL", "OUTPUT_REPORT", "OUTPUT_RESIDUAL",
                          "TRAINING_SECONDS"}));
-  EXPECT_EQ(
-      parameterNames("dequnmix:unmix"),
-      QStringList({"INPUT", "MODEL", "TILE_SIZE", "HALO", "THREADS", "OUTPUT", "OUTPUT_RESIDUAL"}));
+  EXPECT_EQ(parameterNames("dequnmix:unmix"),
+            QStringList({"INPUT", "MODEL", "TILE_SIZE", "HALO", "THREADS", "DEVICE", "OUTPUT",
+                         "OUTPUT_RESIDUAL"}));
   EXPECT_EQ(outputNames("dequnmix:unmix"),
             QStringList({"CONVERGED_FRACTION", "MEAN_ITERATIONS", "MEAN_RESIDUAL_RMSE", "OUTPUT",
                          "OUTPUT_RESIDUAL"}));
@@ -251,6 +252,11 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_EQ(def(unmix, "TILE_SIZE").toInt(), i.tileSize);
   EXPECT_EQ(def(unmix, "HALO").toInt(), i.halo);
   EXPECT_EQ(def(unmix, "THREADS").toInt(), 0);
+  for (const auto* a : {train, unmix}) {
+    EXPECT_EQ(def(a, "DEVICE").toString(), QString(dequnmix::kAutoDevice));
+    EXPECT_TRUE(a->parameterDefinition("DEVICE")->flags() &
+                QgsProcessingParameterDefinition::FlagAdvanced);
+  }
 }
 
 // ------------------------------------------------------------------------ outputs
@@ -659,6 +665,25 @@ TEST_F(TrainUnmixTest, EpochsBelowOne) {
   expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS", "at least 1"});
   p["EPOCHS"] = -3;
   expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS"});
+}
+
+// Where the machine has no usable GPU (every CI machine), asking for one says which part
+// is missing; a name that is no device is refused as such.
+TEST_F(TrainUnmixTest, DeviceThatIsNotThere) {
+  synthesize();
+  QVariantMap p = trainParameters(path("scene.tif"));
+  p["DEVICE"] = "tpu";
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"DEVICE", "unknown device 'tpu'", "auto"});
+  if (dequnmix::resolveDevice("auto") != "cpu") GTEST_SKIP() << "a GPU is visible here";
+  const QString missing = dequnmix::libtorchHasCuda() ? "sees none" : "LibTorch has none";
+  p["DEVICE"] = "cuda";
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"DEVICE", "'cuda'", missing});
+  expectFailure(QStringLiteral("dequnmix:unmix"),
+                {{"INPUT", path("scene.tif")},
+                 {"MODEL", path("missing.dequnmix")},
+                 {"DEVICE", "cuda:1"},
+                 {"OUTPUT", out("a.tif")}},
+                {"DEVICE", "'cuda:1'", missing});
 }
 
 TEST_F(TrainUnmixTest, InitialEndmembersThatDoNotFit) {
