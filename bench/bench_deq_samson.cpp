@@ -7,7 +7,7 @@
 // Options: --help.
 // --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
-//   <bwd it>  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
+//   <bwd it> [<epoch loop s>]  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
 // for bench/run_all.sh to aggregate over seeds and methods.
 // --score-endmembers E.tif --score-abundances A.tif [--score-label L] [--score-seconds S]:
 //   only score another tool's output on the same scene (Orfeo ToolBox's
@@ -68,6 +68,7 @@ struct Args {
   std::string scoreEndmembers, scoreAbundances, scoreLabel = "OTB VCA+UCLS";
   double scoreSeconds = NAN;
   uint64_t seed = 1;
+  int threads = 2;
 };
 
 // Declares every option on `a`, whose initial values are the defaults --help shows; a
@@ -95,6 +96,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--size", a.size, "N", "synthetic scene width and height");
   args.option("--max-abundance", a.maxAbundance, "A", "synthetic scene abundance cap");
   args.option("--data", a.data, "DIR", "folder holding the Samson files");
+  args.option("--threads", a.threads, "N", "LibTorch threads");
   args.flag("--verbose", a.verbose, "training progress on stderr");
   args.flag("--inference-sweep", a.inferenceSweep, "inference iterations and tolerances (stderr)");
   args.flag("--tsv", a.tsv, "one tab-separated ROW line per run instead of the tables");
@@ -166,7 +168,7 @@ class Printer : public ProgressSink {
 DeqTrainOptions optionsFrom(const Args& a, int P) {
   DeqTrainOptions o;
   o.endmembers = P;
-  o.threads = 2;
+  o.threads = a.threads;
   o.seed = a.seed;
   if (a.epochs > 0) o.epochs = a.epochs;
   if (a.lr > 0) o.networkLearningRate = a.lr;
@@ -195,7 +197,7 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
 void sweepInference(const Scene& s, const DeqTrainResult& r, const DeqTrainOptions& train) {
   const int whole = std::max(s.height, s.width);
   DeqInferOptions tight;
-  tight.threads = 2;
+  tight.threads = train.threads;
   tight.tileSize = whole;
   tight.solver.tolerance = 1e-7;
   tight.solver.maxIterations = 500;
@@ -232,7 +234,8 @@ void sweepInference(const Scene& s, const DeqTrainResult& r, const DeqTrainOptio
   }
 }
 
-// Child: one training run; prints "RESULT msad armse armseMean seconds peakMiB fwdIt bwdIt".
+// Child: one training run; prints "RESULT msad armse armseMean seconds peakMiB fwdIt bwdIt
+// initMsad initArmse initArmseMean lastResidual epochLoopSeconds".
 int runChild(const Args& a) {
   Scene s = loadScene(a);
   DeqTrainInput in;
@@ -250,15 +253,17 @@ int runChild(const Args& a) {
   const double peak = (statusKiB("VmHWM:") - rss0) / 1024.0;
   const Score d = score(s, r.model.endmembers.values, r.abundances);
   const Score init = score(s, r.model.initialEndmembers.values, r.initialAbundances);
-  double fwd = 0, bwd = 0;
+  double fwd = 0, bwd = 0, epochSeconds = 0;
   for (const auto& e : r.epochs) {
     fwd += e.forward.meanIterations();
     bwd += e.backward.meanIterations();
+    epochSeconds += e.seconds;
   }
   if (a.inferenceSweep) sweepInference(s, r, o);
-  std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g\n", d.msad, d.armse,
-              d.armseMean, seconds, peak, fwd / r.epochs.size(), bwd / r.epochs.size(), init.msad,
-              init.armse, init.armseMean, r.epochs.back().forward.lastRelativeResidual);
+  std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g %.3f\n", d.msad,
+              d.armse, d.armseMean, seconds, peak, fwd / r.epochs.size(), bwd / r.epochs.size(),
+              init.msad, init.armse, init.armseMean, r.epochs.back().forward.lastRelativeResidual,
+              epochSeconds);
   return 0;
 }
 
@@ -311,8 +316,8 @@ int main(int argc, char** argv) {
   Scene s = loadScene(a);
   const int64_t n = int64_t(s.height) * s.width;
   if (!a.tsv) {
-    std::printf("## DEQ-Unmix on %s (%d x %d x %d, P = %d), default settings, 2 threads\n\n",
-                name.c_str(), s.width, s.height, s.bands, s.P);
+    std::printf("## DEQ-Unmix on %s (%d x %d x %d, P = %d), default settings, %d threads\n\n",
+                name.c_str(), s.width, s.height, s.bands, s.P, a.threads);
     std::printf(
         "| method | seed | mSAD rad | mSAD deg | aRMSE | aRMSE mean/endm. | train s | peak "
         "MiB | fwd it | bwd it |\n|---|---|---|---|---|---|---|---|---|---|\n");
@@ -365,14 +370,14 @@ int main(int argc, char** argv) {
                   out.c_str());
       continue;
     }
-    double v[11];
-    std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1],
-                &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
+    double v[12];
+    std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &v[0],
+                &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11]);
     if (a.tsv) {
       std::printf("ROW\trefined E + FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n",
                   (unsigned long long)seed, v[7], v[8], v[9]);
-      std::printf("ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\n",
-                  (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+      std::printf("ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\t%.3f\n",
+                  (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[11]);
       std::fflush(stdout);
       continue;
     }

@@ -1,5 +1,7 @@
 #include "core/runtime.h"
 
+#include <dlfcn.h>
+
 #include <string>
 #include <thread>
 
@@ -14,12 +16,32 @@ int hardwareThreadCount() {
   return cores > 0 ? static_cast<int>(cores) : 1;
 }
 
+namespace {
+
+// LibTorch parallelises with its OpenMP team; a BLAS with its own thread pool (Debian's
+// OpenBLAS) on the same cores makes each product fight that team, and the product is
+// faster on one thread (bench/README.md, "Thread pools"). OpenBLAS is found among the
+// loaded libraries, so a BLAS without this entry point is left alone.
+void useOneBlasThread() {
+  for (const char* library : {"libopenblas.so.0", "libblas.so.3"}) {
+    void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
+    if (!handle) continue;
+    using SetThreads = void (*)(int);
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads")))
+      set(1);
+    dlclose(handle);
+  }
+}
+
+}  // namespace
+
 int setThreadCount(int threads) {
   if (threads < 0) {
     throw InvalidArgument("the thread count is " + std::to_string(threads) +
                           " but must be 0 (all hardware threads) or more");
   }
   at::set_num_threads(threads > 0 ? threads : hardwareThreadCount());
+  useOneBlasThread();
   return at::get_num_threads();
 }
 

@@ -12,7 +12,8 @@ int hardwareThreadCount();
 // hardware threads. Returns the count in effect. With OpenMP the setting belongs to the
 // calling thread, so call it on the thread that runs the computation (in a Processing
 // algorithm: processAlgorithm(), not prepareAlgorithm()). Throws InvalidArgument when
-// `threads` is negative.
+// `threads` is negative. A BLAS with its own thread pool (OpenBLAS) is set to one thread:
+// LibTorch's threads do the parallel work.
 int setThreadCount(int threads);
 
 }  // namespace dequnmix
