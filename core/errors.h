@@ -25,6 +25,12 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// A data-parallel run lost a rank or could not reach the others (core/distributed).
+class DistributedError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The caller asked to stop (ProgressSink::isCanceled()).
 class Canceled : public Error {
  public:

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # ../shared/PLATFORM.md
-  qgis qgis-providers libqgis-dev python3-qgis libtorch-dev libgtest-dev xvfb xauth otb-bin
+  qgis qgis-providers libqgis-dev python3-qgis libtorch-dev libgloo-dev libgtest-dev xvfb xauth otb-bin
   gdal-bin python3-gdal python3-numpy libopenblas0-pthread
   # build tools
   cmake ninja-build g++ ccache git

@@ -32,6 +32,8 @@
 
 namespace dequnmix {
 
+class ProcessGroup;
+
 // ----------------------------------------------------------------------------------------
 // Errors specific to DEQ-Unmix model files (all are IoError, so adapters can catch either).
 class ModelFileError : public IoError {
@@ -405,13 +407,19 @@ struct DeqTrainResult {
   EndmemberRefinement refinement = EndmemberRefinement::None;
   double affineModelExcess = 0;
   double volumeRatio = 0;
+  int worldSize = 1;  // processes that trained it together (data-parallel)
 };
 
 // Throws InvalidArgument (sizes, epochs < 1, endmember table of the wrong band count,
 // reference of the wrong size, scene smaller than the receptive field), Canceled.
+// With a `group` of more than one process (core/distributed/process_group.h), every rank
+// calls this with the same scene and options: the endmembers and the network start as rank
+// 0's, each rank trains on its share of every step's random tiles, and the gradients are
+// averaged over the ranks before each optimiser step, so every rank ends with the same
+// network (DistributedDataParallel's semantics); DistributedError when a rank is lost.
 DeqTrainResult trainDeqUnmix(const DeqTrainInput& input, const DeqTrainOptions& options,
                              const DeqInferOptions& inference = {},
-                             ProgressSink* progress = nullptr);
+                             ProgressSink* progress = nullptr, ProcessGroup* group = nullptr);
 
 // ----------------------------------------------------------------------------------------
 // Tiled inference over a streaming interface (the adapter reads from / writes to GDAL).

@@ -11,6 +11,7 @@
 #include "core/deq/scene_tensors.h"
 #include "core/deq/trainer.h"
 #include "core/deq/training_data.h"
+#include "core/distributed/process_group_ops.h"
 #include "core/endmembers/initial_endmembers.h"
 #include "core/errors.h"
 
@@ -136,7 +137,8 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
 }  // namespace
 
 DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& options,
-                             const DeqInferOptions& inference, ProgressSink* progress) {
+                             const DeqInferOptions& inference, ProgressSink* progress,
+                             ProcessGroup* group) {
   validateTrain(in, options);
   inference.solver.validate("inference solver");
   const torch::Device device = parseDevice(options.device);
@@ -145,8 +147,9 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
 
   ProgressRange initProgress(progress, 0.0, 0.05);
   TrainingData data = trainingScene(in);
-  const InitialEndmembers init =
+  InitialEndmembers init =
       initialEndmembers({&in, data.raw, data.validFlat, data.validPixels}, options, &initProgress);
+  if (group) broadcastFromRankZero(*group, {init.endmembers});
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
   o.alpha = init.alpha;
@@ -154,6 +157,7 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
 
   const int P = int(init.endmembers.size(1));
   DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);
+  if (group) broadcastFromRankZero(*group, net.parameters());
   // The prox learns from the scene into the network first; the one made after sees that.
   if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
   prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), device, data);
@@ -162,13 +166,14 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   DeqTrainResult result;
   result.initialAbundances = startAbundances(data);
   ProgressRange trainProgress(progress, 0.05, 0.9);
-  const TrainerResult trained = trainNetwork(net, data, o, &trainProgress);
+  const TrainerResult trained = trainNetwork(net, data, o, &trainProgress, group);
   result.epochs = trained.epochs;
   result.model = assembleModel(in, o, inference, init, data, net, trained);
   result.model.summary.trainingSeconds = secondsSince(t0);
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;
   result.volumeRatio = init.volumeRatio;
+  result.worldSize = group ? group->size() : 1;
 
   ProgressRange outProgress(progress, 0.9, 1.0);
   finalInference(in, o, inference, result, &outProgress);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/deq/device.h"
+#include "core/distributed/process_group_ops.h"
 #include "core/errors.h"
 
 namespace dequnmix {
@@ -37,23 +38,30 @@ struct Batch {
   torch::Tensor scene, start, mask, reference, guide;
 };
 
+// Random tiles when the scene is over the memory budget or the run is data-parallel: every
+// rank draws the same ranks x tilesPerStep tiles per step (same seed) and keeps its share.
 class TileSampler {
  public:
-  TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress)
-      : data_(d), tiles_(o.tilesPerStep), rng_(o.seed + 7) {
+  TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress,
+              int rank, int ranks)
+      : data_(d), tiles_(o.tilesPerStep), rank_(rank), ranks_(ranks), rng_(o.seed + 7) {
     const int H = int(d.scene.size(2)), W = int(d.scene.size(3));
     const int64_t N = int64_t(H) * W;
-    tiled_ = bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
-             o.memoryBudgetMiB * 1048576.0;
+    const bool overBudget = bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) *
+                                double(N) >
+                            o.memoryBudgetMiB * 1048576.0;
+    tiled_ = overBudget || ranks > 1;
     tile_ = std::min({o.tileSize, H, W});
-    const int64_t perStep = int64_t(tiles_) * tile_ * tile_;
+    const int64_t perStep = int64_t(tiles_) * ranks_ * tile_ * tile_;
     const int64_t valid = d.validFlat.sum().item<int64_t>();
     steps_ = tiled_ ? int(std::max<int64_t>(1, (valid + perStep - 1) / perStep)) : 1;
     if (tiled_ && progress)
-      progress->info("Scene exceeds the training memory budget: training on " +
-                     std::to_string(tiles_) + " random " + std::to_string(tile_) + " x " +
-                     std::to_string(tile_) + " tiles per step, " + std::to_string(steps_) +
-                     " steps per epoch");
+      progress->info(std::string(overBudget ? "Scene exceeds the training memory budget"
+                                            : "Data-parallel training") +
+                     ": training on " + std::to_string(tiles_) + " random " +
+                     std::to_string(tile_) + " x " + std::to_string(tile_) + " tiles per step" +
+                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") +
+                     ", " + std::to_string(steps_) + " steps per epoch");
   }
   bool tiled() const { return tiled_; }
   int stepsPerEpoch() const { return steps_; }
@@ -64,9 +72,10 @@ class TileSampler {
     std::uniform_int_distribution<int> dr(0, int(d.scene.size(2)) - tile_);
     std::uniform_int_distribution<int> dc(0, int(d.scene.size(3)) - tile_);
     std::vector<torch::Tensor> ys, as, ms, rs, gs;
-    for (int k = 0; k < tiles_; ++k) {
+    for (int k = 0; k < tiles_ * ranks_; ++k) {
       using torch::indexing::Slice;
       const int r = dr(rng_), c = dc(rng_);
+      if (k / tiles_ != rank_) continue;  // another rank's tile
       const Slice rows(r, r + tile_), cols(c, c + tile_);
       auto crop = [&](const torch::Tensor& t) { return t.index({0, Slice(), rows, cols}); };
       ys.push_back(crop(d.scene));
@@ -85,7 +94,7 @@ class TileSampler {
 
  private:
   const TrainingData& data_;
-  int tiles_, tile_ = 0, steps_ = 1;
+  int tiles_, rank_, ranks_, tile_ = 0, steps_ = 1;
   bool tiled_ = false;
   std::mt19937_64 rng_;
 };
@@ -126,11 +135,13 @@ void checkFinite(double loss, const std::vector<torch::Tensor>& params, int epoc
 
 class Trainer {
  public:
-  Trainer(DeqNetwork& net, const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress)
+  Trainer(DeqNetwork& net, const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress,
+          ProcessGroup* group)
       : net_(net),
         o_(o),
         progress_(progress),
-        sampler_(d, o, progress),
+        group_(group && group->size() > 1 ? group : nullptr),
+        sampler_(d, o, progress, group_ ? group_->rank() : 0, group_ ? group_->size() : 1),
         E_((d.endmembers * d.scale).to(d.scene.device()).requires_grad_(o.trainEndmembers)),
         optimizer_(parameterGroups(), torch::optim::AdamWOptions(o.networkLearningRate)),
         decay_(optimizer_, unsigned(o.decayEvery), o.decayFactor),
@@ -172,9 +183,20 @@ class Trainer {
   DeqEpochStats runEpoch(int epoch);
   void report(const DeqEpochStats& es) const;
 
+  // Every rank's gradients become their mean (a parameter without one counts as zero).
+  void averageGradients(const std::vector<torch::Tensor>& params) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    averageOverRanks(*group_, grads);
+  }
+
   DeqNetwork& net_;
   const DeqTrainOptions& o_;
   ProgressSink* progress_;
+  ProcessGroup* group_;  // null in a one-process run
   TileSampler sampler_;
   torch::Tensor E_;
   torch::optim::AdamW optimizer_;
@@ -215,6 +237,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
       const bool drifting = warm && g.forward.converged == 0;
       if (o_.warmStartForward) equilibrium_ = drifting ? torch::Tensor() : g.abundances;
     }
+    if (group_) averageGradients(params);
     const double clip =
         o_.gradientClip > 0 ? o_.gradientClip : std::numeric_limits<double>::infinity();
     const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);
@@ -254,9 +277,10 @@ void Trainer::report(const DeqEpochStats& es) const {
 }  // namespace
 
 TrainerResult trainNetwork(DeqNetwork& network, const TrainingData& data,
-                           const DeqTrainOptions& options, ProgressSink* progress) {
+                           const DeqTrainOptions& options, ProgressSink* progress,
+                           ProcessGroup* group) {
   network.setRequiresGrad(true);
-  Trainer trainer(network, data, options, progress);
+  Trainer trainer(network, data, options, progress, group);
   return trainer.run();
 }
 

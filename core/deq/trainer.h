@@ -7,6 +7,7 @@
 
 #include "core/deq/deq_ops.h"
 #include "core/deq/training_data.h"
+#include "core/distributed/process_group.h"
 
 namespace dequnmix {
 
@@ -19,7 +20,11 @@ struct TrainerResult {
 
 // options.alpha must be resolved (>= 0). Throws InvalidArgument when training diverges,
 // Canceled.
+// With a `group` of more than one rank, training always draws tiles: every step draws
+// size() x tilesPerStep tiles from the same seed on every rank, rank r takes the r-th share,
+// and the gradients are averaged over the ranks before clipping and the optimiser step.
 TrainerResult trainNetwork(DeqNetwork& network, const TrainingData& data,
-                           const DeqTrainOptions& options, ProgressSink* progress);
+                           const DeqTrainOptions& options, ProgressSink* progress,
+                           ProcessGroup* group = nullptr);
 
 }  // namespace dequnmix

@@ -1,0 +1,19 @@
+// The exchanges data-parallel training needs, on LibTorch tensors (process_group.h).
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "core/distributed/process_group.h"
+
+namespace dequnmix {
+
+// Replaces every tensor by its mean over the ranks (the gradient average of PyTorch's
+// DistributedDataParallel), in one flat all-reduce. Throws DistributedError.
+void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors);
+
+// Replaces every tensor by rank 0's. Throws DistributedError.
+void broadcastFromRankZero(ProcessGroup& group, const std::vector<torch::Tensor>& tensors);
+
+}  // namespace dequnmix

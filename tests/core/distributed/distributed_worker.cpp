@@ -1,0 +1,56 @@
+// One rank of the data-parallel tests (test_distributed.cpp), started with the environment
+// of a launcher (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): trains the shared case and
+// rank 0 writes the model.
+//   distributed_worker MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS]
+// With DIE_AT_PROGRESS the process exits abruptly (status 3) once training passes that
+// fraction of its progress, as a killed rank would.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "core/distributed/process_group.h"
+#include "core/progress.h"
+#include "tests/core/distributed/distributed_case.h"
+
+namespace {
+
+class DieAt final : public dequnmix::ProgressSink {
+ public:
+  explicit DieAt(double fraction) : fraction_(fraction) {}
+  void setProgress(double fraction) override {
+    if (fraction_ > 0 && fraction >= fraction_) _exit(3);
+  }
+  bool isCanceled() const override { return false; }
+
+ private:
+  double fraction_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS]\n", argv[0]);
+    return 2;
+  }
+  try {
+    using namespace dequnmix;
+    ProcessGroup group(distributedEnvironment());
+    const SyntheticScene s = test::distributedCaseScene();
+    DeqTrainInput in;
+    in.bands = s.bands;
+    in.height = s.height;
+    in.width = s.width;
+    in.scene = s.scene;
+    DieAt sink(argc > 3 ? std::atof(argv[3]) : 0.0);
+    const DeqTrainResult r =
+        trainDeqUnmix(in, test::distributedCaseOptions(std::atoi(argv[2])), {}, &sink, &group);
+    if (group.rank() == 0) saveDeqModel(argv[1], r.model);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
