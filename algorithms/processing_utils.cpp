@@ -531,6 +531,15 @@ std::string DequnmixAlgorithm::deviceParameter(const QVariantMap& parameters,
   }
 }
 
+std::unique_ptr<dequnmix::ProcessGroup> joinProcessGroup(dequnmix::ProgressSink& progress) {
+  const dequnmix::DistributedEnvironment environment = dequnmix::distributedEnvironment();
+  if (!environment.distributed()) return nullptr;
+  progress.info("Data-parallel run: rank " + std::to_string(environment.rank) + " of " +
+                std::to_string(environment.worldSize) + ", joining at " + environment.endpoint() +
+                " (MASTER_ADDR:MASTER_PORT)");
+  return std::make_unique<dequnmix::ProcessGroup>(environment);
+}
+
 dequnmix::EndmemberTable DequnmixAlgorithm::readEndmembers(const QString& path,
                                                            const QString& parameter) {
   if (path.isEmpty()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include <qgsrectangle.h>
 
 #include "algorithms/output_files.h"
+#include "core/distributed/process_group.h"
 #include "core/io/endmember_table.h"
 #include "core/progress.h"
 
@@ -50,6 +52,12 @@ class FeedbackProgress final : public dequnmix::ProgressSink {
   std::mutex mutex_;
   double last_ = -1.0;
 };
+
+// This process's place in a data-parallel run when the launcher's environment names one
+// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, or Slurm's): blocks until every rank has
+// joined and logs the rank. Null for an ordinary run. Throws dequnmix::InvalidArgument and
+// dequnmix::DistributedError.
+std::unique_ptr<dequnmix::ProcessGroup> joinProcessGroup(dequnmix::ProgressSink& progress);
 
 // Call from a catch (...) block: rethrows the exception in flight as a
 // QgsProcessingException carrying the core's message (dequnmix::Error), a cancel notice

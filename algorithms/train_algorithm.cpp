@@ -645,6 +645,8 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
   Timings timings;
   QVariantMap results;
   try {
+    const std::unique_ptr<dequnmix::ProcessGroup> group = joinProcessGroup(progress);
+    const bool writes = !group || group->rank() == 0;  // rank 0 writes every output
     auto t = Clock::now();
     if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
     Georeference geo;
@@ -653,13 +655,17 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
     // Create the rasters now, so that an unwritable path fails before the training.
     const std::vector<std::string> names =
         in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
-    createRasterWriters(out, in, names, geo);
+    if (writes) createRasterWriters(out, in, names, geo);
     timings.emplace_back("reading the scene", secondsSince(t));
 
     t = Clock::now();
-    const dequnmix::DeqTrainResult result = train(in, p, progress, feedback);
+    const dequnmix::DeqTrainResult result = train(in, p, progress, feedback, group.get());
     timings.emplace_back("training and inference (core)", secondsSince(t));
     throwIfCanceled(&progress);
+    if (!writes) {
+      progress.info("Rank " + std::to_string(group->rank()) + " done; rank 0 writes the outputs.");
+      return summaryResults(result.model.summary, progress);
+    }
 
     t = Clock::now();
     if (feedback) feedback->setProgressText(QObject::tr("Writing the outputs"));
@@ -706,7 +712,8 @@ void TrainAlgorithm::createRasterWriters(Outputs& out, const dequnmix::DeqTrainI
 
 dequnmix::DeqTrainResult TrainAlgorithm::train(const dequnmix::DeqTrainInput& in, int p,
                                                FeedbackProgress& progress,
-                                               QgsProcessingFeedback* feedback) const {
+                                               QgsProcessingFeedback* feedback,
+                                               dequnmix::ProcessGroup* group) const {
   progress.info("Training DEQ-Unmix on " + std::to_string(in.width) + " x " +
                 std::to_string(in.height) + " pixels, " + std::to_string(in.bands) + " bands, " +
                 std::to_string(p) + " endmembers, " + std::to_string(options_.epochs) +
@@ -716,7 +723,7 @@ dequnmix::DeqTrainResult TrainAlgorithm::train(const dequnmix::DeqTrainInput& in
   dequnmix::ProgressRange trainProgress(&progress, 0.05, 0.95);
   dequnmix::DeqTrainOptions o = options_;
   o.endmembers = in.hasInitialEndmembers ? o.endmembers : p;
-  return dequnmix::trainDeqUnmix(in, o, inference_, &trainProgress);
+  return dequnmix::trainDeqUnmix(in, o, inference_, &trainProgress, group);
 }
 
 // Writes the rasters, the model and the endmember CSV into the staged outputs.

@@ -74,7 +74,8 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   static void createRasterWriters(Outputs& out, const dequnmix::DeqTrainInput& in,
                                   const std::vector<std::string>& names, const Georeference& geo);
   dequnmix::DeqTrainResult train(const dequnmix::DeqTrainInput& in, int p,
-                                 FeedbackProgress& progress, QgsProcessingFeedback* feedback) const;
+                                 FeedbackProgress& progress, QgsProcessingFeedback* feedback,
+                                 dequnmix::ProcessGroup* group) const;
   static void writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& in,
                            const std::vector<std::string>& names, const Georeference& geo,
                            const dequnmix::DeqTrainResult& result);

@@ -386,7 +386,10 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
           (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   row(h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +
-          (m.summary.tiled ? ", on sampled tiles" : ", on the whole scene"));
+          (m.summary.tiled ? ", on sampled tiles" : ", on the whole scene") +
+          (r.worldSize > 1
+               ? ", data-parallel over " + std::to_string(r.worldSize) + " processes (c10d)"
+               : ""));
   row(h, "Epochs", std::to_string(m.summary.epochs));
   row(h, "Final loss", fmt(m.summary.finalLoss, 6));
   row(h, "Mean forward iterations (training)", fmt(m.summary.meanForwardIterations, 4));

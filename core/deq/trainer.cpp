@@ -42,14 +42,14 @@ struct Batch {
 // rank draws the same ranks x tilesPerStep tiles per step (same seed) and keeps its share.
 class TileSampler {
  public:
-  TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress,
-              int rank, int ranks)
+  TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress, int rank,
+              int ranks)
       : data_(d), tiles_(o.tilesPerStep), rank_(rank), ranks_(ranks), rng_(o.seed + 7) {
     const int H = int(d.scene.size(2)), W = int(d.scene.size(3));
     const int64_t N = int64_t(H) * W;
-    const bool overBudget = bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) *
-                                double(N) >
-                            o.memoryBudgetMiB * 1048576.0;
+    const bool overBudget =
+        bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
+        o.memoryBudgetMiB * 1048576.0;
     tiled_ = overBudget || ranks > 1;
     tile_ = std::min({o.tileSize, H, W});
     const int64_t perStep = int64_t(tiles_) * ranks_ * tile_ * tile_;
@@ -60,8 +60,8 @@ class TileSampler {
                                             : "Data-parallel training") +
                      ": training on " + std::to_string(tiles_) + " random " +
                      std::to_string(tile_) + " x " + std::to_string(tile_) + " tiles per step" +
-                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") +
-                     ", " + std::to_string(steps_) + " steps per epoch");
+                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") + ", " +
+                     std::to_string(steps_) + " steps per epoch");
   }
   bool tiled() const { return tiled_; }
   int stepsPerEpoch() const { return steps_; }

@@ -27,8 +27,8 @@ int integerVariable(const std::function<const char*(const char*)>& lookup, const
   const long value = text ? std::strtol(text, &end, 10) : 0;
   if (!text || end == text || *end != '\0' || value < low || value > high)
     throw InvalidArgument(std::string(name) + " is '" + (text ? text : "") +
-                          "' but a data-parallel run needs an integer from " +
-                          std::to_string(low) + " to " + std::to_string(high));
+                          "' but a data-parallel run needs an integer from " + std::to_string(low) +
+                          " to " + std::to_string(high));
   return int(value);
 }
 
@@ -109,8 +109,8 @@ ProcessGroup::ProcessGroup(const DistributedEnvironment& environment)
     backend_->store = c10::make_intrusive<c10d::TCPStore>(environment.masterAddr, store);
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(glooDevice(environment));
-    backend_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-        backend_->store, environment.rank, environment.worldSize, options);
+    backend_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(backend_->store, environment.rank,
+                                                                  environment.worldSize, options);
   } catch (const std::exception& e) {
     fail(environment, "joining the group at MASTER_ADDR:MASTER_PORT", e);
   }

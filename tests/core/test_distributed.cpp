@@ -1,8 +1,8 @@
 // Data-parallel training on c10d over 127.0.0.1 (core/distributed/process_group.h): 2 and 3
 // ranks, each a distributed_worker process, train the network one process trains on the same
 // tiles; a rank that dies, or a master nobody serves, stops the others with a clear error.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -143,10 +143,14 @@ TEST(DistributedEnvironment, ReadsTorchrunAndSlurmVariablesAndNamesBadOnes) {
   EXPECT_EQ(slurm.worldSize, 4);
   EXPECT_EQ(slurm.timeoutSeconds, 30);
   test::expectThrowWith<InvalidArgument>(
-      [&] { from({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}}); },
+      [&] {
+        from({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "a"}});
+      },
       {"RANK is '2'", "0 to 1"});
   test::expectThrowWith<InvalidArgument>(
-      [&] { from({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}); },
+      [&] {
+        from({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}});
+      },
       {"MASTER_ADDR is not set"});
   test::expectThrowWith<InvalidArgument>(
       [&] {
@@ -198,8 +202,8 @@ TEST(DataParallelTraining, AMasterNobodyServesIsNamedAfterTheTimeout) {
       runRanks(2, port, {1}, {{::testing::TempDir() + "/none.dequnmix", "2"}}, 2);
   EXPECT_EQ(ranks[0].status, 1);
   const std::string endpoint = "127.0.0.1:" + std::to_string(port);
-  for (const std::string& word : {std::string("rank 1 of 2"), endpoint,
-                                  std::string("MASTER_ADDR:MASTER_PORT")})
+  for (const std::string& word :
+       {std::string("rank 1 of 2"), endpoint, std::string("MASTER_ADDR:MASTER_PORT")})
     EXPECT_NE(ranks[0].log.find(word), std::string::npos) << word << " in: " << ranks[0].log;
 }
 

@@ -8,7 +8,8 @@ plugin, and drives the algorithms like a user would.
 Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson DIR]
 CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
-exit code 77 = skipped when the data is absent).
+exit code 77 = skipped when the data is absent), data_parallel (train as two ranks on
+127.0.0.1, started by hand as a launcher would).
 """
 
 import argparse
@@ -17,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -234,7 +236,44 @@ def case_samson(qp, work, args):
     return 0
 
 
-CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson}
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def case_data_parallel(qp, work, args):
+    """Two ranks started by hand, as a launcher would: rank 0 alone writes the outputs."""
+    scene = os.path.join(work, "scene.tif")
+    qp.run("dequnmix:synthesize", {
+        "WIDTH": 48, "HEIGHT": 48, "BANDS": 30, "ENDMEMBERS": 3, "SEED": 5, "OUTPUT": scene,
+        "OUTPUT_ABUNDANCES": os.path.join(work, "ref.tif"),
+        "OUTPUT_ENDMEMBERS": os.path.join(work, "ref.csv")})
+    outputs = {key: os.path.join(work, name) for key, name in (
+        ("OUTPUT_MODEL", "m.dequnmix"), ("OUTPUT", "a.tif"), ("OUTPUT_ENDMEMBERS", "e.csv"),
+        ("OUTPUT_REPORT", "r.html"))}
+    command = [qp.binary, "run", "dequnmix:train", "--", "INPUT=" + scene, "ENDMEMBERS=3",
+               "EPOCHS=4", "THREADS=1"] + ["{}={}".format(k, v) for k, v in outputs.items()]
+    port = str(free_port())
+    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE="2",
+                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in (0, 1)]
+    logs = [rank.communicate(timeout=300)[0] for rank in ranks]
+    for r, (rank, log) in enumerate(zip(ranks, logs)):
+        check(rank.returncode == 0, "rank {} failed:\n{}".format(r, log[-3000:]))
+        check("rank {} of 2".format(r) in log, "rank {} did not join:\n{}".format(r, log))
+    check("rank 0 writes the outputs" in logs[1], "rank 1 did not leave the outputs to rank 0")
+    for key, path in outputs.items():
+        check(os.path.isfile(path), "rank 0 did not write " + key)
+    with open(outputs["OUTPUT_REPORT"]) as f:
+        check("data-parallel over 2 processes" in f.read(), "the report does not name the ranks")
+    return 0
+
+
+CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson,
+         "data_parallel": case_data_parallel}
 
 
 def main():
