@@ -40,8 +40,9 @@ std::vector<float> GdalWindowReader::readAll() {
 
 // ---------------------------------------------------------------------------- writer
 
-StripTileWriter::StripTileWriter(GdalRasterWriter& abundances, GdalRasterWriter* residual)
-    : abundances_(abundances), residual_(residual) {}
+StripTileWriter::StripTileWriter(GdalRasterWriter& abundances, GdalRasterWriter* residual,
+                                 bool everyRow)
+    : abundances_(abundances), residual_(residual), everyRow_(everyRow) {}
 
 void StripTileWriter::flush() {
   if (stripRow_ < 0) return;
@@ -83,7 +84,7 @@ void StripTileWriter::write(int row, int col, int rows, int cols, const float* a
 
 void StripTileWriter::finish() {
   flush();
-  if (rowsDone_ != abundances_.height()) {
+  if (everyRow_ && rowsDone_ != abundances_.height()) {
     throw IoError("unmix: only " + std::to_string(rowsDone_) + " of " +
                   std::to_string(abundances_.height()) + " rows were written");
   }

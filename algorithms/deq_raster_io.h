@@ -42,8 +42,9 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
 
 class StripTileWriter final : public dequnmix::DeqTileWriter {
  public:
-  // `residual` may be null (then residual tiles are ignored).
-  StripTileWriter(GdalRasterWriter& abundances, GdalRasterWriter* residual);
+  // `residual` may be null (then residual tiles are ignored). With `everyRow` false (a
+  // data-parallel rank's share of the tiles) rows no tile reached stay nodata.
+  StripTileWriter(GdalRasterWriter& abundances, GdalRasterWriter* residual, bool everyRow = true);
   void write(int row, int col, int rows, int cols, const float* abundances,
              const float* residual) override;
   // Writes a pending strip; throws IoError unless every row was written.
@@ -53,6 +54,7 @@ class StripTileWriter final : public dequnmix::DeqTileWriter {
   void flush();
   GdalRasterWriter& abundances_;
   GdalRasterWriter* residual_;
+  bool everyRow_;
   int stripRow_ = -1;
   int stripRows_ = 0;
   int rowsDone_ = 0;

@@ -1,6 +1,12 @@
 #include "algorithms/unmix_algorithm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
 
 #include <qgsprocessingoutputs.h>
 #include <qgsprocessingparameters.h>
@@ -18,6 +24,103 @@ QString bandList(const std::vector<int>& bands) {
   for (int b : bands) list << QString::number(b);
   return list.join(QStringLiteral(", "));
 }
+
+// The abundance raster and the optional residual raster of one unmixing, staged until
+// commit() (a failure leaves neither).
+struct RasterOutputs {
+  RasterOutputs(const QString& abundancePath, const QString& residualPath,
+                const GdalWindowReader& reader, const std::vector<std::string>& names)
+      : abundances(std::make_unique<GdalRasterWriter>(abundancePath.toStdString(), reader.width(),
+                                                      reader.height(), names, reader.georeference(),
+                                                      kOutputNoData)),
+        residual(residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(),
+                                   reader.georeference())) {}
+  void commit() {
+    abundances->finish();
+    if (residual) residual->finish();
+    abundances->commit();
+    if (residual) residual->commit();
+  }
+  std::unique_ptr<GdalRasterWriter> abundances, residual;
+};
+
+// The part rasters of a data-parallel unmix: one hidden GeoTIFF per rank next to each
+// output. Each rank removes its own when done; rank 0 removes every one (a lost rank's too).
+class RankParts {
+ public:
+  RankParts(QString abundances, QString residual, int rank, int ranks)
+      : abundances_(std::move(abundances)),
+        residual_(std::move(residual)),
+        rank_(rank),
+        ranks_(ranks) {}
+  ~RankParts() {
+    for (int r = 0; r < ranks_; ++r)
+      if (rank_ == 0 || r == rank_)
+        for (const QString& part : {abundance(r), residual(r)}) QFile::remove(part);
+  }
+  QString abundance(int rank) const { return part(abundances_, rank); }
+  QString residual(int rank) const {
+    return residual_.isEmpty() ? QString() : part(residual_, rank);
+  }
+
+  // Writes every pixel from the part of the rank that owns its tile (TileShare).
+  void assemble(RasterOutputs& out, int tileSize) const {
+    assembleRaster(*out.abundances, tileSize, [this](int r) { return abundance(r); });
+    if (out.residual)
+      assembleRaster(*out.residual, tileSize, [this](int r) { return residual(r); });
+  }
+
+ private:
+  static QString part(const QString& output, int rank) {
+    const QFileInfo file(output);
+    return file.dir().filePath(
+        QStringLiteral(".%1.rank%2.tif").arg(file.completeBaseName()).arg(rank));
+  }
+
+  template <typename PartOf>
+  void assembleRaster(GdalRasterWriter& out, int tileSize, PartOf partOf) const {
+    const int W = out.width(), H = out.height(), P = out.bands();
+    const int tilesX = (W + tileSize - 1) / tileSize;
+    std::vector<std::unique_ptr<GdalWindowReader>> parts;
+    for (int r = 0; r < ranks_; ++r)
+      parts.push_back(std::make_unique<GdalWindowReader>(partOf(r).toStdString(),
+                                                         std::vector<int>{}, "a rank's part"));
+    for (int row = 0; row < H; row += tileSize) {
+      const int rows = std::min(tileSize, H - row);
+      const size_t plane = size_t(rows) * W;
+      std::vector<std::vector<float>> values(ranks_, std::vector<float>(plane * P));
+      for (int r = 0; r < ranks_; ++r) parts[r]->read(row, 0, rows, W, values[r].data());
+      std::vector<float> strip(plane * P);
+      for (size_t i = 0; i < plane; ++i) {
+        const int64_t tile = int64_t(row / tileSize) * tilesX + int64_t(i % W) / tileSize;
+        const std::vector<float>& owner = values[size_t(tile % ranks_)];
+        for (int e = 0; e < P; ++e) {
+          const float v = owner[size_t(e) * plane + i];
+          strip[i * P + e] = std::isfinite(v) ? v : out.nodata();
+        }
+      }
+      out.writeRows(row, rows, strip.data());
+    }
+  }
+
+  QString abundances_, residual_;
+  int rank_, ranks_;
+};
+
+// The statistics of every rank's tiles together.
+dequnmix::DeqInferStats summedOverRanks(dequnmix::DeqInferStats s, dequnmix::ProcessGroup& group) {
+  const std::vector<double> total =
+      group.sum({double(s.tiles), double(s.validPixels), s.meanResidualRmse * double(s.validPixels),
+                 double(s.solver.solves), double(s.solver.iterations), double(s.solver.converged)});
+  s.tiles = int64_t(total[0]);
+  s.validPixels = int64_t(total[1]);
+  s.meanResidualRmse = total[1] > 0 ? total[2] / total[1] : 0.0;
+  s.solver.solves = int64_t(total[3]);
+  s.solver.iterations = int64_t(total[4]);
+  s.solver.converged = int64_t(total[5]);
+  return s;
+}
+
 }  // namespace
 
 QString UnmixAlgorithm::name() const { return QStringLiteral("unmix"); }
@@ -125,17 +228,18 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     GdalWindowReader reader(input_.gdalPath, modelBands(model, progress), label);
     checkSceneFitsModel(reader, model, progress);
     const Georeference geo = reader.georeference();
-    GdalRasterWriter abundanceWriter(outputPath.toStdString(), reader.width(), reader.height(),
-                                     model.endmembers.names, geo, kOutputNoData);
-    const std::unique_ptr<GdalRasterWriter> residualWriter =
-        residualWriterFor(residualPath.toStdString(), reader.width(), reader.height(), geo);
-    StripTileWriter writer(abundanceWriter, residualWriter.get());
-    const dequnmix::DeqInferStats stats = infer(model, reader, writer, progress, feedback);
-    writer.finish();
-    abundanceWriter.finish();
-    if (residualWriter) residualWriter->finish();
-    abundanceWriter.commit();
-    if (residualWriter) residualWriter->commit();
+    const std::unique_ptr<dequnmix::ProcessGroup> group = joinProcessGroup(progress);
+    dequnmix::DeqInferStats stats;
+    if (group) {
+      stats = inferDataParallel(model, reader, paths, *group, progress, feedback);
+    } else {
+      RasterOutputs out(paths.abundances, paths.residual, reader, model.endmembers.names);
+      StripTileWriter writer(*out.abundances, out.residual.get());
+      stats = infer(model, reader, writer, progress, feedback);
+      writer.finish();
+      out.commit();
+    }
+    requireValidPixels(stats);
     outputs = statsResults(stats, progress);
   } catch (...) {
     rethrowAsProcessingException();
@@ -222,11 +326,12 @@ void UnmixAlgorithm::checkSceneFitsModel(const GdalWindowReader& reader,
              QStringLiteral("the scene the model was trained on"), progress);
 }
 
-// Tiled inference with the model's solver settings; fails when no pixel is valid.
+// Tiled inference of `share`'s tiles with the model's solver settings.
 dequnmix::DeqInferStats UnmixAlgorithm::infer(const dequnmix::DeqModel& model,
                                               GdalWindowReader& reader, StripTileWriter& writer,
                                               FeedbackProgress& progress,
-                                              QgsProcessingFeedback* feedback) const {
+                                              QgsProcessingFeedback* feedback,
+                                              dequnmix::TileShare share) const {
   dequnmix::DeqInferOptions o = options_;
   o.solver = model.solver;   // the model's inference settings (same as train's OUTPUT)
   o.computeResidual = true;  // MEAN_RESIDUAL_RMSE is reported either way
@@ -237,14 +342,49 @@ dequnmix::DeqInferStats UnmixAlgorithm::infer(const dequnmix::DeqModel& model,
                 " (" + std::to_string(o.threads) + " threads, " + o.device + ")");
   if (feedback) feedback->setProgressText(QObject::tr("Inference tiles"));
   const dequnmix::DeqInferStats stats = dequnmix::unmixWithDeqModel(
-      model, reader.height(), reader.width(), reader, writer, o, &progress);
+      model, reader.height(), reader.width(), reader, writer, o, &progress, share);
   throwIfCanceled(&progress);
+  return stats;
+}
+
+void UnmixAlgorithm::requireValidPixels(const dequnmix::DeqInferStats& stats) const {
   if (stats.validPixels == 0) {
     fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
                      "one band the model uses. Check the raster's nodata value.")
              .arg(input_.layerName));
   }
-  return stats;
+}
+
+// Each rank unmixes its share of the tiles into a part raster next to the output; rank 0
+// then assembles the output from the parts (each pixel from the rank that owns its tile),
+// so it equals a one-process run. The statistics are summed over the ranks.
+dequnmix::DeqInferStats UnmixAlgorithm::inferDataParallel(const dequnmix::DeqModel& model,
+                                                          GdalWindowReader& reader,
+                                                          const AbundanceOutputPaths& paths,
+                                                          dequnmix::ProcessGroup& group,
+                                                          FeedbackProgress& progress,
+                                                          QgsProcessingFeedback* feedback) const {
+  const dequnmix::TileShare share{group.rank(), group.size()};
+  RankParts parts(paths.abundances, paths.residual, share.rank, share.ranks);
+  dequnmix::DeqInferStats stats;
+  {
+    RasterOutputs mine(parts.abundance(share.rank), parts.residual(share.rank), reader,
+                       model.endmembers.names);
+    StripTileWriter writer(*mine.abundances, mine.residual.get(), false);
+    stats = infer(model, reader, writer, progress, feedback, share);
+    writer.finish();
+    mine.commit();
+  }
+  group.barrier();  // every part is complete
+  if (share.rank == 0) {
+    progress.info("Assembling the output from the " + std::to_string(share.ranks) +
+                  " ranks' parts");
+    RasterOutputs out(paths.abundances, paths.residual, reader, model.endmembers.names);
+    parts.assemble(out, options_.tileSize);
+    out.commit();
+  }
+  group.barrier();  // rank 0 has read the parts
+  return summedOverRanks(stats, group);
 }
 
 QVariantMap UnmixAlgorithm::statsResults(const dequnmix::DeqInferStats& stats,

@@ -35,7 +35,16 @@ class UnmixAlgorithm final : public DequnmixAlgorithm {
                                   FeedbackProgress& progress);
   dequnmix::DeqInferStats infer(const dequnmix::DeqModel& model, GdalWindowReader& reader,
                                 StripTileWriter& writer, FeedbackProgress& progress,
-                                QgsProcessingFeedback* feedback) const;
+                                QgsProcessingFeedback* feedback,
+                                dequnmix::TileShare share = {}) const;
+  dequnmix::DeqInferStats inferDataParallel(const dequnmix::DeqModel& model,
+                                            GdalWindowReader& reader,
+                                            const AbundanceOutputPaths& paths,
+                                            dequnmix::ProcessGroup& group,
+                                            FeedbackProgress& progress,
+                                            QgsProcessingFeedback* feedback) const;
+  // Fails when no pixel was valid (every pixel nodata in some band the model uses).
+  void requireValidPixels(const dequnmix::DeqInferStats& stats) const;
   // MEAN_RESIDUAL_RMSE and the other number outputs, also reported as a message.
   static QVariantMap statsResults(const dequnmix::DeqInferStats& stats, FeedbackProgress& progress);
   RasterInput input_;

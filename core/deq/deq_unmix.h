@@ -449,11 +449,21 @@ struct DeqInferStats {
   double pixelsPerSecond = 0;
 };
 
+// A data-parallel run's share of the tiles: tile i (row-major) is this process's when
+// i % ranks == rank. Each tile is solved on its own, so the shares together are exactly
+// the one-process result.
+struct TileShare {
+  int rank = 0;
+  int ranks = 1;
+  bool owns(int64_t tile) const { return tile % ranks == rank; }
+};
+
 // Unmixes a height x width scene tile by tile (tiles written in row-major order, each
-// exactly once). Progress and cancel per tile and per solver iteration.
+// exactly once; only `share`'s tiles). Progress and cancel per tile and per solver
+// iteration.
 DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, DeqTileReader& reader,
                                 DeqTileWriter& writer, const DeqInferOptions& options = {},
-                                ProgressSink* progress = nullptr);
+                                ProgressSink* progress = nullptr, TileShare share = {});
 
 // In-memory convenience over the same tiling: scene is model.bands x height x width.
 struct DeqInferResult {

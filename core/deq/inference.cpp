@@ -113,7 +113,7 @@ void warnUnconverged(const DeqSolveStats& s, ProgressSink* progress) {
 
 DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, DeqTileReader& reader,
                                 DeqTileWriter& writer, const DeqInferOptions& o,
-                                ProgressSink* progress) {
+                                ProgressSink* progress, TileShare share) {
   if (height < 1 || width < 1) throw InvalidArgument("unmix: empty scene");
   if (o.tileSize < 1 || o.halo < 0) throw InvalidArgument("unmix: tile size >= 1, halo >= 0");
   o.solver.validate("inference solver");
@@ -127,8 +127,11 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
   double residualSum = 0;
   std::vector<float> buffer;
   torch::NoGradGuard noGrad;
+  const int64_t tiles = int64_t(tilesY) * tilesX;
+  const int64_t ownTiles = tiles / share.ranks + (share.rank < tiles % share.ranks ? 1 : 0);
   for (int ty = 0; ty < tilesY; ++ty) {
     for (int tx = 0; tx < tilesX; ++tx) {
+      if (!share.owns(int64_t(ty) * tilesX + tx)) continue;
       throwIfCanceled(progress);
       const TileWindow t = tileWindow(ty, tx, height, width, o);
       buffer.assign(size_t(model.bands) * t.readRows * t.readCols, 0.0f);
@@ -142,7 +145,8 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       residualSum += r.residualSum;
       stats.validPixels += r.validPixels;
       ++stats.tiles;
-      if (progress) progress->setProgress(double(stats.tiles) / double(tilesY * tilesX));
+      if (progress)
+        progress->setProgress(double(stats.tiles) / double(std::max<int64_t>(1, ownTiles)));
     }
   }
   stats.seconds = secondsSince(t0);

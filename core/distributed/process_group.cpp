@@ -4,6 +4,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -120,6 +121,15 @@ void ProcessGroup::barrier() {
   exchange(*this, "a barrier", [](c10d::ProcessGroupGloo& g) { return g.barrier(); });
 }
 
+std::vector<double> ProcessGroup::sum(std::vector<double> values) {
+  std::vector<torch::Tensor> buffer{
+      torch::from_blob(values.data(), {int64_t(values.size())}, torch::kFloat64).clone()};
+  exchange(*this, "summing the statistics",
+           [&](c10d::ProcessGroupGloo& g) { return g.allreduce(buffer); });
+  std::copy_n(buffer[0].data_ptr<double>(), values.size(), values.begin());
+  return values;
+}
+
 void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors) {
   if (tensors.empty()) return;
   std::vector<torch::Tensor> flat;
@@ -158,6 +168,7 @@ ProcessGroup::ProcessGroup(const DistributedEnvironment& environment)
 }
 
 void ProcessGroup::barrier() {}
+std::vector<double> ProcessGroup::sum(std::vector<double> values) { return values; }
 void averageOverRanks(ProcessGroup&, const std::vector<torch::Tensor>&) {}
 void broadcastFromRankZero(ProcessGroup&, const std::vector<torch::Tensor>&) {}
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dequnmix {
 
@@ -43,6 +44,8 @@ class ProcessGroup {
   const DistributedEnvironment& environment() const { return environment_; }
   // Waits for every rank (throws DistributedError when one has stopped).
   void barrier();
+  // The element-wise sum of every rank's `values` (same length on every rank).
+  std::vector<double> sum(std::vector<double> values);
 
   struct Backend;  // the c10d process group (process_group_ops.h)
   Backend& backend() { return *backend_; }

@@ -8,8 +8,8 @@ plugin, and drives the algorithms like a user would.
 Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson DIR]
 CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
-exit code 77 = skipped when the data is absent), data_parallel (train as two ranks on
-127.0.0.1, started by hand as a launcher would).
+exit code 77 = skipped when the data is absent), data_parallel (train as two ranks and
+unmix as three on 127.0.0.1, started by hand as a launcher would).
 """
 
 import argparse
@@ -252,24 +252,47 @@ def case_data_parallel(qp, work, args):
     outputs = {key: os.path.join(work, name) for key, name in (
         ("OUTPUT_MODEL", "m.dequnmix"), ("OUTPUT", "a.tif"), ("OUTPUT_ENDMEMBERS", "e.csv"),
         ("OUTPUT_REPORT", "r.html"))}
-    command = [qp.binary, "run", "dequnmix:train", "--", "INPUT=" + scene, "ENDMEMBERS=3",
-               "EPOCHS=4", "THREADS=1"] + ["{}={}".format(k, v) for k, v in outputs.items()]
-    port = str(free_port())
-    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE="2",
-                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in (0, 1)]
-    logs = [rank.communicate(timeout=300)[0] for rank in ranks]
-    for r, (rank, log) in enumerate(zip(ranks, logs)):
-        check(rank.returncode == 0, "rank {} failed:\n{}".format(r, log[-3000:]))
-        check("rank {} of 2".format(r) in log, "rank {} did not join:\n{}".format(r, log))
+    logs = run_ranks(qp, 2, ["dequnmix:train", "INPUT=" + scene, "ENDMEMBERS=3", "EPOCHS=4",
+                             "THREADS=1"] + ["{}={}".format(k, v) for k, v in outputs.items()])
     check("rank 0 writes the outputs" in logs[1], "rank 1 did not leave the outputs to rank 0")
     for key, path in outputs.items():
         check(os.path.isfile(path), "rank 0 did not write " + key)
     with open(outputs["OUTPUT_REPORT"]) as f:
         check("data-parallel over 2 processes" in f.read(), "the report does not name the ranks")
+
+    # unmix over 3 ranks (tiles dealt round-robin) equals the one-process output.
+    unmix = {"INPUT": scene, "MODEL": outputs["OUTPUT_MODEL"], "TILE_SIZE": 16, "THREADS": 1}
+    one = dict(unmix, OUTPUT=os.path.join(work, "one.tif"),
+               OUTPUT_RESIDUAL=os.path.join(work, "one_rmse.tif"))
+    qp.run("dequnmix:unmix", one)
+    three = dict(unmix, OUTPUT=os.path.join(work, "three.tif"),
+                 OUTPUT_RESIDUAL=os.path.join(work, "three_rmse.tif"))
+    run_ranks(qp, 3, ["dequnmix:unmix"] + ["{}={}".format(k, v) for k, v in three.items()])
+    from osgeo import gdal
+    for key in ("OUTPUT", "OUTPUT_RESIDUAL"):
+        a = gdal.Open(one[key]).ReadAsArray()
+        b = gdal.Open(three[key]).ReadAsArray()
+        check(a.shape == b.shape and (a == b).all(),
+              "{} of 3 ranks differs from one process (max {})".format(key, abs(a - b).max()))
+    leftovers = [name for name in os.listdir(work) if ".rank" in name]
+    check(not leftovers, "part rasters left behind: {}".format(leftovers))
     return 0
+
+
+def run_ranks(qp, world, arguments):
+    """Runs `qgis_process run` as `world` ranks on 127.0.0.1; returns their logs."""
+    command = [qp.binary, "run", arguments[0], "--"] + arguments[1:]
+    port = str(free_port())
+    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE=str(world),
+                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in range(world)]
+    logs = [rank.communicate(timeout=300)[0] for rank in ranks]
+    for r, (rank, log) in enumerate(zip(ranks, logs)):
+        check(rank.returncode == 0, "rank {} of {} failed:\n{}".format(r, world, log[-3000:]))
+        check("rank {} of {}".format(r, world) in log, "rank {} did not join:\n{}".format(r, log))
+    return logs
 
 
 CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson,
