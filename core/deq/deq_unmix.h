@@ -237,10 +237,14 @@ struct DeqTrainOptions {
   double minVolumeNoiseMargin = 0;
   int minVolumeSmoothing = 1;
   // Scenes whose training working set would exceed this train on random tiles instead of
-  // the whole image (memory bounded by tileSize, not by the scene).
+  // the whole image (memory bounded by tileSize, not by the scene); `train` streams a scene
+  // file whose pixels alone exceed it (trainDeqUnmixStreamed).
   double memoryBudgetMiB = 1024;
   int tileSize = 64;           // side of the training tiles (only when over the budget)
   int tilesPerStep = 4;        // tiles per optimiser step (only when over the budget)
+  // Optimiser steps per epoch on tiles; 0: as many as cover the scene's pixels once (a
+  // streamed scene of millions of tiles wants a cap).
+  int stepsPerEpoch = 0;
   int threads = 0;             // LibTorch intra-op threads (setThreadCount: 0 = all cores)
   std::string device = "cpu";  // torch::Device string: "cpu", "cuda", "cuda:1"
 };
@@ -431,6 +435,19 @@ class DeqTileReader {
   // (row, col); the model's band subset already applied; NaN marks nodata.
   virtual void read(int row, int col, int rows, int cols, float* values) = 0;
 };
+
+// Training on a scene larger than memory, read only in windows through `reader`. `scene`
+// describes it (bands, height, width, wavelengths, band subset, initial endmembers) with
+// `scene` values left empty. The endmember stage and the input scale come from a sample of
+// random tiles (an eighth of options.memoryBudgetMiB, laid side by side); every epoch then
+// reads its tiles (options.tileSize, tilesPerStep per step, stepsPerEpoch steps or as many
+// as cover the scene once) through the reader. No final inference: unmixWithDeqModel
+// streams it. Throws InvalidArgument for what needs the whole scene (reference
+// abundances, the superpixel prox) and as trainDeqUnmix does.
+DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput& scene,
+                                     const DeqTrainOptions& options,
+                                     ProgressSink* progress = nullptr,
+                                     ProcessGroup* group = nullptr);
 
 class DeqTileWriter {
  public:

@@ -242,6 +242,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("memory_budget_mib", &O::memoryBudgetMiB),
       integerField("tile_size", &O::tileSize),
       integerField("tiles_per_step", &O::tilesPerStep),
+      integerField("steps_per_epoch", &O::stepsPerEpoch),
       integerField("threads", &O::threads),
       textField("device", &O::device),
   };

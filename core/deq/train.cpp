@@ -2,7 +2,13 @@
 // endmember stage, the training data, the trainer loop, the model, the final inference.
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <random>
 #include <sstream>
 
 #include "core/data_checks.h"
@@ -85,7 +91,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   o.backward.validate("training backward solver");
   checkLearningRate(o.networkLearningRate, "network", DeqTrainOptions().networkLearningRate);
   checkLearningRate(o.endmemberLearningRate, "endmember", DeqTrainOptions().endmemberLearningRate);
-  if (o.decayEvery < 1 || !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1)
+  if (o.decayEvery < 1 || !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1 ||
+      o.stepsPerEpoch < 0)
     throw InvalidArgument("training options out of range (decay, tiles)");
 }
 
@@ -134,11 +141,12 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
   result.inference = out.stats.solver;
 }
 
-}  // namespace
-
-DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& options,
-                             const DeqInferOptions& inference, ProgressSink* progress,
-                             ProcessGroup* group) {
+// Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
+// through `streamed`, built once the endmembers and the scale are known).
+DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
+                       const DeqInferOptions& inference, ProgressSink* progress,
+                       ProcessGroup* group, const std::function<StreamedTiles(
+                                                const TrainingData&, const torch::Device&)>& stream) {
   validateTrain(in, options);
   inference.solver.validate("inference solver");
   const torch::Device device = parseDevice(options.device);
@@ -166,7 +174,10 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   DeqTrainResult result;
   result.initialAbundances = startAbundances(data);
   ProgressRange trainProgress(progress, 0.05, 0.9);
-  const TrainerResult trained = trainNetwork(net, data, o, &trainProgress, group);
+  std::optional<StreamedTiles> tiles;
+  if (stream) tiles.emplace(stream(data, device));
+  const TrainerResult trained =
+      trainNetwork(net, data, o, &trainProgress, group, tiles ? &*tiles : nullptr);
   result.epochs = trained.epochs;
   result.model = assembleModel(in, o, inference, init, data, net, trained);
   result.model.summary.trainingSeconds = secondsSince(t0);
@@ -174,10 +185,79 @@ DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& opt
   result.affineModelExcess = init.affineModelExcess;
   result.volumeRatio = init.volumeRatio;
   result.worldSize = group ? group->size() : 1;
-
-  ProgressRange outProgress(progress, 0.9, 1.0);
-  finalInference(in, o, inference, result, &outProgress);
+  if (!stream) {
+    ProgressRange outProgress(progress, 0.9, 1.0);
+    finalInference(in, o, inference, result, &outProgress);
+  }
   return result;
+}
+
+// Tiles of `size` at seeded random places of the scene, as many as `budgetBytes` holds (all
+// of them for a small scene), laid side by side in a grid: the sample a streamed scene's
+// endmember stage and scale come from.
+DeqTrainInput sampleMosaic(DeqTileReader& reader, const DeqTrainInput& scene, int size,
+                           double budgetBytes, uint64_t seed) {
+  const int rows = scene.height / size, cols = scene.width / size;
+  std::vector<int64_t> cells(size_t(rows) * cols);
+  std::iota(cells.begin(), cells.end(), 0);
+  std::shuffle(cells.begin(), cells.end(), std::mt19937_64(seed + 13));
+  const double tileBytes = 4.0 * scene.bands * size * size;
+  cells.resize(size_t(std::clamp<double>(budgetBytes / tileBytes, 1, double(cells.size()))));
+  const int gridCols = int(std::ceil(std::sqrt(double(cells.size()))));
+  const int gridRows = int((cells.size() + gridCols - 1) / gridCols);
+  DeqTrainInput sample = scene;
+  sample.height = gridRows * size;
+  sample.width = gridCols * size;
+  sample.scene.assign(size_t(scene.bands) * sample.height * sample.width,
+                      std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> tile(size_t(scene.bands) * size * size);
+  for (size_t k = 0; k < cells.size(); ++k) {
+    reader.read(int(cells[k] / cols) * size, int(cells[k] % cols) * size, size, size, tile.data());
+    const int top = int(k / gridCols) * size, left = int(k % gridCols) * size;
+    for (int b = 0; b < scene.bands; ++b)
+      for (int r = 0; r < size; ++r)
+        std::copy_n(tile.data() + (size_t(b) * size + r) * size, size,
+                    sample.scene.data() +
+                        (size_t(b) * sample.height + top + r) * sample.width + left);
+  }
+  return sample;
+}
+
+}  // namespace
+
+DeqTrainResult trainDeqUnmix(const DeqTrainInput& in, const DeqTrainOptions& options,
+                             const DeqInferOptions& inference, ProgressSink* progress,
+                             ProcessGroup* group) {
+  return trainOn(in, options, inference, progress, group, {});
+}
+
+DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput& scene,
+                                     const DeqTrainOptions& options, ProgressSink* progress,
+                                     ProcessGroup* group) {
+  if (!scene.referenceAbundances.empty())
+    throw InvalidArgument(
+        "supervised training (reference abundances) reads the whole scene; it is larger than "
+        "the memory budget: raise the budget or train unsupervised");
+  if (options.network.spatialProx == "superpixel" && options.network.spatialWeight > 0)
+    throw InvalidArgument(
+        "the superpixel prox segments the whole scene; it is larger than the memory budget: "
+        "use the neighbourhood prox or raise the budget");
+  const int size = std::min({options.tileSize, scene.height, scene.width});
+  if (size < 1 || options.tileSize < options.network.receptiveField())
+    throw InvalidArgument("streamed training needs tiles of at least the network's receptive "
+                          "field (" + std::to_string(options.network.receptiveField()) + ")");
+  // The sample (and the endmember stage's copies of it) take an eighth of the budget.
+  const DeqTrainInput sample =
+      sampleMosaic(reader, scene, size, options.memoryBudgetMiB * 1048576.0 / 8, options.seed);
+  DeqInferOptions noFinalPass;
+  DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
+                             [&](const TrainingData& data, const torch::Device& device) {
+                               return StreamedTiles(reader, scene.height, scene.width,
+                                                    scene.bands, data.endmembers, data.scale,
+                                                    device);
+                             });
+  r.initialAbundances.clear();  // the sample's, not the scene's
+  return r;
 }
 
 }  // namespace dequnmix

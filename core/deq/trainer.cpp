@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/deq/device.h"
+#include "core/deq/scene_tensors.h"
 #include "core/distributed/process_group_ops.h"
 #include "core/errors.h"
 
@@ -43,25 +44,30 @@ struct Batch {
 class TileSampler {
  public:
   TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress, int rank,
-              int ranks)
-      : data_(d), tiles_(o.tilesPerStep), rank_(rank), ranks_(ranks), rng_(o.seed + 7) {
-    const int H = int(d.scene.size(2)), W = int(d.scene.size(3));
-    const int64_t N = int64_t(H) * W;
+              int ranks, StreamedTiles* streamed)
+      : data_(d), streamed_(streamed), tiles_(o.tilesPerStep), rank_(rank), ranks_(ranks),
+        rng_(o.seed + 7) {
+    height_ = streamed ? streamed->height() : int(d.scene.size(2));
+    width_ = streamed ? streamed->width() : int(d.scene.size(3));
+    const int64_t N = int64_t(height_) * width_;
     const bool overBudget =
-        bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
-        o.memoryBudgetMiB * 1048576.0;
+        streamed || bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
+                        o.memoryBudgetMiB * 1048576.0;
     tiled_ = overBudget || ranks > 1;
-    tile_ = std::min({o.tileSize, H, W});
+    tile_ = std::min({o.tileSize, height_, width_});
     const int64_t perStep = int64_t(tiles_) * ranks_ * tile_ * tile_;
-    const int64_t valid = d.validFlat.sum().item<int64_t>();
+    // A streamed scene's valid pixels are not counted: its epochs cover every pixel once.
+    const int64_t valid = streamed ? N : d.validFlat.sum().item<int64_t>();
     steps_ = tiled_ ? int(std::max<int64_t>(1, (valid + perStep - 1) / perStep)) : 1;
+    if (tiled_ && o.stepsPerEpoch > 0) steps_ = o.stepsPerEpoch;
     if (tiled_ && progress)
-      progress->info(std::string(overBudget ? "Scene exceeds the training memory budget"
-                                            : "Data-parallel training") +
+      progress->info(std::string(streamed     ? "Scene streamed from its file"
+                                 : overBudget ? "Scene exceeds the training memory budget"
+                                              : "Data-parallel training") +
                      ": training on " + std::to_string(tiles_) + " random " +
                      std::to_string(tile_) + " x " + std::to_string(tile_) + " tiles per step" +
-                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") + ", " +
-                     std::to_string(steps_) + " steps per epoch");
+                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") +
+                     ", " + std::to_string(steps_) + " steps per epoch");
   }
   bool tiled() const { return tiled_; }
   int stepsPerEpoch() const { return steps_; }
@@ -69,13 +75,20 @@ class TileSampler {
   Batch next() {
     const TrainingData& d = data_;
     if (!tiled_) return {d.scene, d.start, d.mask, d.reference, d.guide};
-    std::uniform_int_distribution<int> dr(0, int(d.scene.size(2)) - tile_);
-    std::uniform_int_distribution<int> dc(0, int(d.scene.size(3)) - tile_);
+    std::uniform_int_distribution<int> dr(0, height_ - tile_);
+    std::uniform_int_distribution<int> dc(0, width_ - tile_);
     std::vector<torch::Tensor> ys, as, ms, rs, gs;
     for (int k = 0; k < tiles_ * ranks_; ++k) {
       using torch::indexing::Slice;
       const int r = dr(rng_), c = dc(rng_);
       if (k / tiles_ != rank_) continue;  // another rank's tile
+      if (streamed_) {
+        const auto [scene, start, mask] = streamed_->tile(r, c, tile_);
+        ys.push_back(scene);
+        as.push_back(start);
+        ms.push_back(mask);
+        continue;
+      }
       const Slice rows(r, r + tile_), cols(c, c + tile_);
       auto crop = [&](const torch::Tensor& t) { return t.index({0, Slice(), rows, cols}); };
       ys.push_back(crop(d.scene));
@@ -94,7 +107,8 @@ class TileSampler {
 
  private:
   const TrainingData& data_;
-  int tiles_, rank_, ranks_, tile_ = 0, steps_ = 1;
+  StreamedTiles* streamed_;
+  int tiles_, rank_, ranks_, tile_ = 0, steps_ = 1, height_ = 0, width_ = 0;
   bool tiled_ = false;
   std::mt19937_64 rng_;
 };
@@ -136,13 +150,16 @@ void checkFinite(double loss, const std::vector<torch::Tensor>& params, int epoc
 class Trainer {
  public:
   Trainer(DeqNetwork& net, const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress,
-          ProcessGroup* group)
+          ProcessGroup* group, StreamedTiles* streamed)
       : net_(net),
         o_(o),
         progress_(progress),
         group_(group && group->size() > 1 ? group : nullptr),
-        sampler_(d, o, progress, group_ ? group_->rank() : 0, group_ ? group_->size() : 1),
-        E_((d.endmembers * d.scale).to(d.scene.device()).requires_grad_(o.trainEndmembers)),
+        sampler_(d, o, progress, group_ ? group_->rank() : 0, group_ ? group_->size() : 1,
+                 streamed),
+        E_((d.endmembers * d.scale)
+               .to(net.weights.front().device())
+               .requires_grad_(o.trainEndmembers)),
         optimizer_(parameterGroups(), torch::optim::AdamWOptions(o.networkLearningRate)),
         decay_(optimizer_, unsigned(o.decayEvery), o.decayFactor),
         minEndmember_(o.minEndmemberValue * d.scale),
@@ -276,11 +293,34 @@ void Trainer::report(const DeqEpochStats& es) const {
 
 }  // namespace
 
+StreamedTiles::StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
+                             const torch::Tensor& endmembers, double scale,
+                             const torch::Device& device)
+    : reader_(reader),
+      height_(height),
+      width_(width),
+      bands_(bands),
+      scale_(scale),
+      endmembers_((endmembers * scale).to(device)),
+      fill_(endmembers_.mean(1)),
+      device_(device) {}
+
+std::array<torch::Tensor, 3> StreamedTiles::tile(int row, int col, int size) {
+  buffer_.resize(size_t(bands_) * size * size);
+  reader_.read(row, col, size, size, buffer_.data());
+  ++tilesRead;
+  torch::Tensor raw = torch::from_blob(buffer_.data(), {bands_, size, size}, torch::kFloat32)
+                          .to(device_, false, true);
+  auto [scene, mask] = prepareScene(raw, scale_, fill_);
+  torch::Tensor start = fclsStart(endmembers_, scene);
+  return {scene[0], start[0], mask[0]};
+}
+
 TrainerResult trainNetwork(DeqNetwork& network, const TrainingData& data,
                            const DeqTrainOptions& options, ProgressSink* progress,
-                           ProcessGroup* group) {
+                           ProcessGroup* group, StreamedTiles* streamed) {
   network.setRequiresGrad(true);
-  Trainer trainer(network, data, options, progress, group);
+  Trainer trainer(network, data, options, progress, group, streamed);
   return trainer.run();
 }
 

@@ -3,6 +3,7 @@
 // the scene's working set exceeds the memory budget.
 #pragma once
 
+#include <array>
 #include <vector>
 
 #include "core/deq/deq_ops.h"
@@ -10,6 +11,29 @@
 #include "core/distributed/process_group.h"
 
 namespace dequnmix {
+
+// Where training tiles come from when the scene is not in memory: windows read through a
+// DeqTileReader, scaled and started from FCLS like the in-memory scene.
+class StreamedTiles {
+ public:
+  // `endmembers`: L x P, data units; `scale` as TrainingData::scale.
+  StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
+                const torch::Tensor& endmembers, double scale, const torch::Device& device);
+  int height() const { return height_; }
+  int width() const { return width_; }
+  // The size x size window at (row, col): scaled scene (L x s x s), FCLS start (P x s x s)
+  // and validity mask (1 x s x s), on the device.
+  std::array<torch::Tensor, 3> tile(int row, int col, int size);
+  int64_t tilesRead = 0;
+
+ private:
+  DeqTileReader& reader_;
+  int height_, width_, bands_;
+  double scale_;
+  torch::Tensor endmembers_, fill_;  // scaled, on the device
+  torch::Device device_;
+  std::vector<float> buffer_;
+};
 
 struct TrainerResult {
   std::vector<DeqEpochStats> epochs;
@@ -23,8 +47,10 @@ struct TrainerResult {
 // With a `group` of more than one rank, training always draws tiles: every step draws
 // size() x tilesPerStep tiles from the same seed on every rank, rank r takes the r-th share,
 // and the gradients are averaged over the ranks before clipping and the optimiser step.
+// With `streamed` tiles, every step reads its tiles through them (the scene is not in
+// `data`, whose scale and endmembers still apply).
 TrainerResult trainNetwork(DeqNetwork& network, const TrainingData& data,
                            const DeqTrainOptions& options, ProgressSink* progress,
-                           ProcessGroup* group = nullptr);
+                           ProcessGroup* group = nullptr, StreamedTiles* streamed = nullptr);
 
 }  // namespace dequnmix

@@ -422,3 +422,74 @@ TEST(DeqTrain, BadInputAndCancel) {
 
 }  // namespace
 }  // namespace dequnmix
+
+namespace dequnmix {
+namespace {
+
+// Serves a scene held here window by window and records the largest window read.
+class WindowCountingReader final : public DeqTileReader {
+ public:
+  explicit WindowCountingReader(const SyntheticScene& s) : s_(s) {}
+  void read(int row, int col, int rows, int cols, float* values) override {
+    largestWindow = std::max<int64_t>(largestWindow, int64_t(rows) * cols);
+    ++reads;
+    const int64_t n = int64_t(s_.height) * s_.width;
+    for (int b = 0; b < s_.bands; ++b)
+      for (int r = 0; r < rows; ++r)
+        std::copy_n(s_.scene.data() + b * n + int64_t(row + r) * s_.width + col, cols,
+                    values + (int64_t(b) * rows + r) * cols);
+  }
+  int64_t largestWindow = 0, reads = 0;
+
+ private:
+  const SyntheticScene& s_;
+};
+
+// A scene read only in tile windows trains a model that unmixes about as well as one
+// trained with the scene in memory on the same tiles.
+TEST(DeqTrainStreamed, ReadsOnlyTileWindowsAndUnmixesLikeInMemoryTiles) {
+  SyntheticOptions so;
+  so.width = so.height = 64;
+  so.bands = 30;
+  so.endmembers = 3;
+  so.snrDb = 30;
+  so.maxAbundance = 0.9;
+  so.seed = 23;
+  const SyntheticScene s = generateSyntheticScene(so);
+  DeqTrainOptions o;
+  o.endmembers = 3;
+  o.epochs = 8;
+  o.seed = 2;
+  o.threads = 2;
+  o.tileSize = 16;
+  o.memoryBudgetMiB = 2;  // the sample: an eighth, 256 KiB = 8 of the 16 tiles of 30 KiB
+  WindowCountingReader reader(s);
+  DeqTrainInput info = test::trainInputOf(s);
+  info.scene.clear();
+  const DeqTrainResult streamed = trainDeqUnmixStreamed(reader, info, o);
+  EXPECT_LE(reader.largestWindow, 16 * 16);
+  EXPECT_TRUE(streamed.abundances.empty());
+  ASSERT_EQ(int(streamed.epochs.size()), o.epochs);
+  const DeqTrainResult inMemory = trainDeqUnmix(test::trainInputOf(s), o);
+  const DeqInferResult unmixed = unmixSceneWithDeqModel(streamed.model, s.scene, s.height, s.width);
+  const Scores a = score(streamed.model.endmembers.values, unmixed.abundances, s);
+  const Scores b = score(inMemory.model.endmembers.values, inMemory.abundances, s);
+  std::printf("streamed: mSAD %.4f aRMSE %.4f; in memory: mSAD %.4f aRMSE %.4f; %lld reads\n",
+              a.msad, a.armse, b.msad, b.armse, (long long)reader.reads);
+  // Measured: aRMSE 0.0194 against 0.0184; VCA on half of the tiles finds endmembers 0.0121
+  // rad off against 0.0061 on all of them.
+  EXPECT_LT(a.armse, 1.25 * b.armse + 0.005);
+  EXPECT_LT(a.msad, 0.03);
+
+  DeqTrainOptions superpixel = o;
+  superpixel.network.spatialProx = "superpixel";
+  test::expectThrowWith<InvalidArgument>(
+      [&] { trainDeqUnmixStreamed(reader, info, superpixel); }, {"superpixel", "budget"});
+  DeqTrainInput supervised = info;
+  supervised.referenceAbundances = s.abundances;
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmixStreamed(reader, supervised, o); },
+                                         {"supervised", "budget"});
+}
+
+}  // namespace
+}  // namespace dequnmix
