@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <new>
@@ -529,6 +531,13 @@ std::string DequnmixAlgorithm::deviceParameter(const QVariantMap& parameters,
   } catch (const dequnmix::Error& e) {
     fail(QObject::tr("DEVICE: %1").arg(QString::fromStdString(e.what())));
   }
+}
+
+double peakResidentMiB() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return 0.0;
 }
 
 std::unique_ptr<dequnmix::ProcessGroup> joinProcessGroup(dequnmix::ProgressSink& progress) {

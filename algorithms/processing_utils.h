@@ -59,6 +59,9 @@ class FeedbackProgress final : public dequnmix::ProgressSink {
 // dequnmix::DistributedError.
 std::unique_ptr<dequnmix::ProcessGroup> joinProcessGroup(dequnmix::ProgressSink& progress);
 
+// This process's peak resident memory so far in MiB (Linux's VmHWM; 0 elsewhere).
+double peakResidentMiB();
+
 // Call from a catch (...) block: rethrows the exception in flight as a
 // QgsProcessingException carrying the core's message (dequnmix::Error), a cancel notice
 // (dequnmix::Canceled), or a short "internal error" message (anything else).

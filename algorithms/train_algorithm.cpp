@@ -27,11 +27,6 @@ namespace dequnmix::processing {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double secondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 QString modelFilter() { return QObject::tr("DEQ-Unmix models (*.dequnmix)"); }
 
 QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, int digits) {
@@ -80,10 +75,15 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- SEED: seed of VCA and the network initialisation (default %3).\n"
              "- THREADS: CPU threads, 0 = all cores (default 0).\n"
              "- DEVICE (advanced): auto (default: the GPU when this build has CUDA and one is "
-             "visible, else the CPU), cpu, cuda or cuda:N. Models run on any device.\n\n")
+             "visible, else the CPU), cpu, cuda or cuda:N. Models run on any device.\n"
+             "- MEMORY_BUDGET_MB (advanced, default %4): a scene whose working set exceeds it "
+             "trains on random tiles; one whose pixels alone exceed it is never read whole: "
+             "endmembers from a sample of tiles, epochs of tiles read from the file, "
+             "abundances written tile by tile.\n\n")
       .arg(d.endmembers)
       .arg(d.epochs)
-      .arg(static_cast<qulonglong>(d.seed));
+      .arg(static_cast<qulonglong>(d.seed))
+      .arg(d.memoryBudgetMiB);
 }
 
 QString solverParameterHelp(const dequnmix::DeqTrainOptions& d,
@@ -244,6 +244,9 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
                                  std::numeric_limits<int>::max())));
   addThreadsParameter(false);
   addDeviceParameter();
+  addParameter(advanced(
+      ranged(new Number(QStringLiteral("MEMORY_BUDGET_MB"), QObject::tr("Memory budget (MiB)"),
+                        Number::Double, d.memoryBudgetMiB, false, 16, 1e7))));
 }
 
 void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
@@ -404,6 +407,7 @@ dequnmix::DeqTrainOptions TrainAlgorithm::runOptions(const QVariantMap& paramete
              .arg(o.endmembers));
   }
   o.threads = threadsParameter(parameters, context);
+  o.memoryBudgetMiB = parameterAsDouble(parameters, QStringLiteral("MEMORY_BUDGET_MB"), context);
   return o;
 }
 
@@ -488,22 +492,6 @@ void TrainAlgorithm::validateOptions(const dequnmix::DeqTrainOptions& o,
 
 // The file outputs of one training run: checked and staged before the work, committed
 // together at the end (or none, when anything fails or the run is canceled).
-struct TrainAlgorithm::Outputs {
-  QString model, abundances, residual, endmembers, report;
-  std::unique_ptr<StagedFile> modelFile, endmemberFile, reportFile;
-  std::unique_ptr<GdalRasterWriter> abundanceWriter, residualWriter;
-
-  void commit() {
-    abundanceWriter->finish();
-    if (residualWriter) residualWriter->finish();
-    abundanceWriter->commit();
-    if (residualWriter) residualWriter->commit();
-    modelFile->commit();
-    endmemberFile->commit();
-    if (reportFile) reportFile->commit();
-  }
-};
-
 TrainAlgorithm::Outputs TrainAlgorithm::stageOutputs(const QVariantMap& parameters,
                                                      QgsProcessingContext& context) const {
   Outputs o;
@@ -617,13 +605,8 @@ int64_t TrainAlgorithm::readScene(dequnmix::DeqTrainInput& in, Georeference& geo
   const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
   GdalWindowReader reader(input_.gdalPath, bands_, label);
   geo = reader.georeference();
-  in.bands = reader.bands();
-  in.height = reader.height();
-  in.width = reader.width();
+  describeScene(in, reader);
   in.scene = reader.readAll();
-  in.sourceBands = input_.bandCount;
-  in.bandSubset = bands_;
-  in.wavelengths = reader.wavelengthsNm();
   int64_t validPixels = 0;
   const size_t n = size_t(in.width) * in.height;
   for (size_t i = 0; i < n; ++i) validPixels += std::isfinite(in.scene[i]) ? 1 : 0;
@@ -640,41 +623,13 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                              QgsProcessingFeedback* feedback) {
   Outputs out = stageOutputs(parameters, context);
   dequnmix::DeqTrainInput in;
-  int p = endmemberCount(in, feedback);
+  const int p = endmemberCount(in, feedback);
   FeedbackProgress progress(feedback);
-  Timings timings;
   QVariantMap results;
   try {
     const std::unique_ptr<dequnmix::ProcessGroup> group = joinProcessGroup(progress);
-    const bool writes = !group || group->rank() == 0;  // rank 0 writes every output
-    auto t = Clock::now();
-    if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
-    Georeference geo;
-    const int64_t validPixels = readTrainingData(in, p, geo, progress);
-    if (p == 0) p = estimatedEndmemberCount(in, progress);
-    // Create the rasters now, so that an unwritable path fails before the training.
-    const std::vector<std::string> names =
-        in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
-    if (writes) createRasterWriters(out, in, names, geo);
-    timings.emplace_back("reading the scene", secondsSince(t));
-
-    t = Clock::now();
-    const dequnmix::DeqTrainResult result = train(in, p, progress, feedback, group.get());
-    timings.emplace_back("training and inference (core)", secondsSince(t));
-    throwIfCanceled(&progress);
-    if (!writes) {
-      progress.info("Rank " + std::to_string(group->rank()) + " done; rank 0 writes the outputs.");
-      return summaryResults(result.model.summary, progress);
-    }
-
-    t = Clock::now();
-    if (feedback) feedback->setProgressText(QObject::tr("Writing the outputs"));
-    writeOutputs(out, in, names, geo, result);
-    timings.emplace_back("writing the outputs", secondsSince(t));
-    if (out.reportFile) writeReport(out, result, validPixels, timings);
-    throwIfCanceled(&progress);
-    out.commit();
-    results = summaryResults(result.model.summary, progress);
+    results = streams() ? trainStreamed(out, in, p, group.get(), progress, feedback)
+                        : trainInMemory(out, in, p, group.get(), progress, feedback);
   } catch (...) {
     rethrowAsProcessingException();
   }
@@ -684,6 +639,41 @@ QVariantMap TrainAlgorithm::processAlgorithm(const QVariantMap& parameters,
   if (!out.residual.isEmpty()) results.insert(QStringLiteral("OUTPUT_RESIDUAL"), out.residual);
   if (!out.report.isEmpty()) results.insert(QStringLiteral("OUTPUT_REPORT"), out.report);
   return results;
+}
+
+QVariantMap TrainAlgorithm::trainInMemory(Outputs& out, dequnmix::DeqTrainInput& in, int p,
+                                          dequnmix::ProcessGroup* group, FeedbackProgress& progress,
+                                          QgsProcessingFeedback* feedback) const {
+  const bool writes = !group || group->rank() == 0;  // rank 0 writes every output
+  Timings timings;
+  auto t = Clock::now();
+  if (feedback) feedback->setProgressText(QObject::tr("Reading the scene"));
+  Georeference geo;
+  const int64_t validPixels = readTrainingData(in, p, geo, progress);
+  if (p == 0) p = estimatedEndmemberCount(in, progress);
+  // Create the rasters now, so that an unwritable path fails before the training.
+  const std::vector<std::string> names =
+      in.hasInitialEndmembers ? in.initialEndmembers.names : dequnmix::defaultEndmemberNames(p);
+  if (writes) createRasterWriters(out, in, names, geo);
+  timings.emplace_back("reading the scene", secondsSince(t));
+
+  t = Clock::now();
+  const dequnmix::DeqTrainResult result = train(in, p, progress, feedback, group);
+  timings.emplace_back("training and inference (core)", secondsSince(t));
+  throwIfCanceled(&progress);
+  if (!writes) {
+    progress.info("Rank " + std::to_string(group->rank()) + " done; rank 0 writes the outputs.");
+    return summaryResults(result.model.summary, progress);
+  }
+
+  t = Clock::now();
+  if (feedback) feedback->setProgressText(QObject::tr("Writing the outputs"));
+  writeOutputs(out, in, names, geo, result);
+  timings.emplace_back("writing the outputs", secondsSince(t));
+  if (out.reportFile) writeReport(out, result, validPixels, timings);
+  throwIfCanceled(&progress);
+  out.commit();
+  return summaryResults(result.model.summary, progress);
 }
 
 int64_t TrainAlgorithm::readTrainingData(dequnmix::DeqTrainInput& in, int p, Georeference& geo,
@@ -700,6 +690,16 @@ int64_t TrainAlgorithm::readTrainingData(dequnmix::DeqTrainInput& in, int p, Geo
   throwIfCanceled(&progress);
   progress.setProgress(0.03);
   return validPixels;
+}
+
+void TrainAlgorithm::describeScene(dequnmix::DeqTrainInput& in,
+                                   const GdalWindowReader& reader) const {
+  in.bands = reader.bands();
+  in.height = reader.height();
+  in.width = reader.width();
+  in.sourceBands = input_.bandCount;
+  in.bandSubset = bands_;
+  in.wavelengths = reader.wavelengthsNm();
 }
 
 void TrainAlgorithm::createRasterWriters(Outputs& out, const dequnmix::DeqTrainInput& in,
@@ -739,6 +739,10 @@ void TrainAlgorithm::writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& i
   }
   writeBandSequentialWithNoData(*out.abundanceWriter, result.abundances);
   if (out.residualWriter) writeBandSequentialWithNoData(*out.residualWriter, result.residual);
+  writeModelFiles(out, model);
+}
+
+void TrainAlgorithm::writeModelFiles(Outputs& out, const dequnmix::DeqModel& model) {
   dequnmix::saveDeqModel(out.modelFile->path(), model);
   dequnmix::writeSpectralLibrary(out.endmemberFile->path(), model.endmembers);
 }
@@ -761,6 +765,8 @@ QVariantMap TrainAlgorithm::summaryResults(const dequnmix::DeqTrainSummary& s,
 void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result,
                                  int64_t validPixels, const Timings& timings) const {
   TrainingReportInput report;
+  report.streamed = streams();
+  report.peakMemoryMiB = peakResidentMiB();
   report.sceneName = input_.layerName.toStdString();
   report.scenePath = input_.gdalPath;
   report.width = input_.width;

@@ -2,11 +2,14 @@
 // the scene's abundances, the learned endmembers, the residual and an HTML report.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "algorithms/deq_raster_io.h"
 #include "algorithms/gdal_raster.h"
 #include "algorithms/processing_utils.h"
 #include "core/deq/deq_unmix.h"
@@ -32,8 +35,27 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
                                QgsProcessingFeedback* feedback) override;
 
  private:
-  struct Outputs;
+  // Every file output, staged until commit() (a failure leaves none).
+  struct Outputs {
+    QString model, abundances, residual, endmembers, report;
+    std::unique_ptr<StagedFile> modelFile, endmemberFile, reportFile;
+    std::unique_ptr<GdalRasterWriter> abundanceWriter, residualWriter;
+
+    void commit() {
+      abundanceWriter->finish();
+      if (residualWriter) residualWriter->finish();
+      abundanceWriter->commit();
+      if (residualWriter) residualWriter->commit();
+      modelFile->commit();
+      endmemberFile->commit();
+      if (reportFile) reportFile->commit();
+    }
+  };
   using Timings = std::vector<std::pair<std::string, double>>;  // stage, seconds
+  using Clock = std::chrono::steady_clock;
+  static double secondsSince(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
 
   // initAlgorithm(), by group.
   void addSceneParameters(const dequnmix::DeqTrainOptions& d);
@@ -66,6 +88,20 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   int endmemberCount(dequnmix::DeqTrainInput& in, QgsProcessingFeedback* feedback) const;
   // Reads the scene into `in`; returns its valid pixel count (fails when there is none).
   int64_t readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const;
+  // The scene's size, bands, band subset and wavelengths into `in` (not its pixels).
+  void describeScene(dequnmix::DeqTrainInput& in, const GdalWindowReader& reader) const;
+  // A scene in memory: read, trained, its abundances written from the training's final
+  // pass. Returns the number outputs.
+  QVariantMap trainInMemory(Outputs& out, dequnmix::DeqTrainInput& in, int p,
+                            dequnmix::ProcessGroup* group, FeedbackProgress& progress,
+                            QgsProcessingFeedback* feedback) const;
+  // Whether the scene's pixels (float32) exceed MEMORY_BUDGET_MB.
+  bool streams() const;
+  // A scene larger than the budget, never read whole (train_streamed.cpp): trained on
+  // tiles read through GDAL windows, then unmixed tile by tile into the outputs.
+  QVariantMap trainStreamed(Outputs& out, dequnmix::DeqTrainInput& in, int p,
+                            dequnmix::ProcessGroup* group, FeedbackProgress& progress,
+                            QgsProcessingFeedback* feedback) const;
   void readReference(dequnmix::DeqTrainInput& in, int p) const;
   // The scene, the reference abundances and the checks of the initial endmembers; returns
   // the valid pixel count.
@@ -79,6 +115,8 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   static void writeOutputs(Outputs& out, const dequnmix::DeqTrainInput& in,
                            const std::vector<std::string>& names, const Georeference& geo,
                            const dequnmix::DeqTrainResult& result);
+  // The model file and the endmember spectra, staged in `out`.
+  static void writeModelFiles(Outputs& out, const dequnmix::DeqModel& model);
   void writeReport(const Outputs& out, const dequnmix::DeqTrainResult& result, int64_t validPixels,
                    const Timings& timings) const;
   // FINAL_LOSS and the other number outputs, also reported as a message.

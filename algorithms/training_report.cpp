@@ -387,6 +387,7 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
   row(h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +
           (m.summary.tiled ? ", on sampled tiles" : ", on the whole scene") +
+          (in.streamed ? " read from the file (the scene is over the memory budget)" : "") +
           (r.worldSize > 1
                ? ", data-parallel over " + std::to_string(r.worldSize) + " processes (c10d)"
                : ""));
@@ -543,6 +544,10 @@ void writeTimings(std::ostringstream& h, const TrainingReportInput& in, const De
     for (const auto& e : r.epochs) sum += e.seconds;
     row(h, "mean seconds per epoch", fixed(sum / r.epochs.size(), 4));
   }
+  if (in.peakMemoryMiB > 0)
+    row(h, "peak resident memory",
+        fixed(in.peakMemoryMiB, 0) + " MiB (memory budget " +
+            fixed(in.options->memoryBudgetMiB, 0) + " MiB)");
   h << "</table>\n";
 }
 

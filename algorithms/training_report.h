@@ -25,6 +25,8 @@ struct TrainingReportInput {
   std::vector<std::pair<std::string, double>> timings;  // stage, seconds
   std::vector<std::pair<std::string, std::string>> outputs;  // output name, path
   std::string created;                                       // date and time, free text
+  bool streamed = false;     // the scene was read in tiles, never whole
+  double peakMemoryMiB = 0;  // the process's peak resident memory (0: unknown)
 };
 
 // One line series of a chart.

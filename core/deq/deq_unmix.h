@@ -240,8 +240,8 @@ struct DeqTrainOptions {
   // the whole image (memory bounded by tileSize, not by the scene); `train` streams a scene
   // file whose pixels alone exceed it (trainDeqUnmixStreamed).
   double memoryBudgetMiB = 1024;
-  int tileSize = 64;           // side of the training tiles (only when over the budget)
-  int tilesPerStep = 4;        // tiles per optimiser step (only when over the budget)
+  int tileSize = 64;     // side of the training tiles (only when over the budget)
+  int tilesPerStep = 4;  // tiles per optimiser step (only when over the budget)
   // Optimiser steps per epoch on tiles; 0: as many as cover the scene's pixels once (a
   // streamed scene of millions of tiles wants a cap).
   int stepsPerEpoch = 0;

@@ -143,10 +143,10 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
 
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
 // through `streamed`, built once the endmembers and the scale are known).
-DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
-                       const DeqInferOptions& inference, ProgressSink* progress,
-                       ProcessGroup* group, const std::function<StreamedTiles(
-                                                const TrainingData&, const torch::Device&)>& stream) {
+DeqTrainResult trainOn(
+    const DeqTrainInput& in, const DeqTrainOptions& options, const DeqInferOptions& inference,
+    ProgressSink* progress, ProcessGroup* group,
+    const std::function<StreamedTiles(const TrainingData&, const torch::Device&)>& stream) {
   validateTrain(in, options);
   inference.solver.validate("inference solver");
   const torch::Device device = parseDevice(options.device);
@@ -216,9 +216,9 @@ DeqTrainInput sampleMosaic(DeqTileReader& reader, const DeqTrainInput& scene, in
     const int top = int(k / gridCols) * size, left = int(k % gridCols) * size;
     for (int b = 0; b < scene.bands; ++b)
       for (int r = 0; r < size; ++r)
-        std::copy_n(tile.data() + (size_t(b) * size + r) * size, size,
-                    sample.scene.data() +
-                        (size_t(b) * sample.height + top + r) * sample.width + left);
+        std::copy_n(
+            tile.data() + (size_t(b) * size + r) * size, size,
+            sample.scene.data() + (size_t(b) * sample.height + top + r) * sample.width + left);
   }
   return sample;
 }
@@ -244,17 +244,18 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
         "use the neighbourhood prox or raise the budget");
   const int size = std::min({options.tileSize, scene.height, scene.width});
   if (size < 1 || options.tileSize < options.network.receptiveField())
-    throw InvalidArgument("streamed training needs tiles of at least the network's receptive "
-                          "field (" + std::to_string(options.network.receptiveField()) + ")");
+    throw InvalidArgument(
+        "streamed training needs tiles of at least the network's receptive "
+        "field (" +
+        std::to_string(options.network.receptiveField()) + ")");
   // The sample (and the endmember stage's copies of it) take an eighth of the budget.
   const DeqTrainInput sample =
       sampleMosaic(reader, scene, size, options.memoryBudgetMiB * 1048576.0 / 8, options.seed);
   DeqInferOptions noFinalPass;
   DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
                              [&](const TrainingData& data, const torch::Device& device) {
-                               return StreamedTiles(reader, scene.height, scene.width,
-                                                    scene.bands, data.endmembers, data.scale,
-                                                    device);
+                               return StreamedTiles(reader, scene.height, scene.width, scene.bands,
+                                                    data.endmembers, data.scale, device);
                              });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;

@@ -45,7 +45,11 @@ class TileSampler {
  public:
   TileSampler(const TrainingData& d, const DeqTrainOptions& o, ProgressSink* progress, int rank,
               int ranks, StreamedTiles* streamed)
-      : data_(d), streamed_(streamed), tiles_(o.tilesPerStep), rank_(rank), ranks_(ranks),
+      : data_(d),
+        streamed_(streamed),
+        tiles_(o.tilesPerStep),
+        rank_(rank),
+        ranks_(ranks),
         rng_(o.seed + 7) {
     height_ = streamed ? streamed->height() : int(d.scene.size(2));
     width_ = streamed ? streamed->width() : int(d.scene.size(3));
@@ -66,8 +70,8 @@ class TileSampler {
                                               : "Data-parallel training") +
                      ": training on " + std::to_string(tiles_) + " random " +
                      std::to_string(tile_) + " x " + std::to_string(tile_) + " tiles per step" +
-                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") +
-                     ", " + std::to_string(steps_) + " steps per epoch");
+                     (ranks_ > 1 ? " on each of " + std::to_string(ranks_) + " ranks" : "") + ", " +
+                     std::to_string(steps_) + " steps per epoch");
   }
   bool tiled() const { return tiled_; }
   int stepsPerEpoch() const { return steps_; }

@@ -483,8 +483,8 @@ TEST(DeqTrainStreamed, ReadsOnlyTileWindowsAndUnmixesLikeInMemoryTiles) {
 
   DeqTrainOptions superpixel = o;
   superpixel.network.spatialProx = "superpixel";
-  test::expectThrowWith<InvalidArgument>(
-      [&] { trainDeqUnmixStreamed(reader, info, superpixel); }, {"superpixel", "budget"});
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmixStreamed(reader, info, superpixel); },
+                                         {"superpixel", "budget"});
   DeqTrainInput supervised = info;
   supervised.referenceAbundances = s.abundances;
   test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmixStreamed(reader, supervised, o); },

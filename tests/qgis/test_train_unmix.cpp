@@ -157,6 +157,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "SEED",
                                                            "THREADS",
                                                            "DEVICE",
+                                                           "MEMORY_BUDGET_MB",
                                                            "SOLVER",
                                                            "MAX_ITERATIONS",
                                                            "TOLERANCE",
@@ -252,6 +253,7 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_EQ(def(unmix, "TILE_SIZE").toInt(), i.tileSize);
   EXPECT_EQ(def(unmix, "HALO").toInt(), i.halo);
   EXPECT_EQ(def(unmix, "THREADS").toInt(), 0);
+  EXPECT_DOUBLE_EQ(def(train, "MEMORY_BUDGET_MB").toDouble(), t.memoryBudgetMiB);
   for (const auto* a : {train, unmix}) {
     EXPECT_EQ(def(a, "DEVICE").toString(), QString(dequnmix::kAutoDevice));
     EXPECT_TRUE(a->parameterDefinition("DEVICE")->flags() &
@@ -665,6 +667,40 @@ TEST_F(TrainUnmixTest, EpochsBelowOne) {
   expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS", "at least 1"});
   p["EPOCHS"] = -3;
   expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS"});
+}
+
+// A scene whose pixels exceed MEMORY_BUDGET_MB is trained on tiles read from the file and
+// unmixed tile by tile; its abundances are what unmix gives with the model, and the report
+// says so and names the peak memory.
+TEST_F(TrainUnmixTest, SceneOverTheMemoryBudgetIsStreamed) {
+  synthesize(128, 128, 40);  // 2.5 MiB of pixels
+  QVariantMap p = trainParameters(path("scene.tif"), 3);
+  p["MEMORY_BUDGET_MB"] = 1.0;
+  RunResult r = runAlgorithm(QStringLiteral("dequnmix:train"), p);
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const QString report = QString::fromUtf8(readBytes(out("report.html")));
+  EXPECT_TRUE(report.contains("read from the file")) << "streaming not reported";
+  EXPECT_TRUE(report.contains("peak resident memory"));
+  r = runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                      {"MODEL", out("model.dequnmix")},
+                                                      {"THREADS", 2},
+                                                      {"OUTPUT", out("unmixed.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData trained = readRaster(out("abundances.tif"));
+  const RasterData unmixed = readRaster(out("unmixed.tif"));
+  ASSERT_EQ(trained.values.size(), unmixed.values.size());
+  double worst = 0;
+  for (size_t i = 0; i < trained.values.size(); ++i)
+    worst = std::max(worst, double(std::fabs(trained.values[i] - unmixed.values[i])));
+  EXPECT_LT(worst, 1e-5);
+  r = runAlgorithm(
+      QStringLiteral("dequnmix:evaluate"),
+      {{"ABUNDANCES", out("abundances.tif")}, {"REFERENCE_ABUNDANCES", path("reference.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_LT(r.outputs.value("ARMSE").toDouble(), 0.1);
+  for (const QString& name : outputs()) QFile::remove(out(name));
+  p["REFERENCE_ABUNDANCES"] = path("reference.tif");
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"REFERENCE_ABUNDANCES", "MEMORY_BUDGET_MB"});
 }
 
 // Where the machine has no usable GPU (every CI machine), asking for one says which part
