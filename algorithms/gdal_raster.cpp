@@ -538,4 +538,26 @@ void RowAssembler::finish() {
   while (row0_ < writer_.height()) flush();
 }
 
+namespace {
+
+CPLErrorHandler handlerBefore = nullptr;
+
+void CPL_STDCALL withoutMissingGeotransform(CPLErr level, CPLErrorNum number, const char* text) {
+  static const char kMissing[] =
+      "Unable to compute a transformation between pixel/line and georeferenced coordinates";
+  if (number == CPLE_AppDefined && text && std::strncmp(text, kMissing, sizeof kMissing - 1) == 0)
+    return;
+  (handlerBefore ? handlerBefore : CPLDefaultErrorHandler)(level, number, text);
+}
+
+}  // namespace
+
+void dropMissingGeotransformMessage() {
+  static const bool installed = [] {
+    handlerBefore = CPLSetErrorHandlerEx(withoutMissingGeotransform, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
 }  // namespace dequnmix::processing

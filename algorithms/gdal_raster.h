@@ -209,4 +209,11 @@ class RowAssembler {
 // 64 rows (so progress and cancel come at least every 64 rows).
 int defaultRowsPerTile(int width, int bands);
 
+// QGIS asks GDAL for a georeferencing transformer whenever it opens a raster, and GDAL then
+// prints "Unable to compute a transformation ..." for every raster without a geotransform
+// (Samson, most lab scenes), although QGIS goes on in pixel coordinates. Installs, once, a
+// GDAL error handler that drops that one message and hands every other to the handler that
+// was there before.
+void dropMissingGeotransformMessage();
+
 }  // namespace dequnmix::processing

@@ -7,7 +7,8 @@
 // Options: --help.
 // --tsv: instead of the Markdown tables, one tab-separated line per run on stdout
 //   ROW <method> <seed> <mSAD rad> <aRMSE> <aRMSE mean/endm.> <train s> <peak MiB> <fwd it>
-//   <bwd it> [<epoch loop s>]  (method VCA+FCLS, "refined E + FCLS" or DEQ-Unmix; "-" where not measured),
+//   <bwd it> [<epoch loop s> <forward solve s> <backward solve s>]  (method VCA+FCLS, "refined E +
+//   FCLS" or DEQ-Unmix; "-" where not measured),
 // for bench/run_all.sh to aggregate over seeds and methods.
 // --score-endmembers E.tif --score-abundances A.tif [--score-label L] [--score-seconds S]:
 //   only score another tool's output on the same scene (Orfeo ToolBox's
@@ -235,7 +236,8 @@ void sweepInference(const Scene& s, const DeqTrainResult& r, const DeqTrainOptio
 }
 
 // Child: one training run; prints "RESULT msad armse armseMean seconds peakMiB fwdIt bwdIt
-// initMsad initArmse initArmseMean lastResidual epochLoopSeconds".
+// initMsad initArmse initArmseMean lastResidual epochLoopSeconds forwardSeconds
+// backwardSeconds".
 int runChild(const Args& a) {
   Scene s = loadScene(a);
   DeqTrainInput in;
@@ -253,17 +255,19 @@ int runChild(const Args& a) {
   const double peak = (statusKiB("VmHWM:") - rss0) / 1024.0;
   const Score d = score(s, r.model.endmembers.values, r.abundances);
   const Score init = score(s, r.model.initialEndmembers.values, r.initialAbundances);
-  double fwd = 0, bwd = 0, epochSeconds = 0;
+  double fwd = 0, bwd = 0, epochSeconds = 0, fwdSeconds = 0, bwdSeconds = 0;
   for (const auto& e : r.epochs) {
     fwd += e.forward.meanIterations();
     bwd += e.backward.meanIterations();
     epochSeconds += e.seconds;
+    fwdSeconds += e.forward.seconds;
+    bwdSeconds += e.backward.seconds;
   }
   if (a.inferenceSweep) sweepInference(s, r, o);
-  std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g %.3f\n", d.msad,
-              d.armse, d.armseMean, seconds, peak, fwd / r.epochs.size(), bwd / r.epochs.size(),
-              init.msad, init.armse, init.armseMean, r.epochs.back().forward.lastRelativeResidual,
-              epochSeconds);
+  std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g %.3f %.3f %.3f\n",
+              d.msad, d.armse, d.armseMean, seconds, peak, fwd / r.epochs.size(),
+              bwd / r.epochs.size(), init.msad, init.armse, init.armseMean,
+              r.epochs.back().forward.lastRelativeResidual, epochSeconds, fwdSeconds, bwdSeconds);
   return 0;
 }
 
@@ -370,14 +374,16 @@ int main(int argc, char** argv) {
                   out.c_str());
       continue;
     }
-    double v[12];
-    std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &v[0],
-                &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11]);
+    double v[14];
+    std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
+                &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10],
+                &v[11], &v[12], &v[13]);
     if (a.tsv) {
       std::printf("ROW\trefined E + FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n",
                   (unsigned long long)seed, v[7], v[8], v[9]);
-      std::printf("ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\t%.3f\n",
-                  (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[11]);
+      std::printf(
+          "ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\n",
+          (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[11], v[12], v[13]);
       std::fflush(stdout);
       continue;
     }

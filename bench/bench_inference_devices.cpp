@@ -3,17 +3,26 @@
 // same tiles on each device of --devices (default cpu,cuda; a device this machine lacks is
 // reported and skipped), and one table prints seconds, pixels per second, solver iterations
 // and the largest abundance difference from the first device side by side, with the ratio
-// of each device's pixels per second to the first's. Core only (no GDAL): it builds and
-// runs on the GPU machine. Options: --help.
+// of each device's pixels per second to the first's. Next to each, a compute bound: the
+// multiply-adds of one map evaluation per pixel (the network's convolutions and the two
+// products with E) times the mean iterations, against the device's measured throughput on
+// the network's largest convolution (3x3, C -> C, on a 256 x 256 image), and the fraction
+// of that bound reached. Core only (no GDAL): it builds and runs on the GPU machine.
+// Options: --help.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
 #include "bench/arguments.h"
 #include "bench/procedural_scene.h"
+#include "core/runtime.h"
 
 using namespace dequnmix;
 
@@ -48,10 +57,37 @@ class KeepingWriter final : public DeqTileWriter {
   std::vector<float> values_;
 };
 
+// Multiply-adds of one map evaluation per pixel: the 1x1 input convolution of [R; A], the
+// hidden and output 3x3 convolutions, and E a and E^T r.
+double macsPerPixel(const DeqModel& m) {
+  const double L = m.bands, P = m.endmemberCount(), C = m.network.hiddenChannels;
+  return (L + P) * C + m.network.hiddenLayers * 9 * C * C + 9 * C * P + 2 * L * P;
+}
+
+// Multiply-adds per second of a 3x3 C -> C convolution on `device` (best of 5 runs).
+double convolutionThroughput(const std::string& device, int channels, int threads) {
+  setThreadCount(threads);
+  const torch::Device d(device);
+  const torch::Tensor x = torch::randn({1, channels, 256, 256}).to(d);
+  const torch::Tensor w = torch::randn({channels, channels, 3, 3}).to(d);
+  torch::NoGradGuard noGrad;
+  double best = 1e30;
+  for (int run = 0; run < 6; ++run) {
+    if (d.is_cuda()) torch::cuda::synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    const torch::Tensor y = torch::conv2d(x, w, {}, 1, 1);
+    if (d.is_cuda()) torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (run > 0) best = std::min(best, s);  // the first run warms up
+  }
+  return 9.0 * channels * channels * 256 * 256 / best;
+}
+
 struct DeviceRun {
   std::string device, skipped;  // skipped: why the device could not run
   DeqInferStats stats;
   std::vector<float> abundances;
+  double boundPixelsPerSecond = 0;  // the compute bound at the run's mean iterations
 };
 
 DeviceRun runOn(const std::string& device, const DeqModel& model,
@@ -72,6 +108,9 @@ DeviceRun runOn(const std::string& device, const DeqModel& model,
   KeepingWriter writer(a.size, a.endmembers);
   run.stats = unmixWithDeqModel(model, a.size, a.size, reader, writer, io);
   run.abundances = writer.values();
+  run.boundPixelsPerSecond =
+      convolutionThroughput(io.device, model.network.hiddenChannels, a.threads) /
+      (macsPerPixel(model) * std::max(1.0, run.stats.solver.meanIterations()));
   return run;
 }
 
@@ -92,18 +131,20 @@ void printTable(const std::vector<DeviceRun>& runs, const Args& a, double trainS
       std::find_if(runs.begin(), runs.end(), [](const DeviceRun& r) { return r.skipped.empty(); });
   const std::string reference = ran == runs.end() ? "-" : ran->device;
   std::printf(
-      "| device | seconds | pixels/s | vs %s | tiles | mean it | converged | max abundance "
-      "diff vs %s |\n|---|---|---|---|---|---|---|---|\n",
+      "| device | seconds | pixels/s | vs %s | compute bound pixels/s | of the bound | tiles | "
+      "mean it | converged | max abundance diff vs %s |\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n",
       reference.c_str(), reference.c_str());
   for (const DeviceRun& r : runs) {
     if (!r.skipped.empty()) {
-      std::printf("| %s | skipped: %s | | | | | | |\n", r.device.c_str(), r.skipped.c_str());
+      std::printf("| %s | skipped: %s | | | | | | | | |\n", r.device.c_str(), r.skipped.c_str());
       continue;
     }
     const DeviceRun* first = &*ran;
-    std::printf("| %s | %.2f | %.0f | %.2fx | %lld | %.1f | %.2f | %.2e |\n", r.device.c_str(),
-                r.stats.seconds, r.stats.pixelsPerSecond,
-                r.stats.pixelsPerSecond / first->stats.pixelsPerSecond, (long long)r.stats.tiles,
+    std::printf("| %s | %.2f | %.0f | %.2fx | %.0f | %.0f%% | %lld | %.1f | %.2f | %.2e |\n",
+                r.device.c_str(), r.stats.seconds, r.stats.pixelsPerSecond,
+                r.stats.pixelsPerSecond / first->stats.pixelsPerSecond, r.boundPixelsPerSecond,
+                100 * r.stats.pixelsPerSecond / r.boundPixelsPerSecond, (long long)r.stats.tiles,
                 r.stats.solver.meanIterations(), r.stats.solver.convergedFraction(),
                 maxDifference(r.abundances, first->abundances));
   }

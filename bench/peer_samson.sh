@@ -3,7 +3,9 @@
 # settings on Samson: VCA endmembers held fixed, no refinement, alpha 0.2, network learning
 # rate 0.01, no spatial prox, 10 forward iterations, backward tolerance 1e-3, the same
 # threads; the two alternate, REPEATS times each. Prints every run's seconds per epoch of
-# the epoch loop alone and mean forward/backward iterations, then min and median per
+# the epoch loop alone (ours also split into the forward and the backward solves; the rest
+# is the loss, the network's gradient and the optimiser), mean forward/backward iterations
+# and the whole process's user and system CPU seconds, then min and median per
 # implementation and the ratio peer / deq-unmix of the medians (above 1: deq-unmix faster).
 #
 #   bash bench/peer_samson.sh [--epochs N] [--repeats N] [--threads N] [--bin DIR]
@@ -30,30 +32,30 @@ peer="${root}/../shared/peers/deq_unmix_py"
 /usr/bin/python3 -c "import torch, scipy" 2>/dev/null ||
   { echo "the peer needs python3-torch and python3-scipy (apt)" >&2; exit 1; }
 
-ours() {
-  "${bin}/bench_deq_samson" --tsv --seeds 1 --epochs "${epochs}" --refine none --alpha 0.2 \
-    --lr 0.01 --spatial 0 --iters 10 --backward-tol 1e-3 --threads "${threads}" |
-    awk -F'\t' -v e="${epochs}" '$1 == "ROW" && $2 == "DEQ-Unmix" { printf "%.4f %s %s\n", $11 / e, $9, $10 }'
-}
-theirs() {
-  (cd "${peer}" && /usr/bin/python3 deq_ref.py --scene "${data}/samson.tif" \
-    --gt-abund "${data}/samson_abundances_gt.tif" --gt-end "${data}/samson_endmembers_gt.csv" \
-    --p 3 --epochs "${epochs}" --iters 10 --bwd-tol 1e-3 --lr-e 0 --threads "${threads}") |
-    awk '/s\/epoch\)/ { gsub(/[()]/, ""); for (i = 1; i <= NF; ++i) if ($(i+1) == "s/epoch") s = $i }
-         /mean fwd iters/ { gsub(/,/, ""); f = $4; b = $8 }
-         END { printf "%.4f %s %s\n", s, f, b }'
-}
+timed_ours() { timed "${bin}/bench_deq_samson" --tsv --seeds 1 --epochs "${epochs}" --refine none \
+  --alpha 0.2 --lr 0.01 --spatial 0 --iters 10 --backward-tol 1e-3 --threads "${threads}" |
+  awk -F'\t' -v e="${epochs}" '$1 == "ROW" && $2 == "DEQ-Unmix" {
+    printf "%.4f %s %s %.4f %.4f\n", $11 / e, $9, $10, $12 / e, $13 / e }'; }
+timed_theirs() { (cd "${peer}" && timed /usr/bin/python3 deq_ref.py --scene "${data}/samson.tif" \
+  --gt-abund "${data}/samson_abundances_gt.tif" --gt-end "${data}/samson_endmembers_gt.csv" \
+  --p 3 --epochs "${epochs}" --iters 10 --bwd-tol 1e-3 --lr-e 0 --threads "${threads}") |
+  awk '/s\/epoch\)/ { gsub(/[()]/, ""); for (i = 1; i <= NF; ++i) if ($(i+1) == "s/epoch") s = $i }
+       /mean fwd iters/ { gsub(/,/, ""); f = $4; b = $8 }
+       END { printf "%.4f %s %s\n", s, f, b }'; }
 
-echo "| run | implementation | s/epoch | fwd it | bwd it |"
-echo "|---|---|---|---|---|"
+echo "| run | implementation | s/epoch | forward solve s | backward solve s | fwd it | bwd it | user s | sys s |"
+echo "|---|---|---|---|---|---|---|---|---|"
 declare -a our_times peer_times
+timed() { /usr/bin/time -f "%U %S" -o "${TMPDIR:-/tmp}/peer_samson_time" "$@"; }
 for ((r = 1; r <= repeats; ++r)); do
-  read -r t f b < <(ours)
+  read -r t f b tf tb < <(timed_ours)
+  read -r user sys < "${TMPDIR:-/tmp}/peer_samson_time"
   our_times+=("${t}")
-  echo "| ${r} | deq-unmix | ${t} | ${f} | ${b} |"
-  read -r t f b < <(theirs)
+  echo "| ${r} | deq-unmix | ${t} | ${tf} | ${tb} | ${f} | ${b} | ${user} | ${sys} |"
+  read -r t f b < <(timed_theirs)
+  read -r user sys < "${TMPDIR:-/tmp}/peer_samson_time"
   peer_times+=("${t}")
-  echo "| ${r} | PyTorch peer | ${t} | ${f} | ${b} |"
+  echo "| ${r} | PyTorch peer | ${t} | - | - | ${f} | ${b} | ${user} | ${sys} |"
 done
 stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.4f %.4f %.1f\n", v[1], m, 100 * (v[NR] - v[1]) / m }'; }
 read -r our_min our_median our_spread < <(stats "${our_times[@]}")

@@ -3,6 +3,7 @@
 #include <qgsapplication.h>
 #include <qgsprocessingregistry.h>
 
+#include "algorithms/gdal_raster.h"
 #include "plugin/provider.h"
 
 #ifndef DEQUNMIX_VERSION
@@ -16,6 +17,7 @@ extern "C" {
 int dequnmix_register_provider() {
   QgsProcessingRegistry* registry = QgsApplication::processingRegistry();
   if (!registry) return -1;
+  dequnmix::processing::dropMissingGeotransformMessage();
   if (registry->providerById(DequnmixProvider::providerId())) return 0;
   return registry->addProvider(new DequnmixProvider()) ? 1 : -1;
 }

@@ -293,6 +293,7 @@ struct DeqSolveStats {
   double maxRelativeResidual = 0;
   double lastAbsoluteResidual = 0;
   double lastRelativeResidual = 0;
+  double seconds = 0;  // wall time in the solver, summed
 
   void add(const DeqSolveStats& other);
   double meanIterations() const { return solves ? double(iterations) / double(solves) : 0.0; }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/deq/device.h"
 #include "core/errors.h"
 #include "core/registry.h"
 
@@ -19,6 +20,7 @@ void DeqSolveStats::add(const DeqSolveStats& other) {
   regularizationRaises += other.regularizationRaises;
   sumRelativeResidual += other.sumRelativeResidual;
   maxRelativeResidual = std::max(maxRelativeResidual, other.maxRelativeResidual);
+  seconds += other.seconds;
   if (other.solves) {
     lastAbsoluteResidual = other.lastAbsoluteResidual;
     lastRelativeResidual = other.lastRelativeResidual;
@@ -49,7 +51,10 @@ FixedPointResult solveFixedPoint(const DeqMap& map, const torch::Tensor& start,
                                  const DeqSolverOptions& options, const ProgressSink* cancel) {
   options.validate("solver");
   torch::NoGradGuard noGrad;
-  return solvers().find(options.kind)(map, start, options, cancel);
+  const auto t0 = Clock::now();
+  FixedPointResult result = solvers().find(options.kind)(map, start, options, cancel);
+  result.stats.seconds = secondsSince(t0);
+  return result;
 }
 
 FixedPointResult iterateFixedPoint(const DeqMap& map, const torch::Tensor& start,

@@ -83,6 +83,7 @@ class QgisProcess:
             for v in values:
                 args.append("{}={}".format(key, v))
         proc = self.call(*args, timeout=timeout)
+        self.last = proc
         if not expect_success:
             check(proc.returncode != 0,
                   "{} was expected to fail but succeeded:\n{}".format(algorithm, proc.stdout))
@@ -225,6 +226,9 @@ def case_samson(qp, work, args):
         return SKIPPED
     scene, abundances, endmembers = files
     metrics = run_pipeline(qp, scene, work, abundances, endmembers, 3)
+    # Samson has no geotransform: QGIS's question to GDAL about one stays off the console.
+    check("Unable to compute a transformation" not in qp.last.stdout + qp.last.stderr,
+          "GDAL's missing-geotransform message reached the console:\n" + qp.last.stderr)
     print("Samson VCA+FCLS: mSAD {:.4f} rad ({:.2f} deg), aRMSE {:.4f}, "
           "per-endmember mean {:.4f}".format(metrics["MSAD_RAD"], metrics["MSAD_DEG"],
                                              metrics["ARMSE"],
