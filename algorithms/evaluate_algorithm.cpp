@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <memory>
 
@@ -11,7 +12,9 @@
 #include <qgsprocessingoutputs.h>
 #include <qgsprocessingparameters.h>
 
+#include "algorithms/evaluation_report.h"
 #include "algorithms/gdal_raster.h"
+#include "core/errors.h"
 #include "core/io/endmember_table.h"
 #include "core/metrics/metrics.h"
 
@@ -58,7 +61,10 @@ QString EvaluateAlgorithm::shortHelpString() const {
       "- ARMSE: abundance RMSE, sqrt(mean over valid pixels and endmembers of (a - a_ref)^2).\n"
       "- ARMSE_MEAN_PER_ENDMEMBER: mean over endmembers of each endmember's abundance RMSE.\n"
       "- OUTPUT_TABLE: optional CSV with one row per estimated endmember: endmember, "
-      "reference (its match), sad_rad, sad_deg (empty without spectra) and rmse.");
+      "reference (its match), sad_rad, sad_deg (empty without spectra) and rmse.\n"
+      "- OUTPUT_REPORT: optional self-contained HTML report: per matched endmember the "
+      "estimated, reference and absolute-difference maps side by side and the two spectra "
+      "overlaid with their SAD, and the table of the metrics.");
 }
 
 EvaluateAlgorithm* EvaluateAlgorithm::createInstance() const { return new EvaluateAlgorithm(); }
@@ -78,6 +84,9 @@ void EvaluateAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterFileDestination(
       QStringLiteral("OUTPUT_TABLE"), QObject::tr("Per-endmember metrics"),
       QObject::tr("CSV files (*.csv)"), QVariant(), true, false));
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_REPORT"), QObject::tr("Evaluation report"),
+      QObject::tr("HTML files (*.html)"), QVariant(), true, false));
   addOutput(new QgsProcessingOutputNumber(QStringLiteral("MSAD_RAD"),
                                           QObject::tr("Mean spectral angle (radians)")));
   addOutput(new QgsProcessingOutputNumber(QStringLiteral("MSAD_DEG"),
@@ -246,6 +255,8 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                                 QgsProcessingFeedback* feedback) {
   const QString tablePath =
       parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_TABLE"), context);
+  const QString reportPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
   const int p = estimated_.bandCount;
   OutputCheck check;
   addInput(check, estimated_);
@@ -253,10 +264,12 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   addInput(check, QStringLiteral("ENDMEMBERS"), endmemberPath_);
   addInput(check, QStringLiteral("REFERENCE_ENDMEMBERS"), referenceEndmemberPath_);
   check.addOutput("OUTPUT_TABLE", tablePath.toStdString(), {".csv"});
+  check.addOutput("OUTPUT_REPORT", reportPath.toStdString(), {".html", ".htm"});
   checkOutputs(check);
-  std::unique_ptr<StagedFile> table;
+  std::unique_ptr<StagedFile> table, report;
   try {
     if (!tablePath.isEmpty()) table = std::make_unique<StagedFile>(tablePath.toStdString());
+    if (!reportPath.isEmpty()) report = std::make_unique<StagedFile>(reportPath.toStdString());
   } catch (...) {
     rethrowAsProcessingException();
   }
@@ -278,6 +291,14 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
       rethrowAsProcessingException();
     }
   }
+  try {
+    if (report) {
+      writeReport(report->path(), ev, spectra, errors.pixels());
+      report->commit();
+    }
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
   reportMetrics(ev, progress);
   progress.setProgress(1.0);
 
@@ -287,7 +308,35 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   outputs.insert(QStringLiteral("ARMSE"), ev.armse);
   outputs.insert(QStringLiteral("ARMSE_MEAN_PER_ENDMEMBER"), ev.armseMean);
   if (!tablePath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_TABLE"), tablePath);
+  if (!reportPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_REPORT"), reportPath);
   return outputs;
+}
+
+// OUTPUT_REPORT, written to `path` (the staged file).
+void EvaluateAlgorithm::writeReport(const std::string& path, const Evaluation& ev,
+                                    const Spectra& spectra, int64_t pixels) const {
+  EvaluationReportInput in;
+  in.estimatedName = estimated_.layerName.toStdString();
+  in.referenceName = reference_.layerName.toStdString();
+  in.estimatedNames = ev.estimatedNames;
+  in.referenceNames = ev.referenceNames;
+  in.referenceOf = ev.referenceOf;
+  in.rmse = ev.rmse;
+  if (ev.bySpectra) in.sadRad = ev.match.sadRad;
+  in.armse = ev.armse;
+  in.armseMean = ev.armseMean;
+  in.msadRad = ev.msadRad;
+  in.pixels = pixels;
+  if (spectra.given) {
+    in.estimatedSpectra = &spectra.estimated;
+    in.referenceSpectra = &spectra.reference;
+  }
+  in.estimated = readAbundanceMaps(estimated_.gdalPath, "ABUNDANCES");
+  in.reference = readAbundanceMaps(reference_.gdalPath, "REFERENCE_ABUNDANCES");
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << evaluationReportHtml(in);
+  file.close();
+  if (!file) throw dequnmix::IoError("Writing OUTPUT_REPORT failed. Check the free disk space.");
 }
 
 // Both endmember CSVs, checked against each other and the abundances; neither when only

@@ -75,7 +75,7 @@ evaluate() {
   run_alg evaluate "${name}" \
     --ABUNDANCES="$3" --REFERENCE_ABUNDANCES="${out}/reference_abundances.tif" \
     --ENDMEMBERS="$4" --REFERENCE_ENDMEMBERS="${out}/reference_endmembers.csv" \
-    --OUTPUT_TABLE="${out}/${name}.csv"
+    --OUTPUT_TABLE="${out}/${name}.csv" --OUTPUT_REPORT="${out}/${name}.html"
   METHODS+=("${label}|${out}/${name}.json")
 }
 

@@ -197,10 +197,10 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                          "OUTPUT_RESIDUAL"}));
   EXPECT_EQ(parameterNames("dequnmix:evaluate"),
             QStringList({"ABUNDANCES", "REFERENCE_ABUNDANCES", "ENDMEMBERS", "REFERENCE_ENDMEMBERS",
-                         "OUTPUT_TABLE"}));
-  EXPECT_EQ(
-      outputNames("dequnmix:evaluate"),
-      QStringList({"ARMSE", "ARMSE_MEAN_PER_ENDMEMBER", "MSAD_DEG", "MSAD_RAD", "OUTPUT_TABLE"}));
+                         "OUTPUT_TABLE", "OUTPUT_REPORT"}));
+  EXPECT_EQ(outputNames("dequnmix:evaluate"),
+            QStringList({"ARMSE", "ARMSE_MEAN_PER_ENDMEMBER", "MSAD_DEG", "MSAD_RAD",
+                         "OUTPUT_REPORT", "OUTPUT_TABLE"}));
 }
 
 TEST(Provider, DefaultsComeFromTheCoreOptions) {
@@ -498,8 +498,17 @@ TEST_F(AlgorithmTest, PipelineKeepsGeoreferenceNamesAndNodata) {
                                          {"REFERENCE_ABUNDANCES", s.abundances},
                                          {"ENDMEMBERS", endmembers},
                                          {"REFERENCE_ENDMEMBERS", s.endmembers},
-                                         {"OUTPUT_TABLE", table}});
+                                         {"OUTPUT_TABLE", table},
+                                         {"OUTPUT_REPORT", out("evaluation.html")}});
   ASSERT_TRUE(r.ok) << r.error.toStdString();
+  // The report: three maps per endmember (estimated, reference, difference), inline, and
+  // each pair of spectra overlaid; nothing loaded from elsewhere.
+  const QString html = QString::fromUtf8(readBytes(out("evaluation.html")));
+  EXPECT_EQ(html.count("src=\"data:image/png;base64,"), 9);
+  EXPECT_EQ(html.count("<svg"), 3);
+  EXPECT_FALSE(html.contains("src=\"http") || html.contains("href=\"http"));
+  for (const char* word : {"absolute difference", "by spectral angle", "aRMSE", "SAD "})
+    EXPECT_TRUE(html.contains(word)) << word;
   const double msad = r.outputs.value("MSAD_RAD").toDouble();
   const double armse = r.outputs.value("ARMSE").toDouble();
   EXPECT_LT(msad, 0.01);
