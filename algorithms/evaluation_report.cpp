@@ -6,47 +6,15 @@
 #include <cmath>
 #include <sstream>
 
-#include <QBuffer>
-#include <QByteArray>
-#include <QImage>
-
 #include "algorithms/deq_raster_io.h"
+#include "algorithms/report_images.h"
 #include "algorithms/training_report.h"
 
 namespace dequnmix::processing {
 
 namespace {
 
-// Viridis at five stops, interpolated linearly: perceptually ordered, readable in grey.
-QRgb rampColour(float v) {
-  static const std::array<std::array<int, 3>, 5> stops{
-      {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}};
-  if (!std::isfinite(v)) return qRgb(220, 220, 220);  // nodata
-  const float t = std::clamp(v, 0.0f, 1.0f) * 4.0f;
-  const int i = std::min(3, int(t));
-  const float f = t - float(i);
-  auto mix = [&](int c) { return int(stops[i][c] + f * (stops[i + 1][c] - stops[i][c]) + 0.5f); };
-  return qRgb(mix(0), mix(1), mix(2));
-}
-
-// A map of `values` (height x width) as an inline PNG <img>.
-std::string mapImage(const std::vector<float>& values, int width, int height,
-                     const std::string& title) {
-  QImage image(width, height, QImage::Format_RGB32);
-  for (int r = 0; r < height; ++r)
-    for (int c = 0; c < width; ++c) image.setPixel(c, r, rampColour(values[size_t(r) * width + c]));
-  QByteArray png;
-  QBuffer buffer(&png);
-  buffer.open(QIODevice::WriteOnly);
-  image.save(&buffer, "PNG");
-  const int shown = std::max(160, std::min(320, width));  // small scenes are enlarged
-  return "<figure><img alt=\"" + htmlEscape(title) + "\" width=\"" + std::to_string(shown) +
-         "\" style=\"image-rendering:pixelated\" src=\"data:image/png;base64," +
-         png.toBase64().toStdString() + "\"><figcaption>" + htmlEscape(title) +
-         "</figcaption></figure>";
-}
-
-std::vector<float> band(const AbundanceMaps& m, int b) {
+std::vector<float> band(const ReportMaps& m, int b) {
   const size_t n = size_t(m.width) * m.height;
   return std::vector<float>(m.values.begin() + b * n, m.values.begin() + (b + 1) * n);
 }
@@ -96,10 +64,10 @@ std::string spectraChart(const EvaluationReportInput& in, size_t e) {
 
 }  // namespace
 
-AbundanceMaps readAbundanceMaps(const std::string& path, const std::string& label, int maxSide) {
+ReportMaps readAbundanceMaps(const std::string& path, const std::string& label, int maxSide) {
   GdalWindowReader reader(path, {}, label);
   const int step = std::max(1, (std::max(reader.width(), reader.height()) + maxSide - 1) / maxSide);
-  AbundanceMaps m;
+  ReportMaps m;
   m.width = (reader.width() + step - 1) / step;
   m.height = (reader.height() + step - 1) / step;
   const int P = reader.bands();
@@ -123,17 +91,13 @@ std::string evaluationReportHtml(const EvaluationReportInput& in) {
     << "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
     << "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
     << "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
-    << ".row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-end}figure{margin:0}"
-    << "figcaption{font-size:12px;color:#555}\n"
-    << ".ramp{width:320px;height:12px;background:linear-gradient(to right,#440154,#3b528b,"
-    << "#21918c,#5ec962,#fde725)}.note{color:#555;font-size:13px}\n</style>\n</head>\n<body>\n";
+    << reportImageCss() << ".note{color:#555;font-size:13px}\n</style>\n</head>\n<body>\n";
   h << "<h1>Unmixing evaluation</h1>\n<p class=\"note\">" << htmlEscape(in.estimatedName)
     << " against " << htmlEscape(in.referenceName) << ".</p>\n";
   writeSummary(h, in);
   h << "<h2>Maps</h2>\n<p class=\"note\">Abundance, reference and absolute difference on one "
-       "scale, 0 to 1 (grey: nodata):</p><div class=\"ramp\"></div>"
-       "<div class=\"note\" style=\"width:320px;display:flex;justify-content:space-between\">"
-       "<span>0</span><span>0.5</span><span>1</span></div>\n";
+       "scale, 0 to 1 (grey: nodata):</p>"
+    << rampLegend(0, 1);
   for (size_t e = 0; e < in.referenceOf.size(); ++e) {
     const int r = in.referenceOf[e];
     const std::vector<float> est = band(in.estimated, int(e)), ref = band(in.reference, r);
@@ -142,9 +106,9 @@ std::string evaluationReportHtml(const EvaluationReportInput& in) {
     const int w = in.estimated.width, hgt = in.estimated.height;
     h << "<h2>" << htmlEscape(in.estimatedNames[e]) << " &rarr; "
       << htmlEscape(in.referenceNames[r]) << " (RMSE " << fmt(in.rmse[e]) << ")</h2>\n"
-      << "<div class=\"row\">" << mapImage(est, w, hgt, in.estimatedNames[e] + " (estimated)")
-      << mapImage(ref, w, hgt, in.referenceNames[r] + " (reference)")
-      << mapImage(diff, w, hgt, "absolute difference");
+      << "<div class=\"maps\">" << rampImage(est, w, hgt, in.estimatedNames[e] + " (estimated)")
+      << rampImage(ref, w, hgt, in.referenceNames[r] + " (reference)")
+      << rampImage(diff, w, hgt, "absolute difference");
     if (in.estimatedSpectra && in.referenceSpectra && !in.sadRad.empty())
       h << "<div class=\"chart\">" << spectraChart(in, e) << "</div>";
     h << "</div>\n";

@@ -10,21 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/report_images.h"
 #include "core/io/endmember_table.h"
 
 namespace dequnmix::processing {
 
-// Bands of an abundance raster at reduced resolution: P x height x width, NaN at nodata.
-struct AbundanceMaps {
-  int width = 0;
-  int height = 0;
-  std::vector<float> values;
-};
-
 // Every k-th row and column of the raster at `path`, k the least step that brings its
 // longer side to at most `maxSide` pixels. Throws IoError.
-AbundanceMaps readAbundanceMaps(const std::string& path, const std::string& label,
-                                int maxSide = 320);
+ReportMaps readAbundanceMaps(const std::string& path, const std::string& label, int maxSide = 320);
 
 struct EvaluationReportInput {
   std::string estimatedName, referenceName;  // the two rasters, as the user named them
@@ -37,7 +30,7 @@ struct EvaluationReportInput {
   int64_t pixels = 0;                                // valid in both rasters
   const EndmemberTable* estimatedSpectra = nullptr;  // both null without spectra
   const EndmemberTable* referenceSpectra = nullptr;
-  AbundanceMaps estimated, reference;
+  ReportMaps estimated, reference;
 };
 
 // The complete HTML document.

@@ -767,6 +767,12 @@ void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainRes
   TrainingReportInput report;
   report.streamed = streams();
   report.peakMemoryMiB = peakResidentMiB();
+  if (!result.abundances.empty()) {
+    report.abundances = reduceForReport(result.abundances, result.model.endmemberCount(),
+                                        input_.width, input_.height);
+    if (!result.residual.empty())
+      report.residual = reduceForReport(result.residual, 1, input_.width, input_.height);
+  }
   report.sceneName = input_.layerName.toStdString();
   report.scenePath = input_.gdalPath;
   report.width = input_.width;

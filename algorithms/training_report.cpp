@@ -357,7 +357,8 @@ void writeHead(std::ostringstream& h, const TrainingReportInput& in, const DeqTr
     << "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
     << "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
     << ".charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #eee}\n"
-    << ".note{color:#555;font-size:13px}\n</style>\n</head>\n<body>\n";
+    << ".note{color:#555;font-size:13px}\n"
+    << reportImageCss() << "</style>\n</head>\n<body>\n";
   h << "<h1>DEQ-Unmix training report</h1>\n";
   h << "<p class=\"note\">Deep equilibrium unmixing (Wang, Gao, Zhu and Chen, arXiv 2604.11279): "
        "abundances are the fixed point A* = Proj(A - eta G_theta(EA - Y, A)), found by "
@@ -558,6 +559,55 @@ void writeOutputs(std::ostringstream& h, const TrainingReportInput& in) {
   h << "</table>\n";
 }
 
+// Shares of each endmember's valid abundances in 20 bins over [0, 1].
+std::string histogramChart(const ReportMaps& maps, const std::vector<std::string>& names) {
+  const int bins = 20;
+  const size_t n = size_t(maps.width) * maps.height;
+  std::vector<ChartSeries> series;
+  for (size_t e = 0; e < names.size(); ++e) {
+    std::vector<double> counts(bins, 0.0);
+    double valid = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const float v = maps.values[e * n + i];
+      if (!std::isfinite(v)) continue;
+      counts[std::clamp(int(v * bins), 0, bins - 1)] += 1;
+      valid += 1;
+    }
+    ChartSeries s{names[e], {}, {}, "", false};
+    for (int b = 0; b < bins; ++b) {
+      s.x.push_back((b + 0.5) / bins);
+      s.y.push_back(valid > 0 ? counts[b] / valid : 0.0);
+    }
+    series.push_back(s);
+  }
+  return lineChartSvg(series, {"Abundance histograms (share of pixels per 0.05 bin)", "abundance",
+                               "share of pixels", false, 640, 300});
+}
+
+void writeMaps(std::ostringstream& h, const TrainingReportInput& in, const DeqModel& m) {
+  if (in.abundances.width == 0) {
+    if (in.streamed)
+      h << "<h2>Maps</h2>\n<p class=\"note\">Not drawn: the scene was streamed; open OUTPUT in "
+           "QGIS.</p>\n";
+    return;
+  }
+  h << "<h2>Abundance maps</h2>\n<p class=\"note\">Every endmember on one scale, 0 to 1 "
+       "(grey: nodata).</p>\n"
+    << rampLegend(0, 1) << "<div class=\"maps\">";
+  for (int e = 0; e < m.endmemberCount(); ++e)
+    h << rampImage(in.abundances, e, m.endmembers.names[e]);
+  h << "</div>\n<div class=\"charts\">" << histogramChart(in.abundances, m.endmembers.names)
+    << "</div>\n";
+  if (in.residual.width == 0) return;
+  float high = 0;
+  for (float v : in.residual.values)
+    if (std::isfinite(v)) high = std::max(high, v);
+  h << "<h2>Reconstruction error</h2>\n<p class=\"note\">Per-pixel RMSE of E a against the "
+       "scene, in data units.</p>\n"
+    << rampLegend(0, high) << "<div class=\"maps\">"
+    << rampImage(in.residual, 0, "reconstruction RMSE", 0, high) << "</div>\n";
+}
+
 }  // namespace
 
 std::string trainingReportHtml(const TrainingReportInput& in) {
@@ -571,6 +621,7 @@ std::string trainingReportHtml(const TrainingReportInput& in) {
   writeSummary(h, in, r, o);
   writeLossCharts(h, r);
   writeEndmembers(h, in, r, o);
+  writeMaps(h, in, r.model);
   writeSolverCharts(h, r, o);
   writeEpochTable(h, r, o.gradient == DeqGradientMode::Implicit);
   writeSettings(h, r.model);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "algorithms/report_images.h"
 #include "core/deq/deq_unmix.h"
 
 namespace dequnmix::processing {
@@ -27,6 +28,8 @@ struct TrainingReportInput {
   std::string created;                                       // date and time, free text
   bool streamed = false;     // the scene was read in tiles, never whole
   double peakMemoryMiB = 0;  // the process's peak resident memory (0: unknown)
+  ReportMaps abundances;     // P bands at report size; empty (width 0): no maps
+  ReportMaps residual;       // 1 band, data units
 };
 
 // One line series of a chart.

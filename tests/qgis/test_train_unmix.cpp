@@ -314,6 +314,11 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   EXPECT_FALSE(html.contains("<link"));
   EXPECT_FALSE(html.contains("src=\"http"));
   EXPECT_FALSE(html.contains("href=\"http"));
+  // One inline map per endmember, named after it, and the reconstruction error's map.
+  EXPECT_EQ(html.count("src=\"data:image/png;base64,"), 4);
+  for (const char* part : {"Abundance maps", "Abundance histograms", "Reconstruction error",
+                           "alt=\"endmember_1\"", "alt=\"reconstruction RMSE\""})
+    EXPECT_TRUE(html.contains(part)) << part;
 
   // The model file loads and knows the scene.
   const dequnmix::DeqModel model = dequnmix::loadDeqModel(out("model.dequnmix").toStdString());
@@ -681,6 +686,7 @@ TEST_F(TrainUnmixTest, SceneOverTheMemoryBudgetIsStreamed) {
   const QString report = QString::fromUtf8(readBytes(out("report.html")));
   EXPECT_TRUE(report.contains("read from the file")) << "streaming not reported";
   EXPECT_TRUE(report.contains("peak resident memory"));
+  EXPECT_TRUE(report.contains("Not drawn: the scene was streamed"));
   r = runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
                                                       {"MODEL", out("model.dequnmix")},
                                                       {"THREADS", 2},

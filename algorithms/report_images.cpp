@@ -1,0 +1,97 @@
+// Report maps (report_images.h).
+#include "algorithms/report_images.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <sstream>
+
+#include <QBuffer>
+#include <QByteArray>
+#include <QImage>
+
+#include "algorithms/training_report.h"
+
+namespace dequnmix::processing {
+
+namespace {
+
+// Viridis at five stops, interpolated linearly: perceptually ordered, readable in grey.
+const std::array<std::array<int, 3>, 5> kStops{
+    {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}};
+
+QRgb rampColour(float v, float low, float high) {
+  if (!std::isfinite(v)) return qRgb(220, 220, 220);  // nodata
+  const float t = std::clamp((v - low) / std::max(high - low, 1e-30f), 0.0f, 1.0f) * 4.0f;
+  const int i = std::min(3, int(t));
+  const float f = t - float(i);
+  auto mix = [&](int c) {
+    return int(kStops[i][c] + f * (kStops[i + 1][c] - kStops[i][c]) + 0.5f);
+  };
+  return qRgb(mix(0), mix(1), mix(2));
+}
+
+std::string number(float v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+ReportMaps reduceForReport(const std::vector<float>& values, int bands, int width, int height,
+                           int maxSide) {
+  const int step = std::max(1, (std::max(width, height) + maxSide - 1) / maxSide);
+  ReportMaps m;
+  m.width = (width + step - 1) / step;
+  m.height = (height + step - 1) / step;
+  m.values.resize(size_t(bands) * m.width * m.height);
+  for (int b = 0; b < bands; ++b)
+    for (int r = 0; r < m.height; ++r)
+      for (int c = 0; c < m.width; ++c)
+        m.values[(size_t(b) * m.height + r) * m.width + c] =
+            values[(size_t(b) * height + size_t(r) * step) * width + size_t(c) * step];
+  return m;
+}
+
+std::string rampImage(const std::vector<float>& values, int width, int height,
+                      const std::string& title, float low, float high) {
+  QImage image(width, height, QImage::Format_RGB32);
+  for (int r = 0; r < height; ++r)
+    for (int c = 0; c < width; ++c)
+      image.setPixel(c, r, rampColour(values[size_t(r) * width + c], low, high));
+  QByteArray png;
+  QBuffer buffer(&png);
+  buffer.open(QIODevice::WriteOnly);
+  image.save(&buffer, "PNG");
+  const int shown = std::max(160, std::min(320, width));  // small scenes are enlarged
+  return "<figure><img alt=\"" + htmlEscape(title) + "\" width=\"" + std::to_string(shown) +
+         "\" style=\"image-rendering:pixelated\" src=\"data:image/png;base64," +
+         png.toBase64().toStdString() + "\"><figcaption>" + htmlEscape(title) +
+         "</figcaption></figure>";
+}
+
+std::string rampImage(const ReportMaps& maps, int band, const std::string& title, float low,
+                      float high) {
+  const size_t n = size_t(maps.width) * maps.height;
+  const std::vector<float> values(maps.values.begin() + band * n,
+                                  maps.values.begin() + (band + 1) * n);
+  return rampImage(values, maps.width, maps.height, title, low, high);
+}
+
+std::string rampLegend(float low, float high) {
+  return "<div class=\"ramp\"></div><div class=\"note ramp-labels\"><span>" + number(low) +
+         "</span><span>" + number((low + high) / 2) + "</span><span>" + number(high) +
+         "</span></div>\n";
+}
+
+std::string reportImageCss() {
+  return ".maps{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-end}figure{margin:0}"
+         "figcaption{font-size:12px;color:#555}\n"
+         ".ramp{width:320px;height:12px;background:linear-gradient(to right,#440154,#3b528b,"
+         "#21918c,#5ec962,#fde725)}.ramp-labels{width:320px;display:flex;"
+         "justify-content:space-between}\n";
+}
+
+}  // namespace dequnmix::processing

@@ -1,0 +1,36 @@
+// Raster maps for the HTML reports: a band on a colour ramp as an inline PNG <img>, the
+// ramp's legend, and the reduction of a large band to report size.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dequnmix::processing {
+
+// Bands of a raster at reduced resolution: bands x height x width, NaN at nodata.
+struct ReportMaps {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;
+};
+
+// Every k-th row and column of `values` (bands x height x width), k the least step that
+// brings the longer side to at most `maxSide` pixels.
+ReportMaps reduceForReport(const std::vector<float>& values, int bands, int width, int height,
+                           int maxSide = 320);
+
+// Band `band` of `maps` on the viridis ramp from `low` to `high` (grey: nodata) as an inline
+// PNG <figure> captioned `title`.
+std::string rampImage(const ReportMaps& maps, int band, const std::string& title, float low = 0,
+                      float high = 1);
+// The same for a height x width band given alone.
+std::string rampImage(const std::vector<float>& values, int width, int height,
+                      const std::string& title, float low = 0, float high = 1);
+
+// The ramp as a bar with its end and middle values.
+std::string rampLegend(float low, float high);
+
+// The CSS the figures and legends use.
+std::string reportImageCss();
+
+}  // namespace dequnmix::processing
