@@ -9,7 +9,8 @@ Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson 
 CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
 exit code 77 = skipped when the data is absent), data_parallel (train as two ranks and
-unmix as three on 127.0.0.1, started by hand as a launcher would).
+unmix as three on 127.0.0.1, started by hand as a launcher would), package (the zip of
+scripts/package-plugin.sh installed into a throwaway profile as the Plugin Manager does).
 """
 
 import argparse
@@ -20,6 +21,7 @@ import os
 import shutil
 import socket
 import subprocess
+import zipfile
 import sys
 import tempfile
 import time
@@ -299,8 +301,42 @@ def run_ranks(qp, world, arguments):
     return logs
 
 
+def case_package(qp, work, args):
+    """The zip of scripts/package-plugin.sh, unpacked as the Plugin Manager's "Install from
+    ZIP" does into a throwaway profile, enabled, and an algorithm run."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, BUILD_DIR=os.path.dirname(os.path.abspath(args.plugin_path)))
+    proc = subprocess.run(["bash", os.path.join(root, "scripts", "package-plugin.sh"),
+                           os.path.join(work, "dist")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    check(proc.returncode == 0, "package-plugin.sh failed:\n" + proc.stderr)
+    archive = proc.stdout.strip().splitlines()[-1]
+    print("packed {} ({} KiB)".format(archive, os.path.getsize(archive) // 1024))
+    plugins = os.path.join(qp.home, ".local", "share", "QGIS", "QGIS3", "profiles", "default",
+                           "python", "plugins")
+    os.makedirs(plugins)
+    with zipfile.ZipFile(archive) as z:
+        check(all(n.startswith("dequnmix/") for n in z.namelist()),
+              "the zip does not hold one folder 'dequnmix'")
+        z.extractall(plugins)
+    with open(os.path.join(plugins, "dequnmix", "metadata.txt")) as f:
+        metadata = f.read()
+    for key in ("version=", "qgisMinimumVersion=", "platform="):
+        check(key in metadata, "metadata.txt lacks " + key)
+    os.chmod(os.path.join(plugins, "dequnmix", "libdequnmix_qgis.so"), 0o755)
+    qp.env.pop("QGIS_PLUGINPATH")  # only the profile's plugins now
+    qp.enable_plugin()
+    scene = os.path.join(work, "scene.tif")
+    result = qp.run("dequnmix:synthesize", {
+        "WIDTH": 16, "HEIGHT": 16, "BANDS": 10, "ENDMEMBERS": 3, "OUTPUT": scene,
+        "OUTPUT_ABUNDANCES": os.path.join(work, "a.tif"),
+        "OUTPUT_ENDMEMBERS": os.path.join(work, "e.csv")})
+    check(os.path.isfile(result["results"]["OUTPUT"]), "synthesize from the zip wrote nothing")
+    return 0
+
+
 CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson,
-         "data_parallel": case_data_parallel}
+         "data_parallel": case_data_parallel, "package": case_package}
 
 
 def main():
@@ -322,7 +358,8 @@ def main():
         if args.case == "samson" and not (args.samson and os.path.isdir(args.samson)):
             print("SKIPPED: Samson data not found in '{}'".format(args.samson))
             return SKIPPED
-        qp.enable_plugin()
+        if args.case != "package":  # that case installs and enables its own copy
+            qp.enable_plugin()
         status = CASES[args.case](qp, work, args) or 0
         if status == 0:
             print("PASSED: {}".format(args.case))
