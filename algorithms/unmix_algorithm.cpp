@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <memory>
 
 #include <QDir>
@@ -12,7 +13,10 @@
 #include <qgsprocessingparameters.h>
 
 #include "algorithms/deq_raster_io.h"
+#include "algorithms/evaluation_report.h"
 #include "algorithms/gdal_raster.h"
+#include "algorithms/unmix_report.h"
+#include "core/errors.h"
 #include "core/io/spectral_metadata.h"
 
 namespace dequnmix::processing {
@@ -118,6 +122,12 @@ dequnmix::DeqInferStats summedOverRanks(dequnmix::DeqInferStats s, dequnmix::Pro
   s.solver.solves = int64_t(total[3]);
   s.solver.iterations = int64_t(total[4]);
   s.solver.converged = int64_t(total[5]);
+  // Each tile was solved by one rank; the others hold 0 there.
+  for (std::vector<int>* perTile : {&s.tileIterations, &s.tileConverged}) {
+    const std::vector<double> sum =
+        group.sum(std::vector<double>(perTile->begin(), perTile->end()));
+    std::transform(sum.begin(), sum.end(), perTile->begin(), [](double v) { return int(v); });
+  }
   return s;
 }
 
@@ -163,6 +173,8 @@ QString UnmixAlgorithm::shortHelpString() const {
              "Outputs\n"
              "- OUTPUT: abundances, one Float32 band per endmember named after it.\n"
              "- OUTPUT_RESIDUAL: optional per-pixel reconstruction RMSE raster.\n"
+             "- OUTPUT_REPORT: optional self-contained HTML report: abundance and error maps, "
+             "solver statistics and the tiles' iterations and convergence as maps.\n"
              "- MEAN_RESIDUAL_RMSE (over valid pixels, data units), MEAN_ITERATIONS (solver "
              "iterations per tile), CONVERGED_FRACTION (of the tile solves).")
       .arg(d.tileSize)
@@ -190,6 +202,9 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT_RESIDUAL"),
                                                            QObject::tr("Reconstruction RMSE"),
                                                            QVariant(), true, false));
+  addParameter(new QgsProcessingParameterFileDestination(
+      QStringLiteral("OUTPUT_REPORT"), QObject::tr("Unmixing report"),
+      QObject::tr("HTML files (*.html)"), QVariant(), true, false));
   addOutput(new QgsProcessingOutputNumber(QStringLiteral("MEAN_RESIDUAL_RMSE"),
                                           QObject::tr("Mean reconstruction RMSE")));
   addOutput(new QgsProcessingOutputNumber(QStringLiteral("MEAN_ITERATIONS"),
@@ -219,6 +234,8 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   const AbundanceOutputPaths paths = abundanceOutputPaths(parameters, context);
   checkAbundanceOutputs(paths, input_, QStringLiteral("MODEL"), modelPath_);
   const auto& [outputPath, residualPath] = paths;
+  const QString reportPath =
+      parameterAsFileOutput(parameters, QStringLiteral("OUTPUT_REPORT"), context);
   const dequnmix::DeqModel model = loadModel();
 
   FeedbackProgress progress(feedback);
@@ -227,7 +244,6 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
     GdalWindowReader reader(input_.gdalPath, modelBands(model, progress), label);
     checkSceneFitsModel(reader, model, progress);
-    const Georeference geo = reader.georeference();
     const std::unique_ptr<dequnmix::ProcessGroup> group = joinProcessGroup(progress);
     dequnmix::DeqInferStats stats;
     if (group) {
@@ -240,13 +256,42 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
       out.commit();
     }
     requireValidPixels(stats);
+    if (!reportPath.isEmpty() && (!group || group->rank() == 0))
+      writeReport(reportPath, paths, model, stats, group ? group->size() : 1);
     outputs = statsResults(stats, progress);
   } catch (...) {
     rethrowAsProcessingException();
   }
   outputs.insert(QStringLiteral("OUTPUT"), outputPath);
   if (!residualPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_RESIDUAL"), residualPath);
+  if (!reportPath.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_REPORT"), reportPath);
   return outputs;
+}
+
+// OUTPUT_REPORT from the committed rasters and the statistics, written all or nothing.
+void UnmixAlgorithm::writeReport(const QString& reportPath, const AbundanceOutputPaths& paths,
+                                 const dequnmix::DeqModel& model,
+                                 const dequnmix::DeqInferStats& stats, int ranks) const {
+  UnmixReportInput in;
+  in.sceneName = input_.layerName.toStdString();
+  in.modelPath = modelPath_.toStdString();
+  in.width = input_.width;
+  in.height = input_.height;
+  in.endmemberNames = model.endmembers.names;
+  in.abundances = readAbundanceMaps(paths.abundances.toStdString(), "OUTPUT");
+  if (!paths.residual.isEmpty())
+    in.residual = readAbundanceMaps(paths.residual.toStdString(), "OUTPUT_RESIDUAL");
+  in.stats = &stats;
+  in.tileSize = options_.tileSize;
+  in.halo = options_.halo;
+  in.ranks = ranks;
+  StagedFile file(reportPath.toStdString());
+  {
+    std::ofstream html(file.path(), std::ios::binary | std::ios::trunc);
+    html << unmixReportHtml(in);
+    if (!html) throw dequnmix::IoError("Writing OUTPUT_REPORT failed. Check the free disk space.");
+  }
+  file.commit();
 }
 
 // MODEL, loaded (its bands are checked against INPUT by modelBands).

@@ -45,6 +45,9 @@ class UnmixAlgorithm final : public DequnmixAlgorithm {
                                             QgsProcessingFeedback* feedback) const;
   // Fails when no pixel was valid (every pixel nodata in some band the model uses).
   void requireValidPixels(const dequnmix::DeqInferStats& stats) const;
+  void writeReport(const QString& reportPath, const AbundanceOutputPaths& paths,
+                   const dequnmix::DeqModel& model, const dequnmix::DeqInferStats& stats,
+                   int ranks) const;
   // MEAN_RESIDUAL_RMSE and the other number outputs, also reported as a message.
   static QVariantMap statsResults(const dequnmix::DeqInferStats& stats, FeedbackProgress& progress);
   RasterInput input_;

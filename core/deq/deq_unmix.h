@@ -465,6 +465,11 @@ struct DeqInferStats {
   double meanResidualRmse = 0;  // over valid pixels (data units)
   double seconds = 0;
   double pixelsPerSecond = 0;
+  // Per tile of the tilesY x tilesX grid (row-major): the solver's iterations and whether
+  // it converged (1) or not (0); 0 and 0 for a tile without a solve (all nodata, or another
+  // rank's).
+  int tilesX = 0, tilesY = 0;
+  std::vector<int> tileIterations, tileConverged;
 };
 
 // A data-parallel run's share of the tiles: tile i (row-major) is this process's when

@@ -124,6 +124,10 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
   const int tilesY = (height + o.tileSize - 1) / o.tileSize;
   const int tilesX = (width + o.tileSize - 1) / o.tileSize;
   DeqInferStats stats;
+  stats.tilesX = tilesX;
+  stats.tilesY = tilesY;
+  stats.tileIterations.assign(size_t(tilesX) * tilesY, 0);
+  stats.tileConverged.assign(size_t(tilesX) * tilesY, 0);
   double residualSum = 0;
   std::vector<float> buffer;
   torch::NoGradGuard noGrad;
@@ -139,7 +143,11 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       torch::Tensor raw =
           torch::from_blob(buffer.data(), {model.bands, t.readRows, t.readCols}, torch::kFloat32)
               .to(device);
+      const DeqSolveStats before = stats.solver;
       TileResult r = solveTile(pm, raw, t, o, stats.solver, progress);
+      const size_t index = size_t(ty) * tilesX + tx;
+      stats.tileIterations[index] = int(stats.solver.iterations - before.iterations);
+      stats.tileConverged[index] = int(stats.solver.converged - before.converged);
       writer.write(t.row, t.col, t.rows, t.cols, r.abundances.data_ptr<float>(),
                    r.residual.defined() ? r.residual.data_ptr<float>() : nullptr);
       residualSum += r.residualSum;

@@ -188,10 +188,10 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                          "TRAINING_SECONDS"}));
   EXPECT_EQ(parameterNames("dequnmix:unmix"),
             QStringList({"INPUT", "MODEL", "TILE_SIZE", "HALO", "THREADS", "DEVICE", "OUTPUT",
-                         "OUTPUT_RESIDUAL"}));
+                         "OUTPUT_RESIDUAL", "OUTPUT_REPORT"}));
   EXPECT_EQ(outputNames("dequnmix:unmix"),
             QStringList({"CONVERGED_FRACTION", "MEAN_ITERATIONS", "MEAN_RESIDUAL_RMSE", "OUTPUT",
-                         "OUTPUT_RESIDUAL"}));
+                         "OUTPUT_REPORT", "OUTPUT_RESIDUAL"}));
   // The report is an HTML output (shown in the desktop's results viewer).
   EXPECT_EQ(train->outputDefinition("OUTPUT_REPORT")->type(), QStringLiteral("outputHtml"));
   const QSet<QString> basic = {"INPUT",
@@ -332,9 +332,16 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
                                     {"MODEL", out("model.dequnmix")},
                                     {"THREADS", 2},
                                     {"OUTPUT", path("unmixed.tif")},
-                                    {"OUTPUT_RESIDUAL", path("unmixed_residual.tif")}});
+                                    {"OUTPUT_RESIDUAL", path("unmixed_residual.tif")},
+                                    {"OUTPUT_REPORT", path("unmix.html")}});
   ASSERT_TRUE(u.ok) << u.error.toStdString();
   expectAbundances(path("unmixed.tif"), 3, holes);
+  // unmix's report: three abundance maps, the error map and the two maps of the tiles.
+  const QString unmixHtml = QString::fromUtf8(readBytes(path("unmix.html")));
+  EXPECT_EQ(unmixHtml.count("src=\"data:image/png;base64,"), 6);
+  for (const char* part : {"iterations per tile", "converged tiles", "Converged fraction",
+                           "alt=\"endmember_3\""})
+    EXPECT_TRUE(unmixHtml.contains(part)) << part;
   const RasterData a = readRaster(out("abundances.tif"));
   const RasterData b = readRaster(path("unmixed.tif"));
   double worst = 0;
