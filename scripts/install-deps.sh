@@ -7,6 +7,8 @@ PACKAGES=(
   # ../shared/PLATFORM.md
   qgis qgis-providers libqgis-dev python3-qgis libtorch-dev libgloo-dev libgtest-dev xvfb xauth otb-bin
   gdal-bin python3-gdal python3-numpy libopenblas0-pthread
+  # the reports' rendering test
+  chromium
   # build tools
   cmake ninja-build g++ ccache git
 )

@@ -10,7 +10,8 @@ CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls -
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
 exit code 77 = skipped when the data is absent), data_parallel (train as two ranks and
 unmix as three on 127.0.0.1, started by hand as a launcher would), package (the zip of
-scripts/package-plugin.sh installed into a throwaway profile as the Plugin Manager does).
+scripts/package-plugin.sh installed into a throwaway profile as the Plugin Manager does),
+reports (the train, unmix and evaluate reports rendered in headless Chromium).
 """
 
 import argparse
@@ -18,6 +19,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -335,8 +337,59 @@ def case_package(qp, work, args):
     return 0
 
 
+def render(html, screenshot, work):
+    """Loads `html` in headless Chromium and saves a screenshot; fails on a script error or
+    console message in Chromium's log, or on a resource that is not inside the document
+    (Chromium does not log a missing file:// image, so every src and href is checked)."""
+    with open(html) as f:
+        for attribute, value in re.findall(r'\b(src|href)="([^"]*)"', f.read()):
+            check(value.startswith("data:") or value.startswith("#"),
+                  "{} {}=\"{}\" is not inside the document".format(html, attribute, value[:80]))
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+         "--v=0", "--user-data-dir=" + os.path.join(work, "chromium"),
+         "--window-size=1400,2000", "--screenshot=" + screenshot, "file://" + html],
+        capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0 and os.path.isfile(screenshot),
+          "chromium could not render {}:\n{}".format(html, proc.stderr[-2000:]))
+    for sign in ("Failed to load resource", "ERR_FILE_NOT_FOUND", "Uncaught", "CONSOLE(" ):
+        check(sign not in proc.stderr, "{} in Chromium's log of {}:\n{}".format(
+            sign, html, proc.stderr[-2000:]))
+
+
+def case_reports(qp, work, args):
+    """The training, unmix and evaluation reports, each rendered in headless Chromium."""
+    if not shutil.which("chromium"):
+        print("SKIPPED: no chromium (Debian package chromium)")
+        return SKIPPED
+    scene = os.path.join(work, "scene.tif")
+    reference = os.path.join(work, "reference.tif")
+    qp.run("dequnmix:synthesize", {
+        "WIDTH": 40, "HEIGHT": 32, "BANDS": 30, "ENDMEMBERS": 3, "SEED": 2, "OUTPUT": scene,
+        "OUTPUT_ABUNDANCES": reference, "OUTPUT_ENDMEMBERS": os.path.join(work, "ref.csv")})
+    reports = {name: os.path.join(work, name + ".html") for name in ("train", "unmix", "evaluate")}
+    qp.run("dequnmix:train", {
+        "INPUT": scene, "ENDMEMBERS": 3, "EPOCHS": 3, "OUTPUT_MODEL": os.path.join(work, "m.dequnmix"),
+        "OUTPUT": os.path.join(work, "a.tif"), "OUTPUT_ENDMEMBERS": os.path.join(work, "e.csv"),
+        "OUTPUT_RESIDUAL": os.path.join(work, "r.tif"), "OUTPUT_REPORT": reports["train"]})
+    qp.run("dequnmix:unmix", {
+        "INPUT": scene, "MODEL": os.path.join(work, "m.dequnmix"), "TILE_SIZE": 16,
+        "OUTPUT": os.path.join(work, "u.tif"), "OUTPUT_REPORT": reports["unmix"]})
+    qp.run("dequnmix:evaluate", {
+        "ABUNDANCES": os.path.join(work, "a.tif"), "REFERENCE_ABUNDANCES": reference,
+        "ENDMEMBERS": os.path.join(work, "e.csv"), "REFERENCE_ENDMEMBERS":
+        os.path.join(work, "ref.csv"), "OUTPUT_REPORT": reports["evaluate"]})
+    shots = args.screenshots or work
+    os.makedirs(shots, exist_ok=True)
+    for name, html in reports.items():
+        shot = os.path.join(shots, name + "_report.png")
+        render(html, shot, work)
+        print("{} report: {} bytes, screenshot {}".format(name, os.path.getsize(html), shot))
+    return 0
+
+
 CASES = {"cli": case_cli, "pipeline": case_pipeline, "samson": case_samson,
-         "data_parallel": case_data_parallel, "package": case_package}
+         "data_parallel": case_data_parallel, "package": case_package, "reports": case_reports}
 
 
 def main():
@@ -347,6 +400,7 @@ def main():
                         help="folder holding the staged plugin folder 'dequnmix'")
     parser.add_argument("--samson", default="", help="folder of the Samson data")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--screenshots", default="", help="folder for the reports' screenshots")
     args = parser.parse_args()
 
     if not os.path.isfile(os.path.join(args.plugin_path, "dequnmix", "metadata.txt")):
