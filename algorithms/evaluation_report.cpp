@@ -85,13 +85,7 @@ ReportMaps readAbundanceMaps(const std::string& path, const std::string& label, 
 
 std::string evaluationReportHtml(const EvaluationReportInput& in) {
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    << "<title>Unmixing evaluation: " << htmlEscape(in.estimatedName) << "</title>\n<style>\n"
-    << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
-    << "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
-    << "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
-    << "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
-    << reportImageCss() << ".note{color:#555;font-size:13px}\n</style>\n</head>\n<body>\n";
+  h << reportHead("Unmixing evaluation: " + in.estimatedName);
   h << "<h1>Unmixing evaluation</h1>\n<p class=\"note\">" << htmlEscape(in.estimatedName)
     << " against " << htmlEscape(in.referenceName) << ".</p>\n";
   writeSummary(h, in);

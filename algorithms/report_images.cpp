@@ -86,12 +86,21 @@ std::string rampLegend(float low, float high) {
          "</span></div>\n";
 }
 
-std::string reportImageCss() {
-  return ".maps{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-end}figure{margin:0}"
+std::string reportHead(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+         htmlEscape(title) +
+         "</title>\n<style>\n"
+         "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
+         "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
+         "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
+         "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
+         ".charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #eee}\n"
+         ".note{color:#555;font-size:13px}\n"
+         ".maps{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-end}figure{margin:0}"
          "figcaption{font-size:12px;color:#555}\n"
          ".ramp{width:320px;height:12px;background:linear-gradient(to right,#440154,#3b528b,"
          "#21918c,#5ec962,#fde725)}.ramp-labels{width:320px;display:flex;"
-         "justify-content:space-between}\n";
+         "justify-content:space-between}\n</style>\n</head>\n<body>\n";
 }
 
 }  // namespace dequnmix::processing

@@ -1,5 +1,6 @@
-// Raster maps for the HTML reports: a band on a colour ramp as an inline PNG <img>, the
-// ramp's legend, and the reduction of a large band to report size.
+// What the HTML reports share: the document head with its style sheet, a band on a colour
+// ramp as an inline PNG <img>, the ramp's legend, and the reduction of a large band to
+// report size.
 #pragma once
 
 #include <string>
@@ -30,7 +31,8 @@ std::string rampImage(const std::vector<float>& values, int width, int height,
 // The ramp as a bar with its end and middle values.
 std::string rampLegend(float low, float high);
 
-// The CSS the figures and legends use.
-std::string reportImageCss();
+// The start of a report's HTML document up to <body>: title and the reports' one style
+// sheet (tables, charts, maps, legends).
+std::string reportHead(const std::string& title);
 
 }  // namespace dequnmix::processing

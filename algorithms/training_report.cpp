@@ -349,16 +349,7 @@ std::vector<ChartSeries> meanAndMaxSeries(const std::vector<DeqEpochStats>& epoc
 }
 
 void writeHead(std::ostringstream& h, const TrainingReportInput& in, const DeqTrainOptions& o) {
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    << "<title>DEQ-Unmix training report: " << htmlEscape(in.sceneName) << "</title>\n"
-    << "<style>\n"
-    << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
-    << "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
-    << "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
-    << "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
-    << ".charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #eee}\n"
-    << ".note{color:#555;font-size:13px}\n"
-    << reportImageCss() << "</style>\n</head>\n<body>\n";
+  h << reportHead("DEQ-Unmix training report: " + in.sceneName);
   h << "<h1>DEQ-Unmix training report</h1>\n";
   h << "<p class=\"note\">Deep equilibrium unmixing (Wang, Gao, Zhu and Chen, arXiv 2604.11279): "
        "abundances are the fixed point A* = Proj(A - eta G_theta(EA - Y, A)), found by "

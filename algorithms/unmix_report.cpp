@@ -57,13 +57,7 @@ void writeTileMaps(std::ostringstream& h, const DeqInferStats& s) {
 
 std::string unmixReportHtml(const UnmixReportInput& in) {
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-    << "<title>DEQ-Unmix: " << htmlEscape(in.sceneName) << "</title>\n<style>\n"
-    << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
-    << "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}\n"
-    << "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;"
-    << "padding:3px 8px;text-align:left;font-size:13px}th{background:#f4f4f4}\n"
-    << reportImageCss() << ".note{color:#555;font-size:13px}\n</style>\n</head>\n<body>\n";
+  h << reportHead("DEQ-Unmix: " + in.sceneName);
   h << "<h1>DEQ-Unmix abundances</h1>\n";
   writeStatistics(h, in);
   h << "<h2>Abundance maps</h2>\n<p class=\"note\">Every endmember on one scale, 0 to 1 "
