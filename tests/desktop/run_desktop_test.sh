@@ -40,13 +40,15 @@ defaultProfile=default
 INI
 result="${artifacts}/desktop_result.json"
 screenshot="${artifacts}/train_dialog.png"
-rm -f "${result}" "${screenshot}"
+canvas="${artifacts}/abundances_canvas.png"
+rm -f "${result}" "${screenshot}" "${canvas}"
 
 export HOME="${work}/home" XDG_RUNTIME_DIR="${work}/runtime"
 mkdir -p "${HOME}" "${XDG_RUNTIME_DIR}"
 chmod 700 "${XDG_RUNTIME_DIR}"
 export QGIS_PLUGINPATH="${build}/plugin"
 export DEQUNMIX_DESKTOP_RESULT="${result}" DEQUNMIX_DESKTOP_SCREENSHOT="${screenshot}"
+export DEQUNMIX_DESKTOP_CANVAS="${canvas}"
 unset QT_QPA_PLATFORM
 status=0
 timeout 240 xvfb-run -a -s "-screen 0 1280x1024x24" /usr/bin/qgis --profiles-path "${profiles}" \
@@ -58,7 +60,7 @@ if [[ ! -f "${result}" ]]; then
   exit 1
 fi
 cat "${result}"
-/usr/bin/python3 - "${result}" "${screenshot}" << 'PY'
+/usr/bin/python3 - "${result}" "${screenshot}" "${canvas}" << 'PY'
 import json, os, sys
 r = json.load(open(sys.argv[1]))
 problems = list(r.get("errors", []))
@@ -76,8 +78,13 @@ if not (os.path.isfile(sys.argv[2]) and os.path.getsize(sys.argv[2]) > 1000):
 w, h = (r.get("screenshot_size") or [0, 0])
 if w < 200 or h < 200:
     problems.append("dialog screenshot too small: %sx%s" % (w, h))
+if not (os.path.isfile(sys.argv[3]) and os.path.getsize(sys.argv[3]) > 1000):
+    problems.append("no screenshot of the abundances in the map canvas")
+if r.get("abundance_renderer") in (None, "singlebandgray"):
+    problems.append("the abundance output has no style of ours: %r" % r.get("abundance_renderer"))
 if problems:
     print("FAIL: " + "; ".join(problems))
     sys.exit(1)
-print("OK: provider, algorithms, model and train dialog present in QGIS desktop")
+print("OK: provider, algorithms, model and train dialog present in QGIS desktop; "
+      "abundances drawn with a %s renderer" % r.get("abundance_renderer"))
 PY
