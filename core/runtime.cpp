@@ -1,7 +1,10 @@
 #include "core/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
+#include <atomic>
+#include <climits>
 #include <string>
 #include <thread>
 
@@ -43,6 +46,26 @@ int setThreadCount(int threads) {
   at::set_num_threads(threads > 0 ? threads : hardwareThreadCount());
   useOneBlasThread();
   return at::get_num_threads();
+}
+
+namespace {
+std::atomic<int> keepDepth{0};
+}  // namespace
+
+KeepFreedMemory::KeepFreedMemory() {
+  if (keepDepth++ > 0) return;
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts: blocks below come from the heap
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);   // and the heap's top is not returned on every free
+#endif
+}
+
+KeepFreedMemory::~KeepFreedMemory() {
+  if (--keepDepth > 0) return;
+#ifdef __GLIBC__
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);  // glibc's default
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace dequnmix

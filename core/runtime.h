@@ -16,4 +16,17 @@ int hardwareThreadCount();
 // LibTorch's threads do the parallel work.
 int setThreadCount(int threads);
 
+// For the length of a DEQ-Unmix run (nested scopes count once): freed memory stays in the
+// process's heap for the next tensor instead of going back to the system, and is given
+// back when the outermost scope ends. LibTorch frees and allocates tensors of tens of MiB
+// at every solver iteration, and glibc's defaults had every one of them fault its pages in
+// again (bench/README.md, "Freed memory").
+class KeepFreedMemory {
+ public:
+  KeepFreedMemory();
+  ~KeepFreedMemory();
+  KeepFreedMemory(const KeepFreedMemory&) = delete;
+  KeepFreedMemory& operator=(const KeepFreedMemory&) = delete;
+};
+
 }  // namespace dequnmix

@@ -4,6 +4,8 @@
 
 #include <torch/types.h>
 
+#include "core/runtime.h"
+
 #include <chrono>
 #include <string>
 
@@ -15,7 +17,7 @@ namespace dequnmix {
 torch::Device parseDevice(const std::string& name);
 
 // For the lifetime of a run: LibTorch's thread count (setThreadCount: 0 = all hardware
-// threads) and float32 convolutions on CUDA. cuDNN may run float32 convolutions in TF32 (a
+// threads), freed memory kept for reuse (KeepFreedMemory) and float32 convolutions on CUDA. cuDNN may run float32 convolutions in TF32 (a
 // 10-bit mantissa, LibTorch's default on Ampere and later); on an H200 that moved the
 // implicit gradient 1% away from the CPU's for no speed gain on these small convolutions,
 // so a run turns it off and gives the caller's setting back at the end.
@@ -28,6 +30,7 @@ class RunScope {
 
  private:
   bool cuda_, tf32Before_;
+  KeepFreedMemory keepFreed_;  // see runtime.h
 };
 
 using Clock = std::chrono::steady_clock;
