@@ -67,6 +67,7 @@ double macsPerPixel(const DeqModel& m) {
 // Multiply-adds per second of a 3x3 C -> C convolution on `device` (best of 5 runs).
 double convolutionThroughput(const std::string& device, int channels, int threads) {
   setThreadCount(threads);
+  const KeepFreedMemory keep;  // as during a run
   const torch::Device d(device);
   const torch::Tensor x = torch::randn({1, channels, 256, 256}).to(d);
   const torch::Tensor w = torch::randn({channels, channels, 3, 3}).to(d);

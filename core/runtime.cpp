@@ -55,15 +55,16 @@ std::atomic<int> keepDepth{0};
 KeepFreedMemory::KeepFreedMemory() {
   if (keepDepth++ > 0) return;
 #ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts: blocks below come from the heap
-  mallopt(M_TRIM_THRESHOLD, INT_MAX);   // and the heap's top is not returned on every free
+  mallopt(M_MMAP_MAX, 0);              // every block from the heap, none mapped on its own
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);  // and the heap's top not returned on every free
 #endif
 }
 
 KeepFreedMemory::~KeepFreedMemory() {
   if (--keepDepth > 0) return;
 #ifdef __GLIBC__
-  mallopt(M_TRIM_THRESHOLD, 128 * 1024);  // glibc's default
+  mallopt(M_MMAP_MAX, 65536);             // glibc's defaults
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   malloc_trim(0);
 #endif
 }
