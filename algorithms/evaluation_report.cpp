@@ -19,14 +19,6 @@ std::vector<float> band(const ReportMaps& m, int b) {
   return std::vector<float>(m.values.begin() + b * n, m.values.begin() + (b + 1) * n);
 }
 
-std::string fmt(double v, int digits = 4) {
-  if (!std::isfinite(v)) return "-";
-  std::ostringstream s;
-  s.precision(digits);
-  s << v;
-  return s.str();
-}
-
 void writeSummary(std::ostringstream& h, const EvaluationReportInput& in) {
   const bool spectra = !in.sadRad.empty();
   h << "<table>\n<tr><th>estimated</th><th>reference</th><th>SAD (rad)</th><th>SAD (deg)</th>"
@@ -34,13 +26,14 @@ void writeSummary(std::ostringstream& h, const EvaluationReportInput& in) {
   for (size_t e = 0; e < in.referenceOf.size(); ++e)
     h << "<tr><td>" << htmlEscape(in.estimatedNames[e]) << "</td><td>"
       << htmlEscape(in.referenceNames[in.referenceOf[e]]) << "</td><td>"
-      << (spectra ? fmt(in.sadRad[e]) : "-") << "</td><td>"
-      << (spectra ? fmt(in.sadRad[e] * 180 / M_PI) : "-") << "</td><td>" << fmt(in.rmse[e])
-      << "</td></tr>\n";
-  h << "</table>\n<table>\n<tr><th>mSAD (rad)</th><td>" << fmt(in.msadRad)
+      << (spectra ? reportNumber(in.sadRad[e]) : "-") << "</td><td>"
+      << (spectra ? reportNumber(in.sadRad[e] * 180 / M_PI) : "-") << "</td><td>"
+      << reportNumber(in.rmse[e]) << "</td></tr>\n";
+  h << "</table>\n<table>\n<tr><th>mSAD (rad)</th><td>" << reportNumber(in.msadRad)
     << "</td></tr>\n<tr><th>aRMSE (root of the mean over pixels and endmembers)</th><td>"
-    << fmt(in.armse) << "</td></tr>\n<tr><th>aRMSE (mean of the per-endmember RMSEs)</th><td>"
-    << fmt(in.armseMean) << "</td></tr>\n<tr><th>matching</th><td>"
+    << reportNumber(in.armse)
+    << "</td></tr>\n<tr><th>aRMSE (mean of the per-endmember RMSEs)</th><td>"
+    << reportNumber(in.armseMean) << "</td></tr>\n<tr><th>matching</th><td>"
     << (spectra ? "by spectral angle (least total SAD)" : "by abundance error (no spectra given)")
     << "</td></tr>\n<tr><th>pixels compared</th><td>" << in.pixels << "</td></tr>\n</table>\n";
 }
@@ -58,8 +51,8 @@ std::string spectraChart(const EvaluationReportInput& in, size_t e) {
     b.x.push_back(x);
     b.y.push_back(ref.at(k, r));
   }
-  return lineChartSvg({a, b}, {"SAD " + fmt(in.sadRad[e]) + " rad", nm ? "wavelength (nm)" : "band",
-                               "value", false, 420, 240});
+  return lineChartSvg({a, b}, {"SAD " + reportNumber(in.sadRad[e]) + " rad",
+                               nm ? "wavelength (nm)" : "band", "value", false, 420, 240});
 }
 
 }  // namespace
@@ -99,7 +92,7 @@ std::string evaluationReportHtml(const EvaluationReportInput& in) {
     for (size_t i = 0; i < est.size(); ++i) diff[i] = std::fabs(est[i] - ref[i]);
     const int w = in.estimated.width, hgt = in.estimated.height;
     h << "<h2>" << htmlEscape(in.estimatedNames[e]) << " &rarr; "
-      << htmlEscape(in.referenceNames[r]) << " (RMSE " << fmt(in.rmse[e]) << ")</h2>\n"
+      << htmlEscape(in.referenceNames[r]) << " (RMSE " << reportNumber(in.rmse[e]) << ")</h2>\n"
       << "<div class=\"maps\">" << rampImage(est, w, hgt, in.estimatedNames[e] + " (estimated)")
       << rampImage(ref, w, hgt, in.referenceNames[r] + " (reference)")
       << rampImage(diff, w, hgt, "absolute difference");

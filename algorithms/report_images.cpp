@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include <QBuffer>
@@ -31,14 +32,18 @@ QRgb rampColour(float v, float low, float high) {
   return qRgb(mix(0), mix(1), mix(2));
 }
 
-std::string number(float v) {
-  std::ostringstream s;
-  s.precision(3);
-  s << v;
-  return s.str();
+}  // namespace
+
+std::string reportNumber(double v, int digits) {
+  if (!std::isfinite(v)) return "-";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+  return buffer;
 }
 
-}  // namespace
+void reportRow(std::ostringstream& out, const std::string& key, const std::string& value) {
+  out << "<tr><th>" << htmlEscape(key) << "</th><td>" << htmlEscape(value) << "</td></tr>\n";
+}
 
 ReportMaps reduceForReport(const std::vector<float>& values, int bands, int width, int height,
                            int maxSide) {
@@ -81,9 +86,9 @@ std::string rampImage(const ReportMaps& maps, int band, const std::string& title
 }
 
 std::string rampLegend(float low, float high) {
-  return "<div class=\"ramp\"></div><div class=\"note ramp-labels\"><span>" + number(low) +
-         "</span><span>" + number((low + high) / 2) + "</span><span>" + number(high) +
-         "</span></div>\n";
+  return "<div class=\"ramp\"></div><div class=\"note ramp-labels\"><span>" + reportNumber(low, 3) +
+         "</span><span>" + reportNumber((low + high) / 2, 3) + "</span><span>" +
+         reportNumber(high, 3) + "</span></div>\n";
 }
 
 std::string reportHead(const std::string& title) {

@@ -3,6 +3,7 @@
 // report size.
 #pragma once
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ std::string rampImage(const std::vector<float>& values, int width, int height,
 
 // The ramp as a bar with its end and middle values.
 std::string rampLegend(float low, float high);
+
+// `v` with `digits` significant digits; "-" when it is not finite.
+std::string reportNumber(double v, int digits = 4);
+// One <tr> of a key-value table, both escaped.
+void reportRow(std::ostringstream& out, const std::string& key, const std::string& value);
 
 // The start of a report's HTML document up to <body>: title and the reports' one style
 // sheet (tables, charts, maps, legends).

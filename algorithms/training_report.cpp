@@ -19,13 +19,6 @@ const char* const kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#94
 
 std::string paletteColor(size_t i) { return kPalette[i % (sizeof kPalette / sizeof *kPalette)]; }
 
-std::string fmt(double v, int digits = 4) {
-  if (!std::isfinite(v)) return "-";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
-  return buffer;
-}
-
 std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";
   char buffer[64];
@@ -49,8 +42,8 @@ std::string refinementPhrase(const DeqTrainResult& r) {
   }
   if (r.volumeRatio > 0)
     phrase += std::string(phrase.empty() ? ", kept" : "") +
-              " (automatic refinement: the minimum-volume simplex is " + fmt(r.volumeRatio, 2) +
-              " x VCA's volume)";
+              " (automatic refinement: the minimum-volume simplex is " +
+              reportNumber(r.volumeRatio, 2) + " x VCA's volume)";
   return phrase;
 }
 
@@ -83,10 +76,6 @@ struct Range {
 double sad(const EndmemberTable& a, const EndmemberTable& b, int e) {
   return spectralAngle(&a.values[e], &b.values[e], std::min(a.bands, b.bands), a.endmembers(),
                        b.endmembers());
-}
-
-void row(std::ostringstream& out, const std::string& key, const std::string& value) {
-  out << "<tr><th>" << htmlEscape(key) << "</th><td>" << htmlEscape(value) << "</td></tr>\n";
 }
 
 }  // namespace
@@ -214,7 +203,7 @@ void writeYGrid(std::ostringstream& svg, const ChartFrame& f) {
     svg << "<line x1=\"" << f.left << "\" x2=\"" << f.left + f.plotW << "\" y1=\"" << f.py(t)
         << "\" y2=\"" << f.py(t) << "\" stroke=\"#e4e4e4\"/>\n";
     svg << "<text x=\"" << f.left - 6 << "\" y=\"" << f.py(t) + 4 << "\" text-anchor=\"end\">"
-        << (f.logY ? "1e" + fixed(t, 0) : fmt(t, 4)) << "</text>\n";
+        << (f.logY ? "1e" + fixed(t, 0) : reportNumber(t, 4)) << "</text>\n";
   }
 }
 
@@ -224,7 +213,7 @@ void writeXGrid(std::ostringstream& svg, const ChartFrame& f) {
     svg << "<line x1=\"" << f.px(t) << "\" x2=\"" << f.px(t) << "\" y1=\"" << f.top << "\" y2=\""
         << f.top + f.plotH << "\" stroke=\"#f0f0f0\"/>\n";
     svg << "<text x=\"" << f.px(t) << "\" y=\"" << f.top + f.plotH + 16
-        << "\" text-anchor=\"middle\">" << fmt(t, 5) << "</text>\n";
+        << "\" text-anchor=\"middle\">" << reportNumber(t, 5) << "</text>\n";
   }
 }
 
@@ -363,36 +352,41 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
                   const DeqTrainOptions& o) {
   const DeqModel& m = r.model;
   h << "<h2>Summary</h2>\n<table>\n";
-  row(h, "Scene", in.sceneName);
-  if (!in.scenePath.empty()) row(h, "Scene file", in.scenePath);
-  row(h, "Size",
-      std::to_string(in.width) + " x " + std::to_string(in.height) + " pixels, " +
-          std::to_string(m.bands) + " bands used of " + std::to_string(m.sourceBands));
-  if (in.validPixels > 0) row(h, "Valid pixels", std::to_string(in.validPixels));
+  reportRow(h, "Scene", in.sceneName);
+  if (!in.scenePath.empty()) reportRow(h, "Scene file", in.scenePath);
+  reportRow(h, "Size",
+            std::to_string(in.width) + " x " + std::to_string(in.height) + " pixels, " +
+                std::to_string(m.bands) + " bands used of " + std::to_string(m.sourceBands));
+  if (in.validPixels > 0) reportRow(h, "Valid pixels", std::to_string(in.validPixels));
   std::string names;
   for (size_t i = 0; i < m.endmembers.names.size(); ++i)
     names += (i ? ", " : "") + m.endmembers.names[i];
-  row(h, "Endmembers", std::to_string(m.endmemberCount()) + " (" + names + ")");
-  row(h, "Initial endmembers",
-      std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") + refinementPhrase(r) +
-          (o.trainEndmembers ? ", then trained" : ", then held fixed"));
-  row(h, "Training",
+  reportRow(h, "Endmembers", std::to_string(m.endmemberCount()) + " (" + names + ")");
+  reportRow(h, "Initial endmembers",
+            std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") +
+                refinementPhrase(r) + (o.trainEndmembers ? ", then trained" : ", then held fixed"));
+  reportRow(
+      h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +
           (m.summary.tiled ? ", on sampled tiles" : ", on the whole scene") +
           (in.streamed ? " read from the file (the scene is over the memory budget)" : "") +
           (r.worldSize > 1
                ? ", data-parallel over " + std::to_string(r.worldSize) + " processes (c10d)"
                : ""));
-  row(h, "Epochs", std::to_string(m.summary.epochs));
-  row(h, "Final loss", fmt(m.summary.finalLoss, 6));
-  row(h, "Mean forward iterations (training)", fmt(m.summary.meanForwardIterations, 4));
-  row(h, "Converged fraction (training forward solves)", fmt(m.summary.convergedFraction, 4));
-  row(h, "Inference solves / mean iterations / converged",
-      std::to_string(r.inference.solves) + " / " + fmt(r.inference.meanIterations(), 4) + " / " +
-          fmt(r.inference.convergedFraction(), 4));
-  row(h, "Inference relative residual (mean / max)",
-      fmt(r.inference.meanRelativeResidual(), 3) + " / " + fmt(r.inference.maxRelativeResidual, 3));
-  row(h, "Training seconds", fixed(m.summary.trainingSeconds, 2));
+  reportRow(h, "Epochs", std::to_string(m.summary.epochs));
+  reportRow(h, "Final loss", reportNumber(m.summary.finalLoss, 6));
+  reportRow(h, "Mean forward iterations (training)",
+            reportNumber(m.summary.meanForwardIterations, 4));
+  reportRow(h, "Converged fraction (training forward solves)",
+            reportNumber(m.summary.convergedFraction, 4));
+  reportRow(h, "Inference solves / mean iterations / converged",
+            std::to_string(r.inference.solves) + " / " +
+                reportNumber(r.inference.meanIterations(), 4) + " / " +
+                reportNumber(r.inference.convergedFraction(), 4));
+  reportRow(h, "Inference relative residual (mean / max)",
+            reportNumber(r.inference.meanRelativeResidual(), 3) + " / " +
+                reportNumber(r.inference.maxRelativeResidual, 3));
+  reportRow(h, "Training seconds", fixed(m.summary.trainingSeconds, 2));
   h << "</table>\n";
 }
 
@@ -458,8 +452,9 @@ void writeEndmembers(std::ostringstream& h, const TrainingReportInput& in, const
   h << "</div>\n<table>\n<tr><th>endmember</th><th>SAD initial vs final (rad)</th></tr>\n";
   for (int e = 0; e < m.endmemberCount(); ++e) {
     h << "<tr><td>" << htmlEscape(m.endmembers.names[e]) << "</td><td>"
-      << (e < m.initialEndmembers.endmembers() ? fmt(sad(m.initialEndmembers, m.endmembers, e), 4)
-                                               : "-")
+      << (e < m.initialEndmembers.endmembers()
+              ? reportNumber(sad(m.initialEndmembers, m.endmembers, e), 4)
+              : "-")
       << "</td></tr>\n";
   }
   h << "</table>\n";
@@ -469,12 +464,12 @@ void writeSolverCharts(std::ostringstream& h, const DeqTrainResult& r, const Deq
   const bool implicit = o.gradient == DeqGradientMode::Implicit;
   h << "<h2>Equilibrium solver per epoch</h2>\n<p class=\"note\">Forward: "
     << htmlEscape(o.forward.kind) << ", at most " << o.forward.maxIterations
-    << " iterations, tolerance " << fmt(o.forward.tolerance, 3) << ", history " << o.forward.history
-    << ".";
+    << " iterations, tolerance " << reportNumber(o.forward.tolerance, 3) << ", history "
+    << o.forward.history << ".";
   if (implicit)
     h << " Backward (implicit, u = g + J^T u): " << htmlEscape(o.backward.kind) << ", at most "
-      << o.backward.maxIterations << " iterations, tolerance " << fmt(o.backward.tolerance, 3)
-      << ".";
+      << o.backward.maxIterations << " iterations, tolerance "
+      << reportNumber(o.backward.tolerance, 3) << ".";
   h << "</p>\n<div class=\"charts\">\n";
   h << lineChartSvg(
       meanAndMaxSeries(
@@ -505,11 +500,12 @@ void writeEpochTable(std::ostringstream& h, const DeqTrainResult& r, bool implic
   for (size_t i = 0; i < r.epochs.size(); ++i) {
     if (i % stride != 0 && i + 1 != r.epochs.size()) continue;
     const DeqEpochStats& e = r.epochs[i];
-    h << "<tr><td>" << e.epoch << "</td><td>" << fmt(e.loss, 6) << "</td><td>"
-      << fmt(e.forward.meanIterations(), 3) << "</td><td>" << fmt(e.forward.lastRelativeResidual, 3)
-      << "</td><td>" << (implicit ? fmt(e.backward.meanIterations(), 3) : "-") << "</td><td>"
-      << fmt(e.networkLearningRate, 3) << "</td><td>" << fmt(e.eta, 4) << "</td><td>"
-      << fixed(e.seconds, 3) << "</td></tr>\n";
+    h << "<tr><td>" << e.epoch << "</td><td>" << reportNumber(e.loss, 6) << "</td><td>"
+      << reportNumber(e.forward.meanIterations(), 3) << "</td><td>"
+      << reportNumber(e.forward.lastRelativeResidual, 3) << "</td><td>"
+      << (implicit ? reportNumber(e.backward.meanIterations(), 3) : "-") << "</td><td>"
+      << reportNumber(e.networkLearningRate, 3) << "</td><td>" << reportNumber(e.eta, 4)
+      << "</td><td>" << fixed(e.seconds, 3) << "</td></tr>\n";
   }
   h << "</table>\n";
 }
@@ -517,9 +513,9 @@ void writeEpochTable(std::ostringstream& h, const DeqTrainResult& r, bool implic
 // Every training and inference option (the model's record, describeOptions) and the versions.
 void writeSettings(std::ostringstream& h, const DeqModel& m) {
   h << "<h2>Settings</h2>\n<table>\n";
-  for (const auto& kv : m.hyperparameters) row(h, kv.first, kv.second);
-  row(h, "LibTorch", m.torchVersion);
-  row(h, "core", m.coreVersion);
+  for (const auto& kv : m.hyperparameters) reportRow(h, kv.first, kv.second);
+  reportRow(h, "LibTorch", m.torchVersion);
+  reportRow(h, "core", m.coreVersion);
   h << "</table>\n";
 }
 
@@ -527,26 +523,26 @@ void writeTimings(std::ostringstream& h, const TrainingReportInput& in, const De
   h << "<h2>Timings</h2>\n<table>\n";
   double total = 0;
   for (const auto& t : in.timings) {
-    row(h, t.first, fixed(t.second, 2) + " s");
+    reportRow(h, t.first, fixed(t.second, 2) + " s");
     total += t.second;
   }
-  row(h, "total", fixed(total, 2) + " s");
+  reportRow(h, "total", fixed(total, 2) + " s");
   if (!r.epochs.empty()) {
     double sum = 0;
     for (const auto& e : r.epochs) sum += e.seconds;
-    row(h, "mean seconds per epoch", fixed(sum / r.epochs.size(), 4));
+    reportRow(h, "mean seconds per epoch", fixed(sum / r.epochs.size(), 4));
   }
   if (in.peakMemoryMiB > 0)
-    row(h, "peak resident memory",
-        fixed(in.peakMemoryMiB, 0) + " MiB (memory budget " +
-            fixed(in.options->memoryBudgetMiB, 0) + " MiB)");
+    reportRow(h, "peak resident memory",
+              fixed(in.peakMemoryMiB, 0) + " MiB (memory budget " +
+                  fixed(in.options->memoryBudgetMiB, 0) + " MiB)");
   h << "</table>\n";
 }
 
 void writeOutputs(std::ostringstream& h, const TrainingReportInput& in) {
   if (in.outputs.empty()) return;
   h << "<h2>Outputs</h2>\n<table>\n";
-  for (const auto& kv : in.outputs) row(h, kv.first, kv.second);
+  for (const auto& kv : in.outputs) reportRow(h, kv.first, kv.second);
   h << "</table>\n";
 }
 

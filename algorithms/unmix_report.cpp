@@ -11,34 +11,25 @@ namespace dequnmix::processing {
 
 namespace {
 
-void row(std::ostringstream& h, const std::string& key, const std::string& value) {
-  h << "<tr><th>" << htmlEscape(key) << "</th><td>" << htmlEscape(value) << "</td></tr>\n";
-}
-
-std::string number(double v, int digits = 4) {
-  std::ostringstream s;
-  s.precision(digits);
-  s << v;
-  return s.str();
-}
-
 void writeStatistics(std::ostringstream& h, const UnmixReportInput& in) {
   const DeqInferStats& s = *in.stats;
   h << "<table>\n";
-  row(h, "Scene",
-      in.sceneName + " (" + std::to_string(in.width) + " x " + std::to_string(in.height) +
-          " pixels)");
-  row(h, "Model", in.modelPath);
-  row(h, "Tiles",
-      std::to_string(s.tiles) + " solved of " + std::to_string(s.tilesX * s.tilesY) + " (" +
-          std::to_string(in.tileSize) + " pixels + halo " + std::to_string(in.halo) + ")" +
-          (in.ranks > 1 ? ", over " + std::to_string(in.ranks) + " ranks" : ""));
-  row(h, "Valid pixels", std::to_string(s.validPixels));
-  row(h, "Mean / most solver iterations per tile",
-      number(s.solver.meanIterations()) + " / " + std::to_string(s.solver.maxIterations));
-  row(h, "Converged fraction of the tile solves", number(s.solver.convergedFraction()));
-  row(h, "Mean reconstruction RMSE (data units)", number(s.meanResidualRmse));
-  row(h, "Seconds / pixels per second", number(s.seconds) + " / " + number(s.pixelsPerSecond, 6));
+  reportRow(h, "Scene",
+            in.sceneName + " (" + std::to_string(in.width) + " x " + std::to_string(in.height) +
+                " pixels)");
+  reportRow(h, "Model", in.modelPath);
+  reportRow(h, "Tiles",
+            std::to_string(s.tiles) + " solved of " + std::to_string(s.tilesX * s.tilesY) + " (" +
+                std::to_string(in.tileSize) + " pixels + halo " + std::to_string(in.halo) + ")" +
+                (in.ranks > 1 ? ", over " + std::to_string(in.ranks) + " ranks" : ""));
+  reportRow(h, "Valid pixels", std::to_string(s.validPixels));
+  reportRow(
+      h, "Mean / most solver iterations per tile",
+      reportNumber(s.solver.meanIterations()) + " / " + std::to_string(s.solver.maxIterations));
+  reportRow(h, "Converged fraction of the tile solves", reportNumber(s.solver.convergedFraction()));
+  reportRow(h, "Mean reconstruction RMSE (data units)", reportNumber(s.meanResidualRmse));
+  reportRow(h, "Seconds / pixels per second",
+            reportNumber(s.seconds) + " / " + reportNumber(s.pixelsPerSecond, 6));
   h << "</table>\n";
 }
 

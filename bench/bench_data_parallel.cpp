@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "bench/arguments.h"
-#include "bench/process_stats.h"
 #include "core/deq/deq_unmix.h"
 #include "core/distributed/process_group.h"
 #include "core/synthetic/synthetic.h"
