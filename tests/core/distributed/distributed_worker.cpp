@@ -13,6 +13,7 @@
 #include "core/distributed/process_group.h"
 #include "core/progress.h"
 #include "tests/core/distributed/distributed_case.h"
+#include "tests/core/test_support.h"
 
 namespace {
 
@@ -38,15 +39,10 @@ int main(int argc, char** argv) {
   try {
     using namespace dequnmix;
     ProcessGroup group(distributedEnvironment());
-    const SyntheticScene s = test::distributedCaseScene();
-    DeqTrainInput in;
-    in.bands = s.bands;
-    in.height = s.height;
-    in.width = s.width;
-    in.scene = s.scene;
     DieAt sink(argc > 3 ? std::atof(argv[3]) : 0.0);
     const DeqTrainResult r =
-        trainDeqUnmix(in, test::distributedCaseOptions(std::atoi(argv[2])), {}, &sink, &group);
+        trainDeqUnmix(test::trainInputOf(test::distributedCaseScene()),
+                      test::distributedCaseOptions(std::atoi(argv[2])), {}, &sink, &group);
     if (group.rank() == 0) saveDeqModel(argv[1], r.model);
     return 0;
   } catch (const std::exception& e) {
