@@ -153,6 +153,9 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- SPATIAL_WEIGHT: weight of the spatial prox, which blends each pixel's "
              "abundances with the mean of its neighbours at every iteration (default %2; 0 = "
              "off). Because it acts at every iteration, small weights are already strong.\n"
+             "- ANCHOR_WEIGHT: pull of each iteration towards the FCLS abundances, in units of "
+             "the endmembers' squared norm (default %5; 0 = the paper's map). It makes the "
+             "solves converge where similar spectra leave the data term flat.\n"
              "- SPATIAL_PROX: what the prox averages over (default %3): the 3x3 "
              "neighbourhood, or the pixel's superpixel from a SLIC segmentation of the scene "
              "(the paper's superpixel-guided prox).\n"
@@ -163,7 +166,8 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
       .arg(d.network.hiddenChannels)
       .arg(d.network.spatialWeight)
       .arg(name(d.network.spatialProx))
-      .arg(d.network.superpixelSize);
+      .arg(d.network.superpixelSize)
+      .arg(d.network.anchorWeight);
 }
 
 QString outputHelp() {
@@ -314,6 +318,11 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
+  addParameter(advanced(decimals(
+      ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
+                        QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
+                        Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
+      4)));
   addParameter(advanced(namedChoice("SPATIAL_PROX", QObject::tr("Spatial prox"),
                                     dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(
@@ -448,6 +457,7 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.refinement = dequnmix::parseEnum<dequnmix::EndmemberRefinement>(choice("REFINEMENT"));
   o.refinementRadius = real("REFINEMENT_RADIUS");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
+  o.network.anchorWeight = real("ANCHOR_WEIGHT");
   o.network.spatialProx = choice("SPATIAL_PROX");
   o.network.superpixelSize = integer("SUPERPIXEL_SIZE");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");

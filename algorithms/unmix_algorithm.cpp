@@ -258,7 +258,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     requireValidPixels(stats);
     if (!reportPath.isEmpty() && (!group || group->rank() == 0))
       writeReport(reportPath, paths, model, stats, group ? group->size() : 1);
-    outputs = statsResults(stats, progress);
+    outputs = statsResults(stats, model.solver, progress);
   } catch (...) {
     rethrowAsProcessingException();
   }
@@ -433,12 +433,21 @@ dequnmix::DeqInferStats UnmixAlgorithm::inferDataParallel(const dequnmix::DeqMod
 }
 
 QVariantMap UnmixAlgorithm::statsResults(const dequnmix::DeqInferStats& stats,
+                                         const dequnmix::DeqSolverOptions& solver,
                                          FeedbackProgress& progress) {
   progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +
                 std::to_string(stats.validPixels) + " valid pixels, mean iterations " +
                 std::to_string(stats.solver.meanIterations()) + ", converged fraction " +
                 std::to_string(stats.solver.convergedFraction()) + ", " +
                 std::to_string(stats.seconds) + " s");
+  const int64_t missed = stats.solver.solves - stats.solver.converged;
+  if (missed > 0)
+    progress.warning(std::to_string(missed) + " of " + std::to_string(stats.solver.solves) +
+                     " tiles did not reach the tolerance " + dequnmix::messageNumber(solver.tolerance) +
+                     " in " + std::to_string(solver.maxIterations) +
+                     " iterations: their abundances are the closest iterate, not the "
+                     "equilibrium. Train the model with a higher INFERENCE_MAX_ITERATIONS or "
+                     "ANCHOR_WEIGHT.");
   QVariantMap outputs;
   outputs.insert(QStringLiteral("MEAN_RESIDUAL_RMSE"), stats.meanResidualRmse);
   outputs.insert(QStringLiteral("MEAN_ITERATIONS"), stats.solver.meanIterations());

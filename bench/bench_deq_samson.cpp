@@ -50,6 +50,7 @@ struct Args {
   double margin = -1;
   int smooth = -1;
   double spatial = -1;
+  double anchor = -1;
   std::string prox;
   int superpixelSize = -1;
   double alpha = -1;
@@ -85,6 +86,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--margin", a.margin, "K", "minimum-volume noise margin", core);
   args.option("--smooth", a.smooth, "R", "minimum-volume smoothing", core);
   args.option("--spatial", a.spatial, "W", "spatial weight", core);
+  args.option("--anchor", a.anchor, "W", "anchor weight (0 = the paper's map)", core);
   args.option("--prox", a.prox, "P", "spatial prox: neighbourhood|superpixel", core);
   args.option("--superpixel-size", a.superpixelSize, "S", "superpixel size", core);
   args.option("--alpha", a.alpha, "A", "alpha", core);
@@ -179,6 +181,7 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.margin >= 0) o.minVolumeNoiseMargin = a.margin;
   if (a.smooth >= 0) o.minVolumeSmoothing = a.smooth;
   if (a.spatial >= 0) o.network.spatialWeight = a.spatial;
+  if (a.anchor >= 0) o.network.anchorWeight = a.anchor;
   if (!a.prox.empty()) o.network.spatialProx = a.prox;
   if (a.superpixelSize > 0) o.network.superpixelSize = a.superpixelSize;
   if (a.alpha >= 0) o.alpha = a.alpha;

@@ -46,6 +46,7 @@ struct Args {
   double forwardTolerance = -1;
   bool coldStart = false;       // candidate: every training forward solve from FCLS
   double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
+  double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
@@ -239,6 +240,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.forwardTolerance >= 0) o.forward.tolerance = a.forwardTolerance;
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
+  if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -420,6 +422,8 @@ void declare(bench::Arguments& args, Args& a) {
               "the training default");
   args.flag("--cold-start", a.coldStart, "start every training forward solve from FCLS");
   args.option("--jacobian", a.jacobianPenalty, "W", "Jacobian penalty weight",
+              "the training default");
+  args.option("--anchor", a.anchorWeight, "W", "anchor weight of the map (0 = the paper's map)",
               "the training default");
   args.option("--infer-iters", a.inferIterations, "N", "inference iteration cap",
               "the inference default");

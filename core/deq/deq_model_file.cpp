@@ -2,11 +2,11 @@
 //
 // Frame (little-endian), the same in every version:
 //   8 bytes   magic "DEQUNMIX"
-//   uint32    format version (kFormatVersion; this build also reads version 1)
+//   uint32    format version (kFormatVersion; this build also reads versions 1 and 2)
 //   uint64    payload size in bytes
 //   payload
 //   uint32    CRC-32 (IEEE 802.3, as zlib) of the payload
-// Payload of version 2 (every vector and string length-prefixed):
+// Payload of version 3 (every vector and string length-prefixed):
 //   header    uint64 count, then per field: name, uint8 type (1 integer int64, 2 real
 //             float64, 3 text), value. The fields are modelFields(): the model's scalars,
 //             every DeqNetworkOptions field, the inference solver ("inference_solver.*") and
@@ -19,6 +19,7 @@
 // ("spatial_weight", "spatial_prox" 0/1, "superpixel_size"); its reader maps them to the
 // same fields. Both go through one decoder of the settings: DeqSolverOptions::validate and
 // DeqNetworkOptions::validate, reported as ModelCorruptError naming the field.
+// Version 2 is version 3 without "anchor_weight" (the map had no anchor term: weight 0).
 // A header field this build does not know is refused (ModelVersionError): any field may
 // change the computation, so skipping one could silently unmix differently; a writer that
 // adds a field raises the format version.
@@ -44,7 +45,7 @@ namespace dequnmix {
 namespace {
 
 constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kHeaderSize = 8 + 4 + 8;
 
 uint32_t crc32(const uint8_t* data, size_t n) {
@@ -226,14 +227,14 @@ std::vector<std::pair<std::string, std::string>> readRecord(Reader& r) {
   return record;
 }
 
-// ---------------------------------------------------------------------------- version 2
+// ------------------------------------------------------------------------ versions 2 and 3
 
 template <class T>
 void append(OptionFields<T>& to, const OptionFields<T>& more) {
   to.insert(to.end(), more.begin(), more.end());
 }
 
-// The header fields of version 2.
+// The header fields of version 3.
 const OptionFields<DeqModel>& modelFields() {
   static const OptionFields<DeqModel> fields = [] {
     OptionFields<DeqModel> f = {integerField("bands", &DeqModel::bands),
@@ -282,8 +283,12 @@ const OptionField<DeqModel>* findField(const std::string& name) {
   return nullptr;
 }
 
-void readHeader(Reader& r, DeqModel& m) {
+void readHeader(Reader& r, uint32_t version, DeqModel& m) {
   std::set<std::string> seen;
+  if (version == 2) {
+    m.network.anchorWeight = 0;  // the field came with version 3
+    seen.insert("anchor_weight");
+  }
   const uint64_t n = r.count(10);  // at least a name length, a type and one value byte
   for (uint64_t i = 0; i < n; ++i) {
     const std::string name = r.str();
@@ -315,9 +320,9 @@ void writePayload(Writer& w, const DeqModel& m) {
   w.doubles(m.lossHistory);
 }
 
-DeqModel readPayload(Reader& r) {
+DeqModel readPayload(Reader& r, uint32_t version) {
   DeqModel m;
-  readHeader(r, m);
+  readHeader(r, version, m);
   m.bandSubset = r.ints();
   m.wavelengths = r.doubles();
   m.endmembers = readTable(r);
@@ -394,6 +399,7 @@ DeqModel readPayloadV1(Reader& r) {
   m.network.input = input == 1 ? DeqNetworkInput::ProjectedResidualAndAbundances
                                : DeqNetworkInput::ResidualAndAbundances;
   m.network.initialStep = r.f64();
+  m.network.anchorWeight = 0;
   m.solver = readSolverV1(r);
   m.weights = readTensors(r);
   takeSpatialSettingsV1(m);
@@ -536,7 +542,7 @@ DeqModel deserializeDeqModel(const std::vector<uint8_t>& bytes) {
   size_t size = 0;
   const uint32_t version = checkFrame(bytes, payload, size);
   Reader r(payload, size);
-  DeqModel m = version == 1 ? readPayloadV1(r) : readPayload(r);
+  DeqModel m = version == 1 ? readPayloadV1(r) : readPayload(r, version);
   if (!r.atEnd()) Reader::corrupt("unexpected bytes after the last field");
   checkConsistency(m);
   return m;

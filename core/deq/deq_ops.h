@@ -66,11 +66,13 @@ torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Ten
 // the identity when w = 0.
 class DeqUnmixMap {
  public:
-  // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); guides:
-  // B x h x w, the prox's guide of each raw tile (SpatialProx::guide; superpixel labels
-  // for the superpixel prox, which refuses to work without them), ignored at weight 0.
+  // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); anchor:
+  // B x P x h x w, the FCLS abundances the anchor term pulls towards (required when the
+  // network's anchorWeight > 0); guides: B x h x w, the prox's guide of each raw tile
+  // (SpatialProx::guide; superpixel labels for the superpixel prox, which refuses to work
+  // without them), ignored at weight 0.
   DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
-              const torch::Tensor& guides = {});
+              torch::Tensor anchor, const torch::Tensor& guides = {});
   torch::Tensor operator()(const torch::Tensor& abundances) const;
   DeqMap asMap() const;
   // eta = softplus(p) / ||E||_2^2 (the norm of the detached E).
@@ -80,6 +82,7 @@ class DeqUnmixMap {
   const DeqNetwork* network_;
   torch::Tensor endmembers_;
   torch::Tensor scene_;
+  torch::Tensor anchor_;
   double lipschitz_;
   std::shared_ptr<SpatialProx> prox_;  // null at weight 0
 };

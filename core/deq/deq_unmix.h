@@ -143,6 +143,14 @@ struct DeqNetworkOptions {
   DeqNetworkInput input = DeqNetworkInput::ResidualAndAbundances;
   // Initial eta in units of 1 / ||E||_2^2 (1 = the classical projected-gradient step).
   double initialStep = 1.0;
+  // Weight mu, in units of ||E||_2^2, of an anchor term mu/2 ||a - a_FCLS||^2 in the map's
+  // gradient. Its data part then contracts by 1 - eta mu per iteration, so solves reach the
+  // equilibrium even where correlated spectra leave E^T E nearly singular; it keeps that
+  // equilibrium near FCLS where the data cannot tell abundances apart (there the spatial
+  // prox alone drifted to an over-smoothed one). 0 = the paper's map (model files before
+  // format version 3). Across the suite 0.02 to 0.2 were as accurate as each other; 0.1 is
+  // the least that converged on 11 of 12 scenes (bench/README.md, "anchor term").
+  double anchorWeight = 0.1;
   // Spatial prox weight w in [0, 1): after the simplex projection each pixel's abundances
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
   // already minimises the reconstruction error, so the unsupervised loss alone cannot beat
@@ -158,7 +166,7 @@ struct DeqNetworkOptions {
   int superpixelSize = 7;
 
   // Bounds as DeqSolverOptions::validate: hiddenChannels 1..1024, hiddenLayers 0..16,
-  // initialStep finite > 0, spatialWeight in [0, 1), spatialProx registered,
+  // initialStep finite > 0, anchorWeight in [0, 1], spatialWeight in [0, 1), spatialProx registered,
   // superpixelSize 2..1000.
   void validate(const std::string& what) const;
   // Side of the network's receptive field: the smallest scene it handles meaningfully.
@@ -174,10 +182,11 @@ struct DeqTrainOptions {
   DeqSolverOptions forward;  // forward solves during training (authors' 10 iterations, m = 5)
   // Whole-scene training starts each forward solve from the previous epoch's fixed point
   // instead of the FCLS abundances: the map moves little between steps, so the solve starts
-  // near its equilibrium (tiles differ from step to step and always start from FCLS). A
-  // warm-started solve that misses its tolerance sends the next one back to FCLS: without
-  // that reset a map that stops contracting drifts from epoch to epoch (a 64 x 64 highly
-  // mixed scene: aRMSE 0.0836 against 0.0247 with it; bench/README.md).
+  // near its equilibrium (tiles differ from step to step and always start from FCLS).
+  // Without the anchor term (network.anchorWeight 0) a warm-started solve that misses its
+  // tolerance sends the next one back to FCLS: without that reset such a map that stops
+  // contracting drifts from epoch to epoch (a 64 x 64 highly mixed scene: aRMSE 0.0836
+  // against 0.0247 with it; bench/README.md).
   bool warmStartForward = true;
   // Backward solves u = g + J^T u, each from the previous step's u; 1e-3 is the accuracy the
   // forward solve reaches, and a tighter tolerance cost 25% more time for the same accuracy.

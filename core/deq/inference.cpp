@@ -77,9 +77,10 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     std::unique_ptr<SpatialProx> prox = makeSpatialProx(pm.network);
     torch::Tensor guide;
     if (prox) guide = prox->guide({raw, t.readRow, t.readCol});
-    DeqUnmixMap map(pm.network, pm.endmembers, y, guide.defined() ? guide.unsqueeze(0) : guide);
-    FixedPointResult fp =
-        solveFixedPoint(map.asMap(), fclsStart(pm.endmembers, y), o.solver, progress);
+    torch::Tensor start = fclsStart(pm.endmembers, y);
+    DeqUnmixMap map(pm.network, pm.endmembers, y, start,
+                    guide.defined() ? guide.unsqueeze(0) : guide);
+    FixedPointResult fp = solveFixedPoint(map.asMap(), start, o.solver, progress);
     stats.add(fp.stats);
     A = fp.solution.index({0, Slice(), sr, sc});
   }

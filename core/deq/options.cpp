@@ -125,6 +125,8 @@ void DeqNetworkOptions::validate(const std::string& what) const {
                  "0..16");
   requireInRange(initialStep > 0 && std::isfinite(initialStep), what, "initial step", initialStep,
                  "(0, infinity)");
+  requireInRange(anchorWeight >= 0 && anchorWeight <= 1, what, "anchor weight", anchorWeight,
+                 "[0, 1]");
   requireInRange(spatialWeight >= 0 && spatialWeight < 1, what, "spatial prox weight",
                  spatialWeight, "[0, 1)");
   requireName(isSpatialProx(spatialProx), what, "spatial prox", spatialProx, spatialProxNames());
@@ -184,6 +186,7 @@ const OptionFields<DeqNetworkOptions>& networkFields() {
       integerField("hidden_layers", &O::hiddenLayers),
       enumField("network_input", &O::input),
       realField("initial_step", &O::initialStep),
+      realField("anchor_weight", &O::anchorWeight),
       realField("spatial_weight", &O::spatialWeight),
       textField("spatial_prox", &O::spatialProx),
       integerField("superpixel_size", &O::superpixelSize),

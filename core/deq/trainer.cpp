@@ -238,7 +238,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
   for (int step = 0; step < steps; ++step) {
     const Batch batch = sampler_.next();
     optimizer_.zero_grad();
-    DeqUnmixMap map(net_, E_, batch.scene, batch.guide);
+    DeqUnmixMap map(net_, E_, batch.scene, batch.start, batch.guide);
     LossTerms terms;
     // Unrolled training keeps its K iterations from the FCLS start (the ablation baseline).
     const bool warm =
@@ -253,9 +253,11 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     // one's solutions (tiles differ from step to step, so they do not).
     if (!sampler_.tiled()) {
       adjoint_ = g.adjoint;
-      // A warm-started solve that missed its tolerance may be drifting: the next starts from
-      // FCLS again.
-      const bool drifting = warm && g.forward.converged == 0;
+      // Without the anchor a warm-started solve that missed its tolerance may be drifting: the
+      // next starts from FCLS again. The anchored map contracts, so a miss there is only slow
+      // and the next solve goes on from it.
+      const bool drifting =
+          warm && g.forward.converged == 0 && !(net_.options.anchorWeight > 0);
       if (o_.warmStartForward) equilibrium_ = drifting ? torch::Tensor() : g.abundances;
     }
     if (group_) averageGradients(params);

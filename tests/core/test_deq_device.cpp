@@ -421,9 +421,9 @@ TEST(DeqDevice, FixedPointSolverAndImplicitGradientOnCudaMatchCpu) {
   DeqNetwork netC = nonTrivialNetwork(L, P, cpu);
   DeqNetwork netG = nonTrivialNetwork(L, P, cuda);
   ASSERT_TRUE(netG.weights.back().is_cuda());
-  DeqUnmixMap mapC(netC, d.endmembers, d.scene);
-  DeqUnmixMap mapG(netG, d.endmembers.to(cuda), d.scene.to(cuda));
   torch::Tensor start = torch::full({1, P, s.height, s.width}, 1.0 / P);
+  DeqUnmixMap mapC(netC, d.endmembers, d.scene, start);
+  DeqUnmixMap mapG(netG, d.endmembers.to(cuda), d.scene.to(cuda), start.to(cuda));
 
   DeqSolverOptions so;
   so.kind = "anderson";

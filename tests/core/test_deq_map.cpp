@@ -61,18 +61,50 @@ DeqSolverOptions tight(int iterations = 1000, double tol = 1e-11) {
   return o;
 }
 
+// The paper's map (no anchor) and the anchored one, whose anchor at FCLS adds nothing there.
 TEST(DeqMap, ZeroNetworkFixedPointIsFcls) {
   Problem p = makeProblem(12);
   p.net.zeroLearnedPart();
-  DeqUnmixMap map(p.net, p.E, p.Y);
-  torch::Tensor uniform = torch::full_like(p.A0, 1.0 / 3.0);
-  FixedPointResult r = solveFixedPoint(map.asMap(), uniform, tight(3000, 1e-12));
-  EXPECT_EQ(r.stats.converged, 1) << r.stats.lastRelativeResidual;
-  const double diff = (r.solution - p.A0).abs().max().item<double>();
-  EXPECT_LT(diff, 1e-5);
-  // On the simplex exactly (f ends with the projection).
-  EXPECT_LT((r.solution.sum(1) - 1).abs().max().item<double>(), 1e-12);
-  EXPECT_GE(r.solution.min().item<double>(), 0.0);
+  for (double anchor : {0.0, 0.05}) {
+    SCOPED_TRACE(anchor);
+    p.net.options.anchorWeight = anchor;
+    DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
+    torch::Tensor uniform = torch::full_like(p.A0, 1.0 / 3.0);
+    FixedPointResult r = solveFixedPoint(map.asMap(), uniform, tight(3000, 1e-12));
+    EXPECT_EQ(r.stats.converged, 1) << r.stats.lastRelativeResidual;
+    const double diff = (r.solution - p.A0).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-5);
+    // On the simplex exactly (f ends with the projection).
+    EXPECT_LT((r.solution.sum(1) - 1).abs().max().item<double>(), 1e-12);
+    EXPECT_GE(r.solution.min().item<double>(), 0.0);
+  }
+}
+
+// With the anchor a0 elsewhere, the zero network's fixed point minimises
+// ||E a - y||^2 / 2 + mu L / 2 ||a - a0||^2 on the simplex (L = ||E||_2^2). Where that
+// minimiser is interior it solves M a + nu 1 = b, 1^T a = 1 with M = E^T E + mu L I and
+// b = E^T y + mu L a0; and plain fixed-point iteration contracts by 1 - mu per step.
+TEST(DeqMap, AnchoredFixedPointSolvesTheAnchoredProblemAndContracts) {
+  Problem p = makeProblem(6);
+  p.net.zeroLearnedPart();
+  const double mu = 0.3;
+  p.net.options.anchorWeight = mu;
+  const int64_t L = p.E.size(0), P = p.E.size(1), n = 36;
+  torch::Tensor anchor = torch::full_like(p.A0, 1.0 / 3.0);
+  DeqSolverOptions picard = tight(80, 1e-10);
+  picard.kind = "picard";
+  const FixedPointResult r =
+      solveFixedPoint(DeqUnmixMap(p.net, p.E, p.Y, anchor).asMap(), p.A0, picard);
+  EXPECT_EQ(r.stats.converged, 1) << "0.7^80 is 4e-13; residual " << r.stats.lastRelativeResidual;
+
+  const double lip = torch::linalg_eigvalsh(p.E.t().matmul(p.E)).max().item<double>();
+  torch::Tensor M = p.E.t().matmul(p.E) + mu * lip * torch::eye(P, p.E.options());
+  torch::Tensor b = p.E.t().matmul(p.Y[0].reshape({L, n})) + mu * lip * anchor[0].reshape({P, n});
+  torch::Tensor Mb = torch::linalg_solve(M, b), M1 = torch::linalg_solve(M, torch::ones({P, 1}, b.options()));
+  torch::Tensor nu = (Mb.sum(0, true) - 1) / M1.sum();
+  torch::Tensor expected = Mb - M1 * nu;
+  ASSERT_GT(expected.min().item<double>(), 0.0) << "the oracle needs an interior minimiser";
+  EXPECT_LT((r.solution[0].reshape({P, n}) - expected).abs().max().item<double>(), 1e-8);
 }
 
 torch::Tensor flatGrad(const DeqNetwork& net) {
@@ -99,7 +131,7 @@ DeqLoss unsupervisedLoss(const Problem& p) {
 TEST(DeqImplicitGradient, AgreesWithUnrolledAtConvergence) {
   Problem p = makeProblem(12);
   p.net.setRequiresGrad(true);
-  DeqUnmixMap map(p.net, p.E, p.Y);
+  DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
   DeqLoss loss = unsupervisedLoss(p);
 
   DeqTrainOptions implicit;
@@ -150,7 +182,7 @@ void expectImplicitGradientMatchesFiniteDifferences(Problem& p,
   implicit.forward = tight();
   implicit.backward = tight();
   {
-    DeqUnmixMap map(p.net, p.E, p.Y, superpixels);
+    DeqUnmixMap map(p.net, p.E, p.Y, p.A0, superpixels);
     deqGradient(map.asMap(), p.A0, loss, implicit);
   }
   torch::Tensor g = flatGrad(p.net);
@@ -176,7 +208,7 @@ void expectImplicitGradientMatchesFiniteDifferences(Problem& p,
     q.weights.assign(moved.begin(), moved.begin() + n);
     q.biases.assign(moved.begin() + n, moved.begin() + 2 * n);
     q.etaParameter = moved.back();
-    DeqUnmixMap map(q, p.E, p.Y, superpixels);
+    DeqUnmixMap map(q, p.E, p.Y, p.A0, superpixels);
     FixedPointResult r = solveFixedPoint(map.asMap(), p.A0, tight());
     return loss(r.solution).item<double>();
   };
@@ -230,16 +262,16 @@ TEST(DeqSuperpixelProx, PoolsPerSuperpixelStaysOnTheSimplexAndIsOffAtWeightZero)
   DeqNetwork super = p.net;
   super.options.spatialProx = "superpixel";
   super.options.spatialWeight = 0.3;
-  torch::Tensor b = DeqUnmixMap(super, p.E, p.Y, labels)(a);
+  torch::Tensor b = DeqUnmixMap(super, p.E, p.Y, p.A0, labels)(a);
   EXPECT_LT((b.sum(1) - 1).abs().max().item<double>(), 1e-12);
   EXPECT_GE(b.min().item<double>(), 0.0);
-  EXPECT_GT((b - DeqUnmixMap(plain, p.E, p.Y)(a)).abs().max().item<double>(), 1e-3);
+  EXPECT_GT((b - DeqUnmixMap(plain, p.E, p.Y, p.A0)(a)).abs().max().item<double>(), 1e-3);
   // Weight 0: exactly the plain map (and no labels are needed).
   super.options.spatialWeight = 0;
-  EXPECT_TRUE(torch::equal(DeqUnmixMap(super, p.E, p.Y)(a), DeqUnmixMap(plain, p.E, p.Y)(a)));
+  EXPECT_TRUE(torch::equal(DeqUnmixMap(super, p.E, p.Y, p.A0)(a), DeqUnmixMap(plain, p.E, p.Y, p.A0)(a)));
   // Weight > 0 without labels is refused with the fix in the message.
   super.options.spatialWeight = 0.3;
-  test::expectThrowWith<InvalidArgument>([&] { DeqUnmixMap(super, p.E, p.Y); },
+  test::expectThrowWith<InvalidArgument>([&] { DeqUnmixMap(super, p.E, p.Y, p.A0); },
                                          {"superpixel labels"});
 }
 

@@ -254,7 +254,7 @@ uint32_t formatVersion(const std::vector<uint8_t>& bytes) {
 }
 
 // Files written by the version-1 writer (tests/core/data): read with their settings mapped
-// to the fields, they unmix exactly as that build did, and again after saving as version 2.
+// to the fields, they unmix exactly as that build did, and again after saving as version 3.
 TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
   const DeqModel plain = loadDeqModel(dataFile("model_v1_plain.dequnmix"));
   EXPECT_EQ(plain.bands, 4);
@@ -290,9 +290,10 @@ TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
     ASSERT_EQ(a.size(), expected.size());
     EXPECT_LE(test::maxAbsDiff(a, expected), 1e-6);
     const std::vector<uint8_t> resaved = serializeDeqModel(v1);
-    EXPECT_EQ(formatVersion(resaved), 2u);
-    const DeqModel v2 = deserializeDeqModel(resaved);
-    EXPECT_EQ(unmixSceneWithDeqModel(v2, formulaScene(), 8, 8, o).abundances, a);
+    EXPECT_EQ(formatVersion(resaved), 3u);
+    const DeqModel v3 = deserializeDeqModel(resaved);
+    EXPECT_EQ(v3.network.anchorWeight, 0.0);
+    EXPECT_EQ(unmixSceneWithDeqModel(v3, formulaScene(), 8, 8, o).abundances, a);
   }
 }
 
@@ -312,6 +313,44 @@ void rename(std::vector<uint8_t>& b, const std::string& from, const std::string&
   ASSERT_NE(at, b.end());
   std::copy(to.begin(), to.end(), at);
   resealed(b);
+}
+
+// A version-2 file: the version-3 writer's bytes without the anchor_weight field.
+std::vector<uint8_t> asVersion2(std::vector<uint8_t> b) {
+  const std::string field = std::string("\x0d\0\0\0\0\0\0\0anchor_weight", 21);
+  auto at = std::search(b.begin(), b.end(), field.begin(), field.end());
+  EXPECT_NE(at, b.end());
+  b.erase(at, at + field.size() + 1 + 8);  // name, type byte, float64 value
+  const uint32_t version = 2;
+  std::memcpy(b.data() + 8, &version, 4);
+  uint64_t payload, fields;
+  std::memcpy(&payload, b.data() + 12, 8);
+  std::memcpy(&fields, b.data() + 20, 8);
+  payload -= field.size() + 9;
+  --fields;
+  std::memcpy(b.data() + 12, &payload, 8);
+  std::memcpy(b.data() + 20, &fields, 8);
+  resealed(b);
+  return b;
+}
+
+// Version 2 had no anchor term: its files read with weight 0 and unmix as they did; a
+// version-3 file without the field is corrupt.
+TEST(DeqModelFile, Version2FilesReadWithoutTheAnchor) {
+  DeqModel m = sampleModel();
+  m.network.anchorWeight = 0.25;
+  const std::vector<uint8_t> v3 = serializeDeqModel(m);
+  EXPECT_EQ(deserializeDeqModel(v3).network.anchorWeight, 0.25);
+  const std::vector<uint8_t> v2 = asVersion2(v3);
+  const DeqModel read = deserializeDeqModel(v2);
+  EXPECT_EQ(read.network.anchorWeight, 0.0);
+  EXPECT_EQ(read.network.hiddenChannels, 2);
+  EXPECT_EQ(read.solver.maxIterations, 42);
+  std::vector<uint8_t> broken = v2;
+  const uint32_t version = 3;
+  std::memcpy(broken.data() + 8, &version, 4);
+  test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(broken); },
+                                           {"field 'anchor_weight' is missing"});
 }
 
 TEST(DeqModelFile, HeaderFieldsUnknownTwiceOrOfTheWrongTypeAreRefused) {

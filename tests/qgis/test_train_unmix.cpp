@@ -172,6 +172,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "REFINEMENT",
                                                            "REFINEMENT_RADIUS",
                                                            "SPATIAL_WEIGHT",
+                                                           "ANCHOR_WEIGHT",
                                                            "SPATIAL_PROX",
                                                            "SUPERPIXEL_SIZE",
                                                            "HIDDEN_CHANNELS",
@@ -245,6 +246,7 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_EQ(def(train, "REFINEMENT").toString().toStdString(), dequnmix::toString(t.refinement));
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
   EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
+  EXPECT_DOUBLE_EQ(def(train, "ANCHOR_WEIGHT").toDouble(), t.network.anchorWeight);
   EXPECT_EQ(def(train, "SPATIAL_PROX").toString().toStdString(), t.network.spatialProx);
   EXPECT_EQ(def(train, "SUPERPIXEL_SIZE").toInt(), t.network.superpixelSize);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
@@ -380,6 +382,32 @@ TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
   for (size_t i = 0; i < a.values.size(); ++i)
     worst = std::max(worst, double(std::abs(a.values[i] - b.values[i])));
   EXPECT_LT(worst, 0.05) << "tiled unmix differs from the whole-scene result by " << worst;
+}
+
+// A model whose inference solves cannot reach their tolerance (one iteration) makes unmix
+// warn, naming the tiles and the fix; the default model's tiles converge without a warning.
+TEST_F(TrainUnmixTest, UnmixWarnsWhenTilesDoNotConverge) {
+  synthesize();
+  const RunResult capped = trainIntoFolder(QStringLiteral("capped"),
+                                           {{"INFERENCE_MAX_ITERATIONS", 1}});
+  ASSERT_TRUE(capped.ok) << capped.error.toStdString();
+  auto unmixWarnings = [&](const QString& model) {
+    CapturingFeedback feedback;
+    const RunResult u = runAlgorithm(QStringLiteral("dequnmix:unmix"),
+                                     {{"INPUT", path("scene.tif")},
+                                      {"MODEL", model},
+                                      {"TILE_SIZE", 8},
+                                      {"THREADS", 1},
+                                      {"OUTPUT", out("warned.tif")}},
+                                     &feedback);
+    EXPECT_TRUE(u.ok) << u.error.toStdString();
+    return feedback.warnings.join('\n').toStdString();
+  };
+  const std::string warned = unmixWarnings(path("capped.dequnmix"));
+  for (const char* part : {"4 of 4 tiles did not reach the tolerance 0.0001 in 1 iterations",
+                           "INFERENCE_MAX_ITERATIONS"})
+    EXPECT_NE(warned.find(part), std::string::npos) << warned;
+  EXPECT_EQ(unmixWarnings(trainedModel()).find("did not reach"), std::string::npos);
 }
 
 TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
