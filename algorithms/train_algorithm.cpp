@@ -76,14 +76,14 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- THREADS: CPU threads, 0 = all cores (default 0).\n"
              "- DEVICE (advanced): auto (default: the GPU when this build has CUDA and one is "
              "visible, else the CPU), cpu, cuda or cuda:N. Models run on any device.\n"
-             "- MEMORY_BUDGET_MB (advanced, default %4): a scene whose working set exceeds it "
-             "trains on random tiles; one whose pixels alone exceed it is never read whole: "
-             "endmembers from a sample of tiles, epochs of tiles read from the file, "
-             "abundances written tile by tile.\n\n")
+             "- MEMORY_BUDGET_MB (advanced, default 0 = a quarter of this machine's memory, "
+             "%4 MiB here): a scene whose working set exceeds it trains on random tiles; one "
+             "whose pixels alone exceed it is never read whole: endmembers from a sample of "
+             "tiles, epochs of tiles read from the file, abundances written tile by tile.\n\n")
       .arg(d.endmembers)
       .arg(d.epochs)
       .arg(static_cast<qulonglong>(d.seed))
-      .arg(d.memoryBudgetMiB);
+      .arg(d.memoryBudgetInEffectMiB(), 0, 'f', 0);
 }
 
 QString solverParameterHelp(const dequnmix::DeqTrainOptions& d,
@@ -249,8 +249,9 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
   addThreadsParameter(false);
   addDeviceParameter();
   addParameter(advanced(
-      ranged(new Number(QStringLiteral("MEMORY_BUDGET_MB"), QObject::tr("Memory budget (MiB)"),
-                        Number::Double, d.memoryBudgetMiB, false, 16, 1e7))));
+      ranged(new Number(QStringLiteral("MEMORY_BUDGET_MB"),
+                        QObject::tr("Memory budget (MiB, 0 = a quarter of the machine's)"),
+                        Number::Double, d.memoryBudgetMiB, false, 0, 1e7))));
 }
 
 void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {

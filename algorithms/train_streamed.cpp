@@ -8,7 +8,8 @@ namespace dequnmix::processing {
 
 bool TrainAlgorithm::streams() const {
   const double pixels = double(input_.width) * double(input_.height);
-  return 4.0 * usedBandCount(input_, bands_) * pixels > options_.memoryBudgetMiB * 1048576.0;
+  return 4.0 * usedBandCount(input_, bands_) * pixels >
+         options_.memoryBudgetInEffectMiB() * 1048576.0;
 }
 
 QVariantMap TrainAlgorithm::trainStreamed(Outputs& out, dequnmix::DeqTrainInput& in, int p,
@@ -18,7 +19,7 @@ QVariantMap TrainAlgorithm::trainStreamed(Outputs& out, dequnmix::DeqTrainInput&
     fail(QObject::tr("REFERENCE_ABUNDANCES: supervised training reads the whole scene, which is "
                      "larger than MEMORY_BUDGET_MB (%1 MiB). Raise MEMORY_BUDGET_MB or train "
                      "unsupervised.")
-             .arg(options_.memoryBudgetMiB));
+             .arg(options_.memoryBudgetInEffectMiB()));
   const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
   GdalWindowReader reader(input_.gdalPath, bands_, label);
   describeScene(in, reader);

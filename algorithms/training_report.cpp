@@ -535,7 +535,7 @@ void writeTimings(std::ostringstream& h, const TrainingReportInput& in, const De
   if (in.peakMemoryMiB > 0)
     reportRow(h, "peak resident memory",
               fixed(in.peakMemoryMiB, 0) + " MiB (memory budget " +
-                  fixed(in.options->memoryBudgetMiB, 0) + " MiB)");
+                  fixed(in.options->memoryBudgetInEffectMiB(), 0) + " MiB)");
   h << "</table>\n";
 }
 

@@ -60,7 +60,8 @@ class RankParts {
   ~RankParts() {
     for (int r = 0; r < ranks_; ++r)
       if (rank_ == 0 || r == rank_)
-        for (const QString& part : {abundance(r), residual(r)}) QFile::remove(part);
+        for (const QString& part : {abundance(r), residual(r)})
+          if (!part.isEmpty()) QFile::remove(part);
   }
   QString abundance(int rank) const { return part(abundances_, rank); }
   QString residual(int rank) const {
@@ -258,7 +259,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
     requireValidPixels(stats);
     if (!reportPath.isEmpty() && (!group || group->rank() == 0))
       writeReport(reportPath, paths, model, stats, group ? group->size() : 1);
-    outputs = statsResults(stats, model.solver, progress);
+    outputs = statsResults(stats, progress);
   } catch (...) {
     rethrowAsProcessingException();
   }
@@ -433,21 +434,12 @@ dequnmix::DeqInferStats UnmixAlgorithm::inferDataParallel(const dequnmix::DeqMod
 }
 
 QVariantMap UnmixAlgorithm::statsResults(const dequnmix::DeqInferStats& stats,
-                                         const dequnmix::DeqSolverOptions& solver,
                                          FeedbackProgress& progress) {
   progress.info("DEQ-Unmix: " + std::to_string(stats.tiles) + " tiles, " +
                 std::to_string(stats.validPixels) + " valid pixels, mean iterations " +
                 std::to_string(stats.solver.meanIterations()) + ", converged fraction " +
                 std::to_string(stats.solver.convergedFraction()) + ", " +
                 std::to_string(stats.seconds) + " s");
-  const int64_t missed = stats.solver.solves - stats.solver.converged;
-  if (missed > 0)
-    progress.warning(std::to_string(missed) + " of " + std::to_string(stats.solver.solves) +
-                     " tiles did not reach the tolerance " + dequnmix::messageNumber(solver.tolerance) +
-                     " in " + std::to_string(solver.maxIterations) +
-                     " iterations: their abundances are the closest iterate, not the "
-                     "equilibrium. Train the model with a higher INFERENCE_MAX_ITERATIONS or "
-                     "ANCHOR_WEIGHT.");
   QVariantMap outputs;
   outputs.insert(QStringLiteral("MEAN_RESIDUAL_RMSE"), stats.meanResidualRmse);
   outputs.insert(QStringLiteral("MEAN_ITERATIONS"), stats.solver.meanIterations());

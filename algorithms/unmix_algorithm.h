@@ -49,10 +49,7 @@ class UnmixAlgorithm final : public DequnmixAlgorithm {
                    const dequnmix::DeqModel& model, const dequnmix::DeqInferStats& stats,
                    int ranks) const;
   // MEAN_RESIDUAL_RMSE and the other number outputs, also reported as a message.
-  // The statistics as outputs, and a warning when tiles missed the model's tolerance.
-  static QVariantMap statsResults(const dequnmix::DeqInferStats& stats,
-                                  const dequnmix::DeqSolverOptions& solver,
-                                  FeedbackProgress& progress);
+  static QVariantMap statsResults(const dequnmix::DeqInferStats& stats, FeedbackProgress& progress);
   RasterInput input_;
   QString modelPath_;
   dequnmix::DeqInferOptions options_;

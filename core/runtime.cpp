@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <climits>
@@ -17,6 +18,14 @@ namespace dequnmix {
 int hardwareThreadCount() {
   const unsigned cores = std::thread::hardware_concurrency();
   return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+double physicalMemoryMiB() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && pageSize > 0) return double(pages) * double(pageSize) / 1048576.0;
+#endif
+  return 0;
 }
 
 namespace {

@@ -7,6 +7,9 @@ namespace dequnmix {
 // Number of hardware threads of the machine (at least 1).
 int hardwareThreadCount();
 
+// Physical memory of the machine in MiB; 0 where the system does not say.
+double physicalMemoryMiB();
+
 // Sets the number of CPU threads LibTorch uses for intra-op parallelism (at::parallel_for
 // in FCLS, VCA and the metrics; tensor operations of DEQ-Unmix). `threads`: 0 = all
 // hardware threads. Returns the count in effect. With OpenMP the setting belongs to the

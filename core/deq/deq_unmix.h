@@ -247,8 +247,11 @@ struct DeqTrainOptions {
   int minVolumeSmoothing = 1;
   // Scenes whose training working set would exceed this train on random tiles instead of
   // the whole image (memory bounded by tileSize, not by the scene); `train` streams a scene
-  // file whose pixels alone exceed it (trainDeqUnmixStreamed).
-  double memoryBudgetMiB = 1024;
+  // file whose pixels alone exceed it (trainDeqUnmixStreamed). 0 = automatic: a quarter of
+  // the machine's physical memory (1024 MiB where the system does not say), which leaves
+  // room for QGIS and the rest of the desktop.
+  double memoryBudgetMiB = 0;
+  double memoryBudgetInEffectMiB() const;  // memoryBudgetMiB, or its automatic value
   int tileSize = 64;     // side of the training tiles (only when over the budget)
   int tilesPerStep = 4;  // tiles per optimiser step (only when over the budget)
   // Optimiser steps per epoch on tiles; 0: as many as cover the scene's pixels once (a

@@ -107,7 +107,9 @@ void warnUnconverged(const DeqSolveStats& s, ProgressSink* progress) {
                     std::to_string(s.solves) +
                     " tile solves stopped at the iteration cap before the tolerance (largest "
                     "relative residual " +
-                    messageNumber(s.maxRelativeResidual) + ")");
+                    messageNumber(s.maxRelativeResidual) +
+                    "): their abundances are the closest iterate, not the equilibrium. Train "
+                    "with more inference iterations or a larger anchor weight.");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "core/deq/deq_ops.h"
 #include "core/deq/option_fields.h"
 #include "core/errors.h"
+#include "core/runtime.h"
 
 namespace dequnmix {
 
@@ -116,6 +117,12 @@ void DeqSolverOptions::validate(const std::string& what) const {
   requireInRange(regularization >= 0 && std::isfinite(regularization), what, "regularization",
                  regularization, "[0, infinity)");
   requireInRange(damping > 0 && damping <= 1, what, "damping", damping, "(0, 1]");
+}
+
+double DeqTrainOptions::memoryBudgetInEffectMiB() const {
+  if (memoryBudgetMiB > 0) return memoryBudgetMiB;
+  const double ram = physicalMemoryMiB();
+  return ram > 0 ? ram / 4 : 1024;
 }
 
 void DeqNetworkOptions::validate(const std::string& what) const {

@@ -250,7 +250,7 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
         std::to_string(options.network.receptiveField()) + ")");
   // The sample (and the endmember stage's copies of it) take an eighth of the budget.
   const DeqTrainInput sample =
-      sampleMosaic(reader, scene, size, options.memoryBudgetMiB * 1048576.0 / 8, options.seed);
+      sampleMosaic(reader, scene, size, options.memoryBudgetInEffectMiB() * 1048576.0 / 8, options.seed);
   DeqInferOptions noFinalPass;
   DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
                              [&](const TrainingData& data, const torch::Device& device) {

@@ -56,7 +56,7 @@ class TileSampler {
     const int64_t N = int64_t(height_) * width_;
     const bool overBudget =
         streamed || bytesPerPixel(o, int(d.scene.size(1)), int(d.start.size(1))) * double(N) >
-                        o.memoryBudgetMiB * 1048576.0;
+                        o.memoryBudgetInEffectMiB() * 1048576.0;
     tiled_ = overBudget || ranks > 1;
     tile_ = std::min({o.tileSize, height_, width_});
     const int64_t perStep = int64_t(tiles_) * ranks_ * tile_ * tile_;

@@ -1,6 +1,11 @@
-// core/runtime.h: the thread count in effect, 0 meaning every hardware thread.
+// core/runtime.h: the thread count in effect, 0 meaning every hardware thread; the
+// machine's memory and the automatic training memory budget built on it.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
+#include "core/deq/deq_unmix.h"
 #include "core/errors.h"
 #include "core/runtime.h"
 
@@ -11,6 +16,25 @@ TEST(Runtime, SetThreadCountReturnsTheCountInEffect) {
   EXPECT_EQ(dequnmix::setThreadCount(1), 1);
   EXPECT_EQ(dequnmix::setThreadCount(0), dequnmix::hardwareThreadCount());
   EXPECT_THROW(dequnmix::setThreadCount(-1), dequnmix::InvalidArgument);
+}
+
+// Linux also states the memory in /proc/meminfo (kB; MemTotal leaves out a little that
+// the kernel keeps, so it is slightly below the physical pages).
+TEST(Runtime, PhysicalMemoryAndTheAutomaticBudget) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  while (meminfo >> key && key != "MemTotal:") meminfo.ignore(1 << 12, '\n');
+  if (!(meminfo >> kib)) GTEST_SKIP() << "no /proc/meminfo here";
+  const double mib = dequnmix::physicalMemoryMiB();
+  EXPECT_GE(mib, kib / 1024);
+  EXPECT_LE(mib, 1.1 * kib / 1024);
+
+  dequnmix::DeqTrainOptions o;
+  EXPECT_EQ(o.memoryBudgetMiB, 0);
+  EXPECT_DOUBLE_EQ(o.memoryBudgetInEffectMiB(), mib / 4);
+  o.memoryBudgetMiB = 512;
+  EXPECT_EQ(o.memoryBudgetInEffectMiB(), 512);
 }
 
 }  // namespace

@@ -9,7 +9,8 @@ Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson 
 CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene;
 exit code 77 = skipped when the data is absent), data_parallel (train as two ranks and
-unmix as three on 127.0.0.1, started by hand as a launcher would), package (the zip of
+unmix as three on 127.0.0.1, started by hand as a launcher would; then an unmix whose
+rank 1 is killed), package (the zip of
 scripts/package-plugin.sh installed into a throwaway profile as the Plugin Manager does),
 reports (the train, unmix and evaluate reports rendered in headless Chromium).
 """
@@ -284,7 +285,52 @@ def case_data_parallel(qp, work, args):
               "{} of 3 ranks differs from one process (max {})".format(key, abs(a - b).max()))
     leftovers = [name for name in os.listdir(work) if ".rank" in name]
     check(not leftovers, "part rasters left behind: {}".format(leftovers))
+    unmix_with_a_killed_rank(qp, work, scene)
     return 0
+
+
+def unmix_with_a_killed_rank(qp, work, scene):
+    """Rank 1 of an unmix is killed while it writes its part: rank 0 stops with the clear
+    error, and neither the output nor a part raster is left. The model runs every tile to
+    300 iterations (tolerance 0) so that rank 1 is still at work when it is killed."""
+    model = os.path.join(work, "slow.dequnmix")
+    qp.run("dequnmix:train", {"INPUT": scene, "ENDMEMBERS": 3, "EPOCHS": 1, "THREADS": 1,
+                              "INFERENCE_MAX_ITERATIONS": 300, "INFERENCE_TOLERANCE": 0,
+                              "OUTPUT_MODEL": model, "OUTPUT": os.path.join(work, "slow.tif"),
+                              "OUTPUT_ENDMEMBERS": os.path.join(work, "slow.csv")})
+    scene = os.path.join(work, "big.tif")
+    qp.run("dequnmix:synthesize", {
+        "WIDTH": 64, "HEIGHT": 64, "BANDS": 30, "ENDMEMBERS": 3, "SEED": 6, "OUTPUT": scene,
+        "OUTPUT_ABUNDANCES": os.path.join(work, "big_ref.tif"),
+        "OUTPUT_ENDMEMBERS": os.path.join(work, "big_ref.csv")})
+    output = os.path.join(work, "killed.tif")
+    command = [qp.binary, "run", "dequnmix:unmix", "--", "INPUT=" + scene, "MODEL=" + model,
+               "TILE_SIZE=8", "THREADS=1", "OUTPUT=" + output]
+    port = str(free_port())
+    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE="2",
+                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in range(2)]
+
+    def rank1_writing():  # its part's staged file, there until the part is complete
+        return any(name.startswith("..killed.rank1") for name in os.listdir(work))
+    deadline = time.time() + 120
+    while not rank1_writing() and ranks[1].poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    if ranks[1].poll() is not None:
+        raise Failure("rank 1 ended before it could be killed:\n" + ranks[1].communicate()[0])
+    ranks[1].kill()
+    ranks[1].communicate(timeout=60)
+    log = ranks[0].communicate(timeout=300)[0]
+    check(ranks[0].returncode != 0, "rank 0 succeeded without rank 1:\n" + log[-3000:])
+    for words in ("data-parallel rank 0 of 2", "another rank stopped", "no output is complete"):
+        check(words in log, "rank 0 does not say '{}':\n{}".format(words, log[-3000:]))
+    check(not os.path.exists(output), "an output was left after the lost rank")
+    # Only the killed process's hidden staged file may stay (the next run removes it).
+    leftovers = [name for name in os.listdir(work)
+                 if "killed" in name and not name.startswith("..killed.rank1")]
+    check(not leftovers, "files left after the lost rank: {}".format(leftovers))
 
 
 def run_ranks(qp, world, arguments):
