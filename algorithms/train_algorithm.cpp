@@ -248,10 +248,10 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
                                  std::numeric_limits<int>::max())));
   addThreadsParameter(false);
   addDeviceParameter();
-  addParameter(advanced(
-      ranged(new Number(QStringLiteral("MEMORY_BUDGET_MB"),
-                        QObject::tr("Memory budget (MiB, 0 = a quarter of the machine's)"),
-                        Number::Double, d.memoryBudgetMiB, false, 0, 1e7))));
+  addParameter(
+      advanced(ranged(new Number(QStringLiteral("MEMORY_BUDGET_MB"),
+                                 QObject::tr("Memory budget (MiB, 0 = a quarter of the machine's)"),
+                                 Number::Double, d.memoryBudgetMiB, false, 0, 1e7))));
 }
 
 void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
@@ -319,11 +319,11 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
-  addParameter(advanced(decimals(
-      ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
-                        QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
-                        Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
-      4)));
+  addParameter(advanced(
+      decimals(ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
+                                 QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
+                                 Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
+               4)));
   addParameter(advanced(namedChoice("SPATIAL_PROX", QObject::tr("Spatial prox"),
                                     dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(

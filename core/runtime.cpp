@@ -39,8 +39,7 @@ void useOneBlasThread() {
     void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
     if (!handle) continue;
     using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads")))
-      set(1);
+    if (auto set = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads"))) set(1);
     dlclose(handle);
   }
 }
@@ -72,7 +71,7 @@ KeepFreedMemory::KeepFreedMemory() {
 KeepFreedMemory::~KeepFreedMemory() {
   if (--keepDepth > 0) return;
 #ifdef __GLIBC__
-  mallopt(M_MMAP_MAX, 65536);             // glibc's defaults
+  mallopt(M_MMAP_MAX, 65536);  // glibc's defaults
   mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   malloc_trim(0);
 #endif

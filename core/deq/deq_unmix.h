@@ -166,8 +166,8 @@ struct DeqNetworkOptions {
   int superpixelSize = 7;
 
   // Bounds as DeqSolverOptions::validate: hiddenChannels 1..1024, hiddenLayers 0..16,
-  // initialStep finite > 0, anchorWeight in [0, 1], spatialWeight in [0, 1), spatialProx registered,
-  // superpixelSize 2..1000.
+  // initialStep finite > 0, anchorWeight in [0, 1], spatialWeight in [0, 1), spatialProx
+  // registered, superpixelSize 2..1000.
   void validate(const std::string& what) const;
   // Side of the network's receptive field: the smallest scene it handles meaningfully.
   int receptiveField() const { return 2 * (hiddenLayers + 1) + 1; }
@@ -251,7 +251,8 @@ struct DeqTrainOptions {
   // the machine's physical memory (1024 MiB where the system does not say), which leaves
   // room for QGIS and the rest of the desktop.
   double memoryBudgetMiB = 0;
-  double memoryBudgetInEffectMiB() const;  // memoryBudgetMiB, or its automatic value
+  // memoryBudgetMiB, or its automatic value.
+  double memoryBudgetInEffectMiB() const;
   int tileSize = 64;     // side of the training tiles (only when over the budget)
   int tilesPerStep = 4;  // tiles per optimiser step (only when over the budget)
   // Optimiser steps per epoch on tiles; 0: as many as cover the scene's pixels once (a

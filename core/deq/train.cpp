@@ -249,8 +249,8 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
         "field (" +
         std::to_string(options.network.receptiveField()) + ")");
   // The sample (and the endmember stage's copies of it) take an eighth of the budget.
-  const DeqTrainInput sample =
-      sampleMosaic(reader, scene, size, options.memoryBudgetInEffectMiB() * 1048576.0 / 8, options.seed);
+  const DeqTrainInput sample = sampleMosaic(
+      reader, scene, size, options.memoryBudgetInEffectMiB() * 1048576.0 / 8, options.seed);
   DeqInferOptions noFinalPass;
   DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
                              [&](const TrainingData& data, const torch::Device& device) {

@@ -256,8 +256,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
       // Without the anchor a warm-started solve that missed its tolerance may be drifting: the
       // next starts from FCLS again. The anchored map contracts, so a miss there is only slow
       // and the next solve goes on from it.
-      const bool drifting =
-          warm && g.forward.converged == 0 && !(net_.options.anchorWeight > 0);
+      const bool drifting = warm && g.forward.converged == 0 && !(net_.options.anchorWeight > 0);
       if (o_.warmStartForward) equilibrium_ = drifting ? torch::Tensor() : g.abundances;
     }
     if (group_) averageGradients(params);

@@ -3,8 +3,8 @@
 // tiled inference against whole-image inference.
 #include <cmath>
 
-#include "core/deq/deq_ops.h"
 #include "core/classical/fcls_ops.h"
+#include "core/deq/deq_ops.h"
 #include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
@@ -100,7 +100,8 @@ TEST(DeqMap, AnchoredFixedPointSolvesTheAnchoredProblemAndContracts) {
   const double lip = torch::linalg_eigvalsh(p.E.t().matmul(p.E)).max().item<double>();
   torch::Tensor M = p.E.t().matmul(p.E) + mu * lip * torch::eye(P, p.E.options());
   torch::Tensor b = p.E.t().matmul(p.Y[0].reshape({L, n})) + mu * lip * anchor[0].reshape({P, n});
-  torch::Tensor Mb = torch::linalg_solve(M, b), M1 = torch::linalg_solve(M, torch::ones({P, 1}, b.options()));
+  torch::Tensor Mb = torch::linalg_solve(M, b),
+                M1 = torch::linalg_solve(M, torch::ones({P, 1}, b.options()));
   torch::Tensor nu = (Mb.sum(0, true) - 1) / M1.sum();
   torch::Tensor expected = Mb - M1 * nu;
   ASSERT_GT(expected.min().item<double>(), 0.0) << "the oracle needs an interior minimiser";
@@ -268,7 +269,8 @@ TEST(DeqSuperpixelProx, PoolsPerSuperpixelStaysOnTheSimplexAndIsOffAtWeightZero)
   EXPECT_GT((b - DeqUnmixMap(plain, p.E, p.Y, p.A0)(a)).abs().max().item<double>(), 1e-3);
   // Weight 0: exactly the plain map (and no labels are needed).
   super.options.spatialWeight = 0;
-  EXPECT_TRUE(torch::equal(DeqUnmixMap(super, p.E, p.Y, p.A0)(a), DeqUnmixMap(plain, p.E, p.Y, p.A0)(a)));
+  EXPECT_TRUE(
+      torch::equal(DeqUnmixMap(super, p.E, p.Y, p.A0)(a), DeqUnmixMap(plain, p.E, p.Y, p.A0)(a)));
   // Weight > 0 without labels is refused with the fix in the message.
   super.options.spatialWeight = 0.3;
   test::expectThrowWith<InvalidArgument>([&] { DeqUnmixMap(super, p.E, p.Y, p.A0); },

@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "core/classical/fcls.h"
+#include "core/classical/fcls_ops.h"
+#include "core/classical/vca.h"
 #include "core/data_checks.h"
 #include "core/deq/deq_ops.h"
 #include "core/deq/deq_unmix.h"
 #include "core/io/endmember_table.h"
-#include "core/classical/fcls.h"
-#include "core/classical/fcls_ops.h"
 #include "core/pixel_source.h"
 #include "core/synthetic/synthetic.h"
-#include "core/classical/vca.h"
 #include "tests/core/test_support.h"
 
 namespace dequnmix {

@@ -341,8 +341,8 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   // unmix's report: three abundance maps, the error map and the two maps of the tiles.
   const QString unmixHtml = QString::fromUtf8(readBytes(path("unmix.html")));
   EXPECT_EQ(unmixHtml.count("src=\"data:image/png;base64,"), 6);
-  for (const char* part : {"iterations per tile", "converged tiles", "Converged fraction",
-                           "alt=\"endmember_3\""})
+  for (const char* part :
+       {"iterations per tile", "converged tiles", "Converged fraction", "alt=\"endmember_3\""})
     EXPECT_TRUE(unmixHtml.contains(part)) << part;
   const RasterData a = readRaster(out("abundances.tif"));
   const RasterData b = readRaster(path("unmixed.tif"));
@@ -388,8 +388,8 @@ TEST_F(TrainUnmixTest, UnmixStreamsSmallTilesWithHalo) {
 // warn, naming the tiles and the fix; the default model's tiles converge without a warning.
 TEST_F(TrainUnmixTest, UnmixWarnsWhenTilesDoNotConverge) {
   synthesize();
-  const RunResult capped = trainIntoFolder(QStringLiteral("capped"),
-                                           {{"INFERENCE_MAX_ITERATIONS", 1}});
+  const RunResult capped =
+      trainIntoFolder(QStringLiteral("capped"), {{"INFERENCE_MAX_ITERATIONS", 1}});
   ASSERT_TRUE(capped.ok) << capped.error.toStdString();
   auto unmixWarnings = [&](const QString& model) {
     CapturingFeedback feedback;
