@@ -149,7 +149,7 @@ struct DeqNetworkOptions {
   // equilibrium near FCLS where the data cannot tell abundances apart (there the spatial
   // prox alone drifted to an over-smoothed one). 0 = the paper's map (model files before
   // format version 3). Across the suite 0.02 to 0.2 were as accurate as each other; 0.1 is
-  // the least that converged on 11 of 12 scenes (bench/README.md, "anchor term").
+  // the least that converged on 11 of 12 scenes (bench/README.md, "the anchor term").
   double anchorWeight = 0.1;
   // Spatial prox weight w in [0, 1): after the simplex projection each pixel's abundances
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
@@ -205,8 +205,9 @@ struct DeqTrainOptions {
   double decayFactor = 0.8;   // (authors)
   double gradientClip = 1.0;  // global gradient-norm clip (authors); <= 0 disables
   // Weight of the Jacobian penalty ||J||_F^2 / n at each step's fixed point (gradients.h),
-  // which favours a contractive map. Off: at 0.1 it won on five suite scenes and lost on five,
-  // and did not shorten inference solves (bench/README.md, "Scene suite").
+  // which favours a contractive map. Off: with the anchor term it makes every suite scene
+  // converge, but gains on three scenes and loses on four, one of them against FCLS
+  // (bench/README.md, "the anchor term").
   double jacobianPenalty = 0;
   // loss = mean SAD(y, E a) + alpha * MSE; alpha < 0 picks it by the scene, as the automatic
   // refinement does. The angle ignores each pixel's brightness: right where brightness
