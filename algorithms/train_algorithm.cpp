@@ -156,6 +156,9 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- ANCHOR_WEIGHT: pull of each iteration towards the FCLS abundances, in units of "
              "the endmembers' squared norm (default %5; 0 = the paper's map). It makes the "
              "solves converge where similar spectra leave the data term flat.\n"
+             "- SCALE_INVARIANT: fit each pixel at its own brightness (default off). Turn it on "
+             "where illumination or topography scales whole spectra; it loses on scenes whose "
+             "brightness follows the abundances.\n"
              "- SPATIAL_PROX: what the prox averages over (default %3): the 3x3 "
              "neighbourhood, or the pixel's superpixel from a SLIC segmentation of the scene "
              "(the paper's superpixel-guided prox).\n"
@@ -324,6 +327,9 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
                                  Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
                4)));
+  addParameter(advanced(new QgsProcessingParameterBoolean(
+      QStringLiteral("SCALE_INVARIANT"), QObject::tr("Fit each pixel at its own brightness"),
+      d.network.scaleInvariant)));
   addParameter(advanced(namedChoice("SPATIAL_PROX", QObject::tr("Spatial prox"),
                                     dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(
@@ -459,6 +465,8 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.refinementRadius = real("REFINEMENT_RADIUS");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
   o.network.anchorWeight = real("ANCHOR_WEIGHT");
+  o.network.scaleInvariant =
+      parameterAsBool(parameters, QStringLiteral("SCALE_INVARIANT"), context);
   o.network.spatialProx = choice("SPATIAL_PROX");
   o.network.superpixelSize = integer("SUPERPIXEL_SIZE");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");

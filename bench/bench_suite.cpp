@@ -47,6 +47,7 @@ struct Args {
   bool coldStart = false;       // candidate: every training forward solve from FCLS
   double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
   double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
+  bool scaleInvariant = false;  // candidate: the scale-invariant data term
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
@@ -257,6 +258,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
+  o.network.scaleInvariant = o.network.scaleInvariant || a.scaleInvariant;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -452,6 +454,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--library", a.library, "CSV", "spectral library of the usgs-* scenes");
   args.flag("--endmember-stage", a.endmemberStage,
             "only the endmember stage: mSAD of each refinement and the signals that choose");
+  args.flag("--scale-invariant", a.scaleInvariant,
+            "DEQ-Unmix with the scale-invariant data term (DeqNetworkOptions::scaleInvariant)");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");

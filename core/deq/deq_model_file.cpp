@@ -19,7 +19,8 @@
 // ("spatial_weight", "spatial_prox" 0/1, "superpixel_size"); its reader maps them to the
 // same fields. Both go through one decoder of the settings: DeqSolverOptions::validate and
 // DeqNetworkOptions::validate, reported as ModelCorruptError naming the field.
-// Version 2 is version 3 without "anchor_weight" (the map had no anchor term: weight 0).
+// Version 2 is version 3 without "anchor_weight" and "scale_invariant" (the map had no anchor
+// term and the linear data term: weight 0, off).
 // A header field this build does not know is refused (ModelVersionError): any field may
 // change the computation, so skipping one could silently unmix differently; a writer that
 // adds a field raises the format version.
@@ -285,9 +286,10 @@ const OptionField<DeqModel>* findField(const std::string& name) {
 
 void readHeader(Reader& r, uint32_t version, DeqModel& m) {
   std::set<std::string> seen;
-  if (version == 2) {
-    m.network.anchorWeight = 0;  // the field came with version 3
-    seen.insert("anchor_weight");
+  if (version == 2) {  // the fields that came with version 3
+    m.network.anchorWeight = 0;
+    m.network.scaleInvariant = false;
+    seen.insert({"anchor_weight", "scale_invariant"});
   }
   const uint64_t n = r.count(10);  // at least a name length, a type and one value byte
   for (uint64_t i = 0; i < n; ++i) {
@@ -400,6 +402,7 @@ DeqModel readPayloadV1(Reader& r) {
                                : DeqNetworkInput::ResidualAndAbundances;
   m.network.initialStep = r.f64();
   m.network.anchorWeight = 0;
+  m.network.scaleInvariant = false;
   m.solver = readSolverV1(r);
   m.weights = readTensors(r);
   takeSpatialSettingsV1(m);

@@ -64,6 +64,10 @@ torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Ten
 // f_theta(A) = Prox(Proj(A - eta (E^T R(A) + N_theta([R(A); A])))), over a batch of
 // tiles; Prox(b) = (1 - w) b + w M b with M the network's spatial prox (spatial_prox.h),
 // the identity when w = 0.
+// Each pixel's least-squares brightness scale <x, y> / ||x||^2 of a reconstruction x against
+// the scene y (B x L x h x w -> B x 1 x h x w), kept within [0.1, 10].
+torch::Tensor brightnessScale(const torch::Tensor& reconstruction, const torch::Tensor& scene);
+
 class DeqUnmixMap {
  public:
   // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); anchor:

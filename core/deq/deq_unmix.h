@@ -151,6 +151,12 @@ struct DeqNetworkOptions {
   // format version 3). Across the suite 0.02 to 0.2 were as accurate as each other; 0.1 is
   // the least that converged on 11 of 12 scenes (bench/README.md, "the anchor term").
   double anchorWeight = 0.1;
+  // Data term and loss invariant to each pixel's brightness: the map's residual is s E a - y
+  // with s the pixel's least-squares scale, the solves start (and are anchored) at NNLS over
+  // its sum, and the loss compares the scaled reconstruction. For scenes whose brightness
+  // varies per pixel (illumination, topography); on linear mixtures brightness carries
+  // abundance information that this drops (bench/README.md, "scale-invariant data term").
+  bool scaleInvariant = false;
   // Spatial prox weight w in [0, 1): after the simplex projection each pixel's abundances
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
   // already minimises the reconstruction error, so the unsupervised loss alone cannot beat

@@ -17,10 +17,10 @@ namespace dequnmix {
 torch::Device parseDevice(const std::string& name);
 
 // For the lifetime of a run: LibTorch's thread count (setThreadCount: 0 = all hardware
-// threads), freed memory kept for reuse (KeepFreedMemory) and float32 convolutions on CUDA. cuDNN may run float32 convolutions in TF32 (a
-// 10-bit mantissa, LibTorch's default on Ampere and later); on an H200 that moved the
-// implicit gradient 1% away from the CPU's for no speed gain on these small convolutions,
-// so a run turns it off and gives the caller's setting back at the end.
+// threads), freed memory kept for reuse (KeepFreedMemory) and float32 convolutions on CUDA. cuDNN
+// may run float32 convolutions in TF32 (a 10-bit mantissa, LibTorch's default on Ampere and later);
+// on an H200 that moved the implicit gradient 1% away from the CPU's for no speed gain on these
+// small convolutions, so a run turns it off and gives the caller's setting back at the end.
 class RunScope {
  public:
   RunScope(const torch::Device& device, int threads);

@@ -77,7 +77,7 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     std::unique_ptr<SpatialProx> prox = makeSpatialProx(pm.network);
     torch::Tensor guide;
     if (prox) guide = prox->guide({raw, t.readRow, t.readCol});
-    torch::Tensor start = fclsStart(pm.endmembers, y);
+    torch::Tensor start = leastSquaresStart(pm.endmembers, y, pm.network.options.scaleInvariant);
     DeqUnmixMap map(pm.network, pm.endmembers, y, start,
                     guide.defined() ? guide.unsqueeze(0) : guide);
     FixedPointResult fp = solveFixedPoint(map.asMap(), start, o.solver, progress);
@@ -91,7 +91,10 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
                        .contiguous();
   if (o.computeResidual) {
     torch::Tensor yd = raw.index({Slice(), sr, sc});
-    torch::Tensor rec = reconstructScene(pm.endmembersData, A.unsqueeze(0))[0];
+    torch::Tensor rec = reconstructScene(pm.endmembersData, A.unsqueeze(0));
+    // The scale-invariant model reconstructs each pixel at its own brightness.
+    if (pm.network.options.scaleInvariant) rec = brightnessScale(rec, yd.unsqueeze(0)) * rec;
+    rec = rec[0];
     // In double: squares of values beyond 1.8e19 overflow float32.
     torch::Tensor r = (rec - yd).to(torch::kFloat64).pow(2).mean(0).sqrt().to(yd.dtype());
     r = r.masked_fill(invalid, nan);

@@ -194,6 +194,7 @@ const OptionFields<DeqNetworkOptions>& networkFields() {
       enumField("network_input", &O::input),
       realField("initial_step", &O::initialStep),
       realField("anchor_weight", &O::anchorWeight),
+      flagField("scale_invariant", &O::scaleInvariant),
       realField("spatial_weight", &O::spatialWeight),
       textField("spatial_prox", &O::spatialProx),
       integerField("superpixel_size", &O::superpixelSize),

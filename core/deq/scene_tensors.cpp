@@ -29,12 +29,20 @@ std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, d
   return {y.unsqueeze(0), valid.unsqueeze(0).to(torch::kFloat32)};
 }
 
-torch::Tensor fclsStart(const torch::Tensor& E, const torch::Tensor& scene) {
+torch::Tensor leastSquaresStart(const torch::Tensor& E, const torch::Tensor& scene,
+                                bool scaleInvariant) {
   const auto s = scene.sizes();
+  FclsOptions fo;
+  if (scaleInvariant) fo.constraints = AbundanceConstraints::NonNegative;
   std::vector<torch::Tensor> out;
   for (int64_t b = 0; b < s[0]; ++b) {
     torch::Tensor pix = scene[b].reshape({s[1], s[2] * s[3]});
-    out.push_back(fclsAbundances(E.detach(), pix).reshape({E.size(1), s[2], s[3]}));
+    torch::Tensor a = fclsAbundances(E.detach(), pix, fo);
+    if (scaleInvariant) {
+      torch::Tensor sum = a.sum(0, true);
+      a = torch::where(sum > 0, a / sum.clamp_min(1e-30), torch::full_like(a, 1.0 / E.size(1)));
+    }
+    out.push_back(a.reshape({E.size(1), s[2], s[3]}));
   }
   return torch::stack(out).to(scene.device());
 }

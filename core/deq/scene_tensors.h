@@ -22,7 +22,10 @@ EndmemberTable tensorTable(const torch::Tensor& endmembers, const std::vector<st
 std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, double scale,
                                                      const torch::Tensor& fill);
 
-// The FCLS abundances the solves start from: B x L x h x w -> B x P x h x w.
-torch::Tensor fclsStart(const torch::Tensor& endmembers, const torch::Tensor& scene);
+// The abundances the solves start from (and the anchor term pulls towards): B x L x h x w ->
+// B x P x h x w. FCLS, or with `scaleInvariant` NNLS divided by its sum per pixel, the
+// least-squares abundances of a pixel whose brightness is scaled (y = s E a).
+torch::Tensor leastSquaresStart(const torch::Tensor& endmembers, const torch::Tensor& scene,
+                                bool scaleInvariant);
 
 }  // namespace dequnmix

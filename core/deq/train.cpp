@@ -168,7 +168,8 @@ DeqTrainResult trainOn(
   if (group) broadcastFromRankZero(*group, net.parameters());
   // The prox learns from the scene into the network first; the one made after sees that.
   if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
-  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), device, data);
+  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant,
+                      device, data);
   initProgress.setProgress(1.0);
 
   DeqTrainResult result;
@@ -255,7 +256,8 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
   DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
                              [&](const TrainingData& data, const torch::Device& device) {
                                return StreamedTiles(reader, scene.height, scene.width, scene.bands,
-                                                    data.endmembers, data.scale, device);
+                                                    data.endmembers, data.scale,
+                                                    options.network.scaleInvariant, device);
                              });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;

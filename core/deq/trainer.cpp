@@ -122,15 +122,17 @@ struct LossTerms {
   double spectralAngle = 0, mse = 0, abundanceMse = 0;
 };
 
-DeqLoss makeLoss(const Batch& b, const torch::Tensor& E, double alpha, LossTerms& terms) {
+DeqLoss makeLoss(const Batch& b, const torch::Tensor& E, double alpha, bool scaleInvariant,
+                 LossTerms& terms) {
   if (b.reference.defined())
     return [&b, &terms](const torch::Tensor& a) {
       torch::Tensor l = maskedMse(a, b.reference, b.mask);
       terms.abundanceMse = l.item<double>();
       return l;
     };
-  return [&b, E, alpha, &terms](const torch::Tensor& a) {
+  return [&b, E, alpha, scaleInvariant, &terms](const torch::Tensor& a) {
     torch::Tensor yhat = reconstructScene(E, a);
+    if (scaleInvariant) yhat = brightnessScale(yhat, b.scene) * yhat;
     torch::Tensor s = maskedSpectralAngle(b.scene, yhat, b.mask);
     torch::Tensor e = maskedMse(b.scene, yhat, b.mask);
     terms.spectralAngle = s.item<double>();
@@ -243,9 +245,9 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     // Unrolled training keeps its K iterations from the FCLS start (the ablation baseline).
     const bool warm =
         o_.warmStartForward && o_.gradient != DeqGradientMode::Unrolled && equilibrium_.defined();
-    DeqGradientResult g =
-        deqGradient(map.asMap(), warm ? equilibrium_ : batch.start,
-                    makeLoss(batch, E_, o_.alpha, terms), o_, progress_, adjoint_);
+    DeqGradientResult g = deqGradient(
+        map.asMap(), warm ? equilibrium_ : batch.start,
+        makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant, terms), o_, progress_, adjoint_);
     if (o_.jacobianPenalty > 0)
       es.jacobianNorm +=
           jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;
@@ -299,13 +301,14 @@ void Trainer::report(const DeqEpochStats& es) const {
 }  // namespace
 
 StreamedTiles::StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                             const torch::Tensor& endmembers, double scale,
+                             const torch::Tensor& endmembers, double scale, bool scaleInvariant,
                              const torch::Device& device)
     : reader_(reader),
       height_(height),
       width_(width),
       bands_(bands),
       scale_(scale),
+      scaleInvariant_(scaleInvariant),
       endmembers_((endmembers * scale).to(device)),
       fill_(endmembers_.mean(1)),
       device_(device) {}
@@ -317,7 +320,7 @@ std::array<torch::Tensor, 3> StreamedTiles::tile(int row, int col, int size) {
   torch::Tensor raw = torch::from_blob(buffer_.data(), {bands_, size, size}, torch::kFloat32)
                           .to(device_, false, true);
   auto [scene, mask] = prepareScene(raw, scale_, fill_);
-  torch::Tensor start = fclsStart(endmembers_, scene);
+  torch::Tensor start = leastSquaresStart(endmembers_, scene, scaleInvariant_);
   return {scene[0], start[0], mask[0]};
 }
 

@@ -16,9 +16,11 @@ namespace dequnmix {
 // DeqTileReader, scaled and started from FCLS like the in-memory scene.
 class StreamedTiles {
  public:
-  // `endmembers`: L x P, data units; `scale` as TrainingData::scale.
+  // `endmembers`: L x P, data units; `scale` as TrainingData::scale; `scaleInvariant` as
+  // DeqNetworkOptions'.
   StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                const torch::Tensor& endmembers, double scale, const torch::Device& device);
+                const torch::Tensor& endmembers, double scale, bool scaleInvariant,
+                const torch::Device& device);
   int height() const { return height_; }
   int width() const { return width_; }
   // The size x size window at (row, col): scaled scene (L x s x s), FCLS start (P x s x s)
@@ -30,6 +32,7 @@ class StreamedTiles {
   DeqTileReader& reader_;
   int height_, width_, bands_;
   double scale_;
+  bool scaleInvariant_;
   torch::Tensor endmembers_, fill_;  // scaled, on the device
   torch::Device device_;
   std::vector<float> buffer_;

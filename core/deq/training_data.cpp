@@ -62,13 +62,14 @@ TrainingData trainingScene(const DeqTrainInput& in) {
 }
 
 void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmembers,
-                         const SpatialProx* prox, const torch::Device& device, TrainingData& d) {
+                         const SpatialProx* prox, bool scaleInvariant, const torch::Device& device,
+                         TrainingData& d) {
   d.endmembers = endmembers;
   torch::Tensor scaled = (endmembers * d.scale).to(device);
   auto prepared = prepareScene(d.raw.to(device), d.scale, scaled.mean(1));
   d.scene = prepared.first;
   d.mask = prepared.second;
-  d.start = fclsStart(scaled, d.scene);
+  d.start = leastSquaresStart(scaled, d.scene, scaleInvariant);
   if (prox) {
     d.guide = prox->guide({d.raw, 0, 0});
     if (d.guide.defined()) d.guide = d.guide.unsqueeze(0).to(device);

@@ -29,7 +29,8 @@ TrainingData trainingScene(const DeqTrainInput& input);
 // endmembers, E's columns are permuted to the reference's order (the least abundance error
 // of the FCLS start). The prox (null without one) gives the guide.
 void prepareTrainingData(const DeqTrainInput& input, const torch::Tensor& endmembers,
-                         const SpatialProx* prox, const torch::Device& device, TrainingData& data);
+                         const SpatialProx* prox, bool scaleInvariant, const torch::Device& device,
+                         TrainingData& data);
 
 // The FCLS start as a plain P x H x W vector, NaN at nodata (the VCA+FCLS baseline).
 std::vector<float> startAbundances(const TrainingData& data);

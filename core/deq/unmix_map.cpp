@@ -11,6 +11,10 @@ torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Ten
   return endmembers.matmul(flat).reshape({s[0], endmembers.size(0), s[2], s[3]});
 }
 
+torch::Tensor brightnessScale(const torch::Tensor& x, const torch::Tensor& y) {
+  return ((x * y).sum(1, true) / x.pow(2).sum(1, true).clamp_min(1e-12)).clamp(0.1, 10);
+}
+
 DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
                          torch::Tensor anchor, const torch::Tensor& guides)
     : network_(&network),
@@ -42,8 +46,16 @@ torch::Tensor DeqUnmixMap::step() const {
 }
 
 torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
-  torch::Tensor residual = reconstructScene(endmembers_, abundances) - scene_;
+  torch::Tensor reconstruction = reconstructScene(endmembers_, abundances);
+  // Scale-invariant: the gradient of ||s E a - y||^2 / 2 at the best s is s E^T (s E a - y).
+  torch::Tensor s;
+  if (network_->options.scaleInvariant) {
+    s = brightnessScale(reconstruction, scene_);
+    reconstruction = s * reconstruction;
+  }
+  torch::Tensor residual = reconstruction - scene_;
   torch::Tensor gradient = reconstructScene(endmembers_.t(), residual);  // E^T R
+  if (s.defined()) gradient = s * gradient;
   torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
   const double mu = network_->options.anchorWeight * lipschitz_;
   if (mu > 0) g = g + mu * (abundances - anchor_);

@@ -5,6 +5,7 @@
 
 #include "core/classical/fcls_ops.h"
 #include "core/deq/deq_ops.h"
+#include "core/deq/scene_tensors.h"
 #include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
 
@@ -106,6 +107,28 @@ TEST(DeqMap, AnchoredFixedPointSolvesTheAnchoredProblemAndContracts) {
   torch::Tensor expected = Mb - M1 * nu;
   ASSERT_GT(expected.min().item<double>(), 0.0) << "the oracle needs an interior minimiser";
   EXPECT_LT((r.solution[0].reshape({P, n}) - expected).abs().max().item<double>(), 1e-8);
+}
+
+// Scale-invariant data term: with every pixel's spectrum scaled by its own factor, the zero
+// network's fixed point is NNLS over its sum of the unscaled scene (NNLS(c y) = c NNLS(y)),
+// where FCLS of the scaled scene is not.
+TEST(DeqMap, ScaleInvariantFixedPointIsNnlsOverItsSumOfTheUnscaledScene) {
+  Problem p = makeProblem(8);
+  p.net.zeroLearnedPart();
+  p.net.options.scaleInvariant = true;
+  p.net.options.anchorWeight = 0;  // the data term alone
+  test::Fixtures fx(4);
+  std::vector<double> factors(64);
+  for (double& f : factors) f = fx.uniform(0.6, 1.4);
+  const torch::Tensor Y = p.Y * torch::tensor(factors, torch::kFloat64).reshape({1, 1, 8, 8});
+  const torch::Tensor expected = leastSquaresStart(p.E, p.Y, true).to(torch::kFloat64);
+  DeqUnmixMap map(p.net, p.E, Y, leastSquaresStart(p.E, Y, true));
+  const FixedPointResult r =
+      solveFixedPoint(map.asMap(), torch::full_like(p.A0, 1.0 / 3.0), tight(3000, 1e-12));
+  EXPECT_EQ(r.stats.converged, 1) << r.stats.lastRelativeResidual;
+  EXPECT_LT((r.solution - expected).abs().max().item<double>(), 1e-5);
+  const torch::Tensor fcls = leastSquaresStart(p.E, Y, false).to(torch::kFloat64);
+  EXPECT_GT((fcls - expected).abs().max().item<double>(), 1e-2);
 }
 
 torch::Tensor flatGrad(const DeqNetwork& net) {
@@ -221,6 +244,12 @@ void expectImplicitGradientMatchesFiniteDifferences(Problem& p,
 
 TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
   Problem p = makeProblem(10);
+  expectImplicitGradientMatchesFiniteDifferences(p);
+}
+
+TEST(DeqImplicitGradient, MatchesFiniteDifferencesWithTheScaleInvariantDataTerm) {
+  Problem p = makeProblem(10);
+  p.net.options.scaleInvariant = true;
   expectImplicitGradientMatchesFiniteDifferences(p);
 }
 

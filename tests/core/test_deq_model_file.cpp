@@ -315,35 +315,47 @@ void rename(std::vector<uint8_t>& b, const std::string& from, const std::string&
   resealed(b);
 }
 
-// A version-2 file: the version-3 writer's bytes without the anchor_weight field.
-std::vector<uint8_t> asVersion2(std::vector<uint8_t> b) {
-  const std::string field = std::string("\x0d\0\0\0\0\0\0\0anchor_weight", 21);
+// Removes a header field (its name, type byte and value of `valueBytes`) from the writer's
+// bytes.
+void removeField(std::vector<uint8_t>& b, const std::string& name, size_t valueBytes) {
+  std::string field(8, '\0');
+  field[0] = char(name.size());
+  field += name;
   auto at = std::search(b.begin(), b.end(), field.begin(), field.end());
-  EXPECT_NE(at, b.end());
-  b.erase(at, at + field.size() + 1 + 8);  // name, type byte, float64 value
-  const uint32_t version = 2;
-  std::memcpy(b.data() + 8, &version, 4);
+  ASSERT_NE(at, b.end()) << name;
+  b.erase(at, at + field.size() + 1 + valueBytes);
   uint64_t payload, fields;
   std::memcpy(&payload, b.data() + 12, 8);
   std::memcpy(&fields, b.data() + 20, 8);
-  payload -= field.size() + 9;
+  payload -= field.size() + 1 + valueBytes;
   --fields;
   std::memcpy(b.data() + 12, &payload, 8);
   std::memcpy(b.data() + 20, &fields, 8);
+}
+
+// A version-2 file: the version-3 writer's bytes without the fields version 3 added.
+std::vector<uint8_t> asVersion2(std::vector<uint8_t> b) {
+  removeField(b, "anchor_weight", 8);        // a float64
+  removeField(b, "scale_invariant", 8 + 4);  // the text "true"
+  const uint32_t version = 2;
+  std::memcpy(b.data() + 8, &version, 4);
   resealed(b);
   return b;
 }
 
-// Version 2 had no anchor term: its files read with weight 0 and unmix as they did; a
-// version-3 file without the field is corrupt.
+// Version 2 had no anchor term and only the linear data term: its files read with weight 0
+// and scale invariance off, and unmix as they did; a version-3 file without them is corrupt.
 TEST(DeqModelFile, Version2FilesReadWithoutTheAnchor) {
   DeqModel m = sampleModel();
   m.network.anchorWeight = 0.25;
+  m.network.scaleInvariant = true;
   const std::vector<uint8_t> v3 = serializeDeqModel(m);
   EXPECT_EQ(deserializeDeqModel(v3).network.anchorWeight, 0.25);
+  EXPECT_TRUE(deserializeDeqModel(v3).network.scaleInvariant);
   const std::vector<uint8_t> v2 = asVersion2(v3);
   const DeqModel read = deserializeDeqModel(v2);
   EXPECT_EQ(read.network.anchorWeight, 0.0);
+  EXPECT_FALSE(read.network.scaleInvariant);
   EXPECT_EQ(read.network.hiddenChannels, 2);
   EXPECT_EQ(read.solver.maxIterations, 42);
   std::vector<uint8_t> broken = v2;

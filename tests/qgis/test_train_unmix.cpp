@@ -173,6 +173,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "REFINEMENT_RADIUS",
                                                            "SPATIAL_WEIGHT",
                                                            "ANCHOR_WEIGHT",
+                                                           "SCALE_INVARIANT",
                                                            "SPATIAL_PROX",
                                                            "SUPERPIXEL_SIZE",
                                                            "HIDDEN_CHANNELS",
@@ -247,6 +248,7 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
   EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
   EXPECT_DOUBLE_EQ(def(train, "ANCHOR_WEIGHT").toDouble(), t.network.anchorWeight);
+  EXPECT_EQ(def(train, "SCALE_INVARIANT").toBool(), t.network.scaleInvariant);
   EXPECT_EQ(def(train, "SPATIAL_PROX").toString().toStdString(), t.network.spatialProx);
   EXPECT_EQ(def(train, "SUPERPIXEL_SIZE").toInt(), t.network.superpixelSize);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
@@ -437,6 +439,26 @@ TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
   bad["SPATIAL_PROX"] = "superpixel";
   bad["SUPERPIXEL_SIZE"] = 1;
   expectFailure(QStringLiteral("dequnmix:train"), bad, {"SUPERPIXEL_SIZE"});
+}
+
+// SCALE_INVARIANT is stored in the model, and unmix (one tile covering the scene) reproduces
+// the training output with it, residual included.
+TEST_F(TrainUnmixTest, ScaleInvariantModelUnmixesAsItTrained) {
+  synthesize(20, 18);
+  const RunResult t = trainIntoFolder(QStringLiteral("scaled"), {{"SCALE_INVARIANT", true}});
+  ASSERT_TRUE(t.ok) << t.error.toStdString();
+  expectAbundances(path("scaled.tif"), 3);
+  EXPECT_TRUE(dequnmix::loadDeqModel(path("scaled.dequnmix").toStdString()).network.scaleInvariant);
+  const RunResult u =
+      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                      {"MODEL", path("scaled.dequnmix")},
+                                                      {"THREADS", 2},
+                                                      {"OUTPUT", path("scaled_unmix.tif")}});
+  ASSERT_TRUE(u.ok) << u.error.toStdString();
+  const RasterData a = readRaster(path("scaled.tif"));
+  const RasterData b = readRaster(path("scaled_unmix.tif"));
+  ASSERT_EQ(a.values.size(), b.values.size());
+  for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
 }
 
 TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
