@@ -71,8 +71,8 @@ torch::Tensor brightnessScale(const torch::Tensor& reconstruction, const torch::
 class DeqUnmixMap {
  public:
   // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); anchor:
-  // B x P x h x w, the FCLS abundances the anchor term pulls towards (required when the
-  // network's anchorWeight > 0); guides: B x h x w, the prox's guide of each raw tile
+  // B x P x h x w, the start abundances the anchor term pulls towards (leastSquaresStart;
+  // required when the network's anchorWeight > 0); guides: B x h x w, the prox's guide of each raw tile
   // (SpatialProx::guide; superpixel labels for the superpixel prox, which refuses to work
   // without them), ignored at weight 0.
   DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,

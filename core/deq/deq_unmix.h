@@ -143,8 +143,8 @@ struct DeqNetworkOptions {
   DeqNetworkInput input = DeqNetworkInput::ResidualAndAbundances;
   // Initial eta in units of 1 / ||E||_2^2 (1 = the classical projected-gradient step).
   double initialStep = 1.0;
-  // Weight mu, in units of ||E||_2^2, of an anchor term mu/2 ||a - a_FCLS||^2 in the map's
-  // gradient. Its data part then contracts by 1 - eta mu per iteration, so solves reach the
+  // Weight mu, in units of ||E||_2^2, of an anchor term mu/2 ||a - a0||^2 in the map's
+  // gradient, a0 the start (FCLS; NNLS over its sum when scaleInvariant). Its data part then contracts by 1 - eta mu per iteration, so solves reach the
   // equilibrium even where correlated spectra leave E^T E nearly singular; it keeps that
   // equilibrium near FCLS where the data cannot tell abundances apart (there the spatial
   // prox alone drifted to an over-smoothed one). 0 = the paper's map (model files before

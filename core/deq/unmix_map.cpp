@@ -27,7 +27,7 @@ DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, to
       !(anchor_.defined() && anchor_.size(0) == scene_.size(0) &&
         anchor_.size(1) == network.endmembers && anchor_.size(2) == scene_.size(2) &&
         anchor_.size(3) == scene_.size(3)))
-    throw InvalidArgument("DEQ map: the anchor term needs the FCLS abundances, B x P x h x w");
+    throw InvalidArgument("DEQ map: the anchor term needs the start abundances, B x P x h x w");
   if (prox_) {
     if (guides.defined() && (guides.dim() != 3 || guides.size(0) != scene_.size(0) ||
                              guides.size(1) != scene_.size(2) || guides.size(2) != scene_.size(3)))
