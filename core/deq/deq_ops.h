@@ -72,9 +72,9 @@ class DeqUnmixMap {
  public:
   // scene: B x L x h x w (scaled, nodata filled); endmembers: L x P (scaled); anchor:
   // B x P x h x w, the start abundances the anchor term pulls towards (leastSquaresStart;
-  // required when the network's anchorWeight > 0); guides: B x h x w, the prox's guide of each raw tile
-  // (SpatialProx::guide; superpixel labels for the superpixel prox, which refuses to work
-  // without them), ignored at weight 0.
+  // required when the network's anchorWeight > 0); guides: B x h x w, the prox's guide of
+  // each raw tile (SpatialProx::guide; superpixel labels for the superpixel prox, which
+  // refuses to work without them), ignored at weight 0.
   DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
               torch::Tensor anchor, const torch::Tensor& guides = {});
   torch::Tensor operator()(const torch::Tensor& abundances) const;

@@ -148,8 +148,9 @@ struct DeqNetworkOptions {
   // contracts by 1 - eta mu per iteration, so solves reach the equilibrium even where
   // correlated spectra leave E^T E nearly singular; it keeps that equilibrium near the start
   // where the data cannot tell abundances apart (there the spatial prox alone drifted to an
-  // over-smoothed one). 0 = the paper's map (model files before format version 3). Across the suite 0.02 to 0.2 were as accurate as each other; 0.1 is
-  // the least that converged on 11 of 12 scenes (bench/README.md, "the anchor term").
+  // over-smoothed one). 0 = the paper's map (model files before format version 3). Across
+  // the suite 0.02 to 0.2 were as accurate as each other; 0.1 is the least that converged on
+  // 11 of 12 scenes (bench/README.md, "the anchor term").
   double anchorWeight = 0.1;
   // Data term and loss invariant to each pixel's brightness: the map's residual is s E a - y
   // with s the pixel's least-squares scale, the solves start (and are anchored) at NNLS over
