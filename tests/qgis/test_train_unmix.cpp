@@ -110,6 +110,21 @@ class TrainUnmixTest : public FolderTest {
     return path("trained.dequnmix");
   }
 
+  // Unmixes scene.tif with <stem>.dequnmix in one tile covering the scene and expects the
+  // training output <stem>.tif exactly.
+  void expectUnmixReproducesTraining(const QString& stem) {
+    const RunResult u =
+        runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
+                                                        {"MODEL", path(stem + ".dequnmix")},
+                                                        {"THREADS", 2},
+                                                        {"OUTPUT", path(stem + "_unmix.tif")}});
+    ASSERT_TRUE(u.ok) << u.error.toStdString();
+    const RasterData a = readRaster(path(stem + ".tif"));
+    const RasterData b = readRaster(path(stem + "_unmix.tif"));
+    ASSERT_EQ(a.values.size(), b.values.size());
+    for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
+  }
+
   // Checks abundances: P bands named endmember_1.., on the simplex at valid pixels, nodata
   // at `nodataPixels` (row, col).
   void expectAbundances(const QString& file, int p,
@@ -424,16 +439,7 @@ TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
   EXPECT_EQ(model.network.spatialProx, "superpixel");
   EXPECT_EQ(model.network.superpixelSize, 4);
   // One tile covering the scene: the same superpixels, so the training output exactly.
-  const RunResult u =
-      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
-                                                      {"MODEL", path("superpixel.dequnmix")},
-                                                      {"THREADS", 2},
-                                                      {"OUTPUT", path("superpixel_unmix.tif")}});
-  ASSERT_TRUE(u.ok) << u.error.toStdString();
-  const RasterData a = readRaster(path("superpixel.tif"));
-  const RasterData b = readRaster(path("superpixel_unmix.tif"));
-  ASSERT_EQ(a.values.size(), b.values.size());
-  for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
+  expectUnmixReproducesTraining(QStringLiteral("superpixel"));
   // SUPERPIXEL_SIZE below 2 is refused, naming the parameter.
   QVariantMap bad = trainParameters(path("scene.tif"));
   bad["SPATIAL_PROX"] = "superpixel";
@@ -449,16 +455,7 @@ TEST_F(TrainUnmixTest, ScaleInvariantModelUnmixesAsItTrained) {
   ASSERT_TRUE(t.ok) << t.error.toStdString();
   expectAbundances(path("scaled.tif"), 3);
   EXPECT_TRUE(dequnmix::loadDeqModel(path("scaled.dequnmix").toStdString()).network.scaleInvariant);
-  const RunResult u =
-      runAlgorithm(QStringLiteral("dequnmix:unmix"), {{"INPUT", path("scene.tif")},
-                                                      {"MODEL", path("scaled.dequnmix")},
-                                                      {"THREADS", 2},
-                                                      {"OUTPUT", path("scaled_unmix.tif")}});
-  ASSERT_TRUE(u.ok) << u.error.toStdString();
-  const RasterData a = readRaster(path("scaled.tif"));
-  const RasterData b = readRaster(path("scaled_unmix.tif"));
-  ASSERT_EQ(a.values.size(), b.values.size());
-  for (size_t i = 0; i < a.values.size(); ++i) ASSERT_EQ(a.values[i], b.values[i]) << i;
+  expectUnmixReproducesTraining(QStringLiteral("scaled"));
 }
 
 TEST_F(TrainUnmixTest, BandSubsetIsRememberedByTheModel) {
