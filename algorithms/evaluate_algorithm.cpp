@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <memory>
 
@@ -14,7 +13,6 @@
 
 #include "algorithms/evaluation_report.h"
 #include "algorithms/gdal_raster.h"
-#include "core/errors.h"
 #include "core/io/endmember_table.h"
 #include "core/metrics/metrics.h"
 
@@ -293,7 +291,7 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   }
   try {
     if (report) {
-      writeReport(report->path(), ev, spectra, errors.pixels());
+      writeReport(*report, ev, spectra, errors.pixels());
       report->commit();
     }
   } catch (...) {
@@ -312,8 +310,8 @@ QVariantMap EvaluateAlgorithm::processAlgorithm(const QVariantMap& parameters,
   return outputs;
 }
 
-// OUTPUT_REPORT, written to `path` (the staged file).
-void EvaluateAlgorithm::writeReport(const std::string& path, const Evaluation& ev,
+// OUTPUT_REPORT, written into `report` (committed by the caller).
+void EvaluateAlgorithm::writeReport(const StagedFile& report, const Evaluation& ev,
                                     const Spectra& spectra, int64_t pixels) const {
   EvaluationReportInput in;
   in.estimatedName = estimated_.layerName.toStdString();
@@ -333,10 +331,7 @@ void EvaluateAlgorithm::writeReport(const std::string& path, const Evaluation& e
   }
   in.estimated = readAbundanceMaps(estimated_.gdalPath, "ABUNDANCES");
   in.reference = readAbundanceMaps(reference_.gdalPath, "REFERENCE_ABUNDANCES");
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << evaluationReportHtml(in);
-  file.close();
-  if (!file) throw dequnmix::IoError("Writing OUTPUT_REPORT failed. Check the free disk space.");
+  writeStagedText(report, evaluationReportHtml(in));
 }
 
 // Both endmember CSVs, checked against each other and the abundances; neither when only

@@ -35,7 +35,7 @@ class EvaluateAlgorithm final : public DequnmixAlgorithm {
   Spectra readSpectra(int p, FeedbackProgress& progress) const;
   Evaluation compare(const Spectra& spectra, dequnmix::AbundanceErrorAccumulator& errors,
                      FeedbackProgress& progress) const;
-  void writeReport(const std::string& path, const Evaluation& ev, const Spectra& spectra,
+  void writeReport(const StagedFile& report, const Evaluation& ev, const Spectra& spectra,
                    int64_t pixels) const;
   RasterInput estimated_;
   RasterInput reference_;

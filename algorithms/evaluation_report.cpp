@@ -2,7 +2,6 @@
 #include "algorithms/evaluation_report.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <sstream>
 
@@ -13,11 +12,6 @@
 namespace dequnmix::processing {
 
 namespace {
-
-std::vector<float> band(const ReportMaps& m, int b) {
-  const size_t n = size_t(m.width) * m.height;
-  return std::vector<float>(m.values.begin() + b * n, m.values.begin() + (b + 1) * n);
-}
 
 void writeSummary(std::ostringstream& h, const EvaluationReportInput& in) {
   const bool spectra = !in.sadRad.empty();
@@ -59,12 +53,9 @@ std::string spectraChart(const EvaluationReportInput& in, size_t e) {
 
 ReportMaps readAbundanceMaps(const std::string& path, const std::string& label, int maxSide) {
   GdalWindowReader reader(path, {}, label);
-  const int step = std::max(1, (std::max(reader.width(), reader.height()) + maxSide - 1) / maxSide);
-  ReportMaps m;
-  m.width = (reader.width() + step - 1) / step;
-  m.height = (reader.height() + step - 1) / step;
   const int P = reader.bands();
-  m.values.resize(size_t(P) * m.width * m.height);
+  ReportMaps m = reportGrid(P, reader.width(), reader.height(), maxSide);
+  const int step = m.step;
   std::vector<float> row(size_t(P) * reader.width());
   for (int r = 0; r < m.height; ++r) {
     reader.read(r * step, 0, 1, reader.width(), row.data());
@@ -87,7 +78,7 @@ std::string evaluationReportHtml(const EvaluationReportInput& in) {
     << rampLegend(0, 1);
   for (size_t e = 0; e < in.referenceOf.size(); ++e) {
     const int r = in.referenceOf[e];
-    const std::vector<float> est = band(in.estimated, int(e)), ref = band(in.reference, r);
+    const std::vector<float> est = in.estimated.band(int(e)), ref = in.reference.band(r);
     std::vector<float> diff(est.size());
     for (size_t i = 0; i < est.size(); ++i) diff[i] = std::fabs(est[i] - ref[i]);
     const int w = in.estimated.width, hgt = in.estimated.height;

@@ -15,8 +15,7 @@
 
 namespace dequnmix::processing {
 
-// Every k-th row and column of the raster at `path`, k the least step that brings its
-// longer side to at most `maxSide` pixels. Throws IoError.
+// Every step-th row and column of the raster at `path`, as reportGrid. Throws IoError.
 ReportMaps readAbundanceMaps(const std::string& path, const std::string& label, int maxSide = 320);
 
 struct EvaluationReportInput {

@@ -142,14 +142,17 @@ void StagedFile::commit() {
   committed_ = true;
 }
 
+void writeStagedText(const StagedFile& staged, const std::string& text) {
+  std::ofstream out(staged.path(), std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out)
+    throw IoError("Writing '" + staged.destination() + "' failed. Check the free disk space.");
+}
+
 void writeTextFileAtomically(const std::string& path, const std::string& text) {
   StagedFile staged(path);
-  {
-    std::ofstream out(staged.path(), std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) throw IoError("Writing '" + path + "' failed. Check the free disk space.");
-  }
+  writeStagedText(staged, text);
   staged.commit();
 }
 

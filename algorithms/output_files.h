@@ -41,6 +41,8 @@ class StagedFile {
   bool committed_ = false;
 };
 
+// Writes `text` into `staged` (not committed). Throws IoError naming the destination.
+void writeStagedText(const StagedFile& staged, const std::string& text);
 // Writes `text` to a staged file and commits it.
 void writeTextFileAtomically(const std::string& path, const std::string& text);
 

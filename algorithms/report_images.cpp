@@ -45,13 +45,24 @@ void reportRow(std::ostringstream& out, const std::string& key, const std::strin
   out << "<tr><th>" << htmlEscape(key) << "</th><td>" << htmlEscape(value) << "</td></tr>\n";
 }
 
+std::vector<float> ReportMaps::band(int b) const {
+  const size_t n = size_t(width) * height;
+  return std::vector<float>(values.begin() + b * n, values.begin() + (b + 1) * n);
+}
+
+ReportMaps reportGrid(int bands, int width, int height, int maxSide) {
+  ReportMaps m;
+  m.step = std::max(1, (std::max(width, height) + maxSide - 1) / maxSide);
+  m.width = (width + m.step - 1) / m.step;
+  m.height = (height + m.step - 1) / m.step;
+  m.values.resize(size_t(bands) * m.width * m.height);
+  return m;
+}
+
 ReportMaps reduceForReport(const std::vector<float>& values, int bands, int width, int height,
                            int maxSide) {
-  const int step = std::max(1, (std::max(width, height) + maxSide - 1) / maxSide);
-  ReportMaps m;
-  m.width = (width + step - 1) / step;
-  m.height = (height + step - 1) / step;
-  m.values.resize(size_t(bands) * m.width * m.height);
+  ReportMaps m = reportGrid(bands, width, height, maxSide);
+  const int step = m.step;
   for (int b = 0; b < bands; ++b)
     for (int r = 0; r < m.height; ++r)
       for (int c = 0; c < m.width; ++c)
@@ -79,10 +90,7 @@ std::string rampImage(const std::vector<float>& values, int width, int height,
 
 std::string rampImage(const ReportMaps& maps, int band, const std::string& title, float low,
                       float high) {
-  const size_t n = size_t(maps.width) * maps.height;
-  const std::vector<float> values(maps.values.begin() + band * n,
-                                  maps.values.begin() + (band + 1) * n);
-  return rampImage(values, maps.width, maps.height, title, low, high);
+  return rampImage(maps.band(band), maps.width, maps.height, title, low, high);
 }
 
 std::string rampLegend(float low, float high) {

@@ -13,11 +13,16 @@ namespace dequnmix::processing {
 struct ReportMaps {
   int width = 0;
   int height = 0;
+  int step = 1;  // every step-th row and column of the full raster
   std::vector<float> values;
+  std::vector<float> band(int b) const;  // height x width
 };
 
-// Every k-th row and column of `values` (bands x height x width), k the least step that
-// brings the longer side to at most `maxSide` pixels.
+// The maps of a width x height raster with `bands` bands, zero-filled, at the least step
+// that brings the longer side to at most `maxSide` pixels.
+ReportMaps reportGrid(int bands, int width, int height, int maxSide = 320);
+
+// Every step-th row and column of `values` (bands x height x width), as reportGrid.
 ReportMaps reduceForReport(const std::vector<float>& values, int bands, int width, int height,
                            int maxSide = 320);
 

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <memory>
 
@@ -808,12 +807,7 @@ void TrainAlgorithm::writeReport(const Outputs& out, const dequnmix::DeqTrainRes
   if (!out.residual.isEmpty())
     report.outputs.emplace_back("OUTPUT_RESIDUAL", out.residual.toStdString());
   report.created = QDateTime::currentDateTime().toString(Qt::ISODate).toStdString();
-  std::ofstream file(out.reportFile->path(), std::ios::binary | std::ios::trunc);
-  file << trainingReportHtml(report);
-  file.close();
-  if (!file)
-    throw dequnmix::IoError("Writing OUTPUT_REPORT '" + out.report.toStdString() +
-                            "' failed. Check the free disk space.");
+  writeStagedText(*out.reportFile, trainingReportHtml(report));
 }
 
 }  // namespace dequnmix::processing

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <memory>
 
 #include <QDir>
@@ -286,13 +285,7 @@ void UnmixAlgorithm::writeReport(const QString& reportPath, const AbundanceOutpu
   in.tileSize = options_.tileSize;
   in.halo = options_.halo;
   in.ranks = ranks;
-  StagedFile file(reportPath.toStdString());
-  {
-    std::ofstream html(file.path(), std::ios::binary | std::ios::trunc);
-    html << unmixReportHtml(in);
-    if (!html) throw dequnmix::IoError("Writing OUTPUT_REPORT failed. Check the free disk space.");
-  }
-  file.commit();
+  writeTextFileAtomically(reportPath.toStdString(), unmixReportHtml(in));
 }
 
 // MODEL, loaded (its bands are checked against INPUT by modelBands).

@@ -21,9 +21,9 @@
 
 #include "bench/arguments.h"
 #include "bench/scene_io.h"
-#include "core/classical/fcls.h"
 #include "core/classical/vca.h"
 #include "core/deq/deq_unmix.h"
+#include "core/deq/scene_tensors.h"
 #include "core/deq/training_data.h"
 #include "core/endmembers/initial_endmembers.h"
 #include "core/endmembers/refinement.h"
@@ -205,16 +205,8 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 
 const char* baselineName(const Args& a) { return a.scaledBaseline ? "VCA+NNLS/sum" : "VCA+FCLS"; }
 
-// NNLS abundances over their sum: exact for mixtures scaled per pixel (y = s E a), where
-// FCLS's sum-to-one constraint distorts them.
-void divideBySum(std::vector<float>& ab, int64_t n, int P) {
-  for (int64_t i = 0; i < n; ++i) {
-    double sum = 0;
-    for (int p = 0; p < P; ++p) sum += ab[i * P + p];
-    for (int p = 0; p < P; ++p) ab[i * P + p] = sum > 0 ? float(ab[i * P + p] / sum) : 1.0f / P;
-  }
-}
-
+// VCA's endmembers and the least-squares abundances DEQ-Unmix starts from
+// (leastSquaresStart): FCLS, or NNLS over its sum with `scaled`.
 Score runBaseline(const Scene& s, uint64_t seed, bool scaled) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n = int64_t(s.height) * s.width;
@@ -223,17 +215,13 @@ Score runBaseline(const Scene& s, uint64_t seed, bool scaled) {
   vo.endmembers = s.P;
   vo.seed = seed;
   const VcaResult v = vca(source, vo);
-  FclsOptions fo;
-  if (scaled) fo.constraints = AbundanceConstraints::NonNegative;
-  const FclsSolver fcls(v.spectra, s.bands, s.P, fo);
-  std::vector<float> pixels(n * s.bands), ab(n * s.P), abBs(n * s.P);
-  for (int b = 0; b < s.bands; ++b)
-    for (int64_t i = 0; i < n; ++i) pixels[i * s.bands + b] = s.cube[b * n + i];
-  fcls.unmix(pixels.data(), n, ab.data());
-  if (scaled) divideBySum(ab, n, s.P);
-  for (int p = 0; p < s.P; ++p)
-    for (int64_t i = 0; i < n; ++i) abBs[p * n + i] = ab[i * s.P + p];
-  Score r = score(s, v.spectra, abBs);
+  const torch::Tensor E =
+      torch::from_blob(const_cast<float*>(v.spectra.data()), {s.bands, s.P}, torch::kFloat32);
+  const torch::Tensor scene = torch::from_blob(const_cast<float*>(s.cube.data()),
+                                               {1, s.bands, s.height, s.width}, torch::kFloat32);
+  const torch::Tensor A = leastSquaresStart(E, scene, scaled).contiguous();  // 1 x P x h x w
+  Score r =
+      score(s, v.spectra, std::vector<float>(A.data_ptr<float>(), A.data_ptr<float>() + A.numel()));
   r.seconds = secondsSince(t0);
   return r;
 }

@@ -304,14 +304,8 @@ def unmix_with_a_killed_rank(qp, work, scene):
         "OUTPUT_ABUNDANCES": os.path.join(work, "big_ref.tif"),
         "OUTPUT_ENDMEMBERS": os.path.join(work, "big_ref.csv")})
     output = os.path.join(work, "killed.tif")
-    command = [qp.binary, "run", "dequnmix:unmix", "--", "INPUT=" + scene, "MODEL=" + model,
-               "TILE_SIZE=8", "THREADS=1", "OUTPUT=" + output]
-    port = str(free_port())
-    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE="2",
-                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(2)]
+    ranks = start_ranks(qp, 2, ["dequnmix:unmix", "INPUT=" + scene, "MODEL=" + model,
+                                "TILE_SIZE=8", "THREADS=1", "OUTPUT=" + output])
 
     def rank1_writing():  # its part's staged file, there until the part is complete
         return any(name.startswith("..killed.rank1") for name in os.listdir(work))
@@ -333,15 +327,20 @@ def unmix_with_a_killed_rank(qp, work, scene):
     check(not leftovers, "files left after the lost rank: {}".format(leftovers))
 
 
-def run_ranks(qp, world, arguments):
-    """Runs `qgis_process run` as `world` ranks on 127.0.0.1; returns their logs."""
+def start_ranks(qp, world, arguments):
+    """Starts `qgis_process run` as `world` ranks on 127.0.0.1; returns their processes."""
     command = [qp.binary, "run", arguments[0], "--"] + arguments[1:]
     port = str(free_port())
-    ranks = [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE=str(world),
-                                                MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-                                                DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(world)]
+    return [subprocess.Popen(command, env=dict(qp.env, RANK=str(r), WORLD_SIZE=str(world),
+                                               MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                                               DEQUNMIX_DISTRIBUTED_TIMEOUT="60"),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for r in range(world)]
+
+
+def run_ranks(qp, world, arguments):
+    """Runs `qgis_process run` as `world` ranks on 127.0.0.1; returns their logs."""
+    ranks = start_ranks(qp, world, arguments)
     logs = [rank.communicate(timeout=300)[0] for rank in ranks]
     for r, (rank, log) in enumerate(zip(ranks, logs)):
         check(rank.returncode == 0, "rank {} of {} failed:\n{}".format(r, world, log[-3000:]))
