@@ -153,12 +153,13 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "abundances with the mean of its neighbours at every iteration (default %2; 0 = "
              "off). Because it acts at every iteration, small weights are already strong.\n"
              "- ANCHOR_WEIGHT: pull of each iteration towards the start (FCLS, or NNLS over its "
-             "sum with SCALE_INVARIANT), in units of the endmembers' squared norm (default %5; "
+             "sum when scale-invariant), in units of the endmembers' squared norm (default %5; "
              "0 = the paper's map). It makes the solves converge where similar spectra leave "
              "the data term flat.\n"
-             "- SCALE_INVARIANT: fit each pixel at its own brightness (default off). Turn it on "
-             "where illumination or topography scales whole spectra; it loses on scenes whose "
-             "brightness follows the abundances.\n"
+             "- SCALE_INVARIANT: fit each pixel at its own brightness (default %6: on where a "
+             "per-pixel brightness scale explains the scene far beyond its noise, as where "
+             "illumination or topography scales whole spectra; off on scenes whose brightness "
+             "follows the abundances). The log and the report say what was chosen.\n"
              "- SPATIAL_PROX: what the prox averages over (default %3): the 3x3 "
              "neighbourhood, or the pixel's superpixel from a SLIC segmentation of the scene "
              "(the paper's superpixel-guided prox).\n"
@@ -170,7 +171,8 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
       .arg(d.network.spatialWeight)
       .arg(name(d.network.spatialProx))
       .arg(d.network.superpixelSize)
-      .arg(d.network.anchorWeight);
+      .arg(d.network.anchorWeight)
+      .arg(dequnmix::toString(d.network.scaleInvariance));
 }
 
 QString outputHelp() {
@@ -327,9 +329,10 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
                                  Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
                4)));
-  addParameter(advanced(new QgsProcessingParameterBoolean(
-      QStringLiteral("SCALE_INVARIANT"), QObject::tr("Fit each pixel at its own brightness"),
-      d.network.scaleInvariant)));
+  addParameter(
+      advanced(namedChoice("SCALE_INVARIANT", QObject::tr("Fit each pixel at its own brightness"),
+                           dequnmix::enumNames<dequnmix::ScaleInvariance>(),
+                           dequnmix::toString(d.network.scaleInvariance))));
   addParameter(advanced(namedChoice("SPATIAL_PROX", QObject::tr("Spatial prox"),
                                     dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(
@@ -465,8 +468,8 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.refinementRadius = real("REFINEMENT_RADIUS");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
   o.network.anchorWeight = real("ANCHOR_WEIGHT");
-  o.network.scaleInvariant =
-      parameterAsBool(parameters, QStringLiteral("SCALE_INVARIANT"), context);
+  o.network.scaleInvariance =
+      dequnmix::parseEnum<dequnmix::ScaleInvariance>(choice("SCALE_INVARIANT"));
   o.network.spatialProx = choice("SPATIAL_PROX");
   o.network.superpixelSize = integer("SUPERPIXEL_SIZE");
   o.network.hiddenChannels = integer("HIDDEN_CHANNELS");

@@ -47,6 +47,17 @@ std::string refinementPhrase(const DeqTrainResult& r) {
   return phrase;
 }
 
+// The data term the model fits, and why when it was chosen automatically.
+std::string dataTermPhrase(const DeqTrainResult& r) {
+  std::string phrase = r.model.network.scaleInvariant()
+                           ? "scale-invariant (each pixel at its own brightness)"
+                           : "linear sum-to-one mixture (brightness as abundance information)";
+  if (r.brightnessGain > 0)
+    phrase += "; automatic: a per-pixel brightness scale explains " +
+              reportNumber(r.brightnessGain, 3) + " noise variances per pixel";
+  return phrase;
+}
+
 // "Nice" tick positions covering [lo, hi].
 std::vector<double> niceTicks(double lo, double hi, int target = 6) {
   std::vector<double> ticks;
@@ -365,6 +376,7 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
   reportRow(h, "Initial endmembers",
             std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") +
                 refinementPhrase(r) + (o.trainEndmembers ? ", then trained" : ", then held fixed"));
+  reportRow(h, "Data term", dataTermPhrase(r));
   reportRow(
       h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +

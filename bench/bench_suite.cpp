@@ -47,7 +47,7 @@ struct Args {
   bool coldStart = false;       // candidate: every training forward solve from FCLS
   double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
   double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
-  bool scaleInvariant = false;  // candidate: the scale-invariant data term
+  std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
@@ -178,6 +178,7 @@ struct Score {
   // DEQ-Unmix only: converged fraction and mean iterations of the training forward solves
   // over the last 50 epochs, and of the final inference's tiles.
   double trainConverged = NAN, trainIterations = NAN, inferConverged = NAN, inferIterations = NAN;
+  double scaleInvariant = NAN;  // DEQ-Unmix only: 1 where the data term was scale-invariant
 };
 
 // Forward-solve statistics of the last `count` epochs.
@@ -246,7 +247,8 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
-  o.network.scaleInvariant = o.network.scaleInvariant || a.scaleInvariant;
+  if (!a.scaleInvariance.empty())
+    o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -259,15 +261,16 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   d.trainIterations = last.meanIterations();
   d.inferConverged = r.inference.convergedFraction();
   d.inferIterations = r.inference.meanIterations();
+  d.scaleInvariant = r.model.network.scaleInvariant();
   refinement = toString(r.refinement);
   return d;
 }
 
 Score mean(const std::vector<Score>& v) {
   Score m;
-  for (double Score::*f :
-       {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
-        &Score::trainIterations, &Score::inferConverged, &Score::inferIterations}) {
+  for (double Score::*f : {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds,
+                           &Score::trainConverged, &Score::trainIterations, &Score::inferConverged,
+                           &Score::inferIterations, &Score::scaleInvariant}) {
     m.*f = 0;
     for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
@@ -296,8 +299,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
   std::printf(
       "| scene | P | bands | mSAD %s | mSAD DEQ | aRMSE %s | aRMSE DEQ | "
       "aRMSE/e %s | aRMSE/e DEQ | DEQ train s | train conv. | train it | infer conv. | "
-      "infer it | DEQ loses |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      "infer it | scale-inv. | DEQ loses |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       baseline, baseline, baseline);
   std::vector<Score> vca, deq;
   int lost = 0;
@@ -306,17 +309,18 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
     lost += !mark.empty();
     std::printf(
         "| %s | %d | %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | %.1f | %.2f | "
-        "%.1f | %s |\n",
+        "%.1f | %.2f | %s |\n",
         r.name.c_str(), r.P, r.bands, r.vca.msad, r.deq.msad, r.vca.armse, r.deq.armse,
         r.vca.armseMean, r.deq.armseMean, r.deq.seconds, r.deq.trainConverged,
-        r.deq.trainIterations, r.deq.inferConverged, r.deq.inferIterations, mark.c_str());
+        r.deq.trainIterations, r.deq.inferConverged, r.deq.inferIterations, r.deq.scaleInvariant,
+        mark.c_str());
     vca.push_back(r.vca);
     deq.push_back(r.deq);
   }
   const Score v = mean(vca), d = mean(deq);
   std::printf(
       "| **average** (%zu scenes) | | | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | "
-      "%.1f | %.2f | %.1f | %d of %zu |\n",
+      "%.1f | %.2f | %.1f | | %d of %zu |\n",
       rows.size(), v.msad, d.msad, v.armse, d.armse, v.armseMean, d.armseMean, d.seconds,
       d.trainConverged, d.trainIterations, d.inferConverged, d.inferIterations, lost, rows.size());
   std::printf(
@@ -324,7 +328,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
       "per-endmember RMSEs (core/metrics/metrics.h); endmembers matched by SAD. DEQ-Unmix loses "
       "where a metric is more than 5%% above %s's. train conv. / train it: converged "
       "fraction and mean iterations of the training forward solves in the last 50 epochs; "
-      "infer conv. / infer it: the same over the final inference's tiles. Options: %s.\n",
+      "infer conv. / infer it: the same over the final inference's tiles; scale-inv.: the "
+      "fraction of seeds whose data term was scale-invariant. Options: %s.\n",
       baseline, options.empty() ? "none (the defaults)" : options.c_str());
 }
 
@@ -332,7 +337,7 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
 // of the automatic choice, with the signals that choose (refinement.h).
 struct StageRow {
   double none = 0, minVolume = 0, meanShift = 0, automatic = 0, excess = 0, outside = 0,
-         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0;
+         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0;
 };
 
 StageRow endmemberStage(const Scene& s, uint64_t seed) {
@@ -368,25 +373,26 @@ StageRow endmemberStage(const Scene& s, uint64_t seed) {
   r.outside = outsideMass(vcaE, data.validPixels);
   r.volumeRatio = simplexVolume(minVolE) / simplexVolume(vcaE);
   r.normRatio = (minVolE.norm(2, 0) / vcaE.norm(2, 0)).min().item<double>();
+  r.brightnessGain = brightnessFitGain(automatic.endmembers, data.validPixels);
   return r;
 }
 
 void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
   std::printf(
       "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto chose "
-      "min_volume | excess | outside mass | volume ratio | least norm ratio |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n");
+      "min_volume | excess | outside mass | volume ratio | least norm ratio | brightness gain "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
-    std::printf("| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3g | %.4f | %.3f | %.3f |\n",
+    std::printf("| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3g | %.4f | %.3f | %.3f | %.3g |\n",
                 name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.minVolumeChosen,
-                r.excess, r.outside, r.volumeRatio, r.normRatio);
+                r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
     for (double StageRow::*f :
          {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic})
       mean.*f += r.*f / double(rows.size());
   }
-  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | |\n", mean.none, mean.minVolume,
-              mean.meanShift, mean.automatic);
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | |\n", mean.none,
+              mean.minVolume, mean.meanShift, mean.automatic);
 }
 
 int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
@@ -399,14 +405,15 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
       const StageRow r = endmemberStage(s, uint64_t(seed));
       std::fprintf(stderr,
                    "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
-                   "%s) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f\n",
+                   "%s) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
+                   "brightness gain %.3g\n",
                    spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
                    r.minVolumeChosen ? "chosen" : "not chosen", r.excess, r.outside, r.volumeRatio,
-                   r.normRatio);
+                   r.normRatio, r.brightnessGain);
       for (double StageRow::*f :
            {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic,
             &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio, &StageRow::normRatio,
-            &StageRow::minVolumeChosen})
+            &StageRow::minVolumeChosen, &StageRow::brightnessGain})
         mean.*f += r.*f / double(a.seeds.size());
     }
     rows.emplace_back(spec.name, mean);
@@ -442,8 +449,9 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--library", a.library, "CSV", "spectral library of the usgs-* scenes");
   args.flag("--endmember-stage", a.endmemberStage,
             "only the endmember stage: mSAD of each refinement and the signals that choose");
-  args.flag("--scale-invariant", a.scaleInvariant,
-            "DEQ-Unmix with the scale-invariant data term (DeqNetworkOptions::scaleInvariant)");
+  args.option("--scale-invariance", a.scaleInvariance, "S",
+              "DEQ-Unmix's data term: off|on|auto (DeqNetworkOptions::scaleInvariance)",
+              "the training default");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
@@ -479,7 +487,8 @@ int main(int argc, char** argv) {
   if (csv)
     std::fprintf(csv,
                  "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement,"
-                 "train_converged,train_iterations,infer_converged,infer_iterations\n");
+                 "train_converged,train_iterations,infer_converged,infer_iterations,"
+                 "scale_invariant\n");
   std::vector<Row> rows;
   for (const SuiteScene& spec : scenes) {
     if (!available(spec, a)) {
@@ -510,10 +519,11 @@ int main(int argc, char** argv) {
           deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
-        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f\n",
+        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f\n",
                      spec.name.c_str(), (unsigned long long)seed, k ? "DEQ-Unmix" : baseline,
                      x.msad, x.armse, x.armseMean, x.seconds, k ? refinement.c_str() : "-",
-                     x.trainConverged, x.trainIterations, x.inferConverged, x.inferIterations);
+                     x.trainConverged, x.trainIterations, x.inferConverged, x.inferIterations,
+                     x.scaleInvariant);
       }
       if (csv) std::fflush(csv);
     }

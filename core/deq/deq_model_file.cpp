@@ -288,7 +288,7 @@ void readHeader(Reader& r, uint32_t version, DeqModel& m) {
   std::set<std::string> seen;
   if (version == 2) {  // the fields that came with version 3
     m.network.anchorWeight = 0;
-    m.network.scaleInvariant = false;
+    m.network.scaleInvariance = ScaleInvariance::Off;
     seen.insert({"anchor_weight", "scale_invariant"});
   }
   const uint64_t n = r.count(10);  // at least a name length, a type and one value byte
@@ -402,7 +402,7 @@ DeqModel readPayloadV1(Reader& r) {
                                : DeqNetworkInput::ResidualAndAbundances;
   m.network.initialStep = r.f64();
   m.network.anchorWeight = 0;
-  m.network.scaleInvariant = false;
+  m.network.scaleInvariance = ScaleInvariance::Off;
   m.solver = readSolverV1(r);
   m.weights = readTensors(r);
   takeSpatialSettingsV1(m);

@@ -88,6 +88,14 @@ enum class EndmemberRefinement {
                      // DeqTrainOptions::automaticVolumeRatioMin)
 };
 
+// Whether the data term fits each pixel at its own brightness (DeqNetworkOptions).
+enum class ScaleInvariance {
+  Off,        // residual E a - y: brightness carries abundance information (linear mixtures)
+  On,         // residual s E a - y at each pixel's least-squares scale s
+  Automatic,  // On where the scene's brightness varies (DeqTrainOptions::
+              // automaticBrightnessGain); training resolves it, a model never holds it
+};
+
 // Names: one table per enum (core/deq/options.cpp) drives toString, parsing, the QGIS
 // option lists and the model file, so adding a member is one line there. Solvers and
 // spatial proxes are open sets chosen by name instead (fixed_point.h, spatial_prox.h).
@@ -152,12 +160,15 @@ struct DeqNetworkOptions {
   // the suite 0.02 to 0.2 were as accurate as each other; 0.1 is the least that converged on
   // 11 of 12 scenes (bench/README.md, "the anchor term").
   double anchorWeight = 0.1;
-  // Data term and loss invariant to each pixel's brightness: the map's residual is s E a - y
-  // with s the pixel's least-squares scale, the solves start (and are anchored) at NNLS over
-  // its sum, and the loss compares the scaled reconstruction. For scenes whose brightness
-  // varies per pixel (illumination, topography); on linear mixtures brightness carries
-  // abundance information that this drops (bench/README.md, "scale-invariant data term").
-  bool scaleInvariant = false;
+  // On: data term and loss invariant to each pixel's brightness: the map's residual is
+  // s E a - y with s the pixel's least-squares scale, the solves start (and are anchored) at
+  // NNLS over its sum, and the loss compares the scaled reconstruction. Right where
+  // brightness varies per pixel (illumination, topography); on linear mixtures brightness
+  // carries abundance information that this drops, so Automatic chooses by the scene
+  // (bench/README.md, "scale-invariant data term").
+  ScaleInvariance scaleInvariance = ScaleInvariance::Automatic;
+  // scaleInvariance is On (a resolved setting; Automatic is not).
+  bool scaleInvariant() const { return scaleInvariance == ScaleInvariance::On; }
   // Spatial prox weight w in [0, 1): after the simplex projection each pixel's abundances
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
   // already minimises the reconstruction error, so the unsupervised loss alone cannot beat
@@ -234,6 +245,12 @@ struct DeqTrainOptions {
   double refinementRadius = 0;
   int refinementIterations = 20;
   int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
+  // Automatic scale invariance: On where letting each pixel's brightness scale (NNLS instead
+  // of FCLS on the final endmembers) lowers the residual by more than this many noise
+  // variances per pixel (brightnessFitGain, refinement.h). Noise alone explains about 1 (one
+  // more unknown per pixel); suite scenes of linear mixtures 1.0-3.0, scenes whose
+  // brightness varies 39-84,000 (bench/README.md, "scale-invariant data term").
+  double automaticBrightnessGain = 10;
   // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
   // above the Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.
   double automaticExcessThreshold = 10;
@@ -433,6 +450,9 @@ struct DeqTrainResult {
   EndmemberRefinement refinement = EndmemberRefinement::None;
   double affineModelExcess = 0;
   double volumeRatio = 0;
+  // When scale invariance was automatic, the brightness gain it was chosen by
+  // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
+  double brightnessGain = 0;
   int worldSize = 1;  // processes that trained it together (data-parallel)
 };
 

@@ -25,6 +25,9 @@ PreparedModel prepareModel(const DeqModel& model, const torch::Device& device) {
   if (model.endmembers.bands != model.bands || model.endmembers.endmembers() < 2)
     throw InvalidArgument("DEQ-Unmix model: endmember table does not match its band count");
   model.network.validate("DEQ-Unmix model");  // in-memory models are not checked on load
+  if (model.network.scaleInvariance == ScaleInvariance::Automatic)
+    throw InvalidArgument(
+        "DEQ-Unmix model: scale invariance is 'auto', which only training resolves (on or off)");
   PreparedModel p;
   p.scale = model.inputScale;
   p.network = DeqNetwork::fromTensors(model.bands, model.endmembers.endmembers(), model.network,
@@ -77,7 +80,7 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     std::unique_ptr<SpatialProx> prox = makeSpatialProx(pm.network);
     torch::Tensor guide;
     if (prox) guide = prox->guide({raw, t.readRow, t.readCol});
-    torch::Tensor start = leastSquaresStart(pm.endmembers, y, pm.network.options.scaleInvariant);
+    torch::Tensor start = leastSquaresStart(pm.endmembers, y, pm.network.options.scaleInvariant());
     DeqUnmixMap map(pm.network, pm.endmembers, y, start,
                     guide.defined() ? guide.unsqueeze(0) : guide);
     FixedPointResult fp = solveFixedPoint(map.asMap(), start, o.solver, progress);
@@ -93,7 +96,7 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     torch::Tensor yd = raw.index({Slice(), sr, sc});
     torch::Tensor rec = reconstructScene(pm.endmembersData, A.unsqueeze(0));
     // The scale-invariant model reconstructs each pixel at its own brightness.
-    if (pm.network.options.scaleInvariant) rec = brightnessScale(rec, yd.unsqueeze(0)) * rec;
+    if (pm.network.options.scaleInvariant()) rec = brightnessScale(rec, yd.unsqueeze(0)) * rec;
     rec = rec[0];
     // In double: squares of values beyond 1.8e19 overflow float32.
     torch::Tensor r = (rec - yd).to(torch::kFloat64).pow(2).mean(0).sqrt().to(yd.dtype());

@@ -51,6 +51,17 @@ struct Names<EndmemberRefinement> {
   }
 };
 
+template <>
+struct Names<ScaleInvariance> {
+  static constexpr const char* what = "scale invariance";
+  static const NameTable<ScaleInvariance>& table() {
+    static const NameTable<ScaleInvariance> t = {{ScaleInvariance::Off, "off"},
+                                                 {ScaleInvariance::On, "on"},
+                                                 {ScaleInvariance::Automatic, "auto"}};
+    return t;
+  }
+};
+
 std::string listed(const std::vector<std::string>& names) {
   std::string s;
   for (size_t i = 0; i < names.size(); ++i)
@@ -106,6 +117,7 @@ Enum parseEnum(const std::string& name) {
 DEQUNMIX_NAMED_ENUM(DeqGradientMode)
 DEQUNMIX_NAMED_ENUM(DeqNetworkInput)
 DEQUNMIX_NAMED_ENUM(EndmemberRefinement)
+DEQUNMIX_NAMED_ENUM(ScaleInvariance)
 #undef DEQUNMIX_NAMED_ENUM
 
 void DeqSolverOptions::validate(const std::string& what) const {
@@ -186,6 +198,25 @@ const OptionFields<DeqSolverOptions>& solverFields() {
   return fields;
 }
 
+// Resolved settings are written as the flag of format-3 files ("true", "false"), so builds
+// from before the automatic choice read the models; "auto" only appears in training records.
+OptionField<DeqNetworkOptions> scaleInvarianceField() {
+  using O = DeqNetworkOptions;
+  return {"scale_invariant", FieldValue::Text,
+          [](const O& o) {
+            return FieldValue::ofText(o.scaleInvariance == ScaleInvariance::Automatic
+                                          ? toString(o.scaleInvariance)
+                                      : o.scaleInvariant() ? "true"
+                                                           : "false");
+          },
+          [](O& o, const FieldValue& v) {
+            requireType(v, FieldValue::Text);
+            o.scaleInvariance = v.text == "true"    ? ScaleInvariance::On
+                                : v.text == "false" ? ScaleInvariance::Off
+                                                    : parseEnum<ScaleInvariance>(v.text);
+          }};
+}
+
 const OptionFields<DeqNetworkOptions>& networkFields() {
   using O = DeqNetworkOptions;
   static const OptionFields<O> fields = {
@@ -194,7 +225,7 @@ const OptionFields<DeqNetworkOptions>& networkFields() {
       enumField("network_input", &O::input),
       realField("initial_step", &O::initialStep),
       realField("anchor_weight", &O::anchorWeight),
-      flagField("scale_invariant", &O::scaleInvariant),
+      scaleInvarianceField(),
       realField("spatial_weight", &O::spatialWeight),
       textField("spatial_prox", &O::spatialProx),
       integerField("superpixel_size", &O::superpixelSize),
@@ -242,6 +273,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("refinement_radius", &O::refinementRadius),
       integerField("refinement_iterations", &O::refinementIterations),
       integerField("refinement_min_pixels", &O::refinementMinPixels),
+      realField("automatic_brightness_gain", &O::automaticBrightnessGain),
       realField("automatic_excess_threshold", &O::automaticExcessThreshold),
       realField("automatic_volume_ratio_min", &O::automaticVolumeRatioMin),
       realField("automatic_volume_ratio_max", &O::automaticVolumeRatioMax),

@@ -141,6 +141,16 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
   result.inference = out.stats.solver;
 }
 
+// Rank 0's endmembers, loss weight and data term on every rank: each rank chose them on the
+// same scene, but a rounding difference must not split the group.
+void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init) {
+  torch::Tensor choices = torch::tensor(
+      {init.alpha, init.scaleInvariance == ScaleInvariance::On ? 1.0 : 0.0}, torch::kFloat64);
+  broadcastFromRankZero(group, {init.endmembers, choices});
+  init.alpha = choices[0].item<double>();
+  init.scaleInvariance = choices[1].item<double>() > 0 ? ScaleInvariance::On : ScaleInvariance::Off;
+}
+
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
 // through `streamed`, built once the endmembers and the scale are known).
 DeqTrainResult trainOn(
@@ -157,10 +167,11 @@ DeqTrainResult trainOn(
   TrainingData data = trainingScene(in);
   InitialEndmembers init =
       initialEndmembers({&in, data.raw, data.validFlat, data.validPixels}, options, &initProgress);
-  if (group) broadcastFromRankZero(*group, {init.endmembers});
+  if (group) broadcastAutomaticChoices(*group, init);
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
   o.alpha = init.alpha;
+  o.network.scaleInvariance = init.scaleInvariance;
   if (!in.hasInitialEndmembers) o.endmembers = int(init.endmembers.size(1));  // 0 estimated
 
   const int P = int(init.endmembers.size(1));
@@ -168,7 +179,7 @@ DeqTrainResult trainOn(
   if (group) broadcastFromRankZero(*group, net.parameters());
   // The prox learns from the scene into the network first; the one made after sees that.
   if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
-  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant,
+  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant(),
                       device, data);
   initProgress.setProgress(1.0);
 
@@ -185,6 +196,7 @@ DeqTrainResult trainOn(
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;
   result.volumeRatio = init.volumeRatio;
+  result.brightnessGain = init.brightnessGain;
   result.worldSize = group ? group->size() : 1;
   if (!stream) {
     ProgressRange outProgress(progress, 0.9, 1.0);
@@ -253,12 +265,12 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
   const DeqTrainInput sample = sampleMosaic(
       reader, scene, size, options.memoryBudgetInEffectMiB() * 1048576.0 / 8, options.seed);
   DeqInferOptions noFinalPass;
-  DeqTrainResult r = trainOn(sample, options, noFinalPass, progress, group,
-                             [&](const TrainingData& data, const torch::Device& device) {
-                               return StreamedTiles(reader, scene.height, scene.width, scene.bands,
-                                                    data.endmembers, data.scale,
-                                                    options.network.scaleInvariant, device);
-                             });
+  DeqTrainResult r =
+      trainOn(sample, options, noFinalPass, progress, group,
+              [&](const TrainingData& data, const torch::Device& device) {
+                return StreamedTiles(reader, scene.height, scene.width, scene.bands,
+                                     data.endmembers, data.scale, data.scaleInvariant, device);
+              });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;
 }

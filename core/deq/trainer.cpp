@@ -247,7 +247,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
         o_.warmStartForward && o_.gradient != DeqGradientMode::Unrolled && equilibrium_.defined();
     DeqGradientResult g = deqGradient(
         map.asMap(), warm ? equilibrium_ : batch.start,
-        makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant, terms), o_, progress_, adjoint_);
+        makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant(), terms), o_, progress_, adjoint_);
     if (o_.jacobianPenalty > 0)
       es.jacobianNorm +=
           jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;

@@ -46,16 +46,16 @@ torch::Tensor DeqUnmixMap::step() const {
 }
 
 torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
-  torch::Tensor reconstruction = reconstructScene(endmembers_, abundances);
-  // Scale-invariant: the gradient of ||s E a - y||^2 / 2 at the best s is s E^T (s E a - y).
-  torch::Tensor s;
-  if (network_->options.scaleInvariant) {
-    s = brightnessScale(reconstruction, scene_);
-    reconstruction = s * reconstruction;
-  }
-  torch::Tensor residual = reconstruction - scene_;
+  const torch::Tensor reconstruction = reconstructScene(endmembers_, abundances);
+  // Scale-invariant: the residual against the pixel at the model's brightness, y / s with s
+  // its least-squares scale. E^T (E a - y / s) is the gradient of ||s E a - y||^2 / 2 at the
+  // best s (s E^T (s E a - y)) over s^2: the same equilibria of the data term, at a step
+  // that does not shrink on dark pixels (with s^2 in it, shade pixels missed the tolerance).
+  const torch::Tensor target = network_->options.scaleInvariant()
+                                   ? scene_ / brightnessScale(reconstruction, scene_)
+                                   : scene_;
+  torch::Tensor residual = reconstruction - target;
   torch::Tensor gradient = reconstructScene(endmembers_.t(), residual);  // E^T R
-  if (s.defined()) gradient = s * gradient;
   torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
   const double mu = network_->options.anchorWeight * lipschitz_;
   if (mu > 0) g = g + mu * (abundances - anchor_);

@@ -133,6 +133,23 @@ void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmem
   out.endmembers = out.endmembers.clamp_min(0);
 }
 
+// Automatic scale invariance follows how much of the scene a per-pixel brightness scale
+// explains on the final endmembers.
+void resolveScaleInvariance(const EndmemberScene& scene, const DeqTrainOptions& o,
+                            InitialEndmembers& out, ProgressSink* progress) {
+  out.scaleInvariance = o.network.scaleInvariance;
+  if (out.scaleInvariance != ScaleInvariance::Automatic) return;
+  out.brightnessGain = brightnessFitGain(out.endmembers, scene.validPixels);
+  const bool varies = out.brightnessGain > o.automaticBrightnessGain;
+  out.scaleInvariance = varies ? ScaleInvariance::On : ScaleInvariance::Off;
+  if (progress)
+    progress->info("A per-pixel brightness scale explains " + messageNumber(out.brightnessGain) +
+                   " noise variances per pixel (threshold " +
+                   messageNumber(o.automaticBrightnessGain) + "): " +
+                   (varies ? "brightness varies, scale-invariant data term"
+                           : "linear mixture, brightness kept as abundance information"));
+}
+
 }  // namespace
 
 InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainOptions& o,
@@ -141,6 +158,7 @@ InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainO
   startingVertices(scene, o, out, progress);
   resolveAutomaticAlpha(scene, o, out, progress);
   refine(scene, o, out, progress);
+  resolveScaleInvariance(scene, o, out, progress);
   throwIfCanceled(progress);
   return out;
 }

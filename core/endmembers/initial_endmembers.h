@@ -1,5 +1,5 @@
-// The endmember stage of DEQ-Unmix training: VCA (or the given spectra), the automatic
-// choices that follow how well the scene fits the linear mixing model, and the refinement.
+// The endmember stage of DEQ-Unmix training: VCA (or the given spectra), the refinement and
+// the automatic choices that follow how well the scene fits the linear mixing model.
 #pragma once
 
 #include <torch/types.h>
@@ -26,6 +26,8 @@ struct InitialEndmembers {
   double alpha = 0;                                            // resolved loss weight
   double affineModelExcess = 0;  // what automatic alpha was chosen by (0 otherwise)
   double volumeRatio = 0;  // automatic refinement: minimum-volume over VCA volume (0 otherwise)
+  ScaleInvariance scaleInvariance = ScaleInvariance::Off;  // resolved, never Automatic
+  double brightnessGain = 0;  // what automatic scale invariance was chosen by (0 otherwise)
 };
 
 // Throws InvalidArgument (fewer valid pixels than endmembers), Canceled.

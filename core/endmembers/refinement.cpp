@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/classical/fcls_ops.h"
 #include "core/endmembers/refinement.h"
 #include "core/errors.h"
 
@@ -20,6 +21,18 @@ torch::Tensor subsamplePixels(const torch::Tensor& pixels) {
   const int64_t k = (pixels.size(1) + maxPixels - 1) / maxPixels;
   return pixels.index(
       {torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
+}
+
+// Eigenvalues of the pixels' covariance, ascending. pixels: L x N float64.
+torch::Tensor covarianceEigenvalues(const torch::Tensor& pixels) {
+  const torch::Tensor Yc = pixels - pixels.mean(1, true);
+  return torch::linalg_eigvalsh(Yc.matmul(Yc.t()) / double(Yc.size(1)));
+}
+
+// The noise variance under a P-endmember linear mixture: the median eigenvalue beyond the
+// first P - 1 (of covarianceEigenvalues).
+double noiseVariance(const torch::Tensor& evals, int P) {
+  return evals.index({torch::indexing::Slice(0, evals.size(0) - (P - 1))}).median().item<double>();
 }
 
 }  // namespace
@@ -143,16 +156,30 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   torch::NoGradGuard noGrad;
   const int64_t L = pixels.size(0);
   const int P = endmembers;
-  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
-  if (Y.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
-  Y = subsamplePixels(Y);
-  torch::Tensor Yc = Y - Y.mean(1, true);
-  torch::Tensor evals =
-      torch::linalg_eigvalsh(Yc.matmul(Yc.t()) / double(Yc.size(1)));  // ascending
-  const double noise =
-      evals.index({torch::indexing::Slice(0, L - (P - 1))}).median().item<double>();
-  const double pth = evals[L - P].item<double>();
-  return noise > 0 ? pth / noise : 1.0;
+  if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
+  const torch::Tensor evals =
+      covarianceEigenvalues(subsamplePixels(pixels.to(torch::kFloat64).cpu()));
+  const double noise = noiseVariance(evals, P);
+  return noise > 0 ? evals[L - P].item<double>() / noise : 1.0;
+}
+
+double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
+  torch::NoGradGuard noGrad;
+  const int64_t L = pixels.size(0);
+  const int P = int(endmembers.size(1));
+  if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 0;
+  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  auto residualEnergy = [&](AbundanceConstraints constraints) {
+    FclsOptions o;
+    o.constraints = constraints;
+    const torch::Tensor A = fclsAbundances(E, Y, o).to(torch::kFloat64);
+    return (Y - E.matmul(A)).pow(2).sum().item<double>();
+  };
+  const double gain = residualEnergy(AbundanceConstraints::Full) -
+                      residualEnergy(AbundanceConstraints::NonNegative);
+  const double noise = noiseVariance(covarianceEigenvalues(Y), P);
+  return noise > 0 ? gain / (noise * double(Y.size(1))) : 0;
 }
 
 double simplexVolume(const torch::Tensor& endmembers) {

@@ -42,6 +42,14 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
 // is only meaningful where this is small. pixels: L x N.
 double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 
+// How much of the pixels' departure from the endmembers' sum-to-one mixtures a per-pixel
+// brightness scale explains: the least-squares residual energy of FCLS minus that of NNLS
+// (abundances free to sum to s, the pixel's scale), per pixel, in units of the noise
+// variance (as affineModelExcess estimates it). About 1 where noise alone is fitted (one
+// more unknown per pixel); large where illumination or topography scales whole spectra.
+// endmembers: L x P; pixels: L x N (subsampled to 20,000). 0 for degenerate sizes.
+double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels);
+
 // Volume of the simplex whose vertices are the columns of `endmembers` (L x P), measured in
 // its own (P - 1)-dimensional affine hull: sqrt(det(D^T D)) / (P - 1)!, D_j = e_j - e_1.
 double simplexVolume(const torch::Tensor& endmembers);

@@ -115,7 +115,7 @@ TEST(DeqMap, AnchoredFixedPointSolvesTheAnchoredProblemAndContracts) {
 TEST(DeqMap, ScaleInvariantFixedPointIsNnlsOverItsSumOfTheUnscaledScene) {
   Problem p = makeProblem(8);
   p.net.zeroLearnedPart();
-  p.net.options.scaleInvariant = true;
+  p.net.options.scaleInvariance = ScaleInvariance::On;
   p.net.options.anchorWeight = 0;  // the data term alone
   test::Fixtures fx(4);
   std::vector<double> factors(64);
@@ -249,7 +249,7 @@ TEST(DeqImplicitGradient, MatchesFiniteDifferences) {
 
 TEST(DeqImplicitGradient, MatchesFiniteDifferencesWithTheScaleInvariantDataTerm) {
   Problem p = makeProblem(10);
-  p.net.options.scaleInvariant = true;
+  p.net.options.scaleInvariance = ScaleInvariance::On;
   expectImplicitGradientMatchesFiniteDifferences(p);
 }
 
@@ -317,6 +317,7 @@ TEST(DeqTiledInference, HaloKeepsTiledCloseToWholeImage) {
   model.inputScale =
       1.0 / torch::tensor(p.scene.scene, torch::kFloat32).pow(2).mean().sqrt().item<double>();
   model.network = p.net.options;
+  model.network.scaleInvariance = ScaleInvariance::Off;  // a model holds the resolved term
   model.weights = p.net.toTensors();
 
   DeqInferOptions whole;

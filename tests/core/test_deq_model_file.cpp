@@ -27,6 +27,7 @@ DeqModel sampleModel() {
   m.inputScale = 2.5;
   m.network.hiddenChannels = 2;
   m.network.hiddenLayers = 0;
+  m.network.scaleInvariance = ScaleInvariance::Off;
   m.solver.maxIterations = 42;
   m.weights = {{"conv0.weight", {2, 7, 1, 1}, std::vector<float>(14, 0.25f)},
                {"conv0.bias", {2}, {0.5f, -0.5f}},
@@ -343,19 +344,42 @@ std::vector<uint8_t> asVersion2(std::vector<uint8_t> b) {
   return b;
 }
 
+// A model holds a resolved data term, written as format 3's flag so that older builds read
+// it; 'auto' (a training setting) in a model is refused by inference with what to do.
+TEST(DeqModelFile, ScaleInvarianceIsStoredResolved) {
+  DeqModel m = sampleModel();
+  for (ScaleInvariance v : {ScaleInvariance::Off, ScaleInvariance::On}) {
+    m.network.scaleInvariance = v;
+    EXPECT_EQ(deserializeDeqModel(serializeDeqModel(m)).network.scaleInvariance, v);
+  }
+  const auto fields = describeOptions(DeqTrainOptions{}, DeqInferOptions{});
+  EXPECT_NE(std::find(fields.begin(), fields.end(),
+                      std::make_pair(std::string("scale_invariant"), std::string("auto"))),
+            fields.end());
+  m.network.scaleInvariance = ScaleInvariance::Automatic;
+  const DeqModel automatic = deserializeDeqModel(serializeDeqModel(m));
+  EXPECT_EQ(automatic.network.scaleInvariance, ScaleInvariance::Automatic);
+  test::expectThrowWith<InvalidArgument>(
+      [&] {
+        unmixSceneWithDeqModel(automatic, std::vector<float>(size_t(m.bands) * 16, 0.5f), 4, 4,
+                               DeqInferOptions{});
+      },
+      {"scale invariance", "auto", "training"});
+}
+
 // Version 2 had no anchor term and only the linear data term: its files read with weight 0
 // and scale invariance off, and unmix as they did; a version-3 file without them is corrupt.
 TEST(DeqModelFile, Version2FilesReadWithoutTheAnchor) {
   DeqModel m = sampleModel();
   m.network.anchorWeight = 0.25;
-  m.network.scaleInvariant = true;
+  m.network.scaleInvariance = ScaleInvariance::On;
   const std::vector<uint8_t> v3 = serializeDeqModel(m);
   EXPECT_EQ(deserializeDeqModel(v3).network.anchorWeight, 0.25);
-  EXPECT_TRUE(deserializeDeqModel(v3).network.scaleInvariant);
+  EXPECT_TRUE(deserializeDeqModel(v3).network.scaleInvariant());
   const std::vector<uint8_t> v2 = asVersion2(v3);
   const DeqModel read = deserializeDeqModel(v2);
   EXPECT_EQ(read.network.anchorWeight, 0.0);
-  EXPECT_FALSE(read.network.scaleInvariant);
+  EXPECT_FALSE(read.network.scaleInvariant());
   EXPECT_EQ(read.network.hiddenChannels, 2);
   EXPECT_EQ(read.solver.maxIterations, 42);
   std::vector<uint8_t> broken = v2;

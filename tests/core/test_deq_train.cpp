@@ -187,9 +187,9 @@ TEST(DeqTrain, LowersLossBeatsVcaFclsAndReloadsIdentically) {
 
 // The automatic settings read the scene. Refinement: a highly mixed linear scene (no pure
 // pixels) gets the minimum-volume simplex, a scene with pure pixels keeps VCA's vertices.
-// Alpha: the linear mixture gets the MSE-led loss; the same scene with per-pixel brightness
-// scaling (illumination, as in real scenes) departs from the model and gets the authors'
-// angle-led loss.
+// Alpha and scale invariance: the linear mixture gets the MSE-led loss and the linear data
+// term; the same scene with per-pixel brightness scaling (illumination, as in real scenes)
+// departs from the model and gets the authors' angle-led loss and the scale-invariant term.
 TEST(DeqTrain, AutomaticSettingsFollowTheScene) {
   const SyntheticScene s = highlyMixedScene();
   DeqTrainOptions o = fastOptions();
@@ -207,6 +207,8 @@ TEST(DeqTrain, AutomaticSettingsFollowTheScene) {
   };
   EXPECT_TRUE(recorded(linear, "refinement", "min_volume"));
   EXPECT_TRUE(recorded(linear, "alpha", "100"));
+  EXPECT_LT(linear.brightnessGain, o.automaticBrightnessGain);
+  EXPECT_EQ(linear.model.network.scaleInvariance, ScaleInvariance::Off);
   // The minimum-volume vertices are closer to the truth than VCA's on this scene.
   o.refinement = EndmemberRefinement::None;
   const DeqTrainResult vcaOnly = trainDeqUnmix(test::trainInputOf(s), o);
@@ -231,6 +233,14 @@ TEST(DeqTrain, AutomaticSettingsFollowTheScene) {
   EXPECT_GT(real.affineModelExcess, 10 * linear.affineModelExcess);
   EXPECT_GT(real.affineModelExcess, o.automaticExcessThreshold);
   EXPECT_TRUE(recorded(real, "alpha", "0.2"));
+  EXPECT_GT(real.brightnessGain, 2 * o.automaticBrightnessGain);  // 27 noise variances
+  EXPECT_EQ(real.model.network.scaleInvariance, ScaleInvariance::On);
+  EXPECT_TRUE(recorded(real, "scale_invariant", "true"));
+  // A setting that is not automatic is kept, and nothing is measured for it.
+  o.network.scaleInvariance = ScaleInvariance::Off;
+  const DeqTrainResult kept = trainDeqUnmix(scaled, o);
+  EXPECT_EQ(kept.model.network.scaleInvariance, ScaleInvariance::Off);
+  EXPECT_EQ(kept.brightnessGain, 0);
 }
 
 // Guard of issue 11 on one hard scene of bench_suite (usgs-p5-25db-nopure-alleffects):

@@ -44,5 +44,31 @@ TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
   EXPECT_NEAR(simplexVolume(shrunk) / simplexVolume(E), 0.49, 1e-3);  // 0.7^2 in 2-D
 }
 
+// With the true endmembers, letting each pixel's brightness scale fits one more unknown per
+// pixel: about one noise variance of a linear mixture, far more where illumination scales
+// whole spectra.
+TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIllumination) {
+  SyntheticOptions o;
+  o.width = o.height = 32;
+  o.bands = 30;
+  o.endmembers = 3;
+  o.snrDb = 30;
+  auto gain = [&](double illumination) {
+    o.illumination = illumination;
+    const SyntheticScene s = generateSyntheticScene(o);
+    const int64_t n = int64_t(s.width) * s.height;
+    const torch::Tensor Y =
+        torch::from_blob(const_cast<float*>(s.scene.data()), {s.bands, n}, torch::kFloat).clone();
+    const torch::Tensor E = torch::from_blob(const_cast<float*>(s.endmembers.values.data()),
+                                             {s.bands, 3}, torch::kFloat)
+                                .clone();
+    return brightnessFitGain(E, Y);
+  };
+  const double linear = gain(0), illuminated = gain(0.3);
+  EXPECT_GT(linear, 0.5);
+  EXPECT_LT(linear, 2.0);
+  EXPECT_GT(illuminated, 100.0);
+}
+
 }  // namespace
 }  // namespace dequnmix

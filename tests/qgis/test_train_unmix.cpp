@@ -263,7 +263,8 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
   EXPECT_DOUBLE_EQ(def(train, "REFINEMENT_RADIUS").toDouble(), t.refinementRadius);
   EXPECT_DOUBLE_EQ(def(train, "SPATIAL_WEIGHT").toDouble(), t.network.spatialWeight);
   EXPECT_DOUBLE_EQ(def(train, "ANCHOR_WEIGHT").toDouble(), t.network.anchorWeight);
-  EXPECT_EQ(def(train, "SCALE_INVARIANT").toBool(), t.network.scaleInvariant);
+  EXPECT_EQ(def(train, "SCALE_INVARIANT").toString().toStdString(),
+            dequnmix::toString(t.network.scaleInvariance));
   EXPECT_EQ(def(train, "SPATIAL_PROX").toString().toStdString(), t.network.spatialProx);
   EXPECT_EQ(def(train, "SUPERPIXEL_SIZE").toInt(), t.network.superpixelSize);
   EXPECT_EQ(def(train, "HIDDEN_CHANNELS").toInt(), t.network.hiddenChannels);
@@ -451,10 +452,11 @@ TEST_F(TrainUnmixTest, SuperpixelProxTrainsAndUnmixReproducesIt) {
 // the training output with it, residual included.
 TEST_F(TrainUnmixTest, ScaleInvariantModelUnmixesAsItTrained) {
   synthesize(20, 18);
-  const RunResult t = trainIntoFolder(QStringLiteral("scaled"), {{"SCALE_INVARIANT", true}});
+  const RunResult t = trainIntoFolder(QStringLiteral("scaled"), {{"SCALE_INVARIANT", "on"}});
   ASSERT_TRUE(t.ok) << t.error.toStdString();
   expectAbundances(path("scaled.tif"), 3);
-  EXPECT_TRUE(dequnmix::loadDeqModel(path("scaled.dequnmix").toStdString()).network.scaleInvariant);
+  EXPECT_TRUE(
+      dequnmix::loadDeqModel(path("scaled.dequnmix").toStdString()).network.scaleInvariant());
   expectUnmixReproducesTraining(QStringLiteral("scaled"));
 }
 
