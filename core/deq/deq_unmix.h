@@ -91,7 +91,7 @@ enum class EndmemberRefinement {
 // Whether the data term fits each pixel at its own brightness (DeqNetworkOptions).
 enum class ScaleInvariance {
   Off,        // residual E a - y: brightness carries abundance information (linear mixtures)
-  On,         // residual s E a - y at each pixel's least-squares scale s
+  On,         // residual E a - y / s, s each pixel's least-squares brightness scale
   Automatic,  // On where the scene's brightness varies (DeqTrainOptions::
               // automaticBrightnessGain); training resolves it, a model never holds it
 };
@@ -161,11 +161,11 @@ struct DeqNetworkOptions {
   // 11 of 12 scenes (bench/README.md, "the anchor term").
   double anchorWeight = 0.1;
   // On: data term and loss invariant to each pixel's brightness: the map's residual is
-  // s E a - y with s the pixel's least-squares scale, the solves start (and are anchored) at
-  // NNLS over its sum, and the loss compares the scaled reconstruction. Right where
-  // brightness varies per pixel (illumination, topography); on linear mixtures brightness
-  // carries abundance information that this drops, so Automatic chooses by the scene
-  // (bench/README.md, "scale-invariant data term").
+  // E a - y / s with s the pixel's least-squares scale (the pixel at the model's brightness),
+  // the solves start (and are anchored) at NNLS over its sum, and the loss compares the
+  // scaled reconstruction. Right where brightness varies per pixel (illumination,
+  // topography); on linear mixtures brightness carries abundance information that this
+  // drops, so Automatic chooses by the scene (bench/README.md, "choosing the data term").
   ScaleInvariance scaleInvariance = ScaleInvariance::Automatic;
   // scaleInvariance is On (a resolved setting; Automatic is not).
   bool scaleInvariant() const { return scaleInvariance == ScaleInvariance::On; }
@@ -249,7 +249,7 @@ struct DeqTrainOptions {
   // of FCLS on the final endmembers) lowers the residual by more than this many noise
   // variances per pixel (brightnessFitGain, refinement.h). Noise alone explains about 1 (one
   // more unknown per pixel); suite scenes of linear mixtures 1.0-3.0, scenes whose
-  // brightness varies 39-84,000 (bench/README.md, "scale-invariant data term").
+  // brightness varies 39-84,000 (bench/README.md, "choosing the data term").
   double automaticBrightnessGain = 10;
   // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
   // above the Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.

@@ -16,8 +16,8 @@ struct TrainingData {
   torch::Tensor endmembers;     // L x P, data units (CPU), in the reference's order if any
   torch::Tensor scene;          // 1 x L x H x W, scaled, nodata filled
   torch::Tensor mask;           // 1 x 1 x H x W, 1 = valid
-  torch::Tensor start;          // 1 x P x H x W, FCLS on the scaled endmembers
-  bool scaleInvariant = false;  // the start is NNLS over its sum (leastSquaresStart)
+  torch::Tensor start;          // 1 x P x H x W, leastSquaresStart on the scaled endmembers
+  bool scaleInvariant = false;  // the start is NNLS over its sum, not FCLS
   torch::Tensor guide;          // 1 x H x W spatial prox guide, or undefined
   torch::Tensor reference;      // 1 x P x H x W reference abundances (supervised), or undefined
 };
