@@ -51,6 +51,7 @@ struct Args {
   int smooth = -1;
   double spatial = -1;
   double anchor = -1;
+  std::string scaleInvariance;  // off|on|auto; empty: the core default
   std::string prox;
   int superpixelSize = -1;
   double alpha = -1;
@@ -87,6 +88,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--smooth", a.smooth, "R", "minimum-volume smoothing", core);
   args.option("--spatial", a.spatial, "W", "spatial weight", core);
   args.option("--anchor", a.anchor, "W", "anchor weight (0 = the paper's map)", core);
+  args.option("--scale-invariance", a.scaleInvariance, "S", "data term: off|on|auto", core);
   args.option("--prox", a.prox, "P", "spatial prox: neighbourhood|superpixel", core);
   args.option("--superpixel-size", a.superpixelSize, "S", "superpixel size", core);
   args.option("--alpha", a.alpha, "A", "alpha", core);
@@ -182,6 +184,8 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.smooth >= 0) o.minVolumeSmoothing = a.smooth;
   if (a.spatial >= 0) o.network.spatialWeight = a.spatial;
   if (a.anchor >= 0) o.network.anchorWeight = a.anchor;
+  if (!a.scaleInvariance.empty())
+    o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
   if (!a.prox.empty()) o.network.spatialProx = a.prox;
   if (a.superpixelSize > 0) o.network.superpixelSize = a.superpixelSize;
   if (a.alpha >= 0) o.alpha = a.alpha;
