@@ -57,6 +57,7 @@ struct Args {
   std::string samson = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   std::string library = std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
   bool list = false;
+  bool holdout = false;  // the held-out scenes instead of the suite
 };
 
 // A scene of the suite: Samson, or generator settings (libraryPath set for USGS scenes).
@@ -81,12 +82,17 @@ SyntheticOptions base(int endmembers, double snrDb, bool pure, uint64_t seed) {
   return o;
 }
 
+// A generated scene of the suite; `usgs`: its spectra drawn from the library.
+SuiteScene generated(const std::string& name, SyntheticOptions o, bool usgs, const Args& a) {
+  if (usgs) o.libraryPath = a.library;
+  return {name, false, o};
+}
+
 std::vector<SuiteScene> suite(const Args& a) {
   std::vector<SuiteScene> s;
   s.push_back({"samson", true, {}});
   auto add = [&](const std::string& name, SyntheticOptions o, bool usgs) {
-    if (usgs) o.libraryPath = a.library;
-    s.push_back({name, false, o});
+    s.push_back(generated(name, o, usgs, a));
   };
   add("rand-p3-35db-pure", base(3, 35, true, 101), false);
   add("rand-p4-20db-nopure", base(4, 20, false, 102), false);
@@ -123,6 +129,45 @@ std::vector<SuiteScene> suite(const Args& a) {
   o.noiseSpreadDb = 10;
   o.lowSnrBands = 3;
   add("usgs-p5-25db-nopure-alleffects", o, true);
+  return s;
+}
+
+// Scenes no default was chosen on (--holdout): other generator seeds, sizes and mixes of
+// the same effects, at strengths the suite does not use, to check the automatic choices.
+std::vector<SuiteScene> holdoutScenes(const Args& a) {
+  std::vector<SuiteScene> s;
+  auto add = [&](const std::string& name, SyntheticOptions o, bool usgs) {
+    s.push_back(generated(name, o, usgs, a));
+  };
+  SyntheticOptions o = base(4, 30, true, 201);
+  o.illumination = 0.15;
+  add("usgs-p4-30db-pure-illum0.15", o, true);
+  o = base(5, 20, false, 202);
+  o.illumination = 0.5;
+  o.illuminationSmoothness = 3;
+  add("rand-p5-20db-nopure-illum0.5", o, false);
+  o = base(6, 35, false, 203);
+  o.shade = 0.03;
+  add("usgs-p6-35db-nopure-shade", o, true);
+  o = base(4, 25, true, 204);
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.2;
+  add("usgs-p4-25db-pure-bilinear0.2", o, true);
+  o = base(3, 25, false, 205);
+  o.variability = 0.3;
+  add("rand-p3-25db-nopure-var0.3", o, false);
+  o = base(5, 30, true, 206);
+  o.nonlinearity = NonlinearMixing::PostNonlinear;
+  o.nonlinearStrength = 0.3;
+  o.noiseSpreadDb = 6;
+  add("usgs-p5-30db-pure-ppnmm0.3-bandnoise", o, true);
+  o = base(7, 20, false, 207);
+  o.width = o.height = 56;
+  add("usgs-p7-20db-nopure-56px", o, true);
+  o = base(8, 30, true, 208);
+  o.illumination = 0.2;
+  o.smoothness = 2;
+  add("rand-p8-30db-pure-illum0.2", o, false);
   return s;
 }
 
@@ -455,6 +500,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
+  args.flag("--holdout", a.holdout,
+            "the held-out scenes (no default was chosen on them) instead of the suite");
 }
 
 }  // namespace
@@ -467,13 +514,13 @@ int main(int argc, char** argv) {
   args.parseOrExit(argc, argv);
   std::vector<SuiteScene> scenes;
   try {
-    scenes = selected(suite(a), a.scenes);
+    scenes = selected(a.holdout ? holdoutScenes(a) : suite(a), a.scenes);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
   if (a.list) {
-    const std::vector<SuiteScene> all = suite(a);
+    const std::vector<SuiteScene> all = a.holdout ? holdoutScenes(a) : suite(a);
     for (size_t k = 0; k < all.size(); ++k) std::printf("%zu %s\n", k, all[k].name.c_str());
     return 0;
   }

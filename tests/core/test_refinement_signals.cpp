@@ -2,6 +2,8 @@
 #include <torch/types.h>
 
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "core/endmembers/refinement.h"
 #include "core/synthetic/synthetic.h"
@@ -9,6 +11,16 @@
 
 namespace dequnmix {
 namespace {
+
+// A scene's pixels (L x N) and reference endmembers (L x P) as tensors.
+std::pair<torch::Tensor, torch::Tensor> pixelsAndEndmembers(const SyntheticScene& s) {
+  const int64_t n = int64_t(s.width) * s.height;
+  const int64_t P = s.endmembers.endmembers();
+  auto tensor = [](const std::vector<float>& v, int64_t rows, int64_t cols) {
+    return torch::from_blob(const_cast<float*>(v.data()), {rows, cols}, torch::kFloat).clone();
+  };
+  return {tensor(s.scene, s.bands, n), tensor(s.endmembers.values, s.bands, P)};
+}
 
 TEST(RefinementSignals, SimplexVolumeOfKnownSimplices) {
   // The unit right triangle in 2-D has area 1/2; lifted into 4-D and scaled by 3, 9/2.
@@ -31,13 +43,7 @@ TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
   o.bands = 30;
   o.endmembers = 3;
   o.snrDb = std::numeric_limits<double>::infinity();
-  const SyntheticScene s = generateSyntheticScene(o);
-  const int64_t n = int64_t(s.width) * s.height;
-  const torch::Tensor Y =
-      torch::from_blob(const_cast<float*>(s.scene.data()), {s.bands, n}, torch::kFloat).clone();
-  const torch::Tensor E =
-      torch::from_blob(const_cast<float*>(s.endmembers.values.data()), {s.bands, 3}, torch::kFloat)
-          .clone();
+  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
   EXPECT_LT(outsideMass(E, Y), 1e-4);
   const torch::Tensor shrunk = 0.7 * E + 0.3 * E.mean(1, true);
   EXPECT_GT(outsideMass(shrunk, Y), 0.01);
@@ -55,13 +61,7 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
   o.snrDb = 30;
   auto gain = [&](double illumination) {
     o.illumination = illumination;
-    const SyntheticScene s = generateSyntheticScene(o);
-    const int64_t n = int64_t(s.width) * s.height;
-    const torch::Tensor Y =
-        torch::from_blob(const_cast<float*>(s.scene.data()), {s.bands, n}, torch::kFloat).clone();
-    const torch::Tensor E = torch::from_blob(const_cast<float*>(s.endmembers.values.data()),
-                                             {s.bands, 3}, torch::kFloat)
-                                .clone();
+    const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
     return brightnessFitGain(E, Y);
   };
   const double linear = gain(0), illuminated = gain(0.3);
