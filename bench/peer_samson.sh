@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deq-unmix against the PyTorch (Python) peer in ../shared/peers/deq_unmix_py at equal
 # settings on Samson: VCA endmembers held fixed, no refinement, alpha 0.2, network learning
-# rate 0.01, no spatial prox, no anchor term (the paper's map, as the peer's), 10 forward
+# rate 0.01, no spatial prox, no anchor term and the linear data term (the paper's map, as
+# the peer's), 10 forward
 # iterations, backward tolerance 1e-3, the same threads; the two alternate, REPEATS times
 # each. Prints every run's seconds per epoch of the epoch loop alone (ours also split into
 # the forward and the backward solves; the rest is the loss, the network's gradient and the
@@ -34,7 +35,8 @@ peer="${root}/../shared/peers/deq_unmix_py"
   { echo "the peer needs python3-torch and python3-scipy (apt)" >&2; exit 1; }
 
 timed_ours() { timed "${bin}/bench_deq_samson" --tsv --seeds 1 --epochs "${epochs}" --refine none \
-  --alpha 0.2 --lr 0.01 --spatial 0 --anchor 0 --iters 10 --backward-tol 1e-3 --threads "${threads}" |
+  --alpha 0.2 --lr 0.01 --spatial 0 --anchor 0 --scale-invariance off --iters 10 \
+  --backward-tol 1e-3 --threads "${threads}" |
   awk -F'\t' -v e="${epochs}" '$1 == "ROW" && $2 == "DEQ-Unmix" {
     printf "%.4f %s %s %.4f %.4f\n", $11 / e, $9, $10, $12 / e, $13 / e }'; }
 timed_theirs() { (cd "${peer}" && timed /usr/bin/python3 deq_ref.py --scene "${data}/samson.tif" \
