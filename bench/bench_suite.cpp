@@ -47,6 +47,7 @@ struct Args {
   bool coldStart = false;       // candidate: every training forward solve from FCLS
   double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
   double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
+  double alpha = -2;            // candidate loss weight; -1: automatic; < -1: the default
   std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
@@ -292,6 +293,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
+  if (a.alpha >= -1) o.alpha = a.alpha;
   if (!a.scaleInvariance.empty())
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
   const auto t0 = std::chrono::steady_clock::now();
@@ -483,6 +485,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--jacobian", a.jacobianPenalty, "W", "Jacobian penalty weight",
               "the training default");
   args.option("--anchor", a.anchorWeight, "W", "anchor weight of the map (0 = the paper's map)",
+              "the training default");
+  args.option("--alpha", a.alpha, "A", "loss weight of the MSE (-1 = automatic)",
               "the training default");
   args.option("--infer-iters", a.inferIterations, "N", "inference iteration cap",
               "the inference default");
