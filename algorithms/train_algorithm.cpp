@@ -326,7 +326,7 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                4)));
   addParameter(advanced(
       decimals(ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
-                                 QObject::tr("Anchor weight towards FCLS (0 = the paper's map)"),
+                                 QObject::tr("Anchor weight towards the start (0 = the paper's map)"),
                                  Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
                4)));
   addParameter(

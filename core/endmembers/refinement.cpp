@@ -1,5 +1,5 @@
-// Endmember refinements: angular mean shift, minimum-volume simplex and the departure from
-// the linear mixing model that chooses between them (refinement.h).
+// Endmember refinements: angular mean shift, minimum-volume simplex, and the measures of the
+// departure from the linear mixing model that the automatic choices read (refinement.h).
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>

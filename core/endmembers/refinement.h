@@ -1,5 +1,5 @@
 // Refinements of initial endmember vertices (VCA's, or given) before DEQ-Unmix trains,
-// and the measure that chooses between them.
+// and the measures of the scene that the automatic choices read.
 #pragma once
 
 #include <torch/types.h>
