@@ -260,7 +260,10 @@ struct DeqTrainOptions {
   double automaticVolumeRatioMin = 1.3;
   double automaticVolumeRatioMax = 5;
   // ... and no vertex is darker than this fraction of VCA's (a vertex pulled towards zero
-  // models shade, not a material: 0.04 where illumination varies, 0.65 or more elsewhere).
+  // models shade, not a material: 0.04 where illumination varies, 0.65 or more elsewhere),
+  // and its vertices leave a brightness gain of at most automaticBrightnessGain (a held-out
+  // illuminated scene with pure pixels passed the two bounds, and its minimum-volume
+  // vertices were ten times further from the truth than VCA's: bench/README.md, "Held-out").
   double automaticNormRatioMin = 0.5;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r

@@ -90,8 +90,9 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 
 // Automatic refinement: the minimum-volume simplex replaces VCA's vertices only where it is
 // clearly larger (no pure pixels: VCA's vertices lie inside the data), not so large that it
-// is fitting brightness or per-pixel variability, and none of its vertices is a dark
-// (shade) direction.
+// is fitting brightness or per-pixel variability, none of its vertices is a dark (shade)
+// direction, and its vertices explain the pixels as sum-to-one mixtures: where the pixels
+// still need a per-pixel brightness scale, the affine fit has bent the simplex to brightness.
 void chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
                       ProgressSink* progress) {
   const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
@@ -99,15 +100,20 @@ void chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
   out.volumeRatio = volumeRatio;
   const double normRatio =
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
-  const bool accept = volumeRatio >= o.automaticVolumeRatioMin &&
-                      volumeRatio <= o.automaticVolumeRatioMax &&
-                      normRatio >= o.automaticNormRatioMin;
+  bool accept = volumeRatio >= o.automaticVolumeRatioMin &&
+                volumeRatio <= o.automaticVolumeRatioMax && normRatio >= o.automaticNormRatioMin;
+  std::string gainNote;
+  if (accept) {
+    const double gain = brightnessFitGain(candidate, scene.validPixels);
+    accept = gain <= o.automaticBrightnessGain;
+    gainNote = ", brightness gain on its vertices " + messageNumber(gain);
+  }
   out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
   if (accept) out.endmembers = candidate;
   if (progress)
     progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
                    " x VCA's, darkest vertex " + messageNumber(normRatio) +
-                   " x its VCA brightness: " +
+                   " x its VCA brightness" + gainNote + ": " +
                    (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
 }
 
