@@ -324,11 +324,11 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
-  addParameter(advanced(
-      decimals(ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
-                                 QObject::tr("Anchor weight towards the start (0 = the paper's map)"),
-                                 Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
-               4)));
+  addParameter(advanced(decimals(
+      ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
+                        QObject::tr("Anchor weight towards the start (0 = the paper's map)"),
+                        Number::Double, d.network.anchorWeight, false, 0.0, 1.0)),
+      4)));
   addParameter(
       advanced(namedChoice("SCALE_INVARIANT", QObject::tr("Fit each pixel at its own brightness"),
                            dequnmix::enumNames<dequnmix::ScaleInvariance>(),

@@ -245,9 +245,10 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     // Unrolled training keeps its K iterations from the FCLS start (the ablation baseline).
     const bool warm =
         o_.warmStartForward && o_.gradient != DeqGradientMode::Unrolled && equilibrium_.defined();
-    DeqGradientResult g = deqGradient(
-        map.asMap(), warm ? equilibrium_ : batch.start,
-        makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant(), terms), o_, progress_, adjoint_);
+    DeqGradientResult g =
+        deqGradient(map.asMap(), warm ? equilibrium_ : batch.start,
+                    makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant(), terms), o_,
+                    progress_, adjoint_);
     if (o_.jacobianPenalty > 0)
       es.jacobianNorm +=
           jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;

@@ -325,10 +325,10 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   const QString html = QString::fromUtf8(readBytes(out("report.html")));
   EXPECT_TRUE(html.startsWith("<!DOCTYPE html>"));
   EXPECT_GE(html.count("<svg"), 6);
-  for (const char* part : {"Training loss per epoch", "Learned (solid) and initial (dashed)",
-                           "Solver iterations", "Final relative residual",
-                           "Converged fraction of solves", "Settings", "Timings", "endmember_2",
-                           "Data term", "noise variances per pixel"}) {
+  for (const char* part :
+       {"Training loss per epoch", "Learned (solid) and initial (dashed)", "Solver iterations",
+        "Final relative residual", "Converged fraction of solves", "Settings", "Timings",
+        "endmember_2", "Data term", "noise variances per pixel"}) {
     EXPECT_TRUE(html.contains(part)) << part;
   }
   EXPECT_FALSE(html.contains("<script"));
