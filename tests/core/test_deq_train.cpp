@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -243,6 +244,25 @@ TEST(DeqTrain, AutomaticSettingsFollowTheScene) {
   EXPECT_EQ(kept.brightnessGain, 0);
 }
 
+// bench_suite's scene settings with spectra from the USGS library in ../shared: 40 x 40
+// pixels, the largest abundance capped at 0.8 without pure pixels. Empty where the library
+// is absent (the test then skips).
+std::optional<SyntheticOptions> libraryScene(int endmembers, double snrDb, bool pure,
+                                             uint64_t seed) {
+  const std::string library =
+      std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
+  if (!std::ifstream(library)) return std::nullopt;
+  SyntheticOptions so;
+  so.width = so.height = 40;
+  so.endmembers = endmembers;
+  so.snrDb = snrDb;
+  so.purePixels = pure;
+  so.maxAbundance = pure ? 1.0 : 0.8;
+  so.seed = seed;
+  so.libraryPath = library;
+  return so;
+}
+
 // Guard of issue 11 on one hard scene of bench_suite (usgs-p5-25db-nopure-alleffects):
 // correlated USGS mineral spectra, brightness varying per pixel with a shade component,
 // endmember variability, bilinear mixing, uneven noise and no pure pixels. With every
@@ -250,17 +270,9 @@ TEST(DeqTrain, AutomaticSettingsFollowTheScene) {
 // at least 20% below VCA+FCLS on aRMSE (the suite measured 0.2139 against 0.3461 for this
 // seed) and not raise the mSAD by more than 5%.
 TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
-  const std::string library =
-      std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
-  if (!std::ifstream(library)) GTEST_SKIP() << "no USGS library at " << library;
-  SyntheticOptions so;
-  so.width = so.height = 40;
-  so.endmembers = 5;
-  so.snrDb = 25;
-  so.purePixels = false;
-  so.maxAbundance = 0.8;
-  so.seed = 111;
-  so.libraryPath = library;
+  std::optional<SyntheticOptions> library = libraryScene(5, 25, false, 111);
+  if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
+  SyntheticOptions so = *library;
   so.illumination = 0.3;
   so.shade = 0.02;
   so.variability = 0.3;
@@ -287,15 +299,9 @@ TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
 // still leave the pixels needing a per-pixel scale (the affine fit bent the simplex to
 // brightness), so the automatic refinement keeps VCA's vertices (mSAD 0.005, against 0.053).
 TEST(DeqTrain, AutomaticRefinementKeepsVcaWhereBrightnessBendsTheSimplex) {
-  const std::string library =
-      std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
-  if (!std::ifstream(library)) GTEST_SKIP() << "no USGS library at " << library;
-  SyntheticOptions so;
-  so.width = so.height = 40;
-  so.endmembers = 4;
-  so.snrDb = 30;
-  so.seed = 201;
-  so.libraryPath = library;
+  std::optional<SyntheticOptions> library = libraryScene(4, 30, true, 201);
+  if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
+  SyntheticOptions so = *library;
   so.illumination = 0.15;
   const SyntheticScene s = generateSyntheticScene(so);
   DeqTrainOptions o;
