@@ -152,11 +152,12 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init) {
 }
 
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
-// through `streamed`, built once the endmembers and the scale are known).
-DeqTrainResult trainOn(
-    const DeqTrainInput& in, const DeqTrainOptions& options, const DeqInferOptions& inference,
-    ProgressSink* progress, ProcessGroup* group,
-    const std::function<StreamedTiles(const TrainingData&, const torch::Device&)>& stream) {
+// through `stream`, built once the endmembers, the scale and the data term are known).
+DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
+                       const DeqInferOptions& inference, ProgressSink* progress,
+                       ProcessGroup* group,
+                       const std::function<StreamedTiles(const TrainingData&, bool scaleInvariant,
+                                                         const torch::Device&)>& stream) {
   validateTrain(in, options);
   inference.solver.validate("inference solver");
   const torch::Device device = parseDevice(options.device);
@@ -187,7 +188,7 @@ DeqTrainResult trainOn(
   result.initialAbundances = startAbundances(data);
   ProgressRange trainProgress(progress, 0.05, 0.9);
   std::optional<StreamedTiles> tiles;
-  if (stream) tiles.emplace(stream(data, device));
+  if (stream) tiles.emplace(stream(data, o.network.scaleInvariant(), device));
   const TrainerResult trained =
       trainNetwork(net, data, o, &trainProgress, group, tiles ? &*tiles : nullptr);
   result.epochs = trained.epochs;
@@ -267,9 +268,9 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
   DeqInferOptions noFinalPass;
   DeqTrainResult r =
       trainOn(sample, options, noFinalPass, progress, group,
-              [&](const TrainingData& data, const torch::Device& device) {
+              [&](const TrainingData& data, bool scaleInvariant, const torch::Device& device) {
                 return StreamedTiles(reader, scene.height, scene.width, scene.bands,
-                                     data.endmembers, data.scale, data.scaleInvariant, device);
+                                     data.endmembers, data.scale, scaleInvariant, device);
               });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;

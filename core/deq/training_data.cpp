@@ -70,7 +70,6 @@ void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmember
   d.scene = prepared.first;
   d.mask = prepared.second;
   d.start = leastSquaresStart(scaled, d.scene, scaleInvariant);
-  d.scaleInvariant = scaleInvariant;
   if (prox) {
     d.guide = prox->guide({d.raw, 0, 0});
     if (d.guide.defined()) d.guide = d.guide.unsqueeze(0).to(device);

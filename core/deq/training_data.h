@@ -9,17 +9,16 @@
 namespace dequnmix {
 
 struct TrainingData {
-  double scale = 1;             // the network sees Y * scale (1 / RMS of the valid pixels)
-  torch::Tensor raw;            // L x H x W, data units, NaN = nodata (CPU)
-  torch::Tensor validFlat;      // H*W bools
-  torch::Tensor validPixels;    // L x Nv, the valid pixels (CPU)
-  torch::Tensor endmembers;     // L x P, data units (CPU), in the reference's order if any
-  torch::Tensor scene;          // 1 x L x H x W, scaled, nodata filled
-  torch::Tensor mask;           // 1 x 1 x H x W, 1 = valid
-  torch::Tensor start;          // 1 x P x H x W, leastSquaresStart on the scaled endmembers
-  bool scaleInvariant = false;  // the start is NNLS over its sum, not FCLS
-  torch::Tensor guide;          // 1 x H x W spatial prox guide, or undefined
-  torch::Tensor reference;      // 1 x P x H x W reference abundances (supervised), or undefined
+  double scale = 1;           // the network sees Y * scale (1 / RMS of the valid pixels)
+  torch::Tensor raw;          // L x H x W, data units, NaN = nodata (CPU)
+  torch::Tensor validFlat;    // H*W bools
+  torch::Tensor validPixels;  // L x Nv, the valid pixels (CPU)
+  torch::Tensor endmembers;   // L x P, data units (CPU), in the reference's order if any
+  torch::Tensor scene;        // 1 x L x H x W, scaled, nodata filled
+  torch::Tensor mask;         // 1 x 1 x H x W, 1 = valid
+  torch::Tensor start;        // 1 x P x H x W, leastSquaresStart on the scaled endmembers
+  torch::Tensor guide;        // 1 x H x W spatial prox guide, or undefined
+  torch::Tensor reference;    // 1 x P x H x W reference abundances (supervised), or undefined
 };
 
 // The scene's raw tensor, validity and scale. Throws InvalidArgument when no pixel is

@@ -3,6 +3,7 @@
 
 #include <torch/nn/functional/pooling.h>
 
+#include <optional>
 #include <sstream>
 
 #include "core/classical/endmember_count.h"
@@ -93,8 +94,9 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 // is fitting brightness or per-pixel variability, none of its vertices is a dark (shade)
 // direction, and its vertices explain the pixels as sum-to-one mixtures: where the pixels
 // still need a per-pixel brightness scale, the affine fit has bent the simplex to brightness.
-void chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
-                      ProgressSink* progress) {
+// Returns the brightness gain of the vertices taken, where it was measured.
+std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                       InitialEndmembers& out, ProgressSink* progress) {
   const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
   const double volumeRatio = simplexVolume(candidate) / simplexVolume(out.endmembers);
   out.volumeRatio = volumeRatio;
@@ -102,25 +104,30 @@ void chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
   bool accept = volumeRatio >= o.automaticVolumeRatioMin &&
                 volumeRatio <= o.automaticVolumeRatioMax && normRatio >= o.automaticNormRatioMin;
-  std::string gainNote;
+  std::optional<double> gain;
   if (accept) {
-    const double gain = brightnessFitGain(candidate, scene.validPixels);
-    accept = gain <= o.automaticBrightnessGain;
-    gainNote = ", brightness gain on its vertices " + messageNumber(gain);
+    gain = brightnessFitGain(candidate, scene.validPixels);
+    accept = *gain <= o.automaticBrightnessGain;
   }
   out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
   if (accept) out.endmembers = candidate;
   if (progress)
     progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
                    " x VCA's, darkest vertex " + messageNumber(normRatio) +
-                   " x its VCA brightness" + gainNote + ": " +
-                   (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
+                   " x its VCA brightness" +
+                   (gain ? ", brightness gain on its vertices " + messageNumber(*gain) : "") +
+                   ": " + (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
+  return accept ? gain : std::nullopt;
 }
 
-void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
-            ProgressSink* progress) {
+// Returns the brightness gain of the final endmembers where the automatic refinement
+// measured it (its vertices are already non-negative, so the final clamp keeps them).
+std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
+                             InitialEndmembers& out, ProgressSink* progress) {
   out.refinement = o.refinement;
-  if (o.refinement == EndmemberRefinement::Automatic) chooseRefinement(scene, o, out, progress);
+  std::optional<double> gain;
+  if (o.refinement == EndmemberRefinement::Automatic)
+    gain = chooseRefinement(scene, o, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =
@@ -137,15 +144,17 @@ void refine(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmem
     if (progress) progress->info("Minimum-volume refinement of the endmembers");
   }
   out.endmembers = out.endmembers.clamp_min(0);
+  return gain;
 }
 
 // Automatic scale invariance follows how much of the scene a per-pixel brightness scale
-// explains on the final endmembers.
+// explains on the final endmembers (`measured`: that gain, when the refinement has it).
 void resolveScaleInvariance(const EndmemberScene& scene, const DeqTrainOptions& o,
-                            InitialEndmembers& out, ProgressSink* progress) {
+                            std::optional<double> measured, InitialEndmembers& out,
+                            ProgressSink* progress) {
   out.scaleInvariance = o.network.scaleInvariance;
   if (out.scaleInvariance != ScaleInvariance::Automatic) return;
-  out.brightnessGain = brightnessFitGain(out.endmembers, scene.validPixels);
+  out.brightnessGain = measured ? *measured : brightnessFitGain(out.endmembers, scene.validPixels);
   const bool varies = out.brightnessGain > o.automaticBrightnessGain;
   out.scaleInvariance = varies ? ScaleInvariance::On : ScaleInvariance::Off;
   if (progress)
@@ -163,8 +172,8 @@ InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainO
   InitialEndmembers out;
   startingVertices(scene, o, out, progress);
   resolveAutomaticAlpha(scene, o, out, progress);
-  refine(scene, o, out, progress);
-  resolveScaleInvariance(scene, o, out, progress);
+  const std::optional<double> gain = refine(scene, o, out, progress);
+  resolveScaleInvariance(scene, o, gain, out, progress);
   throwIfCanceled(progress);
   return out;
 }
