@@ -57,6 +57,7 @@ struct Args {
   double alpha = -1;
   bool trainE = false;
   bool coldStart = false;
+  bool coldBackward = false;
   std::string gradient;
   int iters = -1;
   double backwardTol = -1;
@@ -94,6 +95,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--alpha", a.alpha, "A", "alpha", core);
   args.flag("--train-e", a.trainE, "train the endmembers");
   args.flag("--cold-start", a.coldStart, "start every training forward solve from FCLS");
+  args.flag("--cold-backward", a.coldBackward,
+            "start every implicit-backward solve from g, not the previous step's solution");
   args.option("--gradient", a.gradient, "G", "gradient: implicit|phantom|unrolled", core);
   args.option("--iters", a.iters, "K", "forward solver iterations", core);
   args.option("--backward-tol", a.backwardTol, "T", "implicit backward tolerance", core);
@@ -191,6 +194,7 @@ DeqTrainOptions optionsFrom(const Args& a, int P) {
   if (a.alpha >= 0) o.alpha = a.alpha;
   o.trainEndmembers = a.trainE || o.trainEndmembers;
   if (a.coldStart) o.warmStartForward = false;
+  if (a.coldBackward) o.warmStartBackward = false;
   if (!a.gradient.empty()) o.gradient = parseEnum<DeqGradientMode>(a.gradient);
   if (a.iters > 0) o.forward.maxIterations = a.iters;
   if (a.backwardTol > 0) o.backward.tolerance = a.backwardTol;

@@ -206,8 +206,11 @@ struct DeqTrainOptions {
   // contracting drifts from epoch to epoch (a 64 x 64 highly mixed scene: aRMSE 0.0836
   // against 0.0247 with it; bench/README.md).
   bool warmStartForward = true;
-  // Backward solves u = g + J^T u, each from the previous step's u; 1e-3 is the accuracy the
-  // forward solve reaches, and a tighter tolerance cost 25% more time for the same accuracy.
+  // Whole-scene training starts each implicit-backward solve from the previous step's
+  // solution u instead of g (off: every backward solve from g, as torchdeq and the paper).
+  bool warmStartBackward = true;
+  // Backward solves u = g + J^T u; 1e-3 is the accuracy the forward solve reaches, and a
+  // tighter tolerance cost 25% more time for the same accuracy.
   DeqSolverOptions backward = DeqSolverOptions::limited(30, 1e-3);
   int phantomSteps = 3;         // k of the phantom gradient
   double phantomDamping = 0.5;  // lambda of the phantom gradient's damped steps

@@ -260,6 +260,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("endmember_learning_rate", &O::endmemberLearningRate),
       flagField("train_endmembers", &O::trainEndmembers),
       flagField("warm_start_forward", &O::warmStartForward),
+      flagField("warm_start_backward", &O::warmStartBackward),
       realField("weight_decay", &O::weightDecay),
       integerField("decay_every", &O::decayEvery),
       realField("decay_factor", &O::decayFactor),

@@ -255,7 +255,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     // Whole-scene training sees the same pixels every step: the next solves start from this
     // one's solutions (tiles differ from step to step, so they do not).
     if (!sampler_.tiled()) {
-      adjoint_ = g.adjoint;
+      if (o_.warmStartBackward) adjoint_ = g.adjoint;
       // Without the anchor a warm-started solve that missed its tolerance may be drifting: the
       // next starts from FCLS again. The anchored map contracts, so a miss there is only slow
       // and the next solve goes on from it.

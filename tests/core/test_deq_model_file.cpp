@@ -429,6 +429,7 @@ TEST(DeqModelFile, DescribeOptionsListsEveryField) {
       {"train_endmembers", "false"},
       {"refinement", "auto"},
       {"warm_start_forward", "true"},
+      {"warm_start_backward", "true"},
       {"jacobian_penalty", "0"},
       {"automatic_volume_ratio_min", "1.3"},
       {"spatial_prox", "neighbourhood"},

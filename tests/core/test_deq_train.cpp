@@ -421,6 +421,26 @@ TEST(DeqTrain, SupervisedNodataAndGradientModes) {
   }
 }
 
+// Starting each backward solve at the previous step's solution changes where the solve
+// starts, not what it solves: at a tight backward tolerance both runs take the same steps.
+TEST(DeqTrain, BackwardWarmStartChangesOnlyWhereTheSolveStarts) {
+  const DeqTrainInput in = test::trainInputOf(testScene());
+  DeqTrainOptions o = fastOptions();
+  o.epochs = 6;
+  o.refinement = EndmemberRefinement::None;
+  o.backward = DeqSolverOptions::limited(400, 1e-7);
+  const DeqTrainResult warm = trainDeqUnmix(in, o);
+  o.warmStartBackward = false;
+  const DeqTrainResult cold = trainDeqUnmix(in, o);
+  ASSERT_EQ(warm.epochs.size(), cold.epochs.size());
+  EXPECT_EQ(warm.epochs.front().backward.iterations, cold.epochs.front().backward.iterations);
+  for (size_t e = 0; e < warm.epochs.size(); ++e)
+    EXPECT_NEAR(warm.epochs[e].loss, cold.epochs[e].loss, 1e-5 * cold.epochs[e].loss) << e;
+  ASSERT_EQ(warm.abundances.size(), cold.abundances.size());
+  for (size_t i = 0; i < warm.abundances.size(); ++i)
+    ASSERT_NEAR(warm.abundances[i], cold.abundances[i], 1e-4) << i;
+}
+
 TEST(DeqTrain, TilesWhenOverTheMemoryBudget) {
   const SyntheticScene s = testScene();
   DeqTrainOptions o = fastOptions();
