@@ -55,6 +55,9 @@ struct DeqNetwork {
   // B x P x h x w. 3x3 convolutions pad by edge replication.
   torch::Tensor learned(const torch::Tensor& residual, const torch::Tensor& abundances,
                         const torch::Tensor& endmembers) const;
+  // N_theta after its 1x1 input convolution: that convolution's output with its bias,
+  // B x C x h x w -> B x P x h x w.
+  torch::Tensor afterInputLayer(const torch::Tensor& preactivation) const;
   double stepInLipschitzUnits() const;  // softplus(etaParameter)
 };
 
@@ -79,16 +82,32 @@ class DeqUnmixMap {
               torch::Tensor anchor, const torch::Tensor& guides = {});
   torch::Tensor operator()(const torch::Tensor& abundances) const;
   DeqMap asMap() const;
+  // The same map from the scene's projections also under autograd, for vector-Jacobian
+  // products in abundances (no parameter gradient flows through the input layer there;
+  // implicitBackward's linearization); empty for the input [E^T R; A].
+  DeqMap linearization() const;
   // eta = softplus(p) / ||E||_2^2 (the norm of the detached E).
   torch::Tensor step() const;
 
  private:
+  // E^T R + N_theta([R; A]), R = E A - target, recorded for autograd.
+  torch::Tensor recordedDirection(const torch::Tensor& abundances) const;
+  // The same from the scene's projections (below).
+  torch::Tensor projectedDirection(const torch::Tensor& abundances) const;
+  torch::Tensor evaluate(const torch::Tensor& abundances, bool projected) const;
+  void projectScene(const DeqNetwork& network);
+
   const DeqNetwork* network_;
   torch::Tensor endmembers_;
   torch::Tensor scene_;
   torch::Tensor anchor_;
   double lipschitz_;
   std::shared_ptr<SpatialProx> prox_;  // null at weight 0
+  // With the input [R; A], E^T R and the input layer's W_R R are linear in A and in the
+  // target y / s, so solves without autograd (every forward solve) never form the L-band
+  // residual: E^T E (P x P), E^T y (B x P x h x w), W_R E + W_A (the input layer on A,
+  // C x P x 1 x 1) and W_R y (B x C x h x w) are computed once per map, detached.
+  torch::Tensor gram_, correlation_, inputWeights_, inputScene_;
 };
 
 // Mean spectral angle between the pixels of y and yhat (B x L x h x w) over mask

@@ -61,18 +61,24 @@ DeqGradientResult phantomGradient(const DeqMap& map, const FixedPointResult& for
 
 DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixedPoint,
                                    const DeqLoss& loss, const DeqSolverOptions& backward,
-                                   const ProgressSink* cancel, const torch::Tensor& adjointStart) {
+                                   const ProgressSink* cancel, const torch::Tensor& adjointStart,
+                                   const DeqMap& linearization) {
   DeqGradientResult result;
   torch::Tensor x = fixedPoint.detach().requires_grad_(true);
-  torch::Tensor z = map(x);  // the one recorded evaluation
+  torch::Tensor z = map(x);  // the recorded evaluation that carries the parameter gradient
   torch::Tensor zOut = z.detach().requires_grad_(true);
   torch::Tensor l = loss(zOut);
   result.loss = l.item<double>();
   l.backward();  // direct parameter gradients (e.g. E in the loss) and g = dLoss/dz
   torch::Tensor g = zOut.grad().detach();
-  // u = g + J^T u, J^T u by a VJP through the recorded evaluation.
+  torch::Tensor xJ = x, zJ = z;
+  if (linearization) {
+    xJ = fixedPoint.detach().requires_grad_(true);
+    zJ = linearization(xJ);
+  }
+  // u = g + J^T u, J^T u by a VJP through a recorded evaluation.
   DeqMap adjoint = [&](const torch::Tensor& u) {
-    auto vjp = torch::autograd::grad({z}, {x}, {u}, /*retain_graph=*/true,
+    auto vjp = torch::autograd::grad({zJ}, {xJ}, {u}, /*retain_graph=*/true,
                                      /*create_graph=*/false, /*allow_unused=*/true);
     return vjp[0].defined() ? g + vjp[0] : g.clone();
   };
@@ -104,14 +110,14 @@ double jacobianPenalty(const DeqMap& map, const torch::Tensor& x, double weight,
 
 DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
                               const DeqTrainOptions& options, const ProgressSink* cancel,
-                              const torch::Tensor& adjointStart) {
+                              const torch::Tensor& adjointStart, const DeqMap& linearization) {
   if (options.gradient == DeqGradientMode::Unrolled)
     return unrolledGradient(map, start, loss, options, cancel);
   FixedPointResult forward = solveFixedPoint(map, start, options.forward, cancel);
   if (options.gradient == DeqGradientMode::Phantom)
     return phantomGradient(map, forward, loss, options);
-  DeqGradientResult result =
-      implicitBackward(map, forward.solution, loss, options.backward, cancel, adjointStart);
+  DeqGradientResult result = implicitBackward(map, forward.solution, loss, options.backward, cancel,
+                                              adjointStart, linearization);
   result.forward = forward.stats;
   return result;
 }

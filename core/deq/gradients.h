@@ -26,20 +26,25 @@ struct DeqGradientResult {
 // of the map plus the solver's history, independent of how x* was found. The solve starts
 // from `adjointStart` when it is defined and has g's shape (the previous training step's
 // u: on the same scene, g and J move little between steps, so it starts close), else g.
+// `linearization`, when given, is the same map written for cheaper vector-Jacobian products
+// (DeqUnmixMap::linearization): J^T u then goes through one recorded evaluation of it
+// instead of map's.
 DeqGradientResult implicitBackward(const DeqMap& map, const torch::Tensor& fixedPoint,
                                    const DeqLoss& loss, const DeqSolverOptions& backward,
                                    const ProgressSink* cancel = nullptr,
-                                   const torch::Tensor& adjointStart = {});
+                                   const torch::Tensor& adjointStart = {},
+                                   const DeqMap& linearization = {});
 
 // One training gradient of the DEQ-Unmix map: forward solve from `start` (Implicit and
 // Phantom: without graph; Unrolled: forward.maxIterations plain iterations with the full
 // graph), the loss, and the chosen gradient accumulated into the parameters' .grad.
 // Phantom: z_0 = x* detached, z_{k+1} = (1 - l) z_k + l f(z_k), k < phantomSteps, l =
 // phantomDamping, graph recorded (Geng et al., "On training implicit models", NeurIPS 2021).
-// adjointStart: passed on to implicitBackward.
+// adjointStart, linearization: passed on to implicitBackward.
 DeqGradientResult deqGradient(const DeqMap& map, const torch::Tensor& start, const DeqLoss& loss,
                               const DeqTrainOptions& options, const ProgressSink* cancel = nullptr,
-                              const torch::Tensor& adjointStart = {});
+                              const torch::Tensor& adjointStart = {},
+                              const DeqMap& linearization = {});
 
 // Jacobian regularisation (Bai, Koltun and Kolter, "Stabilizing Equilibrium Models by
 // Jacobian Regularization", ICML 2021): adds weight * ||v^T J||^2 / n to the leaves' .grad,

@@ -189,7 +189,11 @@ torch::Tensor DeqNetwork::learned(const torch::Tensor& residual, const torch::Te
   } else {
     in = torch::cat({reconstructScene(endmembers.t(), residual), abundances}, 1);
   }
-  torch::Tensor h = torch::tanh(torch::conv2d(in, weights[0], biases[0]));
+  return afterInputLayer(torch::conv2d(in, weights[0], biases[0]));
+}
+
+torch::Tensor DeqNetwork::afterInputLayer(const torch::Tensor& preactivation) const {
+  torch::Tensor h = torch::tanh(preactivation);
   for (size_t i = 1; i < weights.size(); ++i) {
     torch::Tensor padded = torch::replication_pad2d(h, {1, 1, 1, 1});
     h = torch::conv2d(padded, weights[i], biases[i]);

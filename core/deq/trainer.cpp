@@ -248,7 +248,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
     DeqGradientResult g =
         deqGradient(map.asMap(), warm ? equilibrium_ : batch.start,
                     makeLoss(batch, E_, o_.alpha, net_.options.scaleInvariant(), terms), o_,
-                    progress_, adjoint_);
+                    progress_, adjoint_, map.linearization());
     if (o_.jacobianPenalty > 0)
       es.jacobianNorm +=
           jacobianPenalty(map.asMap(), g.abundances, o_.jacobianPenalty, probes_) / steps;

@@ -39,13 +39,27 @@ DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, to
       endmembers_.detach().to(torch::kFloat64).t().matmul(endmembers_.detach().to(torch::kFloat64));
   lipschitz_ = torch::linalg_eigvalsh(gram.cpu()).max().item<double>();
   if (!(lipschitz_ > 0)) throw InvalidArgument("DEQ map: endmember matrix is zero");
+  if (network.options.input == DeqNetworkInput::ResidualAndAbundances) projectScene(network);
+}
+
+void DeqUnmixMap::projectScene(const DeqNetwork& network) {
+  torch::NoGradGuard noGrad;
+  const torch::Tensor E = endmembers_.detach();
+  const torch::Tensor y = scene_.detach();
+  gram_ = E.t().matmul(E);
+  correlation_ = reconstructScene(E.t(), y);
+  const int64_t L = E.size(0), P = E.size(1);
+  const torch::Tensor w = network.weights[0].detach().flatten(1);  // C x (L + P)
+  const torch::Tensor onResidual = w.narrow(1, 0, L);
+  inputWeights_ = (onResidual.matmul(E) + w.narrow(1, L, P)).reshape({-1, P, 1, 1});
+  inputScene_ = torch::conv2d(y, onResidual.reshape({-1, L, 1, 1}));
 }
 
 torch::Tensor DeqUnmixMap::step() const {
   return torch::softplus(network_->etaParameter) / lipschitz_;
 }
 
-torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
+torch::Tensor DeqUnmixMap::recordedDirection(const torch::Tensor& abundances) const {
   const torch::Tensor reconstruction = reconstructScene(endmembers_, abundances);
   // Scale-invariant: the residual against the pixel at the model's brightness, y / s with s
   // its least-squares scale. E^T (E a - y / s) is the gradient of ||s E a - y||^2 / 2 at the
@@ -56,7 +70,31 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
                                    : scene_;
   torch::Tensor residual = reconstruction - target;
   torch::Tensor gradient = reconstructScene(endmembers_.t(), residual);  // E^T R
-  torch::Tensor g = gradient + network_->learned(residual, abundances, endmembers_);
+  return gradient + network_->learned(residual, abundances, endmembers_);
+}
+
+torch::Tensor DeqUnmixMap::projectedDirection(const torch::Tensor& abundances) const {
+  const torch::Tensor gramA = reconstructScene(gram_, abundances);   // E^T E a
+  torch::Tensor sceneTerm = correlation_, inputScene = inputScene_;  // E^T y, W_R y
+  if (network_->options.scaleInvariant()) {
+    // s = <E a, y> / ||E a||^2, as brightnessScale, from a . E^T y and a . E^T E a.
+    const torch::Tensor s = ((abundances * correlation_).sum(1, true) /
+                             (abundances * gramA).sum(1, true).clamp_min(1e-12))
+                                .clamp(0.1, 10);
+    sceneTerm = correlation_ / s;
+    inputScene = inputScene / s;
+  }
+  const torch::Tensor preactivation =
+      torch::conv2d(abundances, inputWeights_, network_->biases[0]) - inputScene;
+  return gramA - sceneTerm + network_->afterInputLayer(preactivation);  // E^T R + N_theta
+}
+
+torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
+  return evaluate(abundances, !torch::GradMode::is_enabled() && inputScene_.defined());
+}
+
+torch::Tensor DeqUnmixMap::evaluate(const torch::Tensor& abundances, bool projected) const {
+  torch::Tensor g = projected ? projectedDirection(abundances) : recordedDirection(abundances);
   const double mu = network_->options.anchorWeight * lipschitz_;
   if (mu > 0) g = g + mu * (abundances - anchor_);
   // contiguous(): the projection returns a permuted layout, and convolutions on it took
@@ -70,6 +108,11 @@ torch::Tensor DeqUnmixMap::operator()(const torch::Tensor& abundances) const {
 
 DeqMap DeqUnmixMap::asMap() const {
   return [this](const torch::Tensor& a) { return (*this)(a); };
+}
+
+DeqMap DeqUnmixMap::linearization() const {
+  if (!inputScene_.defined()) return {};
+  return [this](const torch::Tensor& a) { return evaluate(a, true); };
 }
 
 torch::Tensor maskedSpectralAngle(const torch::Tensor& y, const torch::Tensor& yhat,

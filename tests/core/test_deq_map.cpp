@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/classical/fcls_ops.h"
+#include "core/classical/simplex_ops.h"
 #include "core/deq/deq_ops.h"
 #include "core/deq/scene_tensors.h"
 #include "core/synthetic/synthetic.h"
@@ -131,6 +132,27 @@ TEST(DeqMap, ScaleInvariantFixedPointIsNnlsOverItsSumOfTheUnscaledScene) {
   EXPECT_GT((fcls - expected).abs().max().item<double>(), 1e-2);
 }
 
+// Without autograd the map works from the scene's projections (E^T y, W_R y) and never forms
+// the L-band residual; with autograd it records the residual. Both are the same map.
+TEST(DeqMap, EvaluationWithoutAutogradEqualsTheRecordedOne) {
+  for (ScaleInvariance mode : {ScaleInvariance::Off, ScaleInvariance::On}) {
+    SCOPED_TRACE(toString(mode));
+    Problem p = makeProblem(8);
+    p.net.options.scaleInvariance = mode;
+    p.net.options.anchorWeight = 0;
+    const DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
+    torch::Tensor a = projectOntoSimplex(p.A0 + 0.2 * torch::randn_like(p.A0), 1).contiguous();
+    torch::Tensor projected;
+    {
+      torch::NoGradGuard noGrad;
+      projected = map(a);
+    }
+    const torch::Tensor recorded = map(a.clone().requires_grad_(true)).detach();
+    EXPECT_GT((recorded - a).abs().max().item<double>(), 1e-3) << "the map moved nothing";
+    EXPECT_LT((projected - recorded).abs().max().item<double>(), 1e-12);
+  }
+}
+
 torch::Tensor flatGrad(const DeqNetwork& net) {
   std::vector<torch::Tensor> g;
   for (const auto& p : net.parameters())
@@ -187,6 +209,32 @@ TEST(DeqImplicitGradient, AgreesWithUnrolledAtConvergence) {
   deqGradient(map.asMap(), p.A0, loss, phantom);
   torch::Tensor gp = flatGrad(p.net);
   EXPECT_GT((gi * gp).sum().item<double>() / (gi.norm() * gp.norm()).item<double>(), 0.5);
+}
+
+// J^T u through the projected evaluation (the map's linearization) is the same product: the
+// implicit gradient does not change, with either data term.
+TEST(DeqImplicitGradient, LinearizationGivesTheSameGradient) {
+  for (ScaleInvariance mode : {ScaleInvariance::Off, ScaleInvariance::On}) {
+    SCOPED_TRACE(toString(mode));
+    Problem p = makeProblem(10);
+    p.net.options.scaleInvariance = mode;
+    p.net.options.anchorWeight = 0;
+    p.net.setRequiresGrad(true);
+    DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
+    ASSERT_TRUE(bool(map.linearization()));
+    DeqLoss loss = unsupervisedLoss(p);
+    const torch::Tensor x = solveFixedPoint(map.asMap(), p.A0, tight()).solution;
+    const DeqGradientResult plain = implicitBackward(map.asMap(), x, loss, tight());
+    const torch::Tensor gradient = flatGrad(p.net);
+    zeroGrad(p.net);
+    const DeqGradientResult linearized =
+        implicitBackward(map.asMap(), x, loss, tight(), nullptr, {}, map.linearization());
+    EXPECT_EQ(linearized.backward.converged, 1);
+    EXPECT_GT(gradient.norm().item<double>(), 1e-6);
+    EXPECT_LT((flatGrad(p.net) - gradient).abs().max().item<double>(),
+              1e-9 * gradient.abs().max().item<double>());
+    EXPECT_LT((linearized.adjoint - plain.adjoint).abs().max().item<double>(), 1e-9);
+  }
 }
 
 // Superpixel labels (1 x h x w) of the problem's raw scene, grid step `size`.
