@@ -104,9 +104,9 @@ class DeqUnmixMap {
   double lipschitz_;
   std::shared_ptr<SpatialProx> prox_;  // null at weight 0
   // With the input [R; A], E^T R and the input layer's W_R R are linear in A and in the
-  // target y / s, so solves without autograd (every forward solve) never form the L-band
-  // residual: E^T E (P x P), E^T y (B x P x h x w), W_R E + W_A (the input layer on A,
-  // C x P x 1 x 1) and W_R y (B x C x h x w) are computed once per map, detached.
+  // target y / s, so evaluations without autograd (every forward solve) and linearization()
+  // never form the L-band residual: E^T E (P x P), E^T y (B x P x h x w), W_R E + W_A (the
+  // input layer on A, C x P x 1 x 1) and W_R y (B x C x h x w), once per map, detached.
   torch::Tensor gram_, correlation_, inputWeights_, inputScene_;
 };
 
