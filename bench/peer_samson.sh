@@ -79,6 +79,21 @@ stats() {
     printf "%.4f %.4f %.1f\n", v[1], m, 100 * (v[NR] - v[1]) / m }'
 }
 ratio() { awk -v p="$1" -v o="$2" 'BEGIN { printf "%.2f", p / o }'; }
+# summarise LABELS SAMPLES MEDIANS (array names): a table row per configuration (min, median,
+# spread of its samples) and each median into MEDIANS.
+summarise() {
+  local -n names="$1" values="$2" medians="$3"
+  local c lo mid spread
+  echo "| configuration | min | median | spread % |"
+  echo "|---|---|---|---|"
+  for ((c = 0; c < ${#names[@]}; ++c)); do
+    # shellcheck disable=SC2086
+    read -r lo mid spread < <(stats ${values[${c}]})
+    # shellcheck disable=SC2034  # a nameref: the caller's array
+    medians[c]="${mid}"
+    echo "| ${names[c]} | ${lo} | ${mid} | ${spread} |"
+  done
+}
 
 labels=("deq-unmix, cold starts" "peer, cold starts" "deq-unmix, forward-warm"
   "peer, forward-warm" "deq-unmix as shipped (both warm)")
@@ -105,15 +120,8 @@ done
 
 echo
 echo "Samson, ${epochs} epochs, ${threads} threads, ${repeats} alternating runs each (s/epoch):"
-echo "| configuration | min | median | spread % |"
-echo "|---|---|---|---|"
 declare -a median
-for c in 0 1 2 3 4; do
-  # shellcheck disable=SC2086
-  read -r lo mid spread < <(stats ${samples[${c}]})
-  median[c]="${mid}"
-  echo "| ${labels[c]} | ${lo} | ${mid} | ${spread} |"
-done
+summarise labels samples median
 echo
 echo "peer / deq-unmix (medians): cold starts $(ratio "${median[1]}" "${median[0]}")x;" \
   "forward-warm $(ratio "${median[3]}" "${median[2]}")x;" \
@@ -143,6 +151,7 @@ qgis_train() {
     { rm -rf "${out}"; die "qgis_process run dequnmix:train failed (is the plugin installed?)"; }
   rm -rf "${out}"
 }
+# shellcheck disable=SC2034  # read through summarise's nameref
 whole_labels=("qgis_process run dequnmix:train" "peer deq_ref.py, cold starts"
   "peer deq_ref.py, forward-warm")
 declare -A walls
@@ -156,15 +165,8 @@ for ((r = 1; r <= repeats; ++r)); do
 done
 echo
 echo "Whole runs, Samson, ${epochs} epochs, ${threads} threads, ${repeats} alternating runs each (wall s):"
-echo "| run | min | median | spread % |"
-echo "|---|---|---|---|"
 declare -a whole_median
-for c in 0 1 2; do
-  # shellcheck disable=SC2086
-  read -r lo mid spread < <(stats ${walls[${c}]})
-  whole_median[c]="${mid}"
-  echo "| ${whole_labels[c]} | ${lo} | ${mid} | ${spread} |"
-done
+summarise whole_labels walls whole_median
 echo
 echo "peer / qgis_process (medians): against the peer cold $(ratio "${whole_median[1]}" "${whole_median[0]}")x;" \
   "forward-warm $(ratio "${whole_median[2]}" "${whole_median[0]}")x"

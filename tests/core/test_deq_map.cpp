@@ -132,14 +132,19 @@ TEST(DeqMap, ScaleInvariantFixedPointIsNnlsOverItsSumOfTheUnscaledScene) {
   EXPECT_GT((fcls - expected).abs().max().item<double>(), 1e-2);
 }
 
+// The problem's map with the given data term and no anchor.
+Problem withDataTerm(Problem p, ScaleInvariance mode) {
+  p.net.options.scaleInvariance = mode;
+  p.net.options.anchorWeight = 0;
+  return p;
+}
+
 // Without autograd the map works from the scene's projections (E^T y, W_R y) and never forms
 // the L-band residual; with autograd it records the residual. Both are the same map.
 TEST(DeqMap, EvaluationWithoutAutogradEqualsTheRecordedOne) {
   for (ScaleInvariance mode : {ScaleInvariance::Off, ScaleInvariance::On}) {
     SCOPED_TRACE(toString(mode));
-    Problem p = makeProblem(8);
-    p.net.options.scaleInvariance = mode;
-    p.net.options.anchorWeight = 0;
+    const Problem p = withDataTerm(makeProblem(8), mode);
     const DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
     torch::Tensor a = projectOntoSimplex(p.A0 + 0.2 * torch::randn_like(p.A0), 1).contiguous();
     torch::Tensor projected;
@@ -216,9 +221,7 @@ TEST(DeqImplicitGradient, AgreesWithUnrolledAtConvergence) {
 TEST(DeqImplicitGradient, LinearizationGivesTheSameGradient) {
   for (ScaleInvariance mode : {ScaleInvariance::Off, ScaleInvariance::On}) {
     SCOPED_TRACE(toString(mode));
-    Problem p = makeProblem(10);
-    p.net.options.scaleInvariance = mode;
-    p.net.options.anchorWeight = 0;
+    Problem p = withDataTerm(makeProblem(10), mode);
     p.net.setRequiresGrad(true);
     DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
     ASSERT_TRUE(bool(map.linearization()));
