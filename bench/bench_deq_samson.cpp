@@ -27,6 +27,7 @@
 #include "bench/arguments.h"
 #include "bench/process_stats.h"
 #include "bench/scene_io.h"
+#include "bench/tensor_memory.h"
 #include "core/classical/fcls.h"
 #include "core/classical/vca.h"
 #include "core/deq/deq_unmix.h"
@@ -67,6 +68,7 @@ struct Args {
   std::string data = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   bool verbose = false;
   bool inferenceSweep = false;
+  bool allocations = false;
   bool tsv = false;
   bool child = false;
   std::string scoreEndmembers, scoreAbundances, scoreLabel = "OTB VCA+UCLS";
@@ -107,6 +109,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--threads", a.threads, "N", "LibTorch threads");
   args.flag("--verbose", a.verbose, "training progress on stderr");
   args.flag("--inference-sweep", a.inferenceSweep, "inference iterations and tolerances (stderr)");
+  args.flag("--allocations", a.allocations,
+            "count CPU tensor allocations per epoch (stderr; slows the run, so no timing)");
   args.flag("--tsv", a.tsv, "one tab-separated ROW line per run instead of the tables");
   args.option("--score-endmembers", a.scoreEndmembers, "E.tif",
               "only score another tool's endmembers (with --score-abundances)");
@@ -258,6 +262,7 @@ int runChild(const Args& a) {
   in.scene = s.cube;
   const DeqTrainOptions o = optionsFrom(a, s.P);
   const double rss0 = statusKiB("VmRSS:");
+  if (a.allocations) bench::startTensorPeak();
   Printer printer;
   const auto t0 = std::chrono::steady_clock::now();
   DeqTrainResult r = trainDeqUnmix(in, o, {}, a.verbose ? &printer : nullptr);
@@ -274,6 +279,10 @@ int runChild(const Args& a) {
     fwdSeconds += e.forward.seconds;
     bwdSeconds += e.backward.seconds;
   }
+  if (a.allocations)
+    std::fprintf(stderr,
+                 "%.0f CPU tensor allocations per epoch (the whole training / %zu epochs)\n",
+                 double(bench::tensorAllocations()) / double(r.epochs.size()), r.epochs.size());
   if (a.inferenceSweep) sweepInference(s, r, o);
   std::printf("RESULT %.5f %.5f %.5f %.2f %.1f %.2f %.2f %.5f %.5f %.5f %.3g %.3f %.3f %.3f\n",
               d.msad, d.armse, d.armseMean, seconds, peak, fwd / r.epochs.size(),

@@ -13,6 +13,7 @@ namespace {
 
 std::atomic<int64_t> liveBytes{0};
 std::atomic<int64_t> peakBytes{0};
+std::atomic<int64_t> allocations{0};
 int64_t baseBytes = 0;
 
 // The wrapped allocations by data pointer: LibTorch's raw_allocate requires the context of
@@ -43,6 +44,7 @@ class CountingAllocator final : public c10::Allocator {
     if (n == 0) return base_->allocate(n);  // no memory; its data pointer may be null
     c10::DataPtr inner = base_->allocate(n);
     void* data = inner.get();
+    ++allocations;
     const int64_t now = liveBytes += static_cast<int64_t>(n);
     int64_t peak = peakBytes.load();
     while (now > peak && !peakBytes.compare_exchange_weak(peak, now)) {
@@ -71,8 +73,11 @@ void startTensorPeak() {
   (void)counting;
   baseBytes = liveBytes.load();
   peakBytes = baseBytes;
+  allocations = 0;
 }
 
 double tensorPeakMiB() { return double(peakBytes.load() - baseBytes) / (1024.0 * 1024.0); }
+
+long long tensorAllocations() { return allocations.load(); }
 
 }  // namespace dequnmix::bench
