@@ -1,6 +1,41 @@
 #include "core/classical/simplex_ops.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
 namespace dequnmix {
+
+namespace {
+
+// The projection of each contiguous row of n values, as the tensor version below computes
+// it (shift by the maximum, sort, cumulative sums in double rounded to T at each step), in
+// one pass per row: without autograd on the CPU the tensor version's dozen whole-tensor
+// operations cost more than the network's output convolution.
+template <typename T>
+void projectRows(const T* in, T* out, int64_t rows, int64_t n) {
+  at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
+    std::vector<T> u(size_t(n), T(0));
+    for (int64_t r = begin; r < end; ++r) {
+      const T* v = in + r * n;
+      const T top = *std::max_element(v, v + n);
+      for (int64_t i = 0; i < n; ++i) u[size_t(i)] = v[i] - top;
+      std::sort(u.begin(), u.end(), std::greater<T>());
+      double sum = 0;
+      T tau = T(-1);  // j = 1 always qualifies (u_1 = 0, cssv_1 = -1)
+      for (int64_t j = 1; j <= n; ++j) {
+        sum += double(u[size_t(j - 1)]);
+        const T cssv = T(sum) - T(1);
+        if (u[size_t(j - 1)] - cssv / T(j) > T(0)) tau = cssv / T(j);
+      }
+      for (int64_t i = 0; i < n; ++i) out[r * n + i] = std::max(T(v[i] - top) - tau, T(0));
+    }
+  });
+}
+
+}  // namespace
 
 torch::Tensor projectOntoSimplex(const torch::Tensor& values, int64_t dim) {
   TORCH_CHECK(values.defined(), "projectOntoSimplex: undefined tensor");
@@ -11,6 +46,16 @@ torch::Tensor projectOntoSimplex(const torch::Tensor& values, int64_t dim) {
   const int64_t n = values.size(d);
   TORCH_CHECK(n >= 1, "projectOntoSimplex: the simplex axis (dim ", dim, ") is empty");
   if (values.numel() == 0) return values.clone();
+  const bool recorded = torch::GradMode::is_enabled() && values.requires_grad();
+  if (!recorded && values.device().is_cpu() &&
+      (values.scalar_type() == torch::kFloat || values.scalar_type() == torch::kDouble)) {
+    const torch::Tensor rows = values.movedim(d, -1).contiguous();
+    torch::Tensor out = torch::empty_like(rows);
+    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "projectOntoSimplex", [&] {
+      projectRows(rows.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), rows.numel() / n, n);
+    });
+    return out.movedim(-1, d);
+  }
 
   // Work on the last axis so that sort, cumsum and gather all act along it. The projection
   // ignores a shift along 1: shifting the largest value to 0 makes u_1 - cssv_1 = 1 exact,

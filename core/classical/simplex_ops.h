@@ -4,7 +4,8 @@
 // sorted in decreasing order, rho = max{j : u_j - (sum_{i<=j} u_i - 1) / j > 0},
 // tau = (sum_{i<=rho} u_i - 1) / rho, and Proj(v) = max(v - tau, 0).
 // Built from differentiable tensor ops, so autograd gives the (almost everywhere exact)
-// Jacobian of the projection.
+// Jacobian of the projection; without a graph to record, on the CPU, one pass per slice
+// with the same arithmetic.
 #pragma once
 
 #include <torch/types.h>

@@ -64,6 +64,23 @@ TEST(SimplexProjection, MatchesBisectionOracleAndKkt) {
   }
 }
 
+// Without autograd the projection runs one pass per slice; it gives what the differentiable
+// tensor version gives, in float and double, along any axis.
+TEST(SimplexProjection, WithoutAutogradEqualsTheDifferentiableVersion) {
+  torch::manual_seed(3);
+  for (torch::ScalarType type : {torch::kFloat, torch::kDouble}) {
+    for (int64_t n : {1, 4, 17}) {
+      const torch::Tensor v = 3 * torch::randn({2, n, 5, 7}, type);
+      const torch::Tensor plain = projectOntoSimplex(v, 1);
+      const torch::Tensor recorded = projectOntoSimplex(v.clone().requires_grad_(true), 1);
+      EXPECT_EQ(plain.scalar_type(), type);
+      EXPECT_TRUE(torch::equal(plain, recorded.detach())) << n;
+      EXPECT_TRUE(torch::equal(projectOntoSimplex(v, -1),
+                               projectOntoSimplex(v.clone().requires_grad_(true), -1).detach()));
+    }
+  }
+}
+
 TEST(SimplexProjection, PointsOnTheSimplexAreUnchanged) {
   test::Fixtures fx(2);
   for (int trial = 0; trial < 50; ++trial) {
