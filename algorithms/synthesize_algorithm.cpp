@@ -83,7 +83,10 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "peak to trough, in [0, %17], with SNR_DB kept overall (0 = white).\n"
          "- LOW_SNR_BANDS: number of randomly chosen bands with extra noise (0 = none).\n"
          "- LOW_SNR_DB: SNR of each of those bands against its own signal, in [%18, %19] "
-         "(default %20).\n\n"
+         "(default %20).\n"
+         "- PURE_REGIONS: fraction in [0, %21] of the pixels made pure in square patches of "
+         "PURE_REGION_SIZE pixels (default %22), about equal for every endmember, as fields and "
+         "water bodies are in real scenes (0 = off).\n\n"
          "Outputs\n"
          "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
          "band_001...; metadata 'wavelength' in nm). The grid is in pixel units (1 unit per pixel, "
@@ -111,7 +114,9 @@ QString SynthesizeAlgorithm::shortHelpString() const {
           .arg(Limits::kMaxNoiseSpreadDb)
           .arg(Limits::kMinLowSnrDb)
           .arg(Limits::kMaxLowSnrDb)
-          .arg(d.lowSnrDb);
+          .arg(d.lowSnrDb)
+          .arg(Limits::kMaxPureRegions)
+          .arg(d.pureRegionSize);
 }
 
 SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
@@ -184,6 +189,12 @@ void SynthesizeAlgorithm::addEffectParameters(const dequnmix::SyntheticOptions& 
   addParameter(advanced(ranged(
       new Number(QStringLiteral("LOW_SNR_DB"), QObject::tr("SNR of the low-SNR bands (dB)"),
                  Number::Double, d.lowSnrDb, false, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb))));
+  addParameter(ranged(new Number(
+      QStringLiteral("PURE_REGIONS"), QObject::tr("Fraction of pixels in pure patches (0 = off)"),
+      Number::Double, d.pureRegions, false, 0.0, Limits::kMaxPureRegions)));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("PURE_REGION_SIZE"), QObject::tr("Side of the pure patches (pixels)"),
+      Number::Integer, d.pureRegionSize, false, 1, Limits::kMaxPureRegionSize))));
 }
 
 void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
@@ -203,6 +214,8 @@ void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
       parameterAsDouble(parameters, QStringLiteral("NOISE_SPREAD_DB"), context);
   options_.lowSnrBands = parameterAsInt(parameters, QStringLiteral("LOW_SNR_BANDS"), context);
   options_.lowSnrDb = parameterAsDouble(parameters, QStringLiteral("LOW_SNR_DB"), context);
+  options_.pureRegions = parameterAsDouble(parameters, QStringLiteral("PURE_REGIONS"), context);
+  options_.pureRegionSize = parameterAsInt(parameters, QStringLiteral("PURE_REGION_SIZE"), context);
   bands_ = options_.bands;
   if (!library.isEmpty()) {
     const dequnmix::EndmemberTable table = readEndmembers(library, QStringLiteral("LIBRARY"));

@@ -36,6 +36,10 @@ std::string refinementPhrase(const DeqTrainResult& r) {
     case EndmemberRefinement::MinimumVolume:
       phrase = ", refined to the minimum-volume simplex";
       break;
+    case EndmemberRefinement::PureClusters:
+      phrase = ", " + std::to_string(r.centredVertices) +
+               " of them moved to the centre of their cluster of pure pixels";
+      break;
     case EndmemberRefinement::None:
     case EndmemberRefinement::Automatic:
       break;

@@ -130,6 +130,14 @@ std::vector<SuiteScene> suite(const Args& a) {
   o.noiseSpreadDb = 10;
   o.lowSnrBands = 3;
   add("usgs-p5-25db-nopure-alleffects", o, true);
+  o = base(4, 25, true, 112);
+  o.pureRegions = 0.2;
+  o.illumination = 0.3;
+  add("usgs-p4-25db-regions-illum", o, true);
+  o = base(5, 20, true, 113);
+  o.pureRegions = 0.15;
+  o.variability = 0.3;
+  add("rand-p5-20db-regions-var", o, false);
   return s;
 }
 
@@ -169,6 +177,28 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o.illumination = 0.2;
   o.smoothness = 2;
   add("rand-p8-30db-pure-illum0.2", o, false);
+  o = base(6, 30, true, 209);
+  o.pureRegions = 0.3;
+  o.variability = 0.5;
+  add("usgs-p6-30db-regions0.3-var0.5", o, true);
+  o = base(3, 15, true, 210);
+  o.pureRegions = 0.1;
+  o.pureRegionSize = 4;
+  add("rand-p3-15db-regions0.1", o, false);
+  o = base(5, 25, true, 211);
+  o.pureRegions = 0.2;
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.3;
+  o.illumination = 0.2;
+  add("usgs-p5-25db-regions-bilinear-illum", o, true);
+  o = base(4, 40, true, 212);
+  o.pureRegions = 0.2;
+  o.variability = 0.2;
+  add("usgs-p4-40db-regions-var0.2", o, true);
+  o = base(3, 35, true, 213);
+  o.pureRegions = 0.3;
+  o.illumination = 0.3;
+  add("rand-p3-35db-regions0.3-illum", o, false);
   return s;
 }
 
@@ -384,7 +414,7 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
 // of the automatic choice, with the signals that choose (refinement.h).
 struct StageRow {
   double none = 0, minVolume = 0, meanShift = 0, automatic = 0, excess = 0, outside = 0,
-         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0;
+         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0, centred = 0;
 };
 
 StageRow endmemberStage(const Scene& s, uint64_t seed) {
@@ -416,6 +446,7 @@ StageRow endmemberStage(const Scene& s, uint64_t seed) {
   r.meanShift = msad(refined(EndmemberRefinement::AngularMeanShift).endmembers);
   r.automatic = msad(automatic.endmembers);
   r.minVolumeChosen = automatic.refinement == EndmemberRefinement::MinimumVolume;
+  r.centred = automatic.centredVertices;
   r.excess = affineModelExcess(data.validPixels, s.P);
   r.outside = outsideMass(vcaE, data.validPixels);
   r.volumeRatio = simplexVolume(minVolE) / simplexVolume(vcaE);
@@ -427,18 +458,19 @@ StageRow endmemberStage(const Scene& s, uint64_t seed) {
 void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
   std::printf(
       "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto chose "
-      "min_volume | excess | outside mass | volume ratio | least norm ratio | brightness gain "
-      "|\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "min_volume | vertices centred | excess | outside mass | volume ratio | least norm ratio | "
+      "brightness gain |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
-    std::printf("| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3g | %.4f | %.3f | %.3f | %.3g |\n",
-                name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.minVolumeChosen,
-                r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
+    std::printf(
+        "| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.2f | %.3g | %.4f | %.3f | %.3f | %.3g |\n",
+        name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.minVolumeChosen, r.centred,
+        r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
     for (double StageRow::*f :
          {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic})
       mean.*f += r.*f / double(rows.size());
   }
-  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | |\n", mean.none,
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | | |\n", mean.none,
               mean.minVolume, mean.meanShift, mean.automatic);
 }
 
@@ -450,17 +482,18 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
     StageRow mean;
     for (int seed : a.seeds) {
       const StageRow r = endmemberStage(s, uint64_t(seed));
-      std::fprintf(stderr,
-                   "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
-                   "%s) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
-                   "brightness gain %.3g\n",
-                   spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
-                   r.minVolumeChosen ? "chosen" : "not chosen", r.excess, r.outside, r.volumeRatio,
-                   r.normRatio, r.brightnessGain);
+      std::fprintf(
+          stderr,
+          "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
+          "%s, %d centred) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
+          "brightness gain %.3g\n",
+          spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
+          r.minVolumeChosen ? "chosen" : "not chosen", int(r.centred), r.excess, r.outside,
+          r.volumeRatio, r.normRatio, r.brightnessGain);
       for (double StageRow::*f :
            {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic,
             &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio, &StageRow::normRatio,
-            &StageRow::minVolumeChosen, &StageRow::brightnessGain})
+            &StageRow::minVolumeChosen, &StageRow::brightnessGain, &StageRow::centred})
         mean.*f += r.*f / double(a.seeds.size());
     }
     rows.emplace_back(spec.name, mean);
@@ -474,7 +507,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--scenes", a.scenes, "LIST", "scene names or 0-based indices, comma-separated",
               "all");
   args.option("--epochs", a.epochs, "N", "training epochs", "the training default");
-  args.option("--refine", a.refine, "R", "endmember refinement: none|mean_shift|min_volume|auto",
+  args.option("--refine", a.refine, "R",
+              "endmember refinement: none|mean_shift|min_volume|auto|pure_clusters",
               "the training default");
   args.flag("--train-e", a.trainE, "learn the endmembers with the network");
   args.option("--fwd-iters", a.forwardIterations, "N", "training forward iteration cap",

@@ -46,7 +46,8 @@ struct Names<EndmemberRefinement> {
         {EndmemberRefinement::None, "none"},
         {EndmemberRefinement::AngularMeanShift, "mean_shift"},
         {EndmemberRefinement::MinimumVolume, "min_volume"},
-        {EndmemberRefinement::Automatic, "auto"}};
+        {EndmemberRefinement::Automatic, "auto"},
+        {EndmemberRefinement::PureClusters, "pure_clusters"}};
     return t;
   }
 };
@@ -274,11 +275,15 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("refinement_radius", &O::refinementRadius),
       integerField("refinement_iterations", &O::refinementIterations),
       integerField("refinement_min_pixels", &O::refinementMinPixels),
+      realField("pure_cluster_radius_fraction", &O::pureClusterRadiusFraction),
+      realField("pure_cluster_min_density", &O::pureClusterMinDensity),
+      realField("pure_cluster_density_gain", &O::pureClusterDensityGain),
       realField("automatic_brightness_gain", &O::automaticBrightnessGain),
       realField("automatic_excess_threshold", &O::automaticExcessThreshold),
       realField("automatic_volume_ratio_min", &O::automaticVolumeRatioMin),
       realField("automatic_volume_ratio_max", &O::automaticVolumeRatioMax),
       realField("automatic_norm_ratio_min", &O::automaticNormRatioMin),
+      realField("automatic_min_volume_brightness_gain", &O::automaticMinVolumeBrightnessGain),
       realField("min_volume_outside_fraction", &O::minVolumeOutsideFraction),
       integerField("min_volume_iterations", &O::minVolumeIterations),
       realField("min_volume_noise_margin", &O::minVolumeNoiseMargin),

@@ -197,6 +197,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;
   result.volumeRatio = init.volumeRatio;
+  result.centredVertices = init.centredVertices;
   result.brightnessGain = init.brightnessGain;
   result.worldSize = group ? group->size() : 1;
   if (!stream) {

@@ -3,6 +3,7 @@
 
 #include <torch/nn/functional/pooling.h>
 
+#include <algorithm>
 #include <optional>
 #include <sstream>
 
@@ -107,7 +108,7 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   std::optional<double> gain;
   if (accept) {
     gain = brightnessFitGain(candidate, scene.validPixels);
-    accept = *gain <= o.automaticBrightnessGain;
+    accept = *gain <= o.automaticMinVolumeBrightnessGain;
   }
   out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
   if (accept) out.endmembers = candidate;
@@ -120,6 +121,22 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   return accept ? gain : std::nullopt;
 }
 
+// Moves the vertices that are outliers of dense pure clusters to the clusters' centres;
+// with the automatic refinement the refinement applied stays None where none moved.
+void centreOnClusters(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
+                      ProgressSink* progress) {
+  const PureClusterOptions c{o.pureClusterRadiusFraction, o.refinementIterations,
+                             o.refinementMinPixels, o.pureClusterMinDensity,
+                             o.pureClusterDensityGain};
+  std::vector<bool> moved;
+  out.endmembers = centreOnPureClusters(out.endmembers, scene.validPixels, c, &moved);
+  out.centredVertices = int(std::count(moved.begin(), moved.end(), true));
+  if (out.centredVertices > 0) out.refinement = EndmemberRefinement::PureClusters;
+  if (progress)
+    progress->info("Pure-cluster centring moved " + std::to_string(out.centredVertices) + " of " +
+                   std::to_string(moved.size()) + " vertices to the centre of their cluster");
+}
+
 // Returns the brightness gain of the final endmembers where the automatic refinement
 // measured it (its vertices are already non-negative, so the final clamp keeps them).
 std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
@@ -128,6 +145,10 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
   std::optional<double> gain;
   if (o.refinement == EndmemberRefinement::Automatic)
     gain = chooseRefinement(scene, o, out, progress);
+  const bool automaticCentring =
+      o.refinement == EndmemberRefinement::Automatic && out.refinement == EndmemberRefinement::None;
+  if (automaticCentring || o.refinement == EndmemberRefinement::PureClusters)
+    centreOnClusters(scene, o, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =

@@ -25,7 +25,8 @@ struct InitialEndmembers {
   EndmemberRefinement refinement = EndmemberRefinement::None;  // applied, never Automatic
   double alpha = 0;                                            // resolved loss weight
   double affineModelExcess = 0;  // what automatic alpha was chosen by (0 otherwise)
-  double volumeRatio = 0;  // automatic refinement: minimum-volume over VCA volume (0 otherwise)
+  double volumeRatio = 0;   // automatic refinement: minimum-volume over VCA volume (0 otherwise)
+  int centredVertices = 0;  // vertices moved by pure-cluster centring
   ScaleInvariance scaleInvariance = ScaleInvariance::Off;  // resolved, never Automatic
   double brightnessGain = 0;  // what automatic scale invariance was chosen by (0 otherwise)
 };

@@ -152,6 +152,49 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   return out.clamp_min(0).to(endmembers.scalar_type());
 }
 
+namespace {
+
+// Fraction of the unit pixels U (L x N) within angle t of the unit direction d.
+double fractionWithin(const torch::Tensor& d, const torch::Tensor& U, double t) {
+  return (d.matmul(U) >= std::cos(t)).to(torch::kFloat64).mean().item<double>();
+}
+
+// Angle from unit column p of D (L x P) to the nearest other column.
+double nearestVertexAngle(const torch::Tensor& D, int p) {
+  torch::Tensor cosines = D.t().matmul(D.select(1, p));
+  cosines[p] = -1;
+  return std::acos(std::clamp(cosines.max().item<double>(), -1.0, 1.0));
+}
+
+}  // namespace
+
+torch::Tensor centreOnPureClusters(const torch::Tensor& endmembers, const torch::Tensor& pixels,
+                                   const PureClusterOptions& o, std::vector<bool>* moved) {
+  torch::NoGradGuard noGrad;
+  using torch::indexing::Slice;
+  const int P = int(endmembers.size(1));
+  if (moved) moved->assign(P, false);
+  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  const torch::Tensor norms = Y.norm(2, 0);
+  const torch::Tensor U = (Y / norms.clamp_min(1e-300)).index({Slice(), norms > 0});
+  const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  const torch::Tensor D = E / E.norm(2, 0, true).clamp_min(1e-300);
+  torch::Tensor out = endmembers.clone();
+  for (int p = 0; p < P && P > 1 && U.size(1) > 0; ++p) {
+    const double radius = o.radiusFraction * nearestVertexAngle(D, p);
+    if (!(radius > 0)) continue;  // two identical vertices
+    const torch::Tensor mode = refineEndmembersMeanShift(E.index({Slice(), Slice(p, p + 1)}), Y,
+                                                         radius, o.iterations, o.minPixels)
+                                   .select(1, 0);
+    const double atMode = fractionWithin(mode / mode.norm(), U, 0.5 * radius);
+    const double atVertex = fractionWithin(D.select(1, p), U, 0.5 * radius);
+    if (atMode < o.minDensity || atMode < o.densityGain * atVertex) continue;
+    out.select(1, p).copy_(mode.to(out.scalar_type()));
+    if (moved) (*moved)[p] = true;
+  }
+  return out;
+}
+
 double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   torch::NoGradGuard noGrad;
   const int64_t L = pixels.size(0);

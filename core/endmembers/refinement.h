@@ -19,6 +19,26 @@ torch::Tensor refineEndmembersMeanShift(const torch::Tensor& endmembers,
                                         const torch::Tensor& pixels, double radius, int iterations,
                                         int minPixels, std::vector<bool>* moved = nullptr);
 
+// Pure-cluster centring: VCA takes the most extreme pixel of each material, which on real
+// scenes with homogeneous regions is an outlier of a dense cluster of pure pixels (Samson's
+// water vertex lies 0.13 rad from the reference, the cluster's centre 0.016). Each vertex
+// moves to the angular mean-shift mode (refineEndmembersMeanShift) within radiusFraction of
+// the angle to its nearest other vertex, but only where that mode is dense (at least
+// minDensity of the pixels within half the radius) and denser than the vertex itself by
+// densityGain: near a single pure pixel the densest place is among mixed pixels further in,
+// and moving there would make the vertex worse. endmembers: L x P; pixels: L x N.
+// (DeqTrainOptions holds the defaults, bench/README.md the measurements behind them.)
+struct PureClusterOptions {
+  double radiusFraction;  // mean-shift radius over the angle to the nearest vertex
+  int iterations;         // mean-shift iterations
+  int minPixels;          // a smaller ball keeps the vertex
+  double minDensity;      // pixels near the mode, as a fraction of the scene
+  double densityGain;     // density at the mode over density at the vertex
+};
+torch::Tensor centreOnPureClusters(const torch::Tensor& endmembers, const torch::Tensor& pixels,
+                                   const PureClusterOptions& options,
+                                   std::vector<bool>* moved = nullptr);
+
 // Minimum-volume simplex (in the spirit of SISAL, Bioucas-Dias 2009): the pixels are
 // projected onto their (P - 1)-dimensional affine principal subspace, and the vertices V
 // (starting from the given endmembers) minimise log|det [V; 1]| + (1 / outsideFraction) *

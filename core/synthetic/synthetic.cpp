@@ -4,9 +4,9 @@
 // standard fixes) through our own uniform and Box-Muller normal transforms (the standard
 // distributions are implementation-defined), so a seed gives the same scene with any
 // compiler and thread count. Independent streams serve the endmembers, the abundance
-// fields, the pure-pixel positions, each band's noise and each effect (library draw,
-// illumination, variability, noise profile, low-SNR bands). So no option but the seed, the
-// size, P, the cap, the smoothness and the pure pixels changes the abundances; only the
+// fields, the pure-pixel and pure-region positions, each band's noise and each effect (library
+// draw, illumination, variability, noise profile, low-SNR bands). So no option but the seed, the
+// size, P, the cap, the smoothness and the pure pixels and regions change the abundances; only the
 // library, the shade, the bands and the minimum angle change the endmembers; and a scene
 // with every effect off is the one this generator made before they existed, bit for bit.
 #include "core/synthetic/synthetic.h"
@@ -42,7 +42,8 @@ enum Stream : uint64_t {
   kIlluminationStream = 6,
   kVariabilityStream = 7,
   kNoiseProfileStream = 8,
-  kLowSnrStream = 9
+  kLowSnrStream = 9,
+  kPureRegionStream = 10
 };
 
 // Endmember variability (SyntheticOptions::variability = 1): standard deviation of the
@@ -346,6 +347,31 @@ void placePurePixels(const SyntheticOptions& o, std::vector<double>& abundance) 
     for (int q = 0; q < P; ++q) abundance[q * N + chosen[e]] = q == e ? 1.0 : 0.0;
 }
 
+// Square pure patches (fields, water bodies): each endmember in turn gets a patch of side
+// pureRegionSize at a seeded random position until its patches have covered pureRegions / P
+// of the pixels; later patches overwrite earlier ones where they overlap.
+void placePureRegions(const SyntheticOptions& o, std::vector<double>& abundance) {
+  const int P = o.endmembers;
+  const int64_t N = static_cast<int64_t>(o.height) * o.width;
+  const int side = std::min({o.pureRegionSize, o.height, o.width});
+  const int64_t perEndmember = static_cast<int64_t>(std::ceil(o.pureRegions * N / P));
+  Rng rng(o.seed, kPureRegionStream);
+  std::vector<int64_t> covered(P, 0);
+  for (bool more = true; more;) {
+    more = false;
+    for (int e = 0; e < P; ++e) {
+      if (covered[e] >= perEndmember) continue;
+      const int top = static_cast<int>(rng.below(uint64_t(o.height - side + 1)));
+      const int left = static_cast<int>(rng.below(uint64_t(o.width - side + 1)));
+      for (int r = top; r < top + side; ++r)
+        for (int c = left; c < left + side; ++c)
+          for (int q = 0; q < P; ++q) abundance[q * N + int64_t(r) * o.width + c] = q == e;
+      covered[e] += int64_t(side) * side;
+      more = more || covered[e] < perEndmember;
+    }
+  }
+}
+
 // Everything the per-pixel mixing needs; an empty vector is an effect that is off.
 struct Mixing {
   int P = 0;
@@ -523,6 +549,8 @@ void validateEffects(const SyntheticOptions& o) {
   requireRange("nonlinearStrength", o.nonlinearStrength, 0, Limits::kMaxNonlinearStrength);
   requireRange("noiseSpreadDb", o.noiseSpreadDb, 0, Limits::kMaxNoiseSpreadDb);
   requireRange("lowSnrDb", o.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb);
+  requireRange("pureRegions", o.pureRegions, 0, Limits::kMaxPureRegions);
+  requireRange("pureRegionSize", o.pureRegionSize, 1, Limits::kMaxPureRegionSize);
   if (o.nonlinearity != NonlinearMixing::None && o.nonlinearity != NonlinearMixing::Bilinear &&
       o.nonlinearity != NonlinearMixing::PostNonlinear) {
     throw InvalidArgument("synthetic scene: nonlinearity must be none, bilinear or ppnmm");
@@ -628,6 +656,7 @@ SyntheticScene generateSyntheticScene(const SyntheticOptions& o) {
 
   std::vector<double> abundance = simplexAbundances(o);
   if (o.purePixels) placePurePixels(o, abundance);
+  if (o.pureRegions > 0) placePureRegions(o, abundance);
   scene.abundances.assign(abundance.begin(), abundance.end());
 
   // Scene Y = E A in double (with the effects asked for), then Gaussian noise with

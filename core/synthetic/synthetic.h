@@ -50,6 +50,8 @@ struct SyntheticLimits {
   static constexpr double kMaxNoiseSpreadDb = 40.0;
   static constexpr double kMinLowSnrDb = -10.0;
   static constexpr double kMaxLowSnrDb = 40.0;
+  static constexpr double kMaxPureRegions = 0.9;
+  static constexpr int kMaxPureRegionSize = 1000;
 };
 
 struct SyntheticOptions {
@@ -99,6 +101,12 @@ struct SyntheticOptions {
   int lowSnrBands = 0;
   // SNR (dB) of each low-SNR band against that band's own signal, [-10, 40], default 5.
   double lowSnrDb = 5.0;
+  // Fraction of the pixels in [0, 0.9] made pure in square patches, about equal for every
+  // endmember, default 0 (off): real scenes hold homogeneous regions (fields, water), whose
+  // pixels the other effects then perturb, where a scene of mixtures has only isolated pure
+  // pixels.
+  double pureRegions = 0.0;
+  int pureRegionSize = 6;  // side of the pure patches (pixels), [1, 1000]
 };
 
 struct SyntheticScene {

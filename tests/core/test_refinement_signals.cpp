@@ -1,6 +1,7 @@
 // The signals the automatic refinement reads (refinement.h), on exact small problems.
 #include <torch/types.h>
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -68,6 +69,62 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
   EXPECT_GT(linear, 0.5);
   EXPECT_LT(linear, 2.0);
   EXPECT_GT(illuminated, 100.0);
+}
+
+// Mean angle between the columns of A and B (L x P), in order.
+double meanColumnAngle(const torch::Tensor& A, const torch::Tensor& B) {
+  const torch::Tensor a = A.to(torch::kDouble), b = B.to(torch::kDouble);
+  const torch::Tensor c = (a * b).sum(0) / (a.norm(2, 0) * b.norm(2, 0));
+  return torch::acos(torch::clamp(c, -1, 1)).mean().item<double>();
+}
+
+PureClusterOptions clusterOptions() { return {0.1, 20, 5, 0.01, 2}; }
+
+// Pure regions with spectral variability: a pure pixel among each material's most deviant
+// tenth (a vertex picker such as VCA takes extreme pixels) is an outlier of its cluster; centring
+// moves it to the cluster's centre, close to the reference.
+TEST(PureClusterCentring, MovesOutlierVerticesToTheirClusterCentre) {
+  SyntheticOptions o;
+  o.width = o.height = 40;
+  o.bands = 60;
+  o.endmembers = 3;
+  o.snrDb = 40;
+  o.minSpectralAngle = 0.4;
+  o.pureRegions = 0.3;
+  o.variability = 0.2;
+  const SyntheticScene s = generateSyntheticScene(o);
+  const auto [Y, E] = pixelsAndEndmembers(s);
+  const torch::Tensor A =
+      torch::from_blob(const_cast<float*>(s.abundances.data()), {3, Y.size(1)}, torch::kFloat);
+  torch::Tensor start = E.clone();
+  for (int p = 0; p < 3; ++p) {
+    const torch::Tensor pure = torch::nonzero(A[p] == 1).reshape({-1});
+    const torch::Tensor Yp = Y.index_select(1, pure);
+    const torch::Tensor cosines =
+        E.select(1, p).matmul(Yp) / (Yp.norm(2, 0) * E.select(1, p).norm());
+    const int64_t tenthMostDeviant = cosines.argsort()[cosines.size(0) / 10].item<int64_t>();
+    start.select(1, p).copy_(Yp.select(1, tenthMostDeviant));
+  }
+  std::vector<bool> moved;
+  const torch::Tensor centred = centreOnPureClusters(start, Y, clusterOptions(), &moved);
+  EXPECT_EQ(std::count(moved.begin(), moved.end(), true), 3);
+  EXPECT_LT(meanColumnAngle(centred, E), 0.3 * meanColumnAngle(start, E));
+}
+
+// One pure pixel per material and mixtures crowding towards it: the densest place near a
+// vertex lies among mixed pixels, so no vertex moves.
+TEST(PureClusterCentring, KeepsVerticesAtIsolatedPurePixels) {
+  SyntheticOptions o;
+  o.width = o.height = 40;
+  o.endmembers = 3;
+  o.snrDb = 35;
+  o.seed = 101;
+  const SyntheticScene s = generateSyntheticScene(o);
+  const auto [Y, E] = pixelsAndEndmembers(s);
+  std::vector<bool> moved;
+  const torch::Tensor kept = centreOnPureClusters(E, Y, clusterOptions(), &moved);
+  EXPECT_EQ(std::count(moved.begin(), moved.end(), true), 0);
+  EXPECT_TRUE(torch::equal(kept, E));
 }
 
 }  // namespace

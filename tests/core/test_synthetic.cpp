@@ -490,6 +490,46 @@ TEST(SyntheticEffects, EveryEffectTogetherIsDeterministic) {
   EXPECT_FALSE(bitwiseEqual(a.scene, generateSyntheticScene(o).scene));
 }
 
+TEST(SyntheticEffects, PureRegionsArePurePatchesOfEveryEndmember) {
+  SyntheticOptions o = small();
+  o.width = o.height = 40;
+  o.purePixels = false;
+  o.snrDb = std::numeric_limits<double>::infinity();
+  o.pureRegions = 0.3;
+  o.pureRegionSize = 5;
+  const SyntheticScene s = generateSyntheticScene(o);
+  const int64_t N = int64_t(o.width) * o.height;
+  const int P = o.endmembers;
+  std::vector<int64_t> pure(P, 0);
+  for (int64_t i = 0; i < N; ++i)
+    for (int e = 0; e < P; ++e) pure[e] += s.abundances[e * N + i] == 1.0f;
+  int64_t total = 0;
+  for (int e = 0; e < P; ++e) {
+    // Each endmember's patches cover about a P-th of the fraction (overlaps shave some off).
+    EXPECT_GT(pure[e], 0.5 * o.pureRegions * N / P) << "endmember " << e;
+    total += pure[e];
+  }
+  EXPECT_LE(total, int64_t(o.pureRegions * N) + P * o.pureRegionSize * o.pureRegionSize);
+  // A pure pixel is the reference spectrum itself (no noise, no effect on).
+  for (int64_t i = 0; i < N; ++i) {
+    for (int e = 0; e < P; ++e) {
+      if (s.abundances[e * N + i] != 1.0f) continue;
+      for (int b = 0; b < s.bands; ++b)
+        ASSERT_NEAR(s.scene[b * N + i], s.endmembers.values[b * P + e], 1e-6);
+    }
+  }
+  // Outside the patches the abundances are those of the scene without them.
+  SyntheticOptions plain = o;
+  plain.pureRegions = 0;
+  const SyntheticScene p = generateSyntheticScene(plain);
+  for (int64_t i = 0; i < N; ++i) {
+    bool inPatch = false;
+    for (int e = 0; e < P; ++e) inPatch = inPatch || s.abundances[e * N + i] == 1.0f;
+    for (int e = 0; e < P && !inPatch; ++e)
+      ASSERT_EQ(s.abundances[e * N + i], p.abundances[e * N + i]);
+  }
+}
+
 TEST(SyntheticEffects, NonlinearMixingNames) {
   for (NonlinearMixing m :
        {NonlinearMixing::None, NonlinearMixing::Bilinear, NonlinearMixing::PostNonlinear})
@@ -516,6 +556,9 @@ TEST(SyntheticEffects, RejectsBadEffectOptions) {
   expectRejected([](SyntheticOptions& o) { o.lowSnrDb = 41; }, {"lowSnrDb", "[-10, 40]"});
   expectRejected([](SyntheticOptions& o) { o.lowSnrBands = 31; }, {"lowSnrBands", "[0, 30]"});
   expectRejected([](SyntheticOptions& o) { o.lowSnrBands = -1; }, {"lowSnrBands"});
+  expectRejected([](SyntheticOptions& o) { o.pureRegions = 0.95; }, {"pureRegions", "[0, 0.9]"});
+  expectRejected([](SyntheticOptions& o) { o.pureRegionSize = 0; },
+                 {"pureRegionSize", "[1, 1000]"});
   const std::string few = writeLibrary("few", 3, 20);
   expectRejected([&](SyntheticOptions& o) { o.libraryPath = few; }, {"3 spectra", "fewer than"});
   const std::string negative = writeLibrary("negative", 6, 20, -0.5f);

@@ -178,6 +178,8 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "NOISE_SPREAD_DB",
                                                                 "LOW_SNR_BANDS",
                                                                 "LOW_SNR_DB",
+                                                                "PURE_REGIONS",
+                                                                "PURE_REGION_SIZE",
                                                                 "OUTPUT",
                                                                 "OUTPUT_ABUNDANCES",
                                                                 "OUTPUT_ENDMEMBERS"}));
@@ -229,7 +231,9 @@ TEST(Provider, DefaultsComeFromTheCoreOptions) {
       {"VARIABILITY", s.variability, 0, Limits::kMaxVariability},
       {"NONLINEAR_STRENGTH", s.nonlinearStrength, 0, Limits::kMaxNonlinearStrength},
       {"NOISE_SPREAD_DB", s.noiseSpreadDb, 0, Limits::kMaxNoiseSpreadDb},
-      {"LOW_SNR_DB", s.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb}};
+      {"LOW_SNR_DB", s.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb},
+      {"PURE_REGIONS", s.pureRegions, 0, Limits::kMaxPureRegions},
+      {"PURE_REGION_SIZE", s.pureRegionSize, 1, Limits::kMaxPureRegionSize}};
   for (const auto& [name, value, lo, hi] : numbers) {
     SCOPED_TRACE(name);
     ASSERT_NE(number(name), nullptr);
