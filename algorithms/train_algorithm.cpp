@@ -131,9 +131,10 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "angle-led on scenes whose brightness varies).\n"
              "- REFINEMENT: refinement of the initial endmembers (default %5: the "
              "minimum-volume simplex where the scene lacks pure pixels, else the VCA or given "
-             "spectra as they are). Angular mean shift can help real scenes with pure regions "
-             "but made the endmembers worse on most test scenes, so compare with none on "
-             "your scene.\n"
+             "spectra, each moved to the centre of its cluster of pure pixels where it is an "
+             "outlier of a dense one and the spectra vary per pixel, as on real scenes with "
+             "homogeneous regions: pure_clusters). Angular mean shift moves every vertex and "
+             "made the endmembers worse on most test scenes.\n"
              "- REFINEMENT_RADIUS: ball radius of the angular mean shift in radians (default "
              "%6; 0 = chosen per endmember from the data).\n\n")
       .arg(d.networkLearningRate)

@@ -199,6 +199,11 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o.pureRegions = 0.3;
   o.illumination = 0.3;
   add("rand-p3-35db-regions0.3-illum", o, false);
+  o = base(3, 30, true, 23);
+  o.maxAbundance = 0.9;
+  o.width = o.height = 64;
+  o.bands = 30;
+  add("rand-p3-30db-cap0.9-30bands-64px", o, false);
   return s;
 }
 

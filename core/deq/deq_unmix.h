@@ -238,23 +238,26 @@ struct DeqTrainOptions {
   double linearMixtureAlpha = 100;       // automatic alpha on linear mixtures
   double variableBrightnessAlpha = 0.2;  // automatic alpha otherwise (the authors' on Samson)
   double minEndmemberValue = 1e-5;       // E clamped to >= this after each step (authors)
-  // Refinement of the initial vertices. Automatic: VCA's vertices unless the minimum-volume
-  // simplex says the scene lacks pure pixels (automaticVolumeRatioMin). Across the 12-scene
-  // suite (bench_suite --endmember-stage) it keeps VCA's vertices where they are right and
-  // gains where none is pure; the angular mean shift, which wins on Samson, lost on most
-  // synthetic scenes and is never chosen automatically (bench/README.md, "Scene suite").
+  // Refinement of the initial vertices. Automatic: the minimum-volume simplex where it says
+  // the scene lacks pure pixels (automaticVolumeRatioMin), else VCA's vertices with
+  // pure-cluster centring (pureClusterRadiusFraction). Across the suite and held-out scenes
+  // (bench_suite --endmember-stage) it never leaves the endmembers worse than VCA's; the
+  // angular mean shift, which moves every vertex, lost on most of them and is never chosen
+  // automatically (bench/README.md, "Scene suite").
   EndmemberRefinement refinement = EndmemberRefinement::Automatic;
   // Ball radius t (radians) of the angular mean shift; <= 0 chooses it per endmember from
   // the data (a fixed radius did not transfer between scenes).
   double refinementRadius = 0;
   int refinementIterations = 20;
   int refinementMinPixels = 5;  // keep the VCA column when its ball holds fewer pixels
-  // Pure-cluster centring (centreOnPureClusters, refinement.h; automatic wherever VCA's
-  // vertices are kept): the mean-shift radius as a fraction of the angle to the nearest other
-  // vertex, and the density at the mode that moves a vertex: at least this fraction of the
-  // pixels within half the radius, and this many times the density at the vertex. On 29
-  // suite and held-out scenes it moved Samson's vertices and those of a held-out scene with
-  // pure regions, and no vertex whose move would have been worse (bench/README.md).
+  // Pure-cluster centring (centreOnPureClusters, refinement.h; automatic where VCA's
+  // vertices are kept and the scene departs from the linear sum-to-one model, i.e. its
+  // affineModelExcess exceeds automaticExcessThreshold): the mean-shift radius as a fraction
+  // of the angle to the nearest other vertex, and the density at the mode that moves a
+  // vertex: at least this fraction of the pixels within half the radius, and this many times
+  // the density at the vertex. On 28 suite and held-out scenes it moved Samson's vertices and
+  // those of a held-out scene with pure regions, and no vertex whose move would have been
+  // worse (bench/README.md, "Pure-cluster centring").
   double pureClusterRadiusFraction = 0.1;
   double pureClusterMinDensity = 0.01;
   double pureClusterDensityGain = 2;

@@ -121,6 +121,18 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   return accept ? gain : std::nullopt;
 }
 
+// In a linear sum-to-one mixture the most extreme pixels are the vertices (up to noise), and
+// a dense cluster beside one is a mixture; where the scene departs from that model (spectra
+// that vary per pixel: illumination, variability, every real scene) an extreme pixel is an
+// outlier of its material's spread, and its cluster's centre is the better vertex.
+bool spectraVaryPerPixel(const EndmemberScene& scene, const DeqTrainOptions& o,
+                         const InitialEndmembers& out) {
+  const double excess = out.affineModelExcess > 0
+                            ? out.affineModelExcess
+                            : affineModelExcess(scene.validPixels, int(out.endmembers.size(1)));
+  return excess > o.automaticExcessThreshold;
+}
+
 // Moves the vertices that are outliers of dense pure clusters to the clusters' centres;
 // with the automatic refinement the refinement applied stays None where none moved.
 void centreOnClusters(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
@@ -145,8 +157,9 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
   std::optional<double> gain;
   if (o.refinement == EndmemberRefinement::Automatic)
     gain = chooseRefinement(scene, o, out, progress);
-  const bool automaticCentring =
-      o.refinement == EndmemberRefinement::Automatic && out.refinement == EndmemberRefinement::None;
+  const bool automaticCentring = o.refinement == EndmemberRefinement::Automatic &&
+                                 out.refinement == EndmemberRefinement::None &&
+                                 spectraVaryPerPixel(scene, o, out);
   if (automaticCentring || o.refinement == EndmemberRefinement::PureClusters)
     centreOnClusters(scene, o, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
