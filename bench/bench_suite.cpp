@@ -47,6 +47,7 @@ struct Args {
   bool coldStart = false;       // candidate: every training forward solve from FCLS
   double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
   double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
+  double clusterRadius = -1;    // candidate pure-cluster radius fraction; < 0: the default
   double alpha = -2;            // candidate loss weight; -1: automatic; < -1: the default
   std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
@@ -328,6 +329,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
+  if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
   if (a.alpha >= -1) o.alpha = a.alpha;
   if (!a.scaleInvariance.empty())
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
@@ -422,7 +424,7 @@ struct StageRow {
          volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0, centred = 0;
 };
 
-StageRow endmemberStage(const Scene& s, uint64_t seed) {
+StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   DeqTrainInput in;
   in.bands = s.bands;
   in.height = s.height;
@@ -433,6 +435,7 @@ StageRow endmemberStage(const Scene& s, uint64_t seed) {
   DeqTrainOptions o;
   o.endmembers = s.P;
   o.seed = seed;
+  if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
   auto refined = [&](EndmemberRefinement r) {
     o.refinement = r;
     return initialEndmembers(scene, o, nullptr);
@@ -486,7 +489,7 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
     const Scene s = load(spec, a);
     StageRow mean;
     for (int seed : a.seeds) {
-      const StageRow r = endmemberStage(s, uint64_t(seed));
+      const StageRow r = endmemberStage(s, uint64_t(seed), a);
       std::fprintf(
           stderr,
           "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
@@ -526,6 +529,9 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--anchor", a.anchorWeight, "W", "anchor weight of the map (0 = the paper's map)",
               "the training default");
   args.option("--alpha", a.alpha, "A", "loss weight of the MSE (-1 = automatic)",
+              "the training default");
+  args.option("--cluster-radius", a.clusterRadius, "F",
+              "pure-cluster centring radius over the angle to the nearest vertex",
               "the training default");
   args.option("--infer-iters", a.inferIterations, "N", "inference iteration cap",
               "the inference default");

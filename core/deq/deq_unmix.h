@@ -85,7 +85,8 @@ enum class EndmemberRefinement {
   AngularMeanShift,  // non-learned angular mean shift of the vertices
   MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
   Automatic,         // MinimumVolume where the scene lacks pure pixels, else PureClusters
-                     // (see DeqTrainOptions::automaticVolumeRatioMin)
+                     // where spectra vary per pixel, else None (see DeqTrainOptions::
+                     // automaticVolumeRatioMin and pureClusterRadiusFraction)
   PureClusters,      // vertices that are outliers of dense pure clusters move to their centre
 };
 

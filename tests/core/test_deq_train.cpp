@@ -544,6 +544,10 @@ TEST(DeqTrainStreamed, ReadsOnlyTileWindowsAndUnmixesLikeInMemoryTiles) {
   // rad off against 0.0061 on all of them.
   EXPECT_LT(a.armse, 1.25 * b.armse + 0.005);
   EXPECT_LT(a.msad, 0.03);
+  // A linear mixture whose capped abundances pile up beside each single pure pixel: the
+  // automatic refinement must not centre a vertex on the pile (bench/README.md,
+  // "Pure-cluster centring").
+  EXPECT_EQ(inMemory.centredVertices, 0);
 
   DeqTrainOptions superpixel = o;
   superpixel.network.spatialProx = "superpixel";

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/deq/deq_unmix.h"
 #include "core/endmembers/refinement.h"
 #include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
@@ -78,7 +79,12 @@ double meanColumnAngle(const torch::Tensor& A, const torch::Tensor& B) {
   return torch::acos(torch::clamp(c, -1, 1)).mean().item<double>();
 }
 
-PureClusterOptions clusterOptions() { return {0.1, 20, 5, 0.01, 2}; }
+// The training defaults (DeqTrainOptions holds them).
+PureClusterOptions clusterOptions() {
+  const DeqTrainOptions d;
+  return {d.pureClusterRadiusFraction, d.refinementIterations, d.refinementMinPixels,
+          d.pureClusterMinDensity, d.pureClusterDensityGain};
+}
 
 // Pure regions with spectral variability: a pure pixel among each material's most deviant
 // tenth (a vertex picker such as VCA takes extreme pixels) is an outlier of its cluster; centring

@@ -8,10 +8,10 @@ plugin, and drives the algorithms like a user would.
 Usage: test_qgis_process.py CASE --qgis-process BIN --plugin-path DIR [--samson DIR]
 CASE: cli (enable, list, help, bad input), pipeline (synthesize -> vca -> fcls ->
 evaluate on a noise-free synthetic scene), samson (the same pipeline on the Samson scene,
-and train's endmembers; exit code 77 = skipped when the data is absent), data_parallel (train as two ranks and
-unmix as three on 127.0.0.1, started by hand as a launcher would; then an unmix whose
-rank 1 is killed), package (the zip of
-scripts/package-plugin.sh installed into a throwaway profile as the Plugin Manager does),
+and train's endmembers; exit code 77 = skipped when the data is absent), data_parallel
+(train as two ranks and unmix as three on 127.0.0.1, started by hand as a launcher would;
+then an unmix whose rank 1 is killed), package (the zip of scripts/package-plugin.sh
+installed into a throwaway profile as the Plugin Manager does),
 reports (the train, unmix and evaluate reports rendered in headless Chromium).
 """
 

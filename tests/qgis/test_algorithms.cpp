@@ -372,6 +372,29 @@ TEST_F(AlgorithmTest, SynthesizeWithLibraryIlluminationVariabilityAndNonlinearMi
   EXPECT_GT(diff, 0.05);
 }
 
+// PURE_REGIONS reaches the core: about that fraction of the pixels is exactly pure.
+TEST_F(AlgorithmTest, SynthesizePureRegions) {
+  const RunResult r = runAlgorithm(QStringLiteral("dequnmix:synthesize"),
+                                   {{"WIDTH", 30},
+                                    {"HEIGHT", 20},
+                                    {"BANDS", 12},
+                                    {"ENDMEMBERS", 3},
+                                    {"PURE_PIXELS", false},
+                                    {"PURE_REGIONS", 0.3},
+                                    {"PURE_REGION_SIZE", 3},
+                                    {"OUTPUT", path("regions.tif")},
+                                    {"OUTPUT_ABUNDANCES", path("regions_abundances.tif")},
+                                    {"OUTPUT_ENDMEMBERS", path("regions.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData a = readRaster(path("regions_abundances.tif"));
+  int pure = 0;
+  for (int row = 0; row < 20; ++row)
+    for (int col = 0; col < 30; ++col)
+      for (int e = 0; e < 3; ++e) pure += a.at(e, row, col) == 1.0f;
+  EXPECT_GT(pure, 0.15 * 600);  // overlapping patches shave some off the 30%
+  EXPECT_LE(pure, 0.3 * 600 + 3 * 9);
+}
+
 TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
   const QString library = writeLibrary(path("library.csv"));
   const QVariantMap destinations = {{"OUTPUT", out("s.tif")},
