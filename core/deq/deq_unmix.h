@@ -258,7 +258,8 @@ struct DeqTrainOptions {
   // vertex: at least this fraction of the pixels within half the radius, and this many times
   // the density at the vertex. On 28 suite and held-out scenes it moved Samson's vertices and
   // those of a held-out scene with pure regions, and no vertex whose move would have been
-  // worse (bench/README.md, "Pure-cluster centring").
+  // worse; its failure class is a scene whose abundances pile up at a cap beside single pure
+  // pixels (three of four such held-out scenes; bench/README.md, "Pure-cluster centring").
   double pureClusterRadiusFraction = 0.1;
   double pureClusterMinDensity = 0.01;
   double pureClusterDensityGain = 2;
