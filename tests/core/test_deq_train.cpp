@@ -315,6 +315,35 @@ TEST(DeqTrain, AutomaticRefinementKeepsVcaWhereBrightnessBendsTheSimplex) {
   EXPECT_LT(score(r.model.initialEndmembers.values, r.abundances, s).msad, 0.01);
 }
 
+// Pure regions under spectral variability (40 dB): the spectra vary per pixel, VCA's extreme
+// pixels are outliers of their materials' clusters, and the automatic refinement centres
+// them, closer to the truth than VCA's vertices.
+TEST(DeqTrain, AutomaticRefinementCentresVerticesOnPureRegions) {
+  SyntheticOptions so;
+  so.width = so.height = 40;
+  so.bands = 60;
+  so.endmembers = 3;
+  so.snrDb = 40;
+  so.minSpectralAngle = 0.4;
+  so.pureRegions = 0.3;
+  so.variability = 0.2;
+  so.seed = 7;
+  const SyntheticScene s = generateSyntheticScene(so);
+  DeqTrainOptions o;
+  o.endmembers = 3;
+  o.seed = 1;
+  o.epochs = 1;
+  o.threads = 2;
+  const DeqTrainResult centred = trainDeqUnmix(test::trainInputOf(s), o);
+  EXPECT_EQ(centred.refinement, EndmemberRefinement::PureClusters);
+  EXPECT_GT(centred.centredVertices, 0);
+  o.refinement = EndmemberRefinement::None;
+  const DeqTrainResult vca = trainDeqUnmix(test::trainInputOf(s), o);
+  // Measured (scene seeds 7, 8, 9): mSAD 0.0356 -> 0.0105, 0.0393 -> 0.0089, 0.0278 -> 0.0108.
+  EXPECT_LT(score(centred.model.initialEndmembers.values, centred.abundances, s).msad,
+            0.7 * score(vca.model.initialEndmembers.values, vca.abundances, s).msad);
+}
+
 TEST(DeqTrain, SuperpixelProxTrainsAndReloadsIdentically) {
   const SyntheticScene s = highlyMixedScene();
   DeqTrainOptions o = highlyMixedOptions();
