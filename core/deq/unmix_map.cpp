@@ -11,8 +11,17 @@ torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Ten
   return endmembers.matmul(flat).reshape({s[0], endmembers.size(0), s[2], s[3]});
 }
 
+namespace {
+
+// s = <x, y> / ||x||^2 from those two products, bounded to [0.1, 10].
+torch::Tensor scaleFromProducts(const torch::Tensor& xy, const torch::Tensor& xx) {
+  return (xy / xx.clamp_min(1e-12)).clamp(0.1, 10);
+}
+
+}  // namespace
+
 torch::Tensor brightnessScale(const torch::Tensor& x, const torch::Tensor& y) {
-  return ((x * y).sum(1, true) / x.pow(2).sum(1, true).clamp_min(1e-12)).clamp(0.1, 10);
+  return scaleFromProducts((x * y).sum(1, true), x.pow(2).sum(1, true));
 }
 
 DeqUnmixMap::DeqUnmixMap(const DeqNetwork& network, torch::Tensor endmembers, torch::Tensor scene,
@@ -77,10 +86,9 @@ torch::Tensor DeqUnmixMap::projectedDirection(const torch::Tensor& abundances) c
   const torch::Tensor gramA = reconstructScene(gram_, abundances);   // E^T E a
   torch::Tensor sceneTerm = correlation_, inputScene = inputScene_;  // E^T y, W_R y
   if (network_->options.scaleInvariant()) {
-    // s = <E a, y> / ||E a||^2, as brightnessScale, from a . E^T y and a . E^T E a.
-    const torch::Tensor s = ((abundances * correlation_).sum(1, true) /
-                             (abundances * gramA).sum(1, true).clamp_min(1e-12))
-                                .clamp(0.1, 10);
+    // brightnessScale's s, with <E a, y> = a . E^T y and ||E a||^2 = a . E^T E a.
+    const torch::Tensor s = scaleFromProducts((abundances * correlation_).sum(1, true),
+                                              (abundances * gramA).sum(1, true));
     sceneTerm = correlation_ / s;
     inputScene = inputScene / s;
   }

@@ -319,16 +319,7 @@ TEST(DeqTrain, AutomaticRefinementKeepsVcaWhereBrightnessBendsTheSimplex) {
 // pixels are outliers of their materials' clusters, and the automatic refinement centres
 // them, closer to the truth than VCA's vertices.
 TEST(DeqTrain, AutomaticRefinementCentresVerticesOnPureRegions) {
-  SyntheticOptions so;
-  so.width = so.height = 40;
-  so.bands = 60;
-  so.endmembers = 3;
-  so.snrDb = 40;
-  so.minSpectralAngle = 0.4;
-  so.pureRegions = 0.3;
-  so.variability = 0.2;
-  so.seed = 7;
-  const SyntheticScene s = generateSyntheticScene(so);
+  const SyntheticScene s = generateSyntheticScene(test::pureRegionsUnderVariability(7));
   DeqTrainOptions o;
   o.endmembers = 3;
   o.seed = 1;

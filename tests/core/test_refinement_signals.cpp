@@ -90,15 +90,7 @@ PureClusterOptions clusterOptions() {
 // tenth (a vertex picker such as VCA takes extreme pixels) is an outlier of its cluster; centring
 // moves it to the cluster's centre, close to the reference.
 TEST(PureClusterCentring, MovesOutlierVerticesToTheirClusterCentre) {
-  SyntheticOptions o;
-  o.width = o.height = 40;
-  o.bands = 60;
-  o.endmembers = 3;
-  o.snrDb = 40;
-  o.minSpectralAngle = 0.4;
-  o.pureRegions = 0.3;
-  o.variability = 0.2;
-  const SyntheticScene s = generateSyntheticScene(o);
+  const SyntheticScene s = generateSyntheticScene(test::pureRegionsUnderVariability(42));
   const auto [Y, E] = pixelsAndEndmembers(s);
   const torch::Tensor A =
       torch::from_blob(const_cast<float*>(s.abundances.data()), {3, Y.size(1)}, torch::kFloat);

@@ -114,4 +114,20 @@ inline DeqTrainInput trainInputOf(const SyntheticScene& s) {
   return in;
 }
 
+// Pure regions (30% of the pixels) under spectral variability 0.2 at 40 dB, three random
+// spectra at least 0.4 rad apart, 40 x 40 x 60: each material's extreme pure pixels are
+// outliers of a dense cluster (the case pure-cluster centring is for).
+inline SyntheticOptions pureRegionsUnderVariability(uint64_t seed) {
+  SyntheticOptions o;
+  o.width = o.height = 40;
+  o.bands = 60;
+  o.endmembers = 3;
+  o.snrDb = 40;
+  o.minSpectralAngle = 0.4;
+  o.pureRegions = 0.3;
+  o.variability = 0.2;
+  o.seed = seed;
+  return o;
+}
+
 }  // namespace dequnmix::test
