@@ -88,6 +88,7 @@ struct Problem {
   double multiplierTol;  // multipliers above -multiplierTol count as >= 0
   bool sumToOne;         // the equality 1^T a = 1 (else nu = 0)
   bool nonNegative;      // the bounds a >= 0 (else one solve on every index)
+  bool wellConditioned;  // G's condition below ~1e8: the all-free solution is well determined
 
   double g(int i, int j) const { return gram[static_cast<size_t>(i) * p + j]; }
 };
@@ -243,21 +244,33 @@ void activeSetIterations(const Problem& pr, Workspace& w) {
   }
 }
 
-// Abundances of one pixel into out (p values): NaN for a pixel with a non-finite value.
-// Returns false when a finite pixel got no finite solution.
-bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
-  if (!correlateWithEndmembers(pr, y, w.b)) {
-    std::fill(out, out + pr.p, std::numeric_limits<float>::quiet_NaN());
-    return true;
-  }
+// Most pixels of a mixed scene have every abundance positive: then the solution with every
+// index free is the optimum (the QP is strictly convex), one solve instead of the active
+// set's walk from a vertex. True with it in w.a; false where an index would be <= 0. Only
+// for a well-conditioned G: near-collinear endmembers leave the optimum nearly flat, and
+// the walk's end and this solution then differ by far more than rounding.
+bool interiorOptimum(const Problem& pr, Workspace& w) {
+  std::fill(w.isFree.begin(), w.isFree.end(), 1);
+  const int k = collectFreeSet(w, pr.p);
+  solveOnFreeSet(pr, w, k);
+  if (!insideOrthant(w, k)) return false;
+  for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
+  return true;
+}
+
+// Abundances of the pixel whose b = E^T y is in w.b into out[i * stride] (i < p). Returns
+// false when it got no finite solution.
+bool solvePixel(const Problem& pr, Workspace& w, float* out, int64_t stride) {
   if (!pr.nonNegative) {  // SCLS, UCLS: one solve on every index
     std::fill(w.isFree.begin(), w.isFree.end(), 1);
     const int k = collectFreeSet(w, pr.p);
     solveOnFreeSet(pr, w, k);
     for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
   } else if (pr.sumToOne) {
-    startAtBestVertex(pr, w);
-    activeSetIterations(pr, w);
+    if (!(pr.wellConditioned && interiorOptimum(pr, w))) {
+      startAtBestVertex(pr, w);
+      activeSetIterations(pr, w);
+    }
   } else {  // NNLS: from a = 0, every index held at its bound
     std::fill(w.a.begin(), w.a.end(), 0.0);
     std::fill(w.isFree.begin(), w.isFree.end(), 0);
@@ -267,8 +280,34 @@ bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
   double sum = 0;
   for (int i = 0; i < pr.p; ++i) sum += w.a[i];
   const bool full = pr.sumToOne && pr.nonNegative;
-  for (int i = 0; i < pr.p; ++i) out[i] = static_cast<float>(full ? w.a[i] / sum : w.a[i]);
+  for (int i = 0; i < pr.p; ++i) out[i * stride] = static_cast<float>(full ? w.a[i] / sum : w.a[i]);
   return std::isfinite(sum) && (!full || sum > 0);
+}
+
+// Abundances of one pixel into out (p values): NaN for a pixel with a non-finite value.
+// Returns false when a finite pixel got no finite solution.
+bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
+  if (!correlateWithEndmembers(pr, y, w.b)) {
+    std::fill(out, out + pr.p, std::numeric_limits<float>::quiet_NaN());
+    return true;
+  }
+  return solvePixel(pr, w, out, 1);
+}
+
+// b = E^T y (p x count, in b) for `count` pixels of band-major data with row stride n,
+// summed over the bands in the order correlateWithEndmembers sums them (same rounding),
+// but vectorised over pixels. A non-finite value leaves its pixel's b non-finite.
+void correlateBlock(const Problem& pr, const float* y, int64_t n, int count,
+                    std::vector<double>& b) {
+  std::fill(b.begin(), b.end(), 0.0);
+  for (int band = 0; band < pr.bands; ++band) {
+    const float* row = y + band * n;
+    for (int i = 0; i < pr.p; ++i) {
+      const double e = pr.endmembers[static_cast<size_t>(band) * pr.p + i];
+      double* bi = &b[static_cast<size_t>(i) * count];
+      for (int j = 0; j < count; ++j) bi[j] += e * row[j];
+    }
+  }
 }
 
 void checkSolverArguments(const std::vector<float>& endmembers, int bands, int count,
@@ -323,6 +362,54 @@ std::vector<double> ridgedGram(const std::vector<double>& e, int bands, int coun
   return gram;
 }
 
+// The smallest squared pivot of G's Cholesky factorisation over G's mean diagonal (about
+// one over G's condition number).
+double relativeSmallestPivot(const std::vector<double>& gram, int p, double meanDiagonal) {
+  std::vector<double> l(static_cast<size_t>(p) * p, 0.0);
+  double smallest = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < p; ++r) {
+    for (int c = 0; c <= r; ++c) {
+      double s = gram[static_cast<size_t>(r) * p + c];
+      for (int t = 0; t < c; ++t) s -= l[r * p + t] * l[c * p + t];
+      if (r != c) {
+        l[r * p + c] = s / l[c * p + c];
+        continue;
+      }
+      smallest = std::min(smallest, s);
+      if (!(s > 0)) return 0;
+      l[r * p + r] = std::sqrt(s);
+    }
+  }
+  return smallest / meanDiagonal;
+}
+
+// The quadratic program of every pixel, with tolerances relative to the scale of G.
+Problem makeProblem(const std::vector<double>& endmembers, const std::vector<double>& gram,
+                    int bands, int p, const FclsOptions& o) {
+  double trace = 0;
+  for (int i = 0; i < p; ++i) trace += gram[static_cast<size_t>(i) * p + i];
+  return Problem{endmembers,
+                 gram,
+                 bands,
+                 p,
+                 o.maxIterations,
+                 /*pivotFloor=*/1e-14 * trace / p,
+                 /*multiplierTol=*/1e-12 * trace / p,
+                 /*sumToOne=*/o.constraints == AbundanceConstraints::Full ||
+                     o.constraints == AbundanceConstraints::SumToOne,
+                 /*nonNegative=*/o.constraints == AbundanceConstraints::Full ||
+                     o.constraints == AbundanceConstraints::NonNegative,
+                 /*wellConditioned=*/relativeSmallestPivot(gram, p, trace / p) > 1e-8};
+}
+
+// A finite pixel never gets NaN silently (the caller would count it as unmixed).
+void throwIfFailed(int64_t failed) {
+  if (failed >= 0)
+    throw InvalidArgument("FCLS found no finite solution for pixel " + std::to_string(failed + 1) +
+                          ": its values are too far from the endmembers' scale; rescale the "
+                          "raster or the endmembers to the same units");
+}
+
 }  // namespace
 
 const std::vector<std::string>& abundanceMethodNames() {
@@ -348,31 +435,40 @@ FclsSolver::FclsSolver(const std::vector<float>& endmembers, int bands, int coun
 
 void FclsSolver::unmix(const float* pixels, int64_t n, float* abundances) const {
   if (n <= 0) return;
-  const int p = count_;
-  double trace = 0;
-  for (int i = 0; i < p; ++i) trace += gram_[static_cast<size_t>(i) * p + i];
-  const Problem pr{endmembers_,
-                   gram_,
-                   bands_,
-                   p,
-                   options_.maxIterations,
-                   /*pivotFloor=*/1e-14 * trace / p,
-                   /*multiplierTol=*/1e-12 * trace / p,
-                   /*sumToOne=*/options_.constraints == AbundanceConstraints::Full ||
-                       options_.constraints == AbundanceConstraints::SumToOne,
-                   /*nonNegative=*/options_.constraints == AbundanceConstraints::Full ||
-                       options_.constraints == AbundanceConstraints::NonNegative};
+  const Problem pr = makeProblem(endmembers_, gram_, bands_, count_, options_);
   std::atomic<int64_t> failed{-1};
   at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
-    Workspace w(p);
+    Workspace w(pr.p);
     for (int64_t px = begin; px < end; ++px)
-      if (!unmixPixel(pr, pixels + px * bands_, w, abundances + px * p)) failed = px;
+      if (!unmixPixel(pr, pixels + px * bands_, w, abundances + px * pr.p)) failed = px;
   });
-  // A finite pixel never gets NaN silently (the caller would count it as unmixed).
-  if (failed >= 0)
-    throw InvalidArgument("FCLS found no finite solution for pixel " + std::to_string(failed + 1) +
-                          ": its values are too far from the endmembers' scale; rescale the "
-                          "raster or the endmembers to the same units");
+  throwIfFailed(failed);
+}
+
+void FclsSolver::unmixBandMajor(const float* pixels, int64_t n, float* abundances) const {
+  if (n <= 0) return;
+  const Problem pr = makeProblem(endmembers_, gram_, bands_, count_, options_);
+  constexpr int kBlock = 256;  // pixels whose b (p x kBlock doubles) stays in cache
+  std::atomic<int64_t> failed{-1};
+  at::parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t first, int64_t last) {
+    Workspace w(pr.p);
+    std::vector<double> b(static_cast<size_t>(pr.p) * kBlock);
+    for (int64_t block = first; block < last; ++block) {
+      const int64_t begin = block * kBlock;
+      const int count = static_cast<int>(std::min<int64_t>(kBlock, n - begin));
+      correlateBlock(pr, pixels + begin, n, count, b);
+      for (int j = 0; j < count; ++j) {
+        for (int i = 0; i < pr.p; ++i) w.b[i] = b[static_cast<size_t>(i) * count + j];
+        float* out = abundances + begin + j;
+        if (!std::isfinite(w.b[0])) {
+          for (int i = 0; i < pr.p; ++i) out[i * n] = std::numeric_limits<float>::quiet_NaN();
+        } else if (!solvePixel(pr, w, out, n)) {
+          failed = begin + j;
+        }
+      }
+    }
+  });
+  throwIfFailed(failed);
 }
 
 torch::Tensor fclsAbundances(const torch::Tensor& endmembers, const torch::Tensor& pixels,
@@ -389,12 +485,11 @@ torch::Tensor fclsAbundances(const torch::Tensor& endmembers, const torch::Tenso
   const torch::Tensor e = endmembers.detach().to(torch::kCPU, torch::kFloat).contiguous();
   std::vector<float> values(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
   FclsSolver solver(values, bands, count, options);
-  // Pixel-major copy: each pixel's spectrum contiguous.
-  const torch::Tensor y = pixels.detach().to(torch::kCPU, torch::kFloat).t().contiguous();
-  const int64_t n = y.size(0);
-  torch::Tensor a = torch::empty({n, count}, torch::kFloat);
-  solver.unmix(y.data_ptr<float>(), n, a.data_ptr<float>());
-  return a.t().contiguous().to(pixels.device());
+  const torch::Tensor y = pixels.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const int64_t n = y.size(1);
+  torch::Tensor a = torch::empty({count, n}, torch::kFloat);
+  solver.unmixBandMajor(y.data_ptr<float>(), n, a.data_ptr<float>());
+  return a.to(pixels.device());
 }
 
 }  // namespace dequnmix

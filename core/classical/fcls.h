@@ -45,6 +45,9 @@ class FclsSolver {
   // depend on the thread count. A pixel with a non-finite value gets NaN abundances; a
   // finite pixel without a finite solution throws InvalidArgument (never a silent NaN).
   void unmix(const float* pixels, int64_t n, float* abundances) const;
+  // The same for band-major pixels (bands x n, each band's row contiguous) into band-major
+  // abundances (endmembers x n): no transposes of a tile; the same values as unmix.
+  void unmixBandMajor(const float* pixels, int64_t n, float* abundances) const;
 
  private:
   int bands_;

@@ -192,10 +192,31 @@ torch::Tensor DeqNetwork::learned(const torch::Tensor& residual, const torch::Te
   return afterInputLayer(torch::conv2d(in, weights[0], biases[0]));
 }
 
+namespace {
+
+// replication_pad2d(x, 1) as copies into the interior and border of a new buffer: not
+// differentiable, and twice as fast (replication_pad2d took 2-3 ms on 32 x 288 x 288, the
+// copies 0.3; tanh_out into the strided interior took as long as both).
+torch::Tensor replicationPadded(const torch::Tensor& x) {
+  using torch::indexing::Slice;
+  const int64_t h = x.size(2), w = x.size(3);
+  torch::Tensor out = torch::empty({x.size(0), x.size(1), h + 2, w + 2}, x.options());
+  out.index({Slice(), Slice(), Slice(1, h + 1), Slice(1, w + 1)}).copy_(x);
+  out.select(2, 0).narrow(2, 1, w).copy_(out.select(2, 1).narrow(2, 1, w));
+  out.select(2, h + 1).narrow(2, 1, w).copy_(out.select(2, h).narrow(2, 1, w));
+  out.select(3, 0).copy_(out.select(3, 1));
+  out.select(3, w + 1).copy_(out.select(3, w));
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor DeqNetwork::afterInputLayer(const torch::Tensor& preactivation) const {
+  const bool recorded = torch::GradMode::is_enabled();
   torch::Tensor h = torch::tanh(preactivation);
   for (size_t i = 1; i < weights.size(); ++i) {
-    torch::Tensor padded = torch::replication_pad2d(h, {1, 1, 1, 1});
+    torch::Tensor padded =
+        recorded ? torch::replication_pad2d(h, {1, 1, 1, 1}) : replicationPadded(h);
     h = torch::conv2d(padded, weights[i], biases[i]);
     if (i + 1 < weights.size()) h = torch::tanh(h);
   }

@@ -24,8 +24,11 @@ EndmemberTable tensorTable(const torch::Tensor& E, const std::vector<std::string
 
 std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, double scale,
                                                      const torch::Tensor& fill) {
-  torch::Tensor valid = torch::isfinite(raw).all(0, true);  // 1 x h x w
-  torch::Tensor y = torch::where(valid, raw * scale, fill.reshape({-1, 1, 1}));
+  torch::Tensor y = raw * scale;
+  // A non-finite band makes the band sum non-finite: one reduction instead of a test per
+  // value (a finite sum could only overflow for values beyond 1e36, which are no data).
+  torch::Tensor valid = torch::isfinite(y.sum(0, true));  // 1 x h x w
+  if (!valid.all().item<bool>()) y = torch::where(valid, y, fill.reshape({-1, 1, 1}));
   return {y.unsqueeze(0), valid.unsqueeze(0).to(torch::kFloat32)};
 }
 

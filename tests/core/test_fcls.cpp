@@ -247,15 +247,20 @@ TEST(Fcls, RejectsBadEndmembers) {
 
 TEST(Fcls, TensorEntryMatchesSolver) {
   test::Fixtures fx(17);
-  const Problem pr = randomProblem(fx, 30, 0.05, true);
-  std::vector<float> a(static_cast<size_t>(30) * pr.p);
-  FclsSolver(pr.e, pr.l, pr.p).unmix(pr.y.data(), 30, a.data());
+  const int n = 600;  // the tensor entry works in blocks of 256 pixels: two full, one partial
+  Problem pr = randomProblem(fx, n, 0.05, true);
+  pr.y[static_cast<size_t>(300) * pr.l + 1] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> a(static_cast<size_t>(n) * pr.p);
+  FclsSolver(pr.e, pr.l, pr.p).unmix(pr.y.data(), n, a.data());
   const torch::Tensor e = torch::tensor(pr.e).reshape({pr.l, pr.p}).to(torch::kDouble);
-  const torch::Tensor y = torch::tensor(pr.y).reshape({30, pr.l}).t();  // L x N, non-contiguous
+  const torch::Tensor y = torch::tensor(pr.y).reshape({n, pr.l}).t();  // L x N, non-contiguous
   const torch::Tensor t = fclsAbundances(e, y);
-  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{pr.p, 30}));
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{pr.p, n}));
   EXPECT_EQ(t.scalar_type(), torch::kFloat);
-  EXPECT_TRUE(torch::equal(t, torch::tensor(a).reshape({30, pr.p}).t()));
+  const torch::Tensor expected = torch::tensor(a).reshape({n, pr.p}).t();
+  EXPECT_TRUE(torch::equal(torch::isnan(t), torch::isnan(expected)));
+  EXPECT_EQ(torch::isnan(t).sum().item<int64_t>(), pr.p);
+  EXPECT_TRUE(torch::equal(t.nan_to_num(-1), expected.nan_to_num(-1)));
   EXPECT_THROW(fclsAbundances(e, torch::ones({pr.l + 1, 3})), c10::Error);
 }
 
