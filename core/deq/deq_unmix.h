@@ -531,6 +531,7 @@ struct DeqInferStats {
   int64_t validPixels = 0;
   double meanResidualRmse = 0;  // over valid pixels (data units)
   double seconds = 0;
+  double startSeconds = 0;  // of seconds: scaling the tiles, their FCLS starts, the map's setup
   double pixelsPerSecond = 0;
   // Per tile of the tilesY x tilesX grid (row-major): the solver's iterations and whether
   // it converged (1) or not (0); 0 and 0 for a tile without a solve (all nodata, or another

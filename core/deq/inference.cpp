@@ -63,11 +63,13 @@ struct TileResult {
   torch::Tensor residual;    // rows x cols, CPU, NaN at nodata (undefined unless asked)
   int64_t validPixels = 0;
   double residualSum = 0;
+  double startSeconds = 0;  // before the solve
 };
 
 TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const TileWindow& t,
                      const DeqInferOptions& o, DeqSolveStats& stats, ProgressSink* progress) {
   using torch::indexing::Slice;
+  const auto t0 = Clock::now();
   const int P = int(pm.endmembers.size(1));
   auto [y, mask] = prepareScene(raw, pm.scale, pm.fill);
   const Slice sr(t.row - t.readRow, t.row - t.readRow + t.rows);
@@ -83,6 +85,7 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
     torch::Tensor start = leastSquaresStart(pm.endmembers, y, pm.network.options.scaleInvariant());
     DeqUnmixMap map(pm.network, pm.endmembers, y, start,
                     guide.defined() ? guide.unsqueeze(0) : guide);
+    out.startSeconds = secondsSince(t0);
     FixedPointResult fp = solveFixedPoint(map.asMap(), start, o.solver, progress);
     stats.add(fp.stats);
     A = fp.solution.index({0, Slice(), sr, sc});
@@ -160,6 +163,7 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
       writer.write(t.row, t.col, t.rows, t.cols, r.abundances.data_ptr<float>(),
                    r.residual.defined() ? r.residual.data_ptr<float>() : nullptr);
       residualSum += r.residualSum;
+      stats.startSeconds += r.startSeconds;
       stats.validPixels += r.validPixels;
       ++stats.tiles;
       if (progress)
