@@ -89,6 +89,10 @@ struct Problem {
   bool sumToOne;         // the equality 1^T a = 1 (else nu = 0)
   bool nonNegative;      // the bounds a >= 0 (else one solve on every index)
   bool wellConditioned;  // G's condition below ~1e8: the all-free solution is well determined
+  // With every index free (where wellConditioned): G's Cholesky factor, G^-1 1 and its sum,
+  // the same for every pixel.
+  std::vector<double> allFreeCholesky, allFreeOnes;
+  double allFreeOnesSum = 0;
 
   double g(int i, int j) const { return gram[static_cast<size_t>(i) * p + j]; }
 };
@@ -250,11 +254,16 @@ void activeSetIterations(const Problem& pr, Workspace& w) {
 // for a well-conditioned G: near-collinear endmembers leave the optimum nearly flat, and
 // the walk's end and this solution then differ by far more than rounding.
 bool interiorOptimum(const Problem& pr, Workspace& w) {
-  std::fill(w.isFree.begin(), w.isFree.end(), 1);
-  const int k = collectFreeSet(w, pr.p);
-  solveOnFreeSet(pr, w, k);
-  if (!insideOrthant(w, k)) return false;
-  for (int r = 0; r < k; ++r) w.a[w.freeIdx[r]] = w.z[r];
+  // solveOnFreeSet's arithmetic on every index, with the pixel-independent parts reused.
+  for (int i = 0; i < pr.p; ++i) w.z1[i] = w.b[i];
+  choleskySolve(pr.allFreeCholesky.data(), pr.p, w.z1.data());
+  double s1 = 0;
+  for (int i = 0; i < pr.p; ++i) s1 += w.z1[i];
+  const double nu = (s1 - 1.0) / pr.allFreeOnesSum;
+  for (int i = 0; i < pr.p; ++i) {
+    w.a[i] = pr.p == 1 ? 1.0 : w.z1[i] - nu * pr.allFreeOnes[i];
+    if (w.a[i] <= 0) return false;
+  }
   return true;
 }
 
@@ -298,10 +307,10 @@ bool unmixPixel(const Problem& pr, const float* y, Workspace& w, float* out) {
 // summed over the bands in the order correlateWithEndmembers sums them (same rounding),
 // but vectorised over pixels. A non-finite value leaves its pixel's b non-finite.
 void correlateBlock(const Problem& pr, const float* y, int64_t n, int count,
-                    std::vector<double>& b) {
+                    std::vector<double>& row, std::vector<double>& b) {
   std::fill(b.begin(), b.end(), 0.0);
   for (int band = 0; band < pr.bands; ++band) {
-    const float* row = y + band * n;
+    std::copy_n(y + band * n, count, row.begin());  // to double once, not once per endmember
     for (int i = 0; i < pr.p; ++i) {
       const double e = pr.endmembers[static_cast<size_t>(band) * pr.p + i];
       double* bi = &b[static_cast<size_t>(i) * count];
@@ -388,18 +397,27 @@ Problem makeProblem(const std::vector<double>& endmembers, const std::vector<dou
                     int bands, int p, const FclsOptions& o) {
   double trace = 0;
   for (int i = 0; i < p; ++i) trace += gram[static_cast<size_t>(i) * p + i];
-  return Problem{endmembers,
-                 gram,
-                 bands,
-                 p,
-                 o.maxIterations,
-                 /*pivotFloor=*/1e-14 * trace / p,
-                 /*multiplierTol=*/1e-12 * trace / p,
-                 /*sumToOne=*/o.constraints == AbundanceConstraints::Full ||
-                     o.constraints == AbundanceConstraints::SumToOne,
-                 /*nonNegative=*/o.constraints == AbundanceConstraints::Full ||
-                     o.constraints == AbundanceConstraints::NonNegative,
-                 /*wellConditioned=*/relativeSmallestPivot(gram, p, trace / p) > 1e-8};
+  Problem pr{endmembers,
+             gram,
+             bands,
+             p,
+             o.maxIterations,
+             /*pivotFloor=*/1e-14 * trace / p,
+             /*multiplierTol=*/1e-12 * trace / p,
+             /*sumToOne=*/o.constraints == AbundanceConstraints::Full ||
+                 o.constraints == AbundanceConstraints::SumToOne,
+             /*nonNegative=*/o.constraints == AbundanceConstraints::Full ||
+                 o.constraints == AbundanceConstraints::NonNegative,
+             /*wellConditioned=*/relativeSmallestPivot(gram, p, trace / p) > 1e-8};
+  if (!pr.wellConditioned) return pr;
+  std::vector<int> all(p);
+  for (int i = 0; i < p; ++i) all[i] = i;
+  pr.allFreeCholesky.resize(static_cast<size_t>(p) * p);
+  choleskyOnSubset(gram, p, all.data(), p, pr.pivotFloor, pr.allFreeCholesky.data());
+  pr.allFreeOnes.assign(p, 1.0);
+  choleskySolve(pr.allFreeCholesky.data(), p, pr.allFreeOnes.data());
+  for (double v : pr.allFreeOnes) pr.allFreeOnesSum += v;
+  return pr;
 }
 
 // A finite pixel never gets NaN silently (the caller would count it as unmixed).
@@ -452,11 +470,11 @@ void FclsSolver::unmixBandMajor(const float* pixels, int64_t n, float* abundance
   std::atomic<int64_t> failed{-1};
   at::parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t first, int64_t last) {
     Workspace w(pr.p);
-    std::vector<double> b(static_cast<size_t>(pr.p) * kBlock);
+    std::vector<double> row(kBlock), b(static_cast<size_t>(pr.p) * kBlock);
     for (int64_t block = first; block < last; ++block) {
       const int64_t begin = block * kBlock;
       const int count = static_cast<int>(std::min<int64_t>(kBlock, n - begin));
-      correlateBlock(pr, pixels + begin, n, count, b);
+      correlateBlock(pr, pixels + begin, n, count, row, b);
       for (int j = 0; j < count; ++j) {
         for (int i = 0; i < pr.p; ++i) w.b[i] = b[static_cast<size_t>(i) * count + j];
         float* out = abundances + begin + j;
