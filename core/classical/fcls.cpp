@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "core/classical/fcls.h"
@@ -88,7 +89,8 @@ struct Problem {
   double multiplierTol;  // multipliers above -multiplierTol count as >= 0
   bool sumToOne;         // the equality 1^T a = 1 (else nu = 0)
   bool nonNegative;      // the bounds a >= 0 (else one solve on every index)
-  bool wellConditioned;  // G's condition below ~1e8: the all-free solution is well determined
+  // G's condition below ~1e8: the all-free solution is well determined.
+  bool wellConditioned = false;
   // With every index free (where wellConditioned): G's Cholesky factor, G^-1 1 and its sum,
   // the same for every pixel.
   std::vector<double> allFreeCholesky, allFreeOnes;
@@ -371,27 +373,6 @@ std::vector<double> ridgedGram(const std::vector<double>& e, int bands, int coun
   return gram;
 }
 
-// The smallest squared pivot of G's Cholesky factorisation over G's mean diagonal (about
-// one over G's condition number).
-double relativeSmallestPivot(const std::vector<double>& gram, int p, double meanDiagonal) {
-  std::vector<double> l(static_cast<size_t>(p) * p, 0.0);
-  double smallest = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < p; ++r) {
-    for (int c = 0; c <= r; ++c) {
-      double s = gram[static_cast<size_t>(r) * p + c];
-      for (int t = 0; t < c; ++t) s -= l[r * p + t] * l[c * p + t];
-      if (r != c) {
-        l[r * p + c] = s / l[c * p + c];
-        continue;
-      }
-      smallest = std::min(smallest, s);
-      if (!(s > 0)) return 0;
-      l[r * p + r] = std::sqrt(s);
-    }
-  }
-  return smallest / meanDiagonal;
-}
-
 // The quadratic program of every pixel, with tolerances relative to the scale of G.
 Problem makeProblem(const std::vector<double>& endmembers, const std::vector<double>& gram,
                     int bands, int p, const FclsOptions& o) {
@@ -407,13 +388,16 @@ Problem makeProblem(const std::vector<double>& endmembers, const std::vector<dou
              /*sumToOne=*/o.constraints == AbundanceConstraints::Full ||
                  o.constraints == AbundanceConstraints::SumToOne,
              /*nonNegative=*/o.constraints == AbundanceConstraints::Full ||
-                 o.constraints == AbundanceConstraints::NonNegative,
-             /*wellConditioned=*/relativeSmallestPivot(gram, p, trace / p) > 1e-8};
-  if (!pr.wellConditioned) return pr;
+                 o.constraints == AbundanceConstraints::NonNegative};
   std::vector<int> all(p);
-  for (int i = 0; i < p; ++i) all[i] = i;
+  std::iota(all.begin(), all.end(), 0);
   pr.allFreeCholesky.resize(static_cast<size_t>(p) * p);
   choleskyOnSubset(gram, p, all.data(), p, pr.pivotFloor, pr.allFreeCholesky.data());
+  // The smallest squared pivot over the mean diagonal: about one over G's condition number.
+  double smallestPivot = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < p; ++r)
+    smallestPivot = std::min(smallestPivot, std::pow(pr.allFreeCholesky[r * p + r], 2));
+  pr.wellConditioned = smallestPivot > 1e-8 * trace / p;
   pr.allFreeOnes.assign(p, 1.0);
   choleskySolve(pr.allFreeCholesky.data(), p, pr.allFreeOnes.data());
   for (double v : pr.allFreeOnes) pr.allFreeOnesSum += v;
