@@ -93,7 +93,7 @@ struct Problem {
   bool wellConditioned = false;
   // With every index free (where wellConditioned): G's Cholesky factor, G^-1 1 and its sum,
   // the same for every pixel.
-  std::vector<double> allFreeCholesky, allFreeOnes;
+  std::vector<double> allFreeCholesky{}, allFreeOnes{};
   double allFreeOnesSum = 0;
 
   double g(int i, int j) const { return gram[static_cast<size_t>(i) * p + j]; }
