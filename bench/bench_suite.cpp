@@ -221,6 +221,15 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o.nonlinearity = NonlinearMixing::Bilinear;
   o.nonlinearStrength = 0.5;
   add("rand-p4-40db-cap0.95-bilinear0.5", o, false);
+  // More materials than any suite scene (the suite stops at 8; Cuprite-like scenes have 12).
+  o = base(12, 30, true, 217);
+  o.width = o.height = 64;
+  o.pureRegions = 0.2;
+  o.illumination = 0.2;
+  add("usgs-p12-30db-regions0.2-illum0.2-64px", o, true);
+  o = base(10, 25, false, 218);
+  o.width = o.height = 64;
+  add("rand-p10-25db-nopure-64px", o, false);
   return s;
 }
 

@@ -86,7 +86,7 @@ enum class EndmemberRefinement {
   MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
   Automatic,         // MinimumVolume where the scene lacks pure pixels, else PureClusters
                      // where spectra vary per pixel, else None (see DeqTrainOptions::
-                     // automaticVolumeRatioMin and pureClusterRadiusFraction)
+                     // automaticSizeRatioMin and pureClusterRadiusFraction)
   PureClusters,      // vertices that are outliers of dense pure clusters move to their centre
 };
 
@@ -240,7 +240,7 @@ struct DeqTrainOptions {
   double variableBrightnessAlpha = 0.2;  // automatic alpha otherwise (the authors' on Samson)
   double minEndmemberValue = 1e-5;       // E clamped to >= this after each step (authors)
   // Refinement of the initial vertices. Automatic: the minimum-volume simplex where it says
-  // the scene lacks pure pixels (automaticVolumeRatioMin), else VCA's vertices with
+  // the scene lacks pure pixels (automaticSizeRatioMin), else VCA's vertices with
   // pure-cluster centring (pureClusterRadiusFraction). Across the suite and held-out scenes
   // (bench_suite --endmember-stage) it never leaves the endmembers worse than VCA's; the
   // angular mean shift, which moves every vertex, lost on most of them and is never chosen
@@ -272,11 +272,14 @@ struct DeqTrainOptions {
   // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
   // above the Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.
   double automaticExcessThreshold = 10;
-  // Automatic refinement takes the minimum-volume simplex when its volume over VCA's lies in
-  // this range (at most 1 where VCA found pure pixels, 1.25-3.8 on suite scenes without
-  // them, 7.8-55 where brightness varies or spectra vary per pixel) ...
-  double automaticVolumeRatioMin = 1.3;
-  double automaticVolumeRatioMax = 5;
+  // Automatic refinement takes the minimum-volume simplex when its size over VCA's, the
+  // volume ratio to the power 1 / (P - 1), lies in this range (a volume bound would tighten
+  // with P: a P = 10 scene without pure pixels had 10x VCA's volume at 1.3x its size). Suite
+  // and held-out scenes: 0.76-1.07 where VCA found pure pixels or the minimum-volume simplex
+  // lost, 1.11-1.38 without pure pixels where it gained, 1.52-4.2 where brightness or the
+  // spectra vary per pixel (bench/README.md, "size, not volume") ...
+  double automaticSizeRatioMin = 1.09;
+  double automaticSizeRatioMax = 1.45;
   // ... and no vertex is darker than this fraction of VCA's (a vertex pulled towards zero
   // models shade, not a material: 0.04 where illumination varies, 0.65 or more elsewhere),
   // and its vertices leave a brightness gain of at most automaticMinVolumeBrightnessGain (a

@@ -41,9 +41,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   if (in.scene.size() != size_t(in.bands) * in.height * in.width)
     throw InvalidArgument("training scene: expected bands x height x width values");
   if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
-  if (!(o.automaticVolumeRatioMin > 0 && o.automaticVolumeRatioMax >= o.automaticVolumeRatioMin))
-    throw InvalidArgument(
-        "automatic refinement: the volume ratio range must satisfy 0 < min <= max");
+  if (!(o.automaticSizeRatioMin > 0 && o.automaticSizeRatioMax >= o.automaticSizeRatioMin))
+    throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
   const int rf = o.network.receptiveField();
   if (in.height < rf || in.width < rf)
     throw InvalidArgument("training scene of " + std::to_string(in.width) + " x " +

@@ -4,6 +4,7 @@
 #include <torch/nn/functional/pooling.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <sstream>
 
@@ -91,7 +92,8 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 }
 
 // Automatic refinement: the minimum-volume simplex replaces VCA's vertices only where it is
-// clearly larger (no pure pixels: VCA's vertices lie inside the data), not so large that it
+// clearly larger (no pure pixels: VCA's vertices lie inside the data; compared by size,
+// volume^(1 / (P - 1)), so the bounds hold for any P), not so large that it
 // is fitting brightness or per-pixel variability, none of its vertices is a dark (shade)
 // direction, and its vertices explain the pixels as sum-to-one mixtures: where the pixels
 // still need a per-pixel brightness scale, the affine fit has bent the simplex to brightness.
@@ -101,10 +103,11 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
   const double volumeRatio = simplexVolume(candidate) / simplexVolume(out.endmembers);
   out.volumeRatio = volumeRatio;
+  const double sizeRatio = std::pow(volumeRatio, 1.0 / double(candidate.size(1) - 1));
   const double normRatio =
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
-  bool accept = volumeRatio >= o.automaticVolumeRatioMin &&
-                volumeRatio <= o.automaticVolumeRatioMax && normRatio >= o.automaticNormRatioMin;
+  bool accept = sizeRatio >= o.automaticSizeRatioMin && sizeRatio <= o.automaticSizeRatioMax &&
+                normRatio >= o.automaticNormRatioMin;
   std::optional<double> gain;
   if (accept) {
     gain = brightnessFitGain(candidate, scene.validPixels);
@@ -114,8 +117,8 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   if (accept) out.endmembers = candidate;
   if (progress)
     progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
-                   " x VCA's, darkest vertex " + messageNumber(normRatio) +
-                   " x its VCA brightness" +
+                   " x VCA's (size " + messageNumber(sizeRatio) + " x), darkest vertex " +
+                   messageNumber(normRatio) + " x its VCA brightness" +
                    (gain ? ", brightness gain on its vertices " + messageNumber(*gain) : "") +
                    ": " + (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
   return accept ? gain : std::nullopt;

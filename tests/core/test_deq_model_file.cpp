@@ -431,7 +431,7 @@ TEST(DeqModelFile, DescribeOptionsListsEveryField) {
       {"warm_start_forward", "true"},
       {"warm_start_backward", "true"},
       {"jacobian_penalty", "0"},
-      {"automatic_volume_ratio_min", "1.3"},
+      {"automatic_size_ratio_min", "1.09"},
       {"spatial_prox", "neighbourhood"},
       {"inference_halo", "16"},
       {"seed", "42"},
