@@ -70,7 +70,9 @@ std::vector<Rank> runRanks(int world, int port, const std::vector<int>& ranks,
       return p;
     };
     std::vector<char*> argv = pointers(args), envp = pointers(env);
-    logs.push_back(::testing::TempDir() + "/rank" + std::to_string(ranks[i]) + ".log");
+    // The test's pid in the name: ctest runs the distributed tests as parallel processes.
+    logs.push_back(::testing::TempDir() + "/rank" + std::to_string(ranks[i]) + "." +
+                   std::to_string(getpid()) + ".log");
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
     posix_spawn_file_actions_addopen(&files, 2, logs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC,
@@ -95,6 +97,7 @@ std::vector<Rank> runRanks(int world, int port, const std::vector<int>& ranks,
     out[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     std::ifstream log(logs[i]);
     out[i].log.assign(std::istreambuf_iterator<char>(log), {});
+    std::remove(logs[i].c_str());
   }
   return out;
 }
