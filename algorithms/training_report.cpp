@@ -26,6 +26,14 @@ std::string fixed(double v, int decimals) {
   return buffer;
 }
 
+// Where the initial vertices came from (and why N-FINDR's, when the refinement chose them).
+std::string vertexSource(const TrainingReportInput& in, const DeqTrainResult& r) {
+  if (in.givenEndmembers) return "given (INITIAL_ENDMEMBERS)";
+  if (!r.nfindrVertices) return "VCA";
+  return "N-FINDR (automatic: VCA's vertices left " + reportNumber(r.vertexResidualRatio, 2) +
+         " x its residual outside their cone, a material missed)";
+}
+
 // ", refined by ..." for the refinement training applied (and why, when it was automatic).
 std::string refinementPhrase(const DeqTrainResult& r) {
   std::string phrase;
@@ -47,7 +55,7 @@ std::string refinementPhrase(const DeqTrainResult& r) {
   if (r.volumeRatio > 0)
     phrase += std::string(phrase.empty() ? ", kept" : "") +
               " (automatic refinement: the minimum-volume simplex is " +
-              reportNumber(r.volumeRatio, 2) + " x VCA's volume)";
+              reportNumber(r.volumeRatio, 2) + " x the initial vertices' volume)";
   return phrase;
 }
 
@@ -378,8 +386,8 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
     names += (i ? ", " : "") + m.endmembers.names[i];
   reportRow(h, "Endmembers", std::to_string(m.endmemberCount()) + " (" + names + ")");
   reportRow(h, "Initial endmembers",
-            std::string(in.givenEndmembers ? "given (INITIAL_ENDMEMBERS)" : "VCA") +
-                refinementPhrase(r) + (o.trainEndmembers ? ", then trained" : ", then held fixed"));
+            vertexSource(in, r) + refinementPhrase(r) +
+                (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   reportRow(h, "Data term", dataTermPhrase(r));
   reportRow(
       h, "Training",
@@ -460,7 +468,7 @@ void writeEndmembers(std::ostringstream& h, const TrainingReportInput& in, const
   const DeqModel& m = r.model;
   h << "<h2>Endmember spectra</h2>\n<p class=\"note\">Solid: final (learned) spectra; dashed: "
        "initial spectra (";
-  h << (in.givenEndmembers ? "given" : "VCA") << refinementPhrase(r) << ").";
+  h << vertexSource(in, r) << refinementPhrase(r) << ").";
   if (!o.trainEndmembers)
     h << " Endmembers were held fixed during training, so the curves coincide.";
   h << "</p>\n<div class=\"charts\">\n";

@@ -62,11 +62,13 @@ struct Args {
   bool holdout = false;  // the held-out scenes instead of the suite
 };
 
-// A scene of the suite: Samson, or generator settings (libraryPath set for USGS scenes).
+// A scene of the suite: Samson (or a square window of it), or generator settings
+// (libraryPath set for USGS scenes).
 struct SuiteScene {
   std::string name;
   bool samson = false;
   SyntheticOptions options;
+  int cropRow = 0, cropCol = 0, cropSize = 0;  // Samson's window; cropSize 0: the whole scene
 };
 
 // Synthetic scenes are 40 x 40 pixels (one default training well under a minute on one
@@ -230,6 +232,18 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o = base(10, 25, false, 218);
   o.width = o.height = 64;
   add("rand-p10-25db-nopure-64px", o, false);
+  // Real windows of Samson with other mixes: no pure rock; all three pure; few pure water
+  // (the N-FINDR start was chosen on these three and all scenes above) ...
+  s.push_back({"samson-window-r0-c0-48px", true, {}, 0, 0, 48});
+  s.push_back({"samson-window-r47-c0-48px", true, {}, 47, 0, 48});
+  s.push_back({"samson-window-r0-c23-48px", true, {}, 0, 23, 48});
+  // ... and checked on five more: two almost without water (at most 0.09 and 0.6), three
+  // with every material but in other proportions.
+  s.push_back({"samson-window-r47-c47-48px", true, {}, 47, 47, 48});
+  s.push_back({"samson-window-r0-c47-48px", true, {}, 0, 47, 48});
+  s.push_back({"samson-window-r23-c23-48px", true, {}, 23, 23, 48});
+  s.push_back({"samson-window-r23-c0-48px", true, {}, 23, 0, 48});
+  s.push_back({"samson-window-r47-c23-48px", true, {}, 47, 23, 48});
   return s;
 }
 
@@ -259,6 +273,30 @@ struct Scene {
   std::vector<float> cube, refAbundances, refEndmembers;  // refEndmembers bands x P
 };
 
+// The size x size window at (row, col) of band-major `values` with `bands` bands.
+std::vector<float> window(const std::vector<float>& values, int bands, int height, int width,
+                          int row, int col, int size) {
+  std::vector<float> out;
+  out.reserve(size_t(bands) * size * size);
+  for (int b = 0; b < bands; ++b)
+    for (int y = row; y < row + size; ++y) {
+      const float* line = values.data() + (int64_t(b) * height + y) * width + col;
+      out.insert(out.end(), line, line + size);
+    }
+  return out;
+}
+
+// The scene's size x size window at (row, col), its reference abundances with it.
+Scene window(const Scene& s, int row, int col, int size) {
+  if (row < 0 || col < 0 || row + size > s.height || col + size > s.width)
+    throw bench::ArgumentError("a window outside the scene");
+  Scene w = s;
+  w.height = w.width = size;
+  w.cube = window(s.cube, s.bands, s.height, s.width, row, col, size);
+  w.refAbundances = window(s.refAbundances, s.P, s.height, s.width, row, col, size);
+  return w;
+}
+
 Scene load(const SuiteScene& spec, const Args& a) {
   Scene s;
   if (spec.samson) {
@@ -266,7 +304,7 @@ Scene load(const SuiteScene& spec, const Args& a) {
     const bench::Cube r = bench::readCube(a.samson + "/samson_abundances_gt.tif");
     const EndmemberTable t = bench::readEndmembers(a.samson + "/samson_endmembers_gt.csv");
     s = {c.bands, c.height, c.width, t.endmembers(), c.values, r.values, t.values};
-    return s;
+    return spec.cropSize > 0 ? window(s, spec.cropRow, spec.cropCol, spec.cropSize) : s;
   }
   SyntheticScene g = generateSyntheticScene(spec.options);
   s = {g.bands,      g.height,           g.width, spec.options.endmembers, std::move(g.scene),
@@ -446,7 +484,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
 // of the automatic choice, with the signals that choose (refinement.h).
 struct StageRow {
   double none = 0, minVolume = 0, meanShift = 0, automatic = 0, excess = 0, outside = 0,
-         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0, centred = 0;
+         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0, centred = 0,
+         vertexResidualRatio = 0, nfindrChosen = 0;
 };
 
 StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
@@ -480,6 +519,8 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   r.automatic = msad(automatic.endmembers);
   r.minVolumeChosen = automatic.refinement == EndmemberRefinement::MinimumVolume;
   r.centred = automatic.centredVertices;
+  r.vertexResidualRatio = automatic.vertexResidualRatio;
+  r.nfindrChosen = automatic.nfindrVertices;
   r.excess = affineModelExcess(data.validPixels, s.P);
   r.outside = outsideMass(vcaE, data.validPixels);
   r.volumeRatio = simplexVolume(minVolE) / simplexVolume(vcaE);
@@ -490,20 +531,23 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
 
 void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
   std::printf(
-      "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto chose "
-      "min_volume | vertices centred | excess | outside mass | volume ratio | least norm ratio | "
-      "brightness gain |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto took N-FINDR | "
+      "VCA / N-FINDR residual | auto chose min_volume | vertices centred | excess | outside mass | "
+      "volume ratio | least norm ratio | brightness gain |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
     std::printf(
-        "| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.2f | %.3g | %.4f | %.3f | %.3f | %.3g |\n",
-        name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.minVolumeChosen, r.centred,
-        r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
+        "| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.3g | %.4f | %.3f | %.3f "
+        "| %.3g |\n",
+        name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.nfindrChosen,
+        r.vertexResidualRatio, r.minVolumeChosen, r.centred, r.excess, r.outside, r.volumeRatio,
+        r.normRatio, r.brightnessGain);
     for (double StageRow::*f :
          {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic})
       mean.*f += r.*f / double(rows.size());
   }
-  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | | |\n", mean.none,
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | | | | |\n", mean.none,
               mean.minVolume, mean.meanShift, mean.automatic);
 }
 
@@ -517,16 +561,18 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
       const StageRow r = endmemberStage(s, uint64_t(seed), a);
       std::fprintf(
           stderr,
-          "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (min volume "
-          "%s, %d centred) excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
-          "brightness gain %.3g\n",
+          "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (%s, min volume "
+          "%s, %d centred) VCA / N-FINDR residual %.3f excess %.3g outside %.4f volume ratio "
+          "%.3f least norm ratio %.3f brightness gain %.3g\n",
           spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
-          r.minVolumeChosen ? "chosen" : "not chosen", int(r.centred), r.excess, r.outside,
-          r.volumeRatio, r.normRatio, r.brightnessGain);
+          r.nfindrChosen ? "N-FINDR" : "VCA", r.minVolumeChosen ? "chosen" : "not chosen",
+          int(r.centred), r.vertexResidualRatio, r.excess, r.outside, r.volumeRatio, r.normRatio,
+          r.brightnessGain);
       for (double StageRow::*f :
            {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic,
             &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio, &StageRow::normRatio,
-            &StageRow::minVolumeChosen, &StageRow::brightnessGain, &StageRow::centred})
+            &StageRow::minVolumeChosen, &StageRow::brightnessGain, &StageRow::centred,
+            &StageRow::vertexResidualRatio, &StageRow::nfindrChosen})
         mean.*f += r.*f / double(a.seeds.size());
     }
     rows.emplace_back(spec.name, mean);

@@ -290,6 +290,13 @@ struct DeqTrainOptions {
   // 7.5 on a scene of pure regions under 20 dB and spectral variability, where they fitted
   // the variability and were a quarter further from the truth than VCA's.
   double automaticMinVolumeBrightnessGain = 4;
+  // Automatic refinement starts from N-FINDR's vertices (the pixels of the largest simplex,
+  // on the signal subspace as VCA's) instead of VCA's where VCA's leave more than this many
+  // times their residual energy outside the cone they span (coneResidualEnergy, refinement.h):
+  // VCA took two vertices of one material and none of another, as on windows of Samson
+  // where one material is rare (1.33-2.96). Suite and held-out scenes where N-FINDR's were no
+  // better: 0.15-1.12 (bench/README.md, "Vertices that miss a material"). 0: VCA's always.
+  double automaticNfindrResidualRatio = 1.25;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r
   // of a (2r+1)^2 box average of the pixels before the fit (divides the noise that moves
@@ -479,6 +486,10 @@ struct DeqTrainResult {
   double affineModelExcess = 0;
   double volumeRatio = 0;
   int centredVertices = 0;  // vertices moved by pure-cluster centring
+  // Automatic refinement: VCA's cone residual over N-FINDR's, and whether N-FINDR's vertices
+  // were taken (DeqTrainOptions::automaticNfindrResidualRatio); 0 / false otherwise.
+  double vertexResidualRatio = 0;
+  bool nfindrVertices = false;
   // When scale invariance was automatic, the brightness gain it was chosen by
   // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
   double brightnessGain = 0;

@@ -43,6 +43,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
   if (!(o.automaticSizeRatioMin > 0 && o.automaticSizeRatioMax >= o.automaticSizeRatioMin))
     throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
+  if (!(o.automaticNfindrResidualRatio >= 0))
+    throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
   if (in.height < rf || in.width < rf)
     throw InvalidArgument("training scene of " + std::to_string(in.width) + " x " +
@@ -197,6 +199,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.affineModelExcess = init.affineModelExcess;
   result.volumeRatio = init.volumeRatio;
   result.centredVertices = init.centredVertices;
+  result.vertexResidualRatio = init.vertexResidualRatio;
+  result.nfindrVertices = init.nfindrVertices;
   result.brightnessGain = init.brightnessGain;
   result.worldSize = group ? group->size() : 1;
   if (!stream) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/classical/endmember_count.h"
+#include "core/classical/nfindr.h"
 #include "core/classical/vca.h"
 #include "core/deq/scene_tensors.h"
 #include "core/endmembers/refinement.h"
@@ -47,6 +48,40 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
   t.values = v.spectra;
   out.endmembers = tableTensor(t);
   out.names = t.names;
+}
+
+// N-FINDR's vertices on the signal subspace, the top P eigenvectors of the pixels'
+// correlation, as VCA's projective vertices are: the projection drops the noise beyond it.
+torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* progress) {
+  const DeqTrainInput& in = *scene.input;
+  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  NfindrOptions no;
+  no.endmembers = P;
+  EndmemberTable t;
+  t.bands = in.bands;
+  t.names = defaultEndmemberNames(P);
+  t.values = nfindr(source, no, progress).spectra;
+  const torch::Tensor Y = scene.validPixels.to(torch::kFloat64);
+  const torch::Tensor U = std::get<1>(torch::linalg_eigh(Y.matmul(Y.t()))).slice(1, in.bands - P);
+  return U.matmul(U.t().matmul(tableTensor(t).to(torch::kFloat64))).to(torch::kFloat32);
+}
+
+// VCA's random directions can find two vertices of one material and none of another (a
+// rare material beside a dark one on Samson's windows); the pixels of that material then
+// lie outside the cone VCA's vertices span, and N-FINDR's largest simplex holds them.
+void preferNfindrWhereVcaMissesAMaterial(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                         InitialEndmembers& out, ProgressSink* progress) {
+  const torch::Tensor candidate = nfindrVertices(scene, int(out.endmembers.size(1)), progress);
+  out.vertexResidualRatio = coneResidualEnergy(out.endmembers, scene.validPixels) /
+                            std::max(coneResidualEnergy(candidate, scene.validPixels), 1e-300);
+  out.nfindrVertices = o.automaticNfindrResidualRatio > 0 &&
+                       out.vertexResidualRatio > o.automaticNfindrResidualRatio;
+  if (out.nfindrVertices) out.endmembers = candidate;
+  if (progress)
+    progress->info("VCA's vertices leave " + messageNumber(out.vertexResidualRatio) +
+                   " x the residual of N-FINDR's outside their cone (threshold " +
+                   messageNumber(o.automaticNfindrResidualRatio) + "): " +
+                   (out.nfindrVertices ? "N-FINDR's taken (VCA's miss a material)" : "VCA's kept"));
 }
 
 // Automatic alpha follows how well the scene fits the linear sum-to-one model.
@@ -91,7 +126,8 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
                                    o.minVolumeNoiseMargin);
 }
 
-// Automatic refinement: the minimum-volume simplex replaces VCA's vertices only where it is
+// Automatic refinement: the minimum-volume simplex replaces the starting vertices (VCA's, or
+// N-FINDR's where VCA's miss a material) only where it is
 // clearly larger (no pure pixels: VCA's vertices lie inside the data; compared by size,
 // volume^(1 / (P - 1)), so the bounds hold for any P), not so large that it
 // is fitting brightness or per-pixel variability, none of its vertices is a dark (shade)
@@ -117,10 +153,11 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   if (accept) out.endmembers = candidate;
   if (progress)
     progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
-                   " x VCA's (size " + messageNumber(sizeRatio) + " x), darkest vertex " +
-                   messageNumber(normRatio) + " x its VCA brightness" +
+                   " x the start's (size " + messageNumber(sizeRatio) + " x), darkest vertex " +
+                   messageNumber(normRatio) + " x its brightness at the start" +
                    (gain ? ", brightness gain on its vertices " + messageNumber(*gain) : "") +
-                   ": " + (accept ? "taken (the scene lacks pure pixels)" : "VCA's vertices kept"));
+                   ": " +
+                   (accept ? "taken (the scene lacks pure pixels)" : "the start's vertices kept"));
   return accept ? gain : std::nullopt;
 }
 
@@ -158,8 +195,11 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
                              InitialEndmembers& out, ProgressSink* progress) {
   out.refinement = o.refinement;
   std::optional<double> gain;
-  if (o.refinement == EndmemberRefinement::Automatic)
+  if (o.refinement == EndmemberRefinement::Automatic) {
+    if (!scene.input->hasInitialEndmembers)
+      preferNfindrWhereVcaMissesAMaterial(scene, o, out, progress);
     gain = chooseRefinement(scene, o, out, progress);
+  }
   const bool automaticCentring = o.refinement == EndmemberRefinement::Automatic &&
                                  out.refinement == EndmemberRefinement::None &&
                                  spectraVaryPerPixel(scene, o, out);

@@ -206,6 +206,19 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   return noise > 0 ? evals[L - P].item<double>() / noise : 1.0;
 }
 
+namespace {
+
+// Least-squares residual energy, summed over the pixels. Both float64 on the CPU.
+double residualEnergy(const torch::Tensor& E, const torch::Tensor& Y,
+                      AbundanceConstraints constraints) {
+  FclsOptions o;
+  o.constraints = constraints;
+  const torch::Tensor A = fclsAbundances(E, Y, o).to(torch::kFloat64);
+  return (Y - E.matmul(A)).pow(2).sum().item<double>();
+}
+
+}  // namespace
+
 double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
   torch::NoGradGuard noGrad;
   const int64_t L = pixels.size(0);
@@ -213,16 +226,19 @@ double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& p
   if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 0;
   const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
   const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
-  auto residualEnergy = [&](AbundanceConstraints constraints) {
-    FclsOptions o;
-    o.constraints = constraints;
-    const torch::Tensor A = fclsAbundances(E, Y, o).to(torch::kFloat64);
-    return (Y - E.matmul(A)).pow(2).sum().item<double>();
-  };
-  const double gain = residualEnergy(AbundanceConstraints::Full) -
-                      residualEnergy(AbundanceConstraints::NonNegative);
+  const double gain = residualEnergy(E, Y, AbundanceConstraints::Full) -
+                      residualEnergy(E, Y, AbundanceConstraints::NonNegative);
   const double noise = noiseVariance(covarianceEigenvalues(Y), P);
   return noise > 0 ? gain / (noise * double(Y.size(1))) : 0;
+}
+
+double coneResidualEnergy(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
+  torch::NoGradGuard noGrad;
+  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  if (Y.size(1) == 0) return 0;
+  return residualEnergy(endmembers.to(torch::kFloat64).cpu(), Y,
+                        AbundanceConstraints::NonNegative) /
+         double(Y.size(1));
 }
 
 double simplexVolume(const torch::Tensor& endmembers) {

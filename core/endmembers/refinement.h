@@ -70,6 +70,11 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 // endmembers: L x P; pixels: L x N (subsampled to 20,000). 0 for degenerate sizes.
 double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels);
 
+// Residual energy per pixel of the pixels' least-squares fit on the endmembers with
+// non-negative abundances of any sum (NNLS: the cone the endmembers span, so a pixel's
+// brightness costs nothing). endmembers: L x P; pixels: L x N (subsampled to 20,000).
+double coneResidualEnergy(const torch::Tensor& endmembers, const torch::Tensor& pixels);
+
 // Volume of the simplex whose vertices are the columns of `endmembers` (L x P), measured in
 // its own (P - 1)-dimensional affine hull: sqrt(det(D^T D)) / (P - 1)!, D_j = e_j - e_1.
 double simplexVolume(const torch::Tensor& endmembers);
