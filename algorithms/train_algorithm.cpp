@@ -95,7 +95,8 @@ QString solverParameterHelp(const dequnmix::DeqTrainOptions& d,
              "Raise it when the report shows training solves that do not converge.\n"
              "- TOLERANCE: relative residual at which a solve stops (default %3); smaller is "
              "more exact and slower.\n"
-             "- ANDERSON_HISTORY: number of past iterates Anderson combines (default %4).\n"
+             "- ANDERSON_HISTORY: number of past iterates Anderson combines (default %4: "
+             "0 = the larger of 5 and the number of endmembers).\n"
              "- ANDERSON_REGULARIZATION: regularisation of Anderson's least-squares step "
              "(default %5); raise it when Anderson solves are unstable.\n"
              "- BACKWARD_MAX_ITERATIONS: iterations per backward solve of the implicit "
@@ -275,7 +276,7 @@ void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
                         8)));
   addParameter(advanced(
       ranged(new Number(QStringLiteral("ANDERSON_HISTORY"), QObject::tr("Anderson history m"),
-                        Number::Integer, d.forward.history, false, 1, 100))));
+                        Number::Integer, d.forward.history, false, 0, 100))));
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("ANDERSON_REGULARIZATION"),
                                           QObject::tr("Anderson regularisation lambda"),
@@ -499,7 +500,7 @@ void TrainAlgorithm::validateOptions(const dequnmix::DeqTrainOptions& o,
         QObject::tr("MAX_ITERATIONS, BACKWARD_MAX_ITERATIONS and INFERENCE_MAX_ITERATIONS must "
                     "be at least 1."));
   }
-  if (o.forward.history < 1) fail(QObject::tr("ANDERSON_HISTORY must be at least 1."));
+  if (o.forward.history < 0) fail(QObject::tr("ANDERSON_HISTORY must be at least 0."));
   if (o.network.hiddenChannels < 1) fail(QObject::tr("HIDDEN_CHANNELS must be at least 1."));
   if (o.network.superpixelSize < 2) {
     fail(QObject::tr("SUPERPIXEL_SIZE is %1 but must be at least 2 pixels.")

@@ -489,7 +489,7 @@ void writeSolverCharts(std::ostringstream& h, const DeqTrainResult& r, const Deq
   h << "<h2>Equilibrium solver per epoch</h2>\n<p class=\"note\">Forward: "
     << htmlEscape(o.forward.kind) << ", at most " << o.forward.maxIterations
     << " iterations, tolerance " << reportNumber(o.forward.tolerance, 3) << ", history "
-    << o.forward.history << ".";
+    << o.forward.historyFor(r.model.endmemberCount()) << ".";
   if (implicit)
     h << " Backward (implicit, u = g + J^T u): " << htmlEscape(o.backward.kind) << ", at most "
       << o.backward.maxIterations << " iterations, tolerance "

@@ -21,6 +21,7 @@
 // A*, then dLoss/dtheta = u^T df/dtheta; memory does not depend on the forward iterations.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -123,7 +124,10 @@ struct DeqSolverOptions {
   // inference uses DeqInferOptions' tighter defaults.
   int maxIterations = 10;
   double tolerance = 1e-4;  // stop when ||f(x) - x|| / ||x|| <= tolerance
-  int history = 5;          // Anderson history m (the authors')
+  // Anderson history m; 0: max(5, P) with P the iterate's second dimension (endmembers of
+  // B x P x h x w), the authors' 5 but at least one per unknown of a pixel: at 5 the solves
+  // of a P = 12 scene stalled short of their fixed point (bench/README.md, "History").
+  int history = 0;
   // Tikhonov term of the Anderson Gram system relative to its mean diagonal, so that it does
   // not depend on the data's scale.
   double regularization = 1e-3;
@@ -132,11 +136,15 @@ struct DeqSolverOptions {
   double damping = 1.0;
 
   // The one set of bounds (training, inference, model files): kind registered,
-  // maxIterations 1..10000, tolerance in [0, 1] (0 runs to the cap), history 1..100,
+  // maxIterations 1..10000, tolerance in [0, 1] (0 runs to the cap), history 0..100,
   // regularization >= 0, damping in (0, 1], all finite. Throws InvalidArgument naming `what`
   // ("inference solver"), the setting and its range.
   void validate(const std::string& what) const;
   // The defaults with another iteration cap and tolerance.
+  // The history m for iterates with `unknowns` per pixel (P).
+  int historyFor(int64_t unknowns) const {
+    return history > 0 ? history : int(std::max<int64_t>(5, unknowns));
+  }
   static DeqSolverOptions limited(int maxIterations, double tolerance) {
     DeqSolverOptions o;
     o.maxIterations = maxIterations;

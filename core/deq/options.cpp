@@ -126,7 +126,7 @@ void DeqSolverOptions::validate(const std::string& what) const {
   requireInRange(maxIterations >= 1 && maxIterations <= 10000, what, "maximum iterations",
                  maxIterations, "1..10000");
   requireInRange(tolerance >= 0 && tolerance <= 1, what, "tolerance", tolerance, "[0, 1]");
-  requireInRange(history >= 1 && history <= 100, what, "history", history, "1..100");
+  requireInRange(history >= 0 && history <= 100, what, "history", history, "0..100");
   requireInRange(regularization >= 0 && std::isfinite(regularization), what, "regularization",
                  regularization, "[0, infinity)");
   requireInRange(damping > 0 && damping <= 1, what, "damping", damping, "(0, 1]");

@@ -41,13 +41,13 @@ torch::Tensor mixingWeights(const torch::Tensor& G, double regularization, DeqSo
 // The history of the last m iterates and map values, flattened.
 class AndersonHistory {
  public:
-  AndersonHistory(const DeqSolverOptions& options) : options_(options) {}
+  AndersonHistory(const DeqSolverOptions& options, int m) : options_(options), m_(m) {}
 
   torch::Tensor next(const torch::Tensor& x, const torch::Tensor& fx, DeqSolveStats& st) {
     const double beta = options_.damping;
     xs_.push_back(x.reshape({-1}));
     fs_.push_back(fx.reshape({-1}));
-    if (static_cast<int>(xs_.size()) > options_.history) {
+    if (static_cast<int>(xs_.size()) > m_) {
       xs_.pop_front();
       fs_.pop_front();
     }
@@ -66,6 +66,7 @@ class AndersonHistory {
 
  private:
   const DeqSolverOptions& options_;
+  const int m_;
   std::deque<torch::Tensor> xs_, fs_;
 };
 
@@ -73,8 +74,9 @@ class AndersonHistory {
 
 FixedPointResult andersonSolve(const DeqMap& map, const torch::Tensor& start,
                                const DeqSolverOptions& options, const ProgressSink* cancel) {
-  if (options.history <= 1) return picardSolve(map, start, options, cancel);
-  AndersonHistory history(options);
+  const int m = options.historyFor(start.dim() > 1 ? start.size(1) : 1);
+  if (m <= 1) return picardSolve(map, start, options, cancel);
+  AndersonHistory history(options, m);
   return iterateFixedPoint(map, start, options, cancel,
                            [&history](const torch::Tensor& x, const torch::Tensor& fx,
                                       DeqSolveStats& st) { return history.next(x, fx, st); });

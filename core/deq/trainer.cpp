@@ -30,7 +30,7 @@ double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
   const int graphs = o.gradient == DeqGradientMode::Unrolled  ? o.forward.maxIterations
                      : o.gradient == DeqGradientMode::Phantom ? std::max(1, o.phantomSteps)
                                                               : 1;
-  return 4.0 * (bands + 2.0 * endmembers + 4.0 * o.forward.history * endmembers +
+  return 4.0 * (bands + 2.0 * endmembers + 4.0 * o.forward.historyFor(endmembers) * endmembers +
                 2.0 * graphFloats * graphs);
 }
 

@@ -436,10 +436,10 @@ TEST(DeqModelFile, DescribeOptionsListsEveryField) {
       {"inference_halo", "16"},
       {"seed", "42"},
       {"forward_solver",
-       "anderson max_iterations=10 tolerance=0.0001 history=5 "
+       "anderson max_iterations=10 tolerance=0.0001 history=0 "
        "regularization=0.001 damping=1"},
       {"inference_solver",
-       "anderson max_iterations=60 tolerance=0.0001 history=5 "
+       "anderson max_iterations=60 tolerance=0.0001 history=0 "
        "regularization=0.001 damping=1"}};
   for (const auto& kv : expected) EXPECT_EQ(byName[kv.first], kv.second) << kv.first;
 }
