@@ -72,8 +72,12 @@ torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* p
 void preferNfindrWhereVcaMissesAMaterial(const EndmemberScene& scene, const DeqTrainOptions& o,
                                          InitialEndmembers& out, ProgressSink* progress) {
   const torch::Tensor candidate = nfindrVertices(scene, int(out.endmembers.size(1)), progress);
-  out.vertexResidualRatio = coneResidualEnergy(out.endmembers, scene.validPixels) /
-                            std::max(coneResidualEnergy(candidate, scene.validPixels), 1e-300);
+  // Residuals under 1e-8 of the pixels' energy (80 dB) are rounding: noise-free scenes
+  // would otherwise compare two zeros.
+  const double floor =
+      1e-8 * scene.validPixels.to(torch::kFloat64).pow(2).sum(0).mean().item<double>();
+  out.vertexResidualRatio = (coneResidualEnergy(out.endmembers, scene.validPixels) + floor) /
+                            (coneResidualEnergy(candidate, scene.validPixels) + floor);
   out.nfindrVertices = o.automaticNfindrResidualRatio > 0 &&
                        out.vertexResidualRatio > o.automaticNfindrResidualRatio;
   if (out.nfindrVertices) out.endmembers = candidate;
