@@ -140,11 +140,11 @@ struct DeqSolverOptions {
   // regularization >= 0, damping in (0, 1], all finite. Throws InvalidArgument naming `what`
   // ("inference solver"), the setting and its range.
   void validate(const std::string& what) const;
-  // The defaults with another iteration cap and tolerance.
   // The history m for iterates with `unknowns` per pixel (P).
   int historyFor(int64_t unknowns) const {
     return history > 0 ? history : int(std::max<int64_t>(5, unknowns));
   }
+  // The defaults with another iteration cap and tolerance.
   static DeqSolverOptions limited(int maxIterations, double tolerance) {
     DeqSolverOptions o;
     o.maxIterations = maxIterations;

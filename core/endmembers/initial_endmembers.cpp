@@ -131,12 +131,12 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 }
 
 // Automatic refinement: the minimum-volume simplex replaces the starting vertices (VCA's, or
-// N-FINDR's where VCA's miss a material) only where it is
-// clearly larger (no pure pixels: VCA's vertices lie inside the data; compared by size,
-// volume^(1 / (P - 1)), so the bounds hold for any P), not so large that it
-// is fitting brightness or per-pixel variability, none of its vertices is a dark (shade)
-// direction, and its vertices explain the pixels as sum-to-one mixtures: where the pixels
-// still need a per-pixel brightness scale, the affine fit has bent the simplex to brightness.
+// N-FINDR's where VCA's miss a material) only where it is clearly larger (no pure pixels:
+// those vertices lie inside the data; compared by size, volume^(1 / (P - 1)), so the bounds
+// hold for any P), not so large that it is fitting brightness or per-pixel variability,
+// none of its vertices is a dark (shade) direction, and its vertices explain the pixels as
+// sum-to-one mixtures: where the pixels still need a per-pixel brightness scale, the affine
+// fit has bent the simplex to brightness.
 // Returns the brightness gain of the vertices taken, where it was measured.
 std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
                                        InitialEndmembers& out, ProgressSink* progress) {
