@@ -61,7 +61,7 @@ torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* p
   t.bands = in.bands;
   t.names = defaultEndmemberNames(P);
   t.values = nfindr(source, no, progress).spectra;
-  const torch::Tensor Y = scene.validPixels.to(torch::kFloat64);
+  const torch::Tensor Y = subsamplePixels(scene.validPixels).to(torch::kFloat64);
   const torch::Tensor U = std::get<1>(torch::linalg_eigh(Y.matmul(Y.t()))).slice(1, in.bands - P);
   return U.matmul(U.t().matmul(tableTensor(t).to(torch::kFloat64))).to(torch::kFloat32);
 }
@@ -75,7 +75,8 @@ void preferNfindrWhereVcaMissesAMaterial(const EndmemberScene& scene, const DeqT
   // Residuals under 1e-8 of the pixels' energy (80 dB) are rounding: noise-free scenes
   // would otherwise compare two zeros.
   const double floor =
-      1e-8 * scene.validPixels.to(torch::kFloat64).pow(2).sum(0).mean().item<double>();
+      1e-8 *
+      subsamplePixels(scene.validPixels).to(torch::kFloat64).pow(2).sum(0).mean().item<double>();
   out.vertexResidualRatio = (coneResidualEnergy(out.endmembers, scene.validPixels) + floor) /
                             (coneResidualEnergy(candidate, scene.validPixels) + floor);
   out.nfindrVertices = o.automaticNfindrResidualRatio > 0 &&

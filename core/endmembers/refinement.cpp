@@ -11,10 +11,6 @@
 
 namespace dequnmix {
 
-namespace {
-
-// At most 20,000 pixels (columns of L x N), every k-th: a deterministic subsample that
-// keeps the endmember fits' cost independent of the scene size.
 torch::Tensor subsamplePixels(const torch::Tensor& pixels) {
   const int64_t maxPixels = 20000;
   if (pixels.size(1) <= maxPixels) return pixels;
@@ -22,6 +18,8 @@ torch::Tensor subsamplePixels(const torch::Tensor& pixels) {
   return pixels.index(
       {torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, k)});
 }
+
+namespace {
 
 // Eigenvalues of the pixels' covariance, ascending. pixels: L x N float64.
 torch::Tensor covarianceEigenvalues(const torch::Tensor& pixels) {
@@ -90,10 +88,9 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
                                         int iterations, double noiseMargin) {
   const int P = static_cast<int>(endmembers.size(1));
   const int64_t L = pixels.size(0);
-  torch::Tensor Y = pixels.to(torch::kFloat64).cpu();
+  if (pixels.size(1) < P + 1 || P < 2 || L < P) return endmembers.clone();
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
-  if (Y.size(1) < P + 1 || P < 2 || L < P) return endmembers.clone();
-  Y = subsamplePixels(Y);
   torch::Tensor U, m, Z, V0;
   double s = 1, noiseVar = 0;
   {
@@ -174,7 +171,7 @@ torch::Tensor centreOnPureClusters(const torch::Tensor& endmembers, const torch:
   using torch::indexing::Slice;
   const int P = int(endmembers.size(1));
   if (moved) moved->assign(P, false);
-  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   const torch::Tensor norms = Y.norm(2, 0);
   const torch::Tensor U = (Y / norms.clamp_min(1e-300)).index({Slice(), norms > 0});
   const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
@@ -201,7 +198,7 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   const int P = endmembers;
   if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
   const torch::Tensor evals =
-      covarianceEigenvalues(subsamplePixels(pixels.to(torch::kFloat64).cpu()));
+      covarianceEigenvalues(subsamplePixels(pixels).to(torch::kFloat64).cpu());
   const double noise = noiseVariance(evals, P);
   return noise > 0 ? evals[L - P].item<double>() / noise : 1.0;
 }
@@ -224,7 +221,7 @@ double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& p
   const int64_t L = pixels.size(0);
   const int P = int(endmembers.size(1));
   if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 0;
-  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
   const double gain = residualEnergy(E, Y, AbundanceConstraints::Full) -
                       residualEnergy(E, Y, AbundanceConstraints::NonNegative);
@@ -234,7 +231,7 @@ double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& p
 
 double coneResidualEnergy(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
   torch::NoGradGuard noGrad;
-  const torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   if (Y.size(1) == 0) return 0;
   return residualEnergy(endmembers.to(torch::kFloat64).cpu(), Y,
                         AbundanceConstraints::NonNegative) /
@@ -255,7 +252,7 @@ double simplexVolume(const torch::Tensor& endmembers) {
 double outsideMass(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
   torch::NoGradGuard noGrad;
   const int64_t P = endmembers.size(1), L = pixels.size(0);
-  torch::Tensor Y = subsamplePixels(pixels.to(torch::kFloat64).cpu());
+  torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   if (Y.size(1) < P || P < 2 || L < P) return 0;
   using torch::indexing::Slice;
   const torch::Tensor m = Y.mean(1, true);

@@ -70,6 +70,10 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 // endmembers: L x P; pixels: L x N (subsampled to 20,000). 0 for degenerate sizes.
 double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels);
 
+// At most 20,000 of the pixels (columns of L x N), every k-th: a deterministic subsample
+// (a view) that keeps the endmember stage's fits independent of the scene size.
+torch::Tensor subsamplePixels(const torch::Tensor& pixels);
+
 // Residual energy per pixel of the pixels' least-squares fit on the endmembers with
 // non-negative abundances of any sum (NNLS: the cone the endmembers span, so a pixel's
 // brightness costs nothing). endmembers: L x P; pixels: L x N (subsampled to 20,000).
