@@ -52,6 +52,25 @@ TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
   EXPECT_NEAR(simplexVolume(shrunk) / simplexVolume(E), 0.49, 1e-3);  // 0.7^2 in 2-D
 }
 
+// Noise-free mixtures, at any brightness, lie in the cone their vertices span (residual 0);
+// vertices that miss a material (the third replaced by a mixture of the first two, as VCA's
+// two water vertices on a window of Samson) leave that material's share of every pixel
+// outside it.
+TEST(RefinementSignals, ConeResidualSeesAMissingMaterial) {
+  SyntheticOptions o;
+  o.width = o.height = 24;
+  o.bands = 30;
+  o.endmembers = 3;
+  o.snrDb = std::numeric_limits<double>::infinity();
+  o.illumination = 0.3;
+  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
+  const double energy = Y.to(torch::kDouble).pow(2).sum(0).mean().item<double>();
+  EXPECT_LT(coneResidualEnergy(E, Y), 1e-9 * energy);
+  torch::Tensor missing = E.clone();
+  missing.select(1, 2).copy_(0.6 * E.select(1, 0) + 0.4 * E.select(1, 1));
+  EXPECT_GT(coneResidualEnergy(missing, Y), 1e-4 * energy);  // 0.99e-3 measured
+}
+
 // With the true endmembers, letting each pixel's brightness scale fits one more unknown per
 // pixel: about one noise variance of a linear mixture, far more where illumination scales
 // whole spectra.
