@@ -37,15 +37,20 @@ TEST(RefinementSignals, SimplexVolumeOfKnownSimplices) {
               1.0 / 6, 1e-12);
 }
 
-// Noise-free mixtures lie inside the true simplex (outside mass 0); vertices pulled 30%
-// towards their mean leave pixels outside.
-TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
+// Noise-free mixtures of three spectra on 30 bands, 24 x 24 pixels.
+SyntheticOptions exactMixtures() {
   SyntheticOptions o;
   o.width = o.height = 24;
   o.bands = 30;
   o.endmembers = 3;
   o.snrDb = std::numeric_limits<double>::infinity();
-  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
+  return o;
+}
+
+// Noise-free mixtures lie inside the true simplex (outside mass 0); vertices pulled 30%
+// towards their mean leave pixels outside.
+TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
+  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(exactMixtures()));
   EXPECT_LT(outsideMass(E, Y), 1e-4);
   const torch::Tensor shrunk = 0.7 * E + 0.3 * E.mean(1, true);
   EXPECT_GT(outsideMass(shrunk, Y), 0.01);
@@ -57,11 +62,7 @@ TEST(RefinementSignals, OutsideMassSeesVerticesInsideTheData) {
 // two water vertices on a window of Samson) leave that material's share of every pixel
 // outside it.
 TEST(RefinementSignals, ConeResidualSeesAMissingMaterial) {
-  SyntheticOptions o;
-  o.width = o.height = 24;
-  o.bands = 30;
-  o.endmembers = 3;
-  o.snrDb = std::numeric_limits<double>::infinity();
+  SyntheticOptions o = exactMixtures();
   o.illumination = 0.3;
   const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
   const double energy = Y.to(torch::kDouble).pow(2).sum(0).mean().item<double>();
