@@ -79,8 +79,7 @@ void preferNfindrWhereVcaMissesAMaterial(const EndmemberScene& scene, const DeqT
       subsamplePixels(scene.validPixels).to(torch::kFloat64).pow(2).sum(0).mean().item<double>();
   out.vertexResidualRatio = (coneResidualEnergy(out.endmembers, scene.validPixels) + floor) /
                             (coneResidualEnergy(candidate, scene.validPixels) + floor);
-  out.nfindrVertices = o.automaticNfindrResidualRatio > 0 &&
-                       out.vertexResidualRatio > o.automaticNfindrResidualRatio;
+  out.nfindrVertices = out.vertexResidualRatio > o.automaticNfindrResidualRatio;
   if (out.nfindrVertices) out.endmembers = candidate;
   if (progress)
     progress->info("VCA's vertices leave " + messageNumber(out.vertexResidualRatio) +
@@ -201,7 +200,7 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
   out.refinement = o.refinement;
   std::optional<double> gain;
   if (o.refinement == EndmemberRefinement::Automatic) {
-    if (!scene.input->hasInitialEndmembers)
+    if (!scene.input->hasInitialEndmembers && o.automaticNfindrResidualRatio > 0)
       preferNfindrWhereVcaMissesAMaterial(scene, o, out, progress);
     gain = chooseRefinement(scene, o, out, progress);
   }
