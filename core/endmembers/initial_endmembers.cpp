@@ -10,6 +10,7 @@
 
 #include "core/classical/endmember_count.h"
 #include "core/classical/nfindr.h"
+#include "core/classical/subspace_ops.h"
 #include "core/classical/vca.h"
 #include "core/deq/scene_tensors.h"
 #include "core/endmembers/refinement.h"
@@ -51,8 +52,10 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
 }
 
 // N-FINDR's vertices on the signal subspace, the top P eigenvectors of the pixels'
-// correlation, as VCA's projective vertices are: the projection drops the noise beyond it.
-torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* progress) {
+// correlation (Y: the subsampled valid pixels, float64), as VCA's projective vertices are:
+// the projection drops the noise beyond it.
+torch::Tensor nfindrVertices(const EndmemberScene& scene, const torch::Tensor& Y, int P,
+                             ProgressSink* progress) {
   const DeqTrainInput& in = *scene.input;
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
   NfindrOptions no;
@@ -61,8 +64,7 @@ torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* p
   t.bands = in.bands;
   t.names = defaultEndmemberNames(P);
   t.values = nfindr(source, no, progress).spectra;
-  const torch::Tensor Y = subsamplePixels(scene.validPixels).to(torch::kFloat64);
-  const torch::Tensor U = std::get<1>(torch::linalg_eigh(Y.matmul(Y.t()))).slice(1, in.bands - P);
+  const torch::Tensor U = topEigenpairs(Y.matmul(Y.t()), P).second;
   return U.matmul(U.t().matmul(tableTensor(t).to(torch::kFloat64))).to(torch::kFloat32);
 }
 
@@ -71,14 +73,13 @@ torch::Tensor nfindrVertices(const EndmemberScene& scene, int P, ProgressSink* p
 // lie outside the cone VCA's vertices span, and N-FINDR's largest simplex holds them.
 void preferNfindrWhereVcaMissesAMaterial(const EndmemberScene& scene, const DeqTrainOptions& o,
                                          InitialEndmembers& out, ProgressSink* progress) {
-  const torch::Tensor candidate = nfindrVertices(scene, int(out.endmembers.size(1)), progress);
+  const torch::Tensor Y = subsamplePixels(scene.validPixels).to(torch::kFloat64);
+  const torch::Tensor candidate = nfindrVertices(scene, Y, int(out.endmembers.size(1)), progress);
   // Residuals under 1e-8 of the pixels' energy (80 dB) are rounding: noise-free scenes
   // would otherwise compare two zeros.
-  const double floor =
-      1e-8 *
-      subsamplePixels(scene.validPixels).to(torch::kFloat64).pow(2).sum(0).mean().item<double>();
-  out.vertexResidualRatio = (coneResidualEnergy(out.endmembers, scene.validPixels) + floor) /
-                            (coneResidualEnergy(candidate, scene.validPixels) + floor);
+  const double floor = 1e-8 * Y.pow(2).sum(0).mean().item<double>();
+  out.vertexResidualRatio =
+      (coneResidualEnergy(out.endmembers, Y) + floor) / (coneResidualEnergy(candidate, Y) + floor);
   out.nfindrVertices = out.vertexResidualRatio > o.automaticNfindrResidualRatio;
   if (out.nfindrVertices) out.endmembers = candidate;
   if (progress)
