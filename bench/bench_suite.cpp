@@ -244,6 +244,54 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   s.push_back({"samson-window-r23-c23-48px", true, {}, 23, 23, 48});
   s.push_back({"samson-window-r23-c0-48px", true, {}, 23, 0, 48});
   s.push_back({"samson-window-r47-c23-48px", true, {}, 47, 23, 48});
+  // Probes added after every default above was chosen, to look like airborne scenes: larger
+  // regions, a dark material, strong illumination, rough fields, noisy bands; and Samson
+  // windows of other sizes.
+  o = base(4, 30, true, 301);
+  o.width = o.height = 96;
+  o.pureRegions = 0.3;
+  o.pureRegionSize = 10;
+  o.illumination = 0.4;
+  add("usgs-p4-30db-regions0.3-illum0.4-96px", o, true);
+  o = base(4, 25, true, 302);
+  o.shade = 0.05;
+  o.illumination = 0.2;
+  o.pureRegions = 0.2;
+  add("rand-p4-25db-regions0.2-shade0.05-illum0.2", o, false);
+  o = base(5, 35, false, 303);
+  o.maxAbundance = 0.7;
+  o.illumination = 0.1;
+  add("usgs-p5-35db-cap0.7-illum0.1", o, true);
+  o = base(6, 25, true, 304);
+  o.pureRegions = 0.2;
+  o.illumination = 0.3;
+  o.variability = 0.2;
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.2;
+  add("rand-p6-25db-regions0.2-illum0.3-var0.2-bilinear0.2", o, false);
+  o = base(3, 30, true, 305);
+  o.pureRegions = 0.5;
+  o.illumination = 0.2;
+  add("usgs-p3-30db-regions0.5-illum0.2", o, true);
+  o = base(7, 25, true, 306);
+  o.pureRegions = 0.1;
+  o.nonlinearity = NonlinearMixing::PostNonlinear;
+  o.nonlinearStrength = 0.2;
+  add("rand-p7-25db-regions0.1-ppnmm0.2", o, false);
+  o = base(4, 20, true, 307);
+  o.noiseSpreadDb = 15;
+  o.lowSnrBands = 6;
+  o.illumination = 0.2;
+  add("usgs-p4-20db-pure-bandnoise15-illum0.2", o, true);
+  o = base(5, 30, false, 308);
+  o.smoothness = 1;
+  add("rand-p5-30db-nopure-smooth1", o, false);
+  s.push_back({"samson-window-r0-c0-64px", true, {}, 0, 0, 64});
+  s.push_back({"samson-window-r31-c31-64px", true, {}, 31, 31, 64});
+  s.push_back({"samson-window-r0-c31-64px", true, {}, 0, 31, 64});
+  s.push_back({"samson-window-r31-c0-64px", true, {}, 31, 0, 64});
+  s.push_back({"samson-window-r63-c63-32px", true, {}, 63, 63, 32});
+  s.push_back({"samson-window-r10-c50-32px", true, {}, 10, 50, 32});
   return s;
 }
 

@@ -28,12 +28,9 @@ std::pair<at::Tensor, at::Tensor> eigenDecreasing(const at::Tensor& m) {
 
 // HySime's noise: band i's noise is what least squares on the other bands leaves of it.
 // With Q = K^-1 that residual is (Q y)_i / Q_ii, so over the pixels the noise correlation
-// is Rn = D Q D and the signal's Rx = K - 2 D + Rn, D = diag(Q)^-1 (a tiny ridge keeps K
-// invertible on noise-free data).
+// is Rn = D Q D and the signal's Rx = K - 2 D + Rn, D = diag(Q)^-1.
 std::pair<at::Tensor, at::Tensor> regressionNoise(const at::Tensor& K) {
-  const int64_t L = K.size(0);
-  const double ridge = 1e-12 * K.trace().item<double>() / double(L);
-  const at::Tensor Q = at::linalg_inv(K + ridge * at::eye(L, K.options()));
+  const at::Tensor Q = ridgedInverse(K);
   const at::Tensor D = at::diag(1.0 / Q.diagonal());
   const at::Tensor Rn = symmetric(D.mm(Q).mm(D));
   return {Rn, symmetric(K - 2 * D + Rn)};

@@ -25,6 +25,16 @@ std::pair<at::Tensor, at::Tensor> topEigenpairs(const at::Tensor& symmetric, int
   return {topValues, topVectors};
 }
 
+at::Tensor ridgedInverse(const at::Tensor& K) {
+  const int64_t L = K.size(0);
+  const double ridge = 1e-12 * K.trace().item<double>() / double(L);
+  return at::linalg_inv(K + ridge * at::eye(L, K.options()));
+}
+
+at::Tensor regressionNoiseVariances(const at::Tensor& K) {
+  return 1.0 / ridgedInverse(K).diagonal();
+}
+
 namespace {
 
 std::vector<double> toVector(const at::Tensor& t) {

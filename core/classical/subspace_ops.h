@@ -17,4 +17,12 @@ at::Tensor doubleTensor(const std::vector<double>& values, at::IntArrayRef shape
 // not depend on the LAPACK build.
 std::pair<at::Tensor, at::Tensor> topEigenpairs(const at::Tensor& symmetric, int k);
 
+// The inverse of a correlation matrix K with a tiny ridge (1e-12 of its mean diagonal), which
+// keeps K invertible on noise-free data.
+at::Tensor ridgedInverse(const at::Tensor& correlation);
+
+// HySime's noise of each band: the residual variance of least squares on the other bands,
+// 1 / (K^-1)_ii (Bioucas-Dias and Nascimento, 2008). L values.
+at::Tensor regressionNoiseVariances(const at::Tensor& correlation);
+
 }  // namespace dequnmix

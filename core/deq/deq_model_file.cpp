@@ -2,11 +2,11 @@
 //
 // Frame (little-endian), the same in every version:
 //   8 bytes   magic "DEQUNMIX"
-//   uint32    format version (kFormatVersion; this build also reads versions 1 and 2)
+//   uint32    format version (kFormatVersion; this build also reads versions 1 to 3)
 //   uint64    payload size in bytes
 //   payload
 //   uint32    CRC-32 (IEEE 802.3, as zlib) of the payload
-// Payload of version 3 (every vector and string length-prefixed):
+// Payload of version 4 (every vector and string length-prefixed):
 //   header    uint64 count, then per field: name, uint8 type (1 integer int64, 2 real
 //             float64, 3 text), value. The fields are modelFields(): the model's scalars,
 //             every DeqNetworkOptions field, the inference solver ("inference_solver.*") and
@@ -20,7 +20,8 @@
 // same fields. Both go through one decoder of the settings: DeqSolverOptions::validate and
 // DeqNetworkOptions::validate, reported as ModelCorruptError naming the field.
 // Version 2 is version 3 without "anchor_weight" and "scale_invariant" (the map had no anchor
-// term and the linear data term: weight 0, off).
+// term and the linear data term: weight 0, off); version 3 is version 4 without
+// "band_weights" (the noise whitening's per-band factors as text, "" = not whitened).
 // A header field this build does not know is refused (ModelVersionError): any field may
 // change the computation, so skipping one could silently unmix differently; a writer that
 // adds a field raises the format version.
@@ -33,6 +34,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <locale>
 #include <set>
 #include <sstream>
 
@@ -46,7 +48,7 @@ namespace dequnmix {
 namespace {
 
 constexpr char kMagic[8] = {'D', 'E', 'Q', 'U', 'N', 'M', 'I', 'X'};
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
 constexpr size_t kHeaderSize = 8 + 4 + 8;
 
 uint32_t crc32(const uint8_t* data, size_t n) {
@@ -228,19 +230,41 @@ std::vector<std::pair<std::string, std::string>> readRecord(Reader& r) {
   return record;
 }
 
-// ------------------------------------------------------------------------ versions 2 and 3
+// ------------------------------------------------------------------------ versions 2 to 4
 
 template <class T>
 void append(OptionFields<T>& to, const OptionFields<T>& more) {
   to.insert(to.end(), more.begin(), more.end());
 }
 
-// The header fields of version 3.
+// The band weights as text: one number per band, exactly (17 digits), separated by spaces.
+OptionField<DeqModel> bandWeightsField() {
+  return {"band_weights", FieldValue::Text,
+          [](const DeqModel& m) {
+            std::ostringstream s;
+            s.precision(17);
+            for (size_t b = 0; b < m.bandWeights.size(); ++b)
+              s << (b ? " " : "") << m.bandWeights[b];
+            return FieldValue::ofText(s.str());
+          },
+          [](DeqModel& m, const FieldValue& v) {
+            requireType(v, FieldValue::Text);
+            std::istringstream s(v.text);
+            s.imbue(std::locale::classic());
+            m.bandWeights.clear();
+            double w;
+            while (s >> w) m.bandWeights.push_back(w);
+            if (!s.eof()) throw InvalidArgument("not a list of numbers");
+          }};
+}
+
+// The header fields of version 4.
 const OptionFields<DeqModel>& modelFields() {
   static const OptionFields<DeqModel> fields = [] {
     OptionFields<DeqModel> f = {integerField("bands", &DeqModel::bands),
                                 integerField("source_bands", &DeqModel::sourceBands),
                                 realField("input_scale", &DeqModel::inputScale),
+                                bandWeightsField(),
                                 textField("torch_version", &DeqModel::torchVersion),
                                 textField("core_version", &DeqModel::coreVersion)};
     append(f, nestedFields("", &DeqModel::network, networkFields()));
@@ -291,6 +315,7 @@ void readHeader(Reader& r, uint32_t version, DeqModel& m) {
     m.network.scaleInvariance = ScaleInvariance::Off;
     seen.insert({"anchor_weight", "scale_invariant"});
   }
+  if (version <= 3) seen.insert("band_weights");  // not whitened
   const uint64_t n = r.count(10);  // at least a name length, a type and one value byte
   for (uint64_t i = 0; i < n; ++i) {
     const std::string name = r.str();
@@ -452,6 +477,9 @@ void checkStoredSettings(const DeqModel& m) {
   if (m.sourceBands < 0 || m.sourceBands > 100000) outOfRange("source band count");
   for (double w : m.wavelengths)
     if (!std::isfinite(w)) outOfRange("a wavelength is not finite");
+  // Whitening weights lie in (0, 10] (noiseWhitening); far beyond, float32 loses the data.
+  for (double w : m.bandWeights)
+    if (!(w >= 1e-6 && w <= 1e6)) outOfRange("a band weight is outside 1e-6..1e6");
   // The network sees data x inputScale (1 / RMS of the training scene), in float32: the
   // scaled endmembers are of order 1 in every trained model.
   float largest = 0;
@@ -477,6 +505,8 @@ void checkConsistency(const DeqModel& m) {
   }
   if (!m.wavelengths.empty() && static_cast<int>(m.wavelengths.size()) != m.bands)
     Reader::corrupt("wavelength count does not match the band count");
+  if (!m.bandWeights.empty() && static_cast<int>(m.bandWeights.size()) != m.bands)
+    Reader::corrupt("band weight count does not match the band count");
   checkStoredSettings(m);
 }
 

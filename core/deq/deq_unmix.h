@@ -305,6 +305,13 @@ struct DeqTrainOptions {
   // where one material is rare (1.33-2.96). Suite and held-out scenes where N-FINDR's were no
   // better: 0.15-1.12 (bench/README.md, "Vertices that miss a material"). 0: VCA's always.
   double automaticNfindrResidualRatio = 1.25;
+  // Noise whitening: where the bands' noise standard deviations (HySime's regression noise,
+  // noiseWhiteningWeights) differ by more than this factor from the quietest band to the
+  // noisiest, every stage works on the bands divided by their noise, so that the fits weigh
+  // each band by its signal-to-noise ratio as maximum likelihood does; the model keeps the
+  // weights and unmix applies them. White-noise scenes measure 1.1-1.2, scenes with noisy
+  // bands 2-50 (Samson 51; bench/README.md, "Noisy bands"). 0: never, 1: always.
+  double automaticWhiteningSpread = 3;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r
   // of a (2r+1)^2 box average of the pixels before the fit (divides the noise that moves
@@ -429,6 +436,10 @@ struct DeqModel {
   // Input scaling: the network sees Y * inputScale (1 / RMS of the training scene), so
   // data units (reflectance 0-1 or 0-10000) do not matter.
   double inputScale = 1.0;
+  // Noise whitening (DeqTrainOptions::automaticWhiteningSpread): per used band, the factor
+  // the network's input and E are multiplied by before the input scale (1 / the band's noise
+  // standard deviation, median 1); empty when the bands were not whitened.
+  std::vector<double> bandWeights;
   DeqNetworkOptions network;
   DeqSolverOptions solver;         // default inference solver (from DeqInferOptions at training)
   std::vector<DeqTensor> weights;  // network parameters and the step parameter "eta"
@@ -450,7 +461,7 @@ void checkModelBands(const DeqModel& model, int rasterBands);
 // the newest version, atomically (core/io/atomic_file.h), and checks nothing: the reader
 // does. Throws IoError when it cannot be written.
 void saveDeqModel(const std::string& path, const DeqModel& model);
-// Reads versions 1 and 2. Throws ModelFormatError / ModelVersionError (a newer format
+// Reads versions 1 to 4. Throws ModelFormatError / ModelVersionError (a newer format
 // version or a field this build does not know) / ModelTruncatedError / ModelCorruptError
 // (settings out of validate()'s bounds, naming the field) or IoError when the file cannot
 // be opened; never crashes on arbitrary bytes.
@@ -501,6 +512,10 @@ struct DeqTrainResult {
   // When scale invariance was automatic, the brightness gain it was chosen by
   // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
   double brightnessGain = 0;
+  // The bands' noise spread (noisiest over quietest standard deviation) the whitening was
+  // chosen by; 0 where it was not measured (automaticWhiteningSpread 0 or 1, or too few
+  // pixels). The model holds the weights.
+  double noiseSpread = 0;
   int worldSize = 1;  // processes that trained it together (data-parallel)
 };
 

@@ -18,7 +18,8 @@ struct PreparedModel {
   torch::Tensor endmembers;      // scaled
   torch::Tensor endmembersData;  // data units
   torch::Tensor fill;            // scaled, L: stands in for nodata pixels
-  double scale = 1;
+  torch::Tensor bandScale;       // L: noise whitening x input scale (data units -> scaled)
+  torch::Tensor bandWeights;     // L: noise whitening (the spatial prox's guide), or undefined
 };
 
 PreparedModel prepareModel(const DeqModel& model, const torch::Device& device) {
@@ -28,12 +29,18 @@ PreparedModel prepareModel(const DeqModel& model, const torch::Device& device) {
   if (model.network.scaleInvariance == ScaleInvariance::Automatic)
     throw InvalidArgument(
         "DEQ-Unmix model: scale invariance is 'auto', which only training resolves (on or off)");
+  if (!model.bandWeights.empty() && int(model.bandWeights.size()) != model.bands)
+    throw InvalidArgument("DEQ-Unmix model: band weights do not match its band count");
   PreparedModel p;
-  p.scale = model.inputScale;
+  if (!model.bandWeights.empty())
+    p.bandWeights = torch::tensor(model.bandWeights, torch::kFloat32).to(device);
+  p.bandScale =
+      (p.bandWeights.defined() ? p.bandWeights : torch::ones({1}, torch::kFloat32)).to(device) *
+      model.inputScale;
   p.network = DeqNetwork::fromTensors(model.bands, model.endmembers.endmembers(), model.network,
                                       model.weights, device);
   p.endmembersData = tableTensor(model.endmembers).to(device);
-  p.endmembers = p.endmembersData * p.scale;
+  p.endmembers = p.endmembersData * p.bandScale.reshape({-1, 1});
   p.fill = p.endmembers.mean(1);
   return p;
 }
@@ -71,7 +78,7 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
   using torch::indexing::Slice;
   const auto t0 = Clock::now();
   const int P = int(pm.endmembers.size(1));
-  auto [y, mask] = prepareScene(raw, pm.scale, pm.fill);
+  auto [y, mask] = prepareScene(raw, pm.bandScale, pm.fill);
   const Slice sr(t.row - t.readRow, t.row - t.readRow + t.rows);
   const Slice sc(t.col - t.readCol, t.col - t.readCol + t.cols);
   torch::Tensor validCore = mask.index({0, 0, sr, sc}) > 0;
@@ -81,7 +88,11 @@ TileResult solveTile(const PreparedModel& pm, const torch::Tensor& raw, const Ti
   if (out.validPixels > 0) {
     std::unique_ptr<SpatialProx> prox = makeSpatialProx(pm.network);
     torch::Tensor guide;
-    if (prox) guide = prox->guide({raw, t.readRow, t.readCol});
+    // The prox was fitted on the whitened scene.
+    if (prox)
+      guide =
+          prox->guide({pm.bandWeights.defined() ? raw * pm.bandWeights.reshape({-1, 1, 1}) : raw,
+                       t.readRow, t.readCol});
     torch::Tensor start = leastSquaresStart(pm.endmembers, y, pm.network.options.scaleInvariant());
     DeqUnmixMap map(pm.network, pm.endmembers, y, start,
                     guide.defined() ? guide.unsqueeze(0) : guide);

@@ -285,6 +285,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("automatic_norm_ratio_min", &O::automaticNormRatioMin),
       realField("automatic_min_volume_brightness_gain", &O::automaticMinVolumeBrightnessGain),
       realField("automatic_nfindr_residual_ratio", &O::automaticNfindrResidualRatio),
+      realField("automatic_whitening_spread", &O::automaticWhiteningSpread),
       realField("min_volume_outside_fraction", &O::minVolumeOutsideFraction),
       integerField("min_volume_iterations", &O::minVolumeIterations),
       realField("min_volume_noise_margin", &O::minVolumeNoiseMargin),

@@ -22,9 +22,10 @@ EndmemberTable tensorTable(const torch::Tensor& E, const std::vector<std::string
   return t;
 }
 
-std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, double scale,
+std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw,
+                                                     const torch::Tensor& scale,
                                                      const torch::Tensor& fill) {
-  torch::Tensor y = raw * scale;
+  torch::Tensor y = raw * scale.reshape({-1, 1, 1});
   // A non-finite band makes the band sum non-finite: one reduction instead of a test per
   // value (a finite sum could only overflow for values beyond 1e36, which are no data).
   torch::Tensor valid = torch::isfinite(y.sum(0, true));  // 1 x h x w

@@ -18,8 +18,10 @@ EndmemberTable tensorTable(const torch::Tensor& endmembers, const std::vector<st
                            const std::vector<double>& wavelengths);
 
 // Scene window (data units, L x h x w, NaN = nodata) -> scaled 1 x L x h x w with nodata
-// pixels replaced by `fill` (scaled, L), and the 1 x 1 x h x w validity mask.
-std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw, double scale,
+// pixels replaced by `fill` (scaled, L), and the 1 x 1 x h x w validity mask. `scale`: one
+// value, or one per band (noise whitening times the input scale).
+std::pair<torch::Tensor, torch::Tensor> prepareScene(const torch::Tensor& raw,
+                                                     const torch::Tensor& scale,
                                                      const torch::Tensor& fill);
 
 // The abundances the solves start from (and the anchor term pulls towards): B x L x h x w ->

@@ -43,6 +43,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
   if (!(o.automaticSizeRatioMin > 0 && o.automaticSizeRatioMax >= o.automaticSizeRatioMin))
     throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
+  if (!(o.automaticWhiteningSpread >= 0))
+    throw InvalidArgument("noise whitening: the spread threshold must be >= 0 (0: never)");
   if (!(o.automaticNfindrResidualRatio >= 0))
     throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
@@ -128,6 +130,16 @@ DeqModel assembleModel(const DeqTrainInput& in, const DeqTrainOptions& o,
   return model;
 }
 
+// A model trained on whitened bands: its endmember tables back in data units, and the
+// weights that unmix applies to every tile.
+void unwhitenModel(const std::vector<double>& weights, DeqModel& model) {
+  model.bandWeights = weights;
+  for (EndmemberTable* t : {&model.endmembers, &model.initialEndmembers})
+    for (size_t b = 0; b < weights.size(); ++b)
+      for (int k = 0; k < t->endmembers(); ++k)
+        t->values[b * t->endmembers() + k] /= float(weights[b]);
+}
+
 // The output abundances through the inference path (what `unmix` reproduces).
 void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
                     const DeqInferOptions& inference, DeqTrainResult& result,
@@ -167,8 +179,19 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
 
   ProgressRange initProgress(progress, 0.0, 0.05);
   TrainingData data = trainingScene(in);
-  InitialEndmembers init =
-      initialEndmembers({&in, data.raw, data.validFlat, data.validPixels}, options, &initProgress);
+  const NoiseWhitening whitening = noiseWhitening(data, options, &initProgress);
+  // Every stage works on the whitened copy; the model keeps the weights and data units.
+  DeqTrainInput whitened;
+  if (!whitening.weights.empty()) {
+    whitened = whitenedInput(in, whitening.weights);
+    data = trainingScene(whitened);
+  }
+  const DeqTrainInput& work = whitening.weights.empty() ? in : whitened;
+  data.bandWeights = torch::tensor(
+      whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
+      torch::kFloat32);
+  InitialEndmembers init = initialEndmembers({&work, data.raw, data.validFlat, data.validPixels},
+                                             options, &initProgress);
   if (group) broadcastAutomaticChoices(*group, init);
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
@@ -181,7 +204,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   if (group) broadcastFromRankZero(*group, net.parameters());
   // The prox learns from the scene into the network first; the one made after sees that.
   if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
-  prepareTrainingData(in, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant(),
+  prepareTrainingData(work, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant(),
                       device, data);
   initProgress.setProgress(1.0);
 
@@ -194,6 +217,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
       trainNetwork(net, data, o, &trainProgress, group, tiles ? &*tiles : nullptr);
   result.epochs = trained.epochs;
   result.model = assembleModel(in, o, inference, init, data, net, trained);
+  unwhitenModel(whitening.weights, result.model);
+  result.noiseSpread = whitening.spread;
   result.model.summary.trainingSeconds = secondsSince(t0);
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;
@@ -270,12 +295,12 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
   const DeqTrainInput sample = sampleMosaic(
       reader, scene, size, options.memoryBudgetInEffectMiB() * 1048576.0 / 8, options.seed);
   DeqInferOptions noFinalPass;
-  DeqTrainResult r =
-      trainOn(sample, options, noFinalPass, progress, group,
-              [&](const TrainingData& data, bool scaleInvariant, const torch::Device& device) {
-                return StreamedTiles(reader, scene.height, scene.width, scene.bands,
-                                     data.endmembers, data.scale, scaleInvariant, device);
-              });
+  DeqTrainResult r = trainOn(
+      sample, options, noFinalPass, progress, group,
+      [&](const TrainingData& data, bool scaleInvariant, const torch::Device& device) {
+        return StreamedTiles(reader, scene.height, scene.width, scene.bands, data.endmembers,
+                             data.scale, data.bandWeights, scaleInvariant, device);
+      });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;
 }

@@ -302,13 +302,14 @@ void Trainer::report(const DeqEpochStats& es) const {
 }  // namespace
 
 StreamedTiles::StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                             const torch::Tensor& endmembers, double scale, bool scaleInvariant,
+                             const torch::Tensor& endmembers, double scale,
+                             const torch::Tensor& bandWeights, bool scaleInvariant,
                              const torch::Device& device)
     : reader_(reader),
       height_(height),
       width_(width),
       bands_(bands),
-      scale_(scale),
+      bandScale_((bandWeights * scale).to(device)),
       scaleInvariant_(scaleInvariant),
       endmembers_((endmembers * scale).to(device)),
       fill_(endmembers_.mean(1)),
@@ -320,7 +321,7 @@ std::array<torch::Tensor, 3> StreamedTiles::tile(int row, int col, int size) {
   ++tilesRead;
   torch::Tensor raw = torch::from_blob(buffer_.data(), {bands_, size, size}, torch::kFloat32)
                           .to(device_, false, true);
-  auto [scene, mask] = prepareScene(raw, scale_, fill_);
+  auto [scene, mask] = prepareScene(raw, bandScale_, fill_);
   torch::Tensor start = leastSquaresStart(endmembers_, scene, scaleInvariant_);
   return {scene[0], start[0], mask[0]};
 }

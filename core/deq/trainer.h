@@ -16,11 +16,12 @@ namespace dequnmix {
 // DeqTileReader, scaled and started from FCLS like the in-memory scene.
 class StreamedTiles {
  public:
-  // `endmembers`: L x P, data units; `scale` as TrainingData::scale; `scaleInvariant` as
+  // `endmembers`: L x P, as TrainingData's; `scale` and `bandWeights` as TrainingData's (the
+  // reader's windows are in data units, so they are whitened here); `scaleInvariant` as
   // DeqNetworkOptions'.
   StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                const torch::Tensor& endmembers, double scale, bool scaleInvariant,
-                const torch::Device& device);
+                const torch::Tensor& endmembers, double scale, const torch::Tensor& bandWeights,
+                bool scaleInvariant, const torch::Device& device);
   int height() const { return height_; }
   int width() const { return width_; }
   // The size x size window at (row, col): scaled scene (L x s x s), FCLS start (P x s x s)
@@ -31,7 +32,7 @@ class StreamedTiles {
  private:
   DeqTileReader& reader_;
   int height_, width_, bands_;
-  double scale_;
+  torch::Tensor bandScale_;  // L: bandWeights x scale, on the device
   bool scaleInvariant_;
   torch::Tensor endmembers_, fill_;  // scaled, on the device
   torch::Device device_;

@@ -1,9 +1,12 @@
 // Preparing the training scene (training_data.h).
 #include "core/deq/training_data.h"
 
+#include <cmath>
 #include <limits>
 
+#include "core/classical/subspace_ops.h"
 #include "core/deq/scene_tensors.h"
+#include "core/endmembers/refinement.h"
 #include "core/errors.h"
 #include "core/metrics/metrics.h"
 
@@ -61,12 +64,51 @@ TrainingData trainingScene(const DeqTrainInput& in) {
   return d;
 }
 
+NoiseWhitening noiseWhitening(const TrainingData& d, const DeqTrainOptions& o,
+                              ProgressSink* progress) {
+  NoiseWhitening out;
+  const torch::Tensor Y = subsamplePixels(d.validPixels).to(torch::kFloat64);
+  const int64_t L = Y.size(0), N = Y.size(1);
+  if (o.automaticWhiteningSpread == 0 || N < 4 * L) return out;
+  torch::Tensor sigma = regressionNoiseVariances(Y.mm(Y.t()) / double(N)).clamp_min(0).sqrt();
+  const double median = sigma.median().item<double>();
+  if (!(median > 0) || !std::isfinite(median)) return out;
+  sigma = sigma.clamp_min(0.1 * median);
+  out.spread = (sigma.max() / sigma.min()).item<double>();
+  const bool whiten = out.spread >= o.automaticWhiteningSpread;
+  if (whiten) {
+    const torch::Tensor w = (median / sigma).contiguous();
+    out.weights.assign(w.data_ptr<double>(), w.data_ptr<double>() + L);
+  }
+  if (progress)
+    progress->info(
+        "Band noise spreads " + messageNumber(out.spread) +
+        " x from the quietest band to the noisiest (threshold " +
+        messageNumber(o.automaticWhiteningSpread) + "): " +
+        (whiten ? "bands weighted by their signal-to-noise ratio" : "bands weighted equally"));
+  return out;
+}
+
+DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& w) {
+  DeqTrainInput out = in;
+  const size_t pixels = size_t(in.height) * in.width;
+  for (size_t b = 0; b < w.size(); ++b)
+    for (size_t i = 0; i < pixels; ++i) out.scene[b * pixels + i] *= float(w[b]);
+  EndmemberTable& E = out.initialEndmembers;
+  if (in.hasInitialEndmembers)
+    for (size_t b = 0; b < w.size(); ++b)
+      for (int k = 0; k < E.endmembers(); ++k) E.values[b * E.endmembers() + k] *= float(w[b]);
+  return out;
+}
+
 void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmembers,
                          const SpatialProx* prox, bool scaleInvariant, const torch::Device& device,
                          TrainingData& d) {
   d.endmembers = endmembers;
   torch::Tensor scaled = (endmembers * d.scale).to(device);
-  auto prepared = prepareScene(d.raw.to(device), d.scale, scaled.mean(1));
+  // d.raw is whitened already (train.cpp): the input scale alone.
+  const torch::Tensor scale = torch::full({1}, d.scale, torch::TensorOptions(device));
+  auto prepared = prepareScene(d.raw.to(device), scale, scaled.mean(1));
   d.scene = prepared.first;
   d.mask = prepared.second;
   d.start = leastSquaresStart(scaled, d.scene, scaleInvariant);

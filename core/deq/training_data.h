@@ -4,12 +4,15 @@
 
 #include <torch/types.h>
 
+#include <vector>
+
 #include "core/deq/deq_ops.h"
 
 namespace dequnmix {
 
 struct TrainingData {
   double scale = 1;           // the network sees Y * scale (1 / RMS of the valid pixels)
+  torch::Tensor bandWeights;  // L: noise whitening of the data units (ones where off; CPU)
   torch::Tensor raw;          // L x H x W, data units, NaN = nodata (CPU)
   torch::Tensor validFlat;    // H*W bools
   torch::Tensor validPixels;  // L x Nv, the valid pixels (CPU)
@@ -24,6 +27,23 @@ struct TrainingData {
 // The scene's raw tensor, validity and scale. Throws InvalidArgument when no pixel is
 // valid or the scene is all zeros or not finite.
 TrainingData trainingScene(const DeqTrainInput& input);
+
+// Noise whitening of a training scene (DeqTrainOptions::automaticWhiteningSpread).
+struct NoiseWhitening {
+  std::vector<double> weights;  // per band: median noise std over the band's; empty = off
+  double spread = 0;            // noisiest over quietest band's noise std; 0: not measured
+};
+
+// HySime's regression noise of each band of `data`'s valid pixels (subsampled as the
+// endmember stage does), and the weights where its spread reaches the option's threshold. A
+// band the others predict almost exactly counts as a tenth of the median noise (its weight
+// at most 10). Not measured (no weights) with the option 0, with fewer than 4 valid pixels per
+// band (the regression would fit the noise) or on noise-free data. Logs the choice.
+NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& options,
+                              ProgressSink* progress);
+
+// `in` with its scene and initial endmembers multiplied band by band by `weights`.
+DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& weights);
 
 // Scaled scene, FCLS start and reference on the device. With a reference and VCA's
 // endmembers, E's columns are permuted to the reference's order (the least abundance error

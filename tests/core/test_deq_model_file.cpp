@@ -255,7 +255,7 @@ uint32_t formatVersion(const std::vector<uint8_t>& bytes) {
 }
 
 // Files written by the version-1 writer (tests/core/data): read with their settings mapped
-// to the fields, they unmix exactly as that build did, and again after saving as version 3.
+// to the fields, they unmix exactly as that build did, and again after saving as version 4.
 TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
   const DeqModel plain = loadDeqModel(dataFile("model_v1_plain.dequnmix"));
   EXPECT_EQ(plain.bands, 4);
@@ -291,10 +291,11 @@ TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
     ASSERT_EQ(a.size(), expected.size());
     EXPECT_LE(test::maxAbsDiff(a, expected), 1e-6);
     const std::vector<uint8_t> resaved = serializeDeqModel(v1);
-    EXPECT_EQ(formatVersion(resaved), 3u);
-    const DeqModel v3 = deserializeDeqModel(resaved);
-    EXPECT_EQ(v3.network.anchorWeight, 0.0);
-    EXPECT_EQ(unmixSceneWithDeqModel(v3, formulaScene(), 8, 8, o).abundances, a);
+    EXPECT_EQ(formatVersion(resaved), 4u);
+    const DeqModel v4 = deserializeDeqModel(resaved);
+    EXPECT_EQ(v4.network.anchorWeight, 0.0);
+    EXPECT_TRUE(v4.bandWeights.empty());
+    EXPECT_EQ(unmixSceneWithDeqModel(v4, formulaScene(), 8, 8, o).abundances, a);
   }
 }
 
@@ -334,8 +335,19 @@ void removeField(std::vector<uint8_t>& b, const std::string& name, size_t valueB
   std::memcpy(b.data() + 20, &fields, 8);
 }
 
-// A version-2 file: the version-3 writer's bytes without the fields version 3 added.
+// A version-3 file: the writer's bytes of a model without band weights, without the field
+// version 4 added.
+std::vector<uint8_t> asVersion3(std::vector<uint8_t> b) {
+  removeField(b, "band_weights", 8);  // the empty text
+  const uint32_t version = 3;
+  std::memcpy(b.data() + 8, &version, 4);
+  resealed(b);
+  return b;
+}
+
+// A version-2 file: the version-3 bytes without the fields version 3 added.
 std::vector<uint8_t> asVersion2(std::vector<uint8_t> b) {
+  b = asVersion3(b);
   removeField(b, "anchor_weight", 8);        // a float64
   removeField(b, "scale_invariant", 8 + 4);  // the text "true"
   const uint32_t version = 2;
@@ -387,6 +399,58 @@ TEST(DeqModelFile, Version2FilesReadWithoutTheAnchor) {
   std::memcpy(broken.data() + 8, &version, 4);
   test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(broken); },
                                            {"field 'anchor_weight' is missing"});
+}
+
+// Version 3 had no noise whitening: its files read without band weights and unmix as they
+// did; a version-4 file without the field is corrupt.
+TEST(DeqModelFile, Version3FilesReadWithoutBandWeights) {
+  const std::vector<uint8_t> v4 = serializeDeqModel(sampleModel());
+  const std::vector<uint8_t> v3 = asVersion3(v4);
+  EXPECT_EQ(formatVersion(v3), 3u);
+  const DeqModel read = deserializeDeqModel(v3);
+  EXPECT_TRUE(read.bandWeights.empty());
+  DeqInferOptions o;
+  o.threads = 1;
+  EXPECT_EQ(unmixSceneWithDeqModel(read, formulaScene(), 8, 8, o).abundances,
+            unmixSceneWithDeqModel(deserializeDeqModel(v4), formulaScene(), 8, 8, o).abundances);
+  std::vector<uint8_t> broken = v3;
+  const uint32_t version = 4;
+  std::memcpy(broken.data() + 8, &version, 4);
+  resealed(broken);
+  test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(broken); },
+                                           {"field 'band_weights' is missing"});
+}
+
+// A whitened model unmixes a scene as the same model without weights unmixes the scene and
+// the endmembers multiplied band by band by them (what training worked on); the weights are
+// stored exactly, and a wrong count or a weight out of range is refused.
+TEST(DeqModelFile, BandWeightsWhitenEveryTile) {
+  DeqModel whitened = sampleModel();
+  whitened.bandWeights = {0.5, 2.0 / 3.0, 1.0, 3.0};
+  const DeqModel read = deserializeDeqModel(serializeDeqModel(whitened));
+  EXPECT_EQ(read.bandWeights, whitened.bandWeights);
+  DeqModel plain = sampleModel();
+  std::vector<float> scene = formulaScene();
+  for (int b = 0; b < 4; ++b) {
+    for (int k = 0; k < 3; ++k)
+      plain.endmembers.values[b * 3 + k] *= float(whitened.bandWeights[b]);
+    for (int i = 0; i < 64; ++i) scene[b * 64 + i] *= float(whitened.bandWeights[b]);
+  }
+  DeqInferOptions o;
+  o.threads = 1;
+  const std::vector<float> a = unmixSceneWithDeqModel(read, formulaScene(), 8, 8, o).abundances;
+  EXPECT_LE(test::maxAbsDiff(a, unmixSceneWithDeqModel(plain, scene, 8, 8, o).abundances), 1e-5);
+  EXPECT_GT(test::maxAbsDiff(
+                a, unmixSceneWithDeqModel(sampleModel(), formulaScene(), 8, 8, o).abundances),
+            1e-3);
+  DeqModel wrong = whitened;
+  wrong.bandWeights.pop_back();
+  test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(serializeDeqModel(wrong)); },
+                                           {"band weight count"});
+  wrong = whitened;
+  wrong.bandWeights[0] = 0;
+  test::expectThrowWith<ModelCorruptError>([&] { deserializeDeqModel(serializeDeqModel(wrong)); },
+                                           {"band weight"});
 }
 
 TEST(DeqModelFile, HeaderFieldsUnknownTwiceOrOfTheWrongTypeAreRefused) {
