@@ -138,13 +138,18 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "homogeneous regions: pure_clusters). Angular mean shift moves every vertex and "
              "made the endmembers worse on most test scenes.\n"
              "- REFINEMENT_RADIUS: ball radius of the angular mean shift in radians (default "
-             "%6; 0 = chosen per endmember from the data).\n\n")
+             "%6; 0 = chosen per endmember from the data).\n"
+             "- WHITENING_SPREAD: every stage weighs each band by its signal-to-noise ratio "
+             "where the bands' noise differs by at least this factor from the quietest to the "
+             "noisiest, as where a sensor's edge or water-vapour bands are kept (default %7; "
+             "0 = never, 1 = always). The log says the spread measured.\n\n")
       .arg(d.networkLearningRate)
       .arg(yesNo(d.trainEndmembers))
       .arg(d.endmemberLearningRate)
       .arg(d.alpha)
       .arg(dequnmix::toString(d.refinement))
-      .arg(d.refinementRadius);
+      .arg(d.refinementRadius)
+      .arg(d.automaticWhiteningSpread);
 }
 
 QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
@@ -318,6 +323,12 @@ void TrainAlgorithm::addLearningParameters(const dequnmix::DeqTrainOptions& d) {
                                           QObject::tr("Refinement radius (rad, 0 = automatic)"),
                                           Number::Double, d.refinementRadius, false, 0.0)),
                         4)));
+  addParameter(advanced(decimals(
+      ranged(new Number(QStringLiteral("WHITENING_SPREAD"),
+                        QObject::tr("Weigh bands by their noise where it spreads this much "
+                                    "(0 = never, 1 = always)"),
+                        Number::Double, d.automaticWhiteningSpread, false, 0.0)),
+      2)));
 }
 
 void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
@@ -469,6 +480,7 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   };
   o.refinement = dequnmix::parseEnum<dequnmix::EndmemberRefinement>(choice("REFINEMENT"));
   o.refinementRadius = real("REFINEMENT_RADIUS");
+  o.automaticWhiteningSpread = real("WHITENING_SPREAD");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
   o.network.anchorWeight = real("ANCHOR_WEIGHT");
   o.network.scaleInvariance =

@@ -70,6 +70,17 @@ std::string dataTermPhrase(const DeqTrainResult& r) {
   return phrase;
 }
 
+// Whether the bands were weighed by their noise, and the spread that chose it.
+std::string bandWeightingPhrase(const DeqTrainResult& r) {
+  std::string phrase = r.model.bandWeights.empty()
+                           ? "equal"
+                           : "by signal-to-noise ratio (each band divided by its noise)";
+  if (r.noiseSpread > 0)
+    phrase += "; the bands' noise spreads " + reportNumber(r.noiseSpread, 3) +
+              " x from the quietest to the noisiest";
+  return phrase;
+}
+
 // "Nice" tick positions covering [lo, hi].
 std::vector<double> niceTicks(double lo, double hi, int target = 6) {
   std::vector<double> ticks;
@@ -389,6 +400,7 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
             vertexSource(in, r) + refinementPhrase(r) +
                 (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   reportRow(h, "Data term", dataTermPhrase(r));
+  reportRow(h, "Band weights", bandWeightingPhrase(r));
   reportRow(
       h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +

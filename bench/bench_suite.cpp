@@ -372,6 +372,8 @@ struct Score {
   // over the last 50 epochs, and of the final inference's tiles.
   double trainConverged = NAN, trainIterations = NAN, inferConverged = NAN, inferIterations = NAN;
   double scaleInvariant = NAN;  // DEQ-Unmix only: 1 where the data term was scale-invariant
+  double whitened = NAN;        // DEQ-Unmix only: 1 where the bands were weighed by their noise
+  double noiseSpread = NAN;     // DEQ-Unmix only: the bands' noise spread measured (0: none)
 };
 
 // Forward-solve statistics of the last `count` epochs.
@@ -457,15 +459,18 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   d.inferConverged = r.inference.convergedFraction();
   d.inferIterations = r.inference.meanIterations();
   d.scaleInvariant = r.model.network.scaleInvariant();
+  d.whitened = !r.model.bandWeights.empty();
+  d.noiseSpread = r.noiseSpread;
   refinement = toString(r.refinement);
   return d;
 }
 
 Score mean(const std::vector<Score>& v) {
   Score m;
-  for (double Score::*f : {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds,
-                           &Score::trainConverged, &Score::trainIterations, &Score::inferConverged,
-                           &Score::inferIterations, &Score::scaleInvariant}) {
+  for (double Score::*f :
+       {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
+        &Score::trainIterations, &Score::inferConverged, &Score::inferIterations,
+        &Score::scaleInvariant, &Score::whitened, &Score::noiseSpread}) {
     m.*f = 0;
     for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
@@ -494,8 +499,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
   std::printf(
       "| scene | P | bands | mSAD %s | mSAD DEQ | aRMSE %s | aRMSE DEQ | "
       "aRMSE/e %s | aRMSE/e DEQ | DEQ train s | train conv. | train it | infer conv. | "
-      "infer it | scale-inv. | DEQ loses |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      "infer it | scale-inv. | whitened | DEQ loses |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       baseline, baseline, baseline);
   std::vector<Score> vca, deq;
   int lost = 0;
@@ -504,18 +509,18 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
     lost += !mark.empty();
     std::printf(
         "| %s | %d | %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | %.1f | %.2f | "
-        "%.1f | %.2f | %s |\n",
+        "%.1f | %.2f | %.2f | %s |\n",
         r.name.c_str(), r.P, r.bands, r.vca.msad, r.deq.msad, r.vca.armse, r.deq.armse,
         r.vca.armseMean, r.deq.armseMean, r.deq.seconds, r.deq.trainConverged,
         r.deq.trainIterations, r.deq.inferConverged, r.deq.inferIterations, r.deq.scaleInvariant,
-        mark.c_str());
+        r.deq.whitened, mark.c_str());
     vca.push_back(r.vca);
     deq.push_back(r.deq);
   }
   const Score v = mean(vca), d = mean(deq);
   std::printf(
       "| **average** (%zu scenes) | | | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f | %.2f | "
-      "%.1f | %.2f | %.1f | | %d of %zu |\n",
+      "%.1f | %.2f | %.1f | | | %d of %zu |\n",
       rows.size(), v.msad, d.msad, v.armse, d.armse, v.armseMean, d.armseMean, d.seconds,
       d.trainConverged, d.trainIterations, d.inferConverged, d.inferIterations, lost, rows.size());
   std::printf(
@@ -524,7 +529,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
       "where a metric is more than 5%% above %s's. train conv. / train it: converged "
       "fraction and mean iterations of the training forward solves in the last 50 epochs; "
       "infer conv. / infer it: the same over the final inference's tiles; scale-inv.: the "
-      "fraction of seeds whose data term was scale-invariant. Options: %s.\n",
+      "fraction of seeds whose data term was scale-invariant; whitened: the fraction whose "
+      "bands were weighed by their noise. Options: %s.\n",
       baseline, options.empty() ? "none (the defaults)" : options.c_str());
 }
 
@@ -703,7 +709,7 @@ int main(int argc, char** argv) {
     std::fprintf(csv,
                  "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement,"
                  "train_converged,train_iterations,infer_converged,infer_iterations,"
-                 "scale_invariant\n");
+                 "scale_invariant,whitened\n");
   std::vector<Row> rows;
   for (const SuiteScene& spec : scenes) {
     if (!available(spec, a)) {
@@ -729,16 +735,19 @@ int main(int argc, char** argv) {
       vca.push_back(attempt(baseline, [&] { return runBaseline(s, seed, a.scaledBaseline); }));
       deq.push_back(attempt("DEQ-Unmix", [&] { return runDeq(s, seed, a, refinement); }));
       std::fprintf(
-          stderr, "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, %.1f s)\n",
+          stderr,
+          "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
+          "%.3g, %.1f s)\n",
           spec.name.c_str(), (unsigned long long)seed, baseline, vca.back().msad, vca.back().armse,
-          deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().seconds);
+          deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().noiseSpread,
+          deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
-        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f\n",
+        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",
                      spec.name.c_str(), (unsigned long long)seed, k ? "DEQ-Unmix" : baseline,
                      x.msad, x.armse, x.armseMean, x.seconds, k ? refinement.c_str() : "-",
                      x.trainConverged, x.trainIterations, x.inferConverged, x.inferIterations,
-                     x.scaleInvariant);
+                     x.scaleInvariant, x.whitened);
       }
       if (csv) std::fflush(csv);
     }

@@ -306,7 +306,7 @@ struct DeqTrainOptions {
   // better: 0.15-1.12 (bench/README.md, "Vertices that miss a material"). 0: VCA's always.
   double automaticNfindrResidualRatio = 1.25;
   // Noise whitening: where the bands' noise standard deviations (HySime's regression noise,
-  // noiseWhiteningWeights) differ by more than this factor from the quietest band to the
+  // noiseWhitening in training_data.h) differ by more than this factor from the quietest to the
   // noisiest, every stage works on the bands divided by their noise, so that the fits weigh
   // each band by its signal-to-noise ratio as maximum likelihood does; the model keeps the
   // weights and unmix applies them. White-noise scenes measure 1.1-1.2, scenes with noisy

@@ -186,6 +186,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "ALPHA",
                                                            "REFINEMENT",
                                                            "REFINEMENT_RADIUS",
+                                                           "WHITENING_SPREAD",
                                                            "SPATIAL_WEIGHT",
                                                            "ANCHOR_WEIGHT",
                                                            "SCALE_INVARIANT",
