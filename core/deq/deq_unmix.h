@@ -306,11 +306,11 @@ struct DeqTrainOptions {
   // better: 0.15-1.12 (bench/README.md, "Vertices that miss a material"). 0: VCA's always.
   double automaticNfindrResidualRatio = 1.25;
   // Noise whitening: where the bands' noise standard deviations (HySime's regression noise,
-  // noiseWhitening in training_data.h) differ by more than this factor from the quietest to the
-  // noisiest, every stage works on the bands divided by their noise, so that the fits weigh
-  // each band by its signal-to-noise ratio as maximum likelihood does; the model keeps the
-  // weights and unmix applies them. White-noise scenes measure 1.1-1.2, scenes with noisy
-  // bands 2-50 (Samson 51; bench/README.md, "Noisy bands"). 0: never, 1: always.
+  // noiseWhitening in training_data.h) differ by at least this factor from the quietest band
+  // to the noisiest, every stage works on the bands divided by their noise, so that the fits
+  // weigh each band by its signal-to-noise ratio as maximum likelihood does; the model keeps
+  // the weights and unmix applies them. White-noise scenes measure 1.05-1.2, scenes with
+  // noisy bands 2.1-22, Samson 51 (bench/README.md, "Noisy bands"). 0: never, 1: always.
   double automaticWhiteningSpread = 3;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r
@@ -513,8 +513,8 @@ struct DeqTrainResult {
   // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
   double brightnessGain = 0;
   // The bands' noise spread (noisiest over quietest standard deviation) the whitening was
-  // chosen by; 0 where it was not measured (automaticWhiteningSpread 0 or 1, or too few
-  // pixels). The model holds the weights.
+  // chosen by; 0 where it was not measured (automaticWhiteningSpread 0, fewer than 4 pixels
+  // per band, or noise-free data). The model holds the weights.
   double noiseSpread = 0;
   int worldSize = 1;  // processes that trained it together (data-parallel)
 };
