@@ -313,7 +313,7 @@ TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
 // whitened bands and keeps the weights in the model, whose unmix reproduces the training's
 // abundances; without it the noisy bands lead the fits astray. A white-noise scene is left
 // as it is.
-TEST(DeqTrain, NoisyBandsAreWhitened) {
+SyntheticScene noisyBandScene() {
   SyntheticOptions so;
   so.width = so.height = 32;
   so.bands = 40;
@@ -322,7 +322,11 @@ TEST(DeqTrain, NoisyBandsAreWhitened) {
   so.noiseSpreadDb = 15;
   so.lowSnrBands = 4;
   so.seed = 17;
-  const SyntheticScene s = generateSyntheticScene(so);
+  return generateSyntheticScene(so);
+}
+
+TEST(DeqTrain, NoisyBandsAreWhitened) {
+  const SyntheticScene s = noisyBandScene();
   DeqTrainOptions o = oneEpoch(3);
   const DeqTrainResult whitened = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_GT(whitened.noiseSpread, o.automaticWhiteningSpread);
@@ -663,6 +667,28 @@ TEST(DeqTrainStreamed, ReadsOnlyTileWindowsAndUnmixesLikeInMemoryTiles) {
   supervised.referenceAbundances = s.abundances;
   test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmixStreamed(reader, supervised, o); },
                                          {"supervised", "budget"});
+}
+
+// A streamed scene takes its band weights from the sample and whitens every tile it reads
+// (the reader's windows are in data units): as in memory, far better than unweighted.
+TEST(DeqTrainStreamed, WhitensTheTilesItReads) {
+  const SyntheticScene s = noisyBandScene();
+  DeqTrainOptions o = oneEpoch(3);
+  o.tileSize = 16;
+  o.memoryBudgetMiB = 1;
+  WindowCountingReader reader(s);
+  DeqTrainInput info = test::trainInputOf(s);
+  info.scene.clear();
+  const DeqTrainResult streamed = trainDeqUnmixStreamed(reader, info, o);
+  EXPECT_LE(reader.largestWindow, 16 * 16);
+  ASSERT_EQ(streamed.model.bandWeights.size(), size_t(s.bands));
+  o.automaticWhiteningSpread = 0;
+  const DeqTrainResult plain = trainDeqUnmix(test::trainInputOf(s), o);
+  const Scores w = score(streamed.model.endmembers.values,
+                         unmixSceneWithDeqModel(streamed.model, s.scene, 32, 32).abundances, s);
+  const Scores p = score(plain.model.endmembers.values, plain.abundances, s);
+  std::printf("streamed, whitened: aRMSE %.4f | in memory, plain: aRMSE %.4f\n", w.armse, p.armse);
+  EXPECT_LT(w.armse, 0.5 * p.armse);
 }
 
 }  // namespace
