@@ -351,6 +351,23 @@ TEST(DeqTrain, NoisyBandsAreWhitened) {
   EXPECT_TRUE(white.model.bandWeights.empty());
 }
 
+// Given endmembers are whitened with the scene and come back in data units.
+TEST(DeqTrain, GivenEndmembersComeBackInDataUnitsFromWhitenedTraining) {
+  const SyntheticScene s = noisyBandScene();
+  DeqTrainInput in = test::trainInputOf(s);
+  in.hasInitialEndmembers = true;
+  in.initialEndmembers = s.endmembers;
+  DeqTrainOptions o = oneEpoch(3);
+  o.refinement = EndmemberRefinement::None;
+  const DeqTrainResult r = trainDeqUnmix(in, o);
+  ASSERT_FALSE(r.model.bandWeights.empty());
+  const std::vector<float>& given = s.endmembers.values;
+  for (const EndmemberTable* t : {&r.model.initialEndmembers, &r.model.endmembers})
+    for (size_t i = 0; i < given.size(); ++i)
+      EXPECT_NEAR(t->values[i], given[i], 1e-6 * std::fabs(given[i]) + 1e-9) << i;
+  EXPECT_LT(score(r.model.endmembers.values, r.abundances, s).armse, 0.03);
+}
+
 // A held-out scene of bench_suite (usgs-p4-30db-pure-illum0.15): pure pixels, illumination.
 // The minimum-volume simplex passes the volume and darkness bounds there, but its vertices
 // still leave the pixels needing a per-pixel scale (the affine fit bent the simplex to
