@@ -477,7 +477,7 @@ void checkStoredSettings(const DeqModel& m) {
   if (m.sourceBands < 0 || m.sourceBands > 100000) outOfRange("source band count");
   for (double w : m.wavelengths)
     if (!std::isfinite(w)) outOfRange("a wavelength is not finite");
-  // Whitening weights lie in (0, 10] (noiseWhitening); far beyond, float32 loses the data.
+  // Whitening weights lie in (0, 3] (noiseWhitening); far beyond, float32 loses the data.
   for (double w : m.bandWeights)
     if (!(w >= 1e-6 && w <= 1e6)) outOfRange("a band weight is outside 1e-6..1e6");
   // The network sees data x inputScale (1 / RMS of the training scene), in float32: the

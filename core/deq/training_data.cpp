@@ -73,7 +73,9 @@ NoiseWhitening noiseWhitening(const TrainingData& d, const DeqTrainOptions& o,
   torch::Tensor sigma = regressionNoiseVariances(Y.mm(Y.t()) / double(N)).clamp_min(0).sqrt();
   const double median = sigma.median().item<double>();
   if (!(median > 0) || !std::isfinite(median)) return out;
-  sigma = sigma.clamp_min(0.1 * median);
+  // Never below a third of the median (every measured scene: 0.40 or more): bands the others
+  // predict almost exactly (duplicated, or sharing their noise) would otherwise lead the fits.
+  sigma = sigma.clamp_min(median / 3);
   out.spread = (sigma.max() / sigma.min()).item<double>();
   const bool whiten = out.spread >= o.automaticWhiteningSpread;
   if (whiten) {

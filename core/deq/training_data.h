@@ -36,8 +36,8 @@ struct NoiseWhitening {
 
 // HySime's regression noise of each band of `data`'s valid pixels (subsampled as the
 // endmember stage does), and the weights where its spread reaches the option's threshold. A
-// band the others predict almost exactly counts as a tenth of the median noise (its weight
-// at most 10). Not measured (no weights) with the option 0, with fewer than 4 valid pixels per
+// band the others predict almost exactly counts as a third of the median noise (its weight
+// at most 3). Not measured (no weights) with the option 0, with fewer than 4 valid pixels per
 // band (the regression would fit the noise) or on noise-free data. Logs the choice.
 NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& options,
                               ProgressSink* progress);

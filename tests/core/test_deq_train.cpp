@@ -349,6 +349,17 @@ TEST(DeqTrain, NoisyBandsAreWhitened) {
   const DeqTrainResult white = trainDeqUnmix(test::trainInputOf(testScene()), oneEpoch(3));
   EXPECT_LT(white.noiseSpread, 1.5);
   EXPECT_TRUE(white.model.bandWeights.empty());
+
+  // A duplicated band: the other copy predicts it exactly, yet its weight stays at most 3.
+  DeqTrainInput twin = test::trainInputOf(s);
+  std::copy_n(twin.scene.begin(), 32 * 32, twin.scene.begin() + 32 * 32);
+  o.automaticWhiteningSpread = DeqTrainOptions().automaticWhiteningSpread;
+  const DeqTrainResult duplicated = trainDeqUnmix(twin, o);
+  ASSERT_EQ(duplicated.model.bandWeights.size(), size_t(s.bands));
+  EXPECT_NEAR(duplicated.model.bandWeights[0], 3.0, 1e-9);
+  EXPECT_LE(
+      *std::max_element(duplicated.model.bandWeights.begin(), duplicated.model.bandWeights.end()),
+      3.0 + 1e-9);
 }
 
 // Given endmembers are whitened with the scene and come back in data units.
