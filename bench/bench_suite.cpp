@@ -50,6 +50,7 @@ struct Args {
   double clusterRadius = -1;    // candidate pure-cluster radius fraction; < 0: the default
   double alpha = -2;            // candidate loss weight; -1: automatic; < -1: the default
   std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
+  double whiteningSpread = -1;  // candidate noise-whitening threshold; < 0: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
@@ -446,6 +447,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.alpha >= -1) o.alpha = a.alpha;
   if (!a.scaleInvariance.empty())
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
+  if (a.whiteningSpread >= 0) o.automaticWhiteningSpread = a.whiteningSpread;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -670,6 +672,10 @@ void declare(bench::Arguments& args, Args& a) {
             "only the endmember stage: mSAD of each refinement and the signals that choose");
   args.option("--scale-invariance", a.scaleInvariance, "S",
               "DEQ-Unmix's data term: off|on|auto (DeqNetworkOptions::scaleInvariance)",
+              "the training default");
+  args.option("--whitening-spread", a.whiteningSpread, "F",
+              "noise spread from which the bands are weighed by their noise (0 = never, 1 = "
+              "always; DeqTrainOptions::automaticWhiteningSpread)",
               "the training default");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
