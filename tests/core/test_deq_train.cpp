@@ -57,18 +57,24 @@ DeqTrainOptions oneEpoch(int endmembers) {
   return o;
 }
 
+// The small scenes below: 32 x 32 pixels, 40 bands, three endmembers (seed 17) at `snrDb`.
+SyntheticOptions smallScene(double snrDb) {
+  SyntheticOptions so;
+  so.width = so.height = 32;
+  so.bands = 40;
+  so.endmembers = 3;
+  so.snrDb = snrDb;
+  so.seed = 17;
+  return so;
+}
+
 // A small scene with near-pure regions and, as in real scenes, a few anomalous pixels:
 // for each endmember one pixel extrapolated beyond its vertex (1.3 e_p - 0.3 mean(E)).
 // VCA picks such outliers as vertices; the angular mean shift moves them back to the dense
 // near-pure cluster, and the DEQ is trained on that E.
 SyntheticScene testScene(bool outliers = false) {
-  SyntheticOptions so;
-  so.width = so.height = 32;
-  so.bands = 40;
-  so.endmembers = 3;
-  so.snrDb = 30;
+  SyntheticOptions so = smallScene(30);
   so.purePixels = true;
-  so.seed = 17;
   SyntheticScene s = generateSyntheticScene(so);
   if (outliers) {
     const int64_t n = 32 * 32;
@@ -127,14 +133,9 @@ DeqTrainOptions highlyMixedOptions() {
 
 // Highly mixed (issue 5): no pure pixels, no abundance above 0.8, 20 dB.
 SyntheticScene highlyMixedScene() {
-  SyntheticOptions so;
-  so.width = so.height = 32;
-  so.bands = 40;
-  so.endmembers = 3;
-  so.snrDb = 20;
+  SyntheticOptions so = smallScene(20);
   so.maxAbundance = 0.8;
   so.purePixels = false;
-  so.seed = 17;
   return generateSyntheticScene(so);
 }
 
@@ -314,14 +315,9 @@ TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
 // abundances; without it the noisy bands lead the fits astray. A white-noise scene is left
 // as it is.
 SyntheticScene noisyBandScene() {
-  SyntheticOptions so;
-  so.width = so.height = 32;
-  so.bands = 40;
-  so.endmembers = 3;
-  so.snrDb = 25;
+  SyntheticOptions so = smallScene(25);
   so.noiseSpreadDb = 15;
   so.lowSnrBands = 4;
-  so.seed = 17;
   return generateSyntheticScene(so);
 }
 
