@@ -154,14 +154,31 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
   result.inference = out.stats.solver;
 }
 
-// Rank 0's endmembers, loss weight and data term on every rank: each rank chose them on the
-// same scene, but a rounding difference must not split the group.
-void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init) {
+// Rank 0's band weights on every rank: each rank measured them on the same scene (or, when
+// streamed, on a sample its own memory budget sized), but a rounding difference or another
+// machine's budget must not split the group.
+void broadcastWhitening(ProcessGroup& group, int bands, NoiseWhitening& whitening) {
+  torch::Tensor w = torch::zeros({bands + 2}, torch::kFloat64);
+  w[0] = whitening.weights.empty() ? 0.0 : 1.0;
+  w[1] = whitening.spread;
+  if (!whitening.weights.empty()) w.narrow(0, 2, bands).copy_(torch::tensor(whitening.weights));
+  broadcastFromRankZero(group, {w});
+  whitening.spread = w[1].item<double>();
+  whitening.weights.clear();
+  if (w[0].item<double>() > 0)
+    whitening.weights.assign(w.data_ptr<double>() + 2, w.data_ptr<double>() + 2 + bands);
+}
+
+// Rank 0's endmembers, loss weight, data term and scene scale on every rank (the same
+// reasons).
+void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, TrainingData& data) {
   torch::Tensor choices = torch::tensor(
-      {init.alpha, init.scaleInvariance == ScaleInvariance::On ? 1.0 : 0.0}, torch::kFloat64);
+      {init.alpha, init.scaleInvariance == ScaleInvariance::On ? 1.0 : 0.0, data.scale},
+      torch::kFloat64);
   broadcastFromRankZero(group, {init.endmembers, choices});
   init.alpha = choices[0].item<double>();
   init.scaleInvariance = choices[1].item<double>() > 0 ? ScaleInvariance::On : ScaleInvariance::Off;
+  data.scale = choices[2].item<double>();
 }
 
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
@@ -179,7 +196,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
 
   ProgressRange initProgress(progress, 0.0, 0.05);
   TrainingData data = trainingScene(in);
-  const NoiseWhitening whitening = noiseWhitening(data, options, &initProgress);
+  NoiseWhitening whitening = noiseWhitening(data, options, &initProgress);
+  if (group) broadcastWhitening(*group, in.bands, whitening);
   // Every stage works on the whitened copy; the model keeps the weights and data units.
   DeqTrainInput whitened;
   if (!whitening.weights.empty()) {
@@ -192,7 +210,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
       torch::kFloat32);
   InitialEndmembers init = initialEndmembers({&work, data.raw, data.validFlat, data.validPixels},
                                              options, &initProgress);
-  if (group) broadcastAutomaticChoices(*group, init);
+  if (group) broadcastAutomaticChoices(*group, init, data);
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
   o.alpha = init.alpha;

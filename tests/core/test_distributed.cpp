@@ -187,6 +187,22 @@ TEST(DataParallelTraining, TwoAndThreeRanksTrainTheOneProcessNetwork) {
   }
 }
 
+// The ranks measure the band noise on their own; rank 0's band weights (here: none) hold on
+// every rank, so a rank whose own measure would weigh the bands trains on the same tiles.
+TEST(DataParallelTraining, EveryRankTrainsOnRankZerosBandWeights) {
+  const SyntheticScene s = test::distributedCaseScene();
+  const std::string model = ::testing::TempDir() + "/ddpweights.dequnmix";
+  std::remove(model.c_str());
+  const std::vector<Rank> ranks =
+      runRanks(2, freeLoopbackPort(), {0, 1}, {{model, "2"}, {model, "2", "0", "1"}}, 120);
+  for (const Rank& r : ranks) ASSERT_EQ(r.status, 0) << r.log;
+  const DeqModel parallel = loadDeqModel(model);
+  EXPECT_TRUE(parallel.bandWeights.empty());
+  const DeqModel single =
+      trainDeqUnmix(test::trainInputOf(s), test::distributedCaseOptions(4)).model;
+  EXPECT_LE(largestRelativeDifference(parallel, single), 1e-3);
+}
+
 TEST(DataParallelTraining, ALostRankStopsEveryRankAndNoModelIsWritten) {
   const std::string model = ::testing::TempDir() + "/lost.dequnmix";
   std::remove(model.c_str());

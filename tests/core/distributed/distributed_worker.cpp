@@ -1,9 +1,10 @@
 // One rank of the data-parallel tests (test_distributed.cpp), started with the environment
 // of a launcher (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): trains the shared case and
 // rank 0 writes the model.
-//   distributed_worker MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS]
-// With DIE_AT_PROGRESS the process exits abruptly (status 3) once training passes that
-// fraction of its progress, as a killed rank would.
+//   distributed_worker MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS [WHITENING_SPREAD]]
+// With DIE_AT_PROGRESS above 0 the process exits abruptly (status 3) once training passes
+// that fraction of its progress, as a killed rank would; WHITENING_SPREAD replaces the case's
+// DeqTrainOptions::automaticWhiteningSpread.
 #include <unistd.h>
 
 #include <cstdio>
@@ -33,16 +34,19 @@ class DieAt final : public dequnmix::ProgressSink {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s MODEL_PATH TILES_PER_STEP [DIE_AT_PROGRESS [WHITENING_SPREAD]]\n",
+                 argv[0]);
     return 2;
   }
   try {
     using namespace dequnmix;
     ProcessGroup group(distributedEnvironment());
     DieAt sink(argc > 3 ? std::atof(argv[3]) : 0.0);
+    DeqTrainOptions options = test::distributedCaseOptions(std::atoi(argv[2]));
+    if (argc > 4) options.automaticWhiteningSpread = std::atof(argv[4]);
     const DeqTrainResult r =
-        trainDeqUnmix(test::trainInputOf(test::distributedCaseScene()),
-                      test::distributedCaseOptions(std::atoi(argv[2])), {}, &sink, &group);
+        trainDeqUnmix(test::trainInputOf(test::distributedCaseScene()), options, {}, &sink, &group);
     if (group.rank() == 0) saveDeqModel(argv[1], r.model);
     return 0;
   } catch (const std::exception& e) {
