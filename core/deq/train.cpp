@@ -135,9 +135,7 @@ DeqModel assembleModel(const DeqTrainInput& in, const DeqTrainOptions& o,
 void unwhitenModel(const std::vector<double>& weights, DeqModel& model) {
   model.bandWeights = weights;
   for (EndmemberTable* t : {&model.endmembers, &model.initialEndmembers})
-    for (size_t b = 0; b < weights.size(); ++b)
-      for (int k = 0; k < t->endmembers(); ++k)
-        t->values[b * t->endmembers() + k] /= float(weights[b]);
+    scaleEndmemberBands(*t, weights, true);
 }
 
 // The output abundances through the inference path (what `unmix` reproduces).
@@ -202,7 +200,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   DeqTrainInput whitened;
   if (!whitening.weights.empty()) {
     whitened = whitenedInput(in, whitening.weights);
-    data = trainingScene(whitened);
+    whitenTrainingScene(whitened, whitening.weights, data);
   }
   const DeqTrainInput& work = whitening.weights.empty() ? in : whitened;
   data.bandWeights = torch::tensor(

@@ -14,6 +14,15 @@ namespace dequnmix {
 
 namespace {
 
+// 1 / RMS of the valid pixels (bands x pixels), the scale the network sees the scene at.
+double inverseRms(const torch::Tensor& validPixels) {
+  // In double: squares of values beyond 1.8e19 overflow float32.
+  const double rms = validPixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
+  if (!(rms > 0) || !std::isfinite(rms))
+    throw InvalidArgument("training scene is all zeros or not finite");
+  return 1.0 / rms;
+}
+
 // Column order that maps the estimate's endmembers onto the reference's, by the least
 // abundance error of the FCLS start over the valid pixels.
 torch::Tensor referenceOrder(const TrainingData& d) {
@@ -56,12 +65,17 @@ TrainingData trainingScene(const DeqTrainInput& in) {
     throw InvalidArgument("training scene has no valid pixel");
   d.validPixels =
       d.raw.reshape({in.bands, N}).index({torch::indexing::Slice(), d.validFlat}).contiguous();
-  // In double: squares of values beyond 1.8e19 overflow float32.
-  const double rms = d.validPixels.to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
-  if (!(rms > 0) || !std::isfinite(rms))
-    throw InvalidArgument("training scene is all zeros or not finite");
-  d.scale = 1.0 / rms;
+  d.scale = inverseRms(d.validPixels);
   return d;
+}
+
+void whitenTrainingScene(const DeqTrainInput& whitened, const std::vector<double>& weights,
+                         TrainingData& d) {
+  d.raw = torch::from_blob(const_cast<float*>(whitened.scene.data()),
+                           {whitened.bands, whitened.height, whitened.width}, torch::kFloat32);
+  // Float products as whitenedInput's, so the same values as trainingScene(whitened).
+  d.validPixels.mul_(torch::tensor(weights).to(torch::kFloat32).unsqueeze(1));
+  d.scale = inverseRms(d.validPixels);
 }
 
 NoiseWhitening noiseWhitening(const TrainingData& d, const DeqTrainOptions& o,
@@ -91,15 +105,21 @@ NoiseWhitening noiseWhitening(const TrainingData& d, const DeqTrainOptions& o,
   return out;
 }
 
+void scaleEndmemberBands(EndmemberTable& table, const std::vector<double>& weights, bool divide) {
+  const int P = table.endmembers();
+  for (size_t b = 0; b < weights.size(); ++b)
+    for (int k = 0; k < P; ++k) {
+      float& v = table.values[b * P + k];
+      v = divide ? v / float(weights[b]) : v * float(weights[b]);
+    }
+}
+
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& w) {
   DeqTrainInput out = in;
   const size_t pixels = size_t(in.height) * in.width;
   for (size_t b = 0; b < w.size(); ++b)
     for (size_t i = 0; i < pixels; ++i) out.scene[b * pixels + i] *= float(w[b]);
-  EndmemberTable& E = out.initialEndmembers;
-  if (in.hasInitialEndmembers)
-    for (size_t b = 0; b < w.size(); ++b)
-      for (int k = 0; k < E.endmembers(); ++k) E.values[b * E.endmembers() + k] *= float(w[b]);
+  if (in.hasInitialEndmembers) scaleEndmemberBands(out.initialEndmembers, w, false);
   return out;
 }
 

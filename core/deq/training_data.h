@@ -45,6 +45,16 @@ NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& o
 // `in` with its scene and initial endmembers multiplied band by band by `weights`.
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& weights);
 
+// `data` (trainingScene of the input whitenedInput weighted) made trainingScene(whitened)
+// without a second copy of the valid pixels: its raw tensor views `whitened`, which must
+// outlive it.
+void whitenTrainingScene(const DeqTrainInput& whitened, const std::vector<double>& weights,
+                         TrainingData& data);
+
+// Each band's row of `table` multiplied (or, with `divide`, divided) by its weight; the
+// round trip is exact to float rounding.
+void scaleEndmemberBands(EndmemberTable& table, const std::vector<double>& weights, bool divide);
+
 // Scaled scene, FCLS start and reference on the device. With a reference and VCA's
 // endmembers, E's columns are permuted to the reference's order (the least abundance error
 // of the FCLS start). The prox (null without one) gives the guide.
