@@ -86,7 +86,9 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "(default %20).\n"
          "- PURE_REGIONS: fraction in [0, %21] of the pixels made pure in square patches of "
          "PURE_REGION_SIZE pixels (default %22), about equal for every endmember, as fields and "
-         "water bodies are in real scenes (0 = off).\n\n"
+         "water bodies are in real scenes (0 = off).\n"
+         "- SPIKE_PIXELS: number of random pixels with spikes, as detector glitches and "
+         "cosmic-ray hits leave: a twentieth of their bands multiplied by 6 (0 = off).\n\n"
          "Outputs\n"
          "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
          "band_001...; metadata 'wavelength' in nm). The grid is in pixel units (1 unit per pixel, "
@@ -195,6 +197,9 @@ void SynthesizeAlgorithm::addEffectParameters(const dequnmix::SyntheticOptions& 
   addParameter(advanced(ranged(new Number(
       QStringLiteral("PURE_REGION_SIZE"), QObject::tr("Side of the pure patches (pixels)"),
       Number::Integer, d.pureRegionSize, false, 1, Limits::kMaxPureRegionSize))));
+  addParameter(advanced(ranged(new Number(QStringLiteral("SPIKE_PIXELS"),
+                                          QObject::tr("Number of pixels with spikes (0 = off)"),
+                                          Number::Integer, double(d.spikePixels), false, 0))));
 }
 
 void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
@@ -216,6 +221,8 @@ void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
   options_.lowSnrDb = parameterAsDouble(parameters, QStringLiteral("LOW_SNR_DB"), context);
   options_.pureRegions = parameterAsDouble(parameters, QStringLiteral("PURE_REGIONS"), context);
   options_.pureRegionSize = parameterAsInt(parameters, QStringLiteral("PURE_REGION_SIZE"), context);
+  options_.spikePixels =
+      std::llround(parameterAsDouble(parameters, QStringLiteral("SPIKE_PIXELS"), context));
   bands_ = options_.bands;
   if (!library.isEmpty()) {
     const dequnmix::EndmemberTable table = readEndmembers(library, QStringLiteral("LIBRARY"));

@@ -142,14 +142,20 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- WHITENING_SPREAD: every stage weighs each band by its signal-to-noise ratio "
              "where the bands' noise differs by at least this factor from the quietest to the "
              "noisiest, as where a sensor's edge or water-vapour bands are kept (default %7; "
-             "0 = never, 1 = always). The log says the spread measured.\n\n")
+             "0 = never, 1 = always). The log says the spread measured.\n"
+             "- ANOMALY_RATIO: pixels whose energy outside the scene's signal subspace exceeds "
+             "this many times the 99th percentile's (spikes, dead detector elements) are left out "
+             "of the endmember stage and training, where they are at most %9% of the scene; "
+             "unmix still unmixes them (default %8; 0 = never).\n\n")
       .arg(d.networkLearningRate)
       .arg(yesNo(d.trainEndmembers))
       .arg(d.endmemberLearningRate)
       .arg(d.alpha)
       .arg(dequnmix::toString(d.refinement))
       .arg(d.refinementRadius)
-      .arg(d.automaticWhiteningSpread);
+      .arg(d.automaticWhiteningSpread)
+      .arg(d.anomalyResidualRatio)
+      .arg(100 * d.anomalyMaxFraction);
 }
 
 QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
@@ -329,6 +335,10 @@ void TrainAlgorithm::addLearningParameters(const dequnmix::DeqTrainOptions& d) {
                                     "(0 = never, 1 = always)"),
                         Number::Double, d.automaticWhiteningSpread, false, 0.0)),
       2)));
+  addParameter(advanced(ranged(
+      new Number(QStringLiteral("ANOMALY_RATIO"),
+                 QObject::tr("Leave out pixels this far outside the signal subspace (0 = never)"),
+                 Number::Double, d.anomalyResidualRatio, false, 0.0))));
 }
 
 void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
@@ -481,6 +491,7 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.refinement = dequnmix::parseEnum<dequnmix::EndmemberRefinement>(choice("REFINEMENT"));
   o.refinementRadius = real("REFINEMENT_RADIUS");
   o.automaticWhiteningSpread = real("WHITENING_SPREAD");
+  o.anomalyResidualRatio = real("ANOMALY_RATIO");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
   o.network.anchorWeight = real("ANCHOR_WEIGHT");
   o.network.scaleInvariance =

@@ -81,6 +81,16 @@ std::string bandWeightingPhrase(const DeqTrainResult& r) {
   return phrase;
 }
 
+// How many pixels were left out as anomalies, and the residual ratio that chose them.
+std::string anomalyPhrase(const DeqTrainResult& r) {
+  if (r.anomalyRatio == 0) return "not screened";
+  return (r.anomalousPixels == 0 ? std::string("none")
+                                 : std::to_string(r.anomalousPixels) +
+                                       " left out of the endmember stage and training") +
+         "; the largest pixel energy outside the signal subspace is " +
+         reportNumber(r.anomalyRatio, 3) + " x the 99th percentile's";
+}
+
 // "Nice" tick positions covering [lo, hi].
 std::vector<double> niceTicks(double lo, double hi, int target = 6) {
   std::vector<double> ticks;
@@ -401,6 +411,7 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
                 (o.trainEndmembers ? ", then trained" : ", then held fixed"));
   reportRow(h, "Data term", dataTermPhrase(r));
   reportRow(h, "Band weights", bandWeightingPhrase(r));
+  reportRow(h, "Anomalous pixels", anomalyPhrase(r));
   reportRow(
       h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +

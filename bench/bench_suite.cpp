@@ -51,6 +51,7 @@ struct Args {
   double alpha = -2;            // candidate loss weight; -1: automatic; < -1: the default
   std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
   double whiteningSpread = -1;  // candidate noise-whitening threshold; < 0: the default
+  double anomalyRatio = -1;     // candidate anomaly residual ratio; < 0: the default
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
@@ -293,6 +294,22 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   s.push_back({"samson-window-r31-c0-64px", true, {}, 31, 0, 64});
   s.push_back({"samson-window-r63-c63-32px", true, {}, 63, 63, 32});
   s.push_back({"samson-window-r10-c50-32px", true, {}, 10, 50, 32});
+  // Pixels with spikes (detector glitches), added with the anomaly screen.
+  o = base(4, 30, true, 309);
+  o.illumination = 0.2;
+  o.spikePixels = 5;
+  add("usgs-p4-30db-pure-illum0.2-spikes5", o, true);
+  o = base(5, 25, false, 310);
+  o.spikePixels = 12;
+  add("rand-p5-25db-nopure-spikes12", o, false);
+  o = base(6, 30, true, 311);
+  o.pureRegions = 0.3;
+  o.variability = 0.2;
+  o.spikePixels = 8;
+  add("usgs-p6-30db-regions0.3-var0.2-spikes8", o, true);
+  o = base(3, 20, true, 312);
+  o.spikePixels = 3;
+  add("rand-p3-20db-pure-spikes3", o, false);
   return s;
 }
 
@@ -375,6 +392,8 @@ struct Score {
   double scaleInvariant = NAN;  // DEQ-Unmix only: 1 where the data term was scale-invariant
   double whitened = NAN;        // DEQ-Unmix only: 1 where the bands were weighed by their noise
   double noiseSpread = NAN;     // DEQ-Unmix only: the bands' noise spread measured (0: none)
+  // DEQ-Unmix only: pixels left out as anomalies, and the largest residual ratio (0: none).
+  double anomalousPixels = NAN, anomalyRatio = NAN;
 };
 
 // Forward-solve statistics of the last `count` epochs.
@@ -448,6 +467,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (!a.scaleInvariance.empty())
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
   if (a.whiteningSpread >= 0) o.automaticWhiteningSpread = a.whiteningSpread;
+  if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -463,16 +483,18 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   d.scaleInvariant = r.model.network.scaleInvariant();
   d.whitened = !r.model.bandWeights.empty();
   d.noiseSpread = r.noiseSpread;
+  d.anomalousPixels = double(r.anomalousPixels);
+  d.anomalyRatio = r.anomalyRatio;
   refinement = toString(r.refinement);
   return d;
 }
 
 Score mean(const std::vector<Score>& v) {
   Score m;
-  for (double Score::*f :
-       {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
-        &Score::trainIterations, &Score::inferConverged, &Score::inferIterations,
-        &Score::scaleInvariant, &Score::whitened, &Score::noiseSpread}) {
+  for (double Score::*f : {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds,
+                           &Score::trainConverged, &Score::trainIterations, &Score::inferConverged,
+                           &Score::inferIterations, &Score::scaleInvariant, &Score::whitened,
+                           &Score::noiseSpread, &Score::anomalousPixels, &Score::anomalyRatio}) {
     m.*f = 0;
     for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
@@ -677,6 +699,10 @@ void declare(bench::Arguments& args, Args& a) {
               "noise spread from which the bands are weighed by their noise (0 = never, 1 = "
               "always; DeqTrainOptions::automaticWhiteningSpread)",
               "the training default");
+  args.option("--anomaly-ratio", a.anomalyRatio, "F",
+              "residual ratio beyond which pixels are left out as anomalies (0 = never; "
+              "DeqTrainOptions::anomalyResidualRatio)",
+              "the training default");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
@@ -743,10 +769,10 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
-          "%.3g, %.1f s)\n",
+          "%.3g, anomalies %.0f of largest residual ratio %.3g, %.1f s)\n",
           spec.name.c_str(), (unsigned long long)seed, baseline, vca.back().msad, vca.back().armse,
           deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().noiseSpread,
-          deq.back().seconds);
+          deq.back().anomalousPixels, deq.back().anomalyRatio, deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
         std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",

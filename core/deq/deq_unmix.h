@@ -312,6 +312,16 @@ struct DeqTrainOptions {
   // the weights and unmix applies them. White-noise scenes measure 1.05-1.2, scenes with
   // noisy bands 2.1-22, Samson 51 (bench/README.md, "Noisy bands"). 0: never, 1: always.
   double automaticWhiteningSpread = 3;
+  // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
+  // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times the
+  // 99th percentile of the pixels' is left out of the endmember stage and of training (as
+  // nodata; unmix still unmixes it): spikes, dead detector elements and other artefacts
+  // would otherwise take vertices. Only while such pixels are at most anomalyMaxFraction of
+  // the valid ones (more mean the subspace misses a material: too few endmembers). The
+  // suite's and held-out scenes without artefacts measure at most 2.9, spiked pixels up to
+  // 360 (bench/README.md, "Anomalous pixels"). 0: never.
+  double anomalyResidualRatio = 10;
+  double anomalyMaxFraction = 0.01;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),
   // its Adam steps, a margin in noise units (0: off; it shrank the simplex) and the radius r
   // of a (2r+1)^2 box average of the pixels before the fit (divides the noise that moves
@@ -516,6 +526,10 @@ struct DeqTrainResult {
   // chosen by; 0 where it was not measured (automaticWhiteningSpread 0, fewer than 4 pixels
   // per band, or noise-free data). The model holds the weights.
   double noiseSpread = 0;
+  // Pixels left out as anomalies (DeqTrainOptions::anomalyResidualRatio), and the largest
+  // pixel's residual ratio; 0 where it was not measured (the option 0).
+  int64_t anomalousPixels = 0;
+  double anomalyRatio = 0;
   int worldSize = 1;  // processes that trained it together (data-parallel)
 };
 

@@ -286,6 +286,8 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("automatic_min_volume_brightness_gain", &O::automaticMinVolumeBrightnessGain),
       realField("automatic_nfindr_residual_ratio", &O::automaticNfindrResidualRatio),
       realField("automatic_whitening_spread", &O::automaticWhiteningSpread),
+      realField("anomaly_residual_ratio", &O::anomalyResidualRatio),
+      realField("anomaly_max_fraction", &O::anomalyMaxFraction),
       realField("min_volume_outside_fraction", &O::minVolumeOutsideFraction),
       integerField("min_volume_iterations", &O::minVolumeIterations),
       realField("min_volume_noise_margin", &O::minVolumeNoiseMargin),

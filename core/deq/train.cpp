@@ -45,6 +45,10 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
     throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
   if (!(o.automaticWhiteningSpread >= 0))
     throw InvalidArgument("noise whitening: the spread threshold must be >= 0 (0: never)");
+  if (!(o.anomalyResidualRatio >= 0) || !(o.anomalyMaxFraction >= 0 && o.anomalyMaxFraction <= 1))
+    throw InvalidArgument(
+        "anomalous pixels: the residual ratio must be >= 0 (0: never) and the largest fraction "
+        "in [0, 1]");
   if (!(o.automaticNfindrResidualRatio >= 0))
     throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
@@ -196,18 +200,27 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   TrainingData data = trainingScene(in);
   NoiseWhitening whitening = noiseWhitening(data, options, &initProgress);
   if (group) broadcastWhitening(*group, in.bands, whitening);
-  // Every stage works on the whitened copy; the model keeps the weights and data units.
-  DeqTrainInput whitened;
+  // Every stage works on a copy with the bands whitened and the anomalies as nodata, where
+  // either applies; the model keeps the weights and data units, the output every pixel.
+  std::optional<DeqTrainInput> copy;
   if (!whitening.weights.empty()) {
-    whitened = whitenedInput(in, whitening.weights);
-    whitenTrainingScene(whitened, whitening.weights, data);
+    copy = whitenedInput(in, whitening.weights);
+    whitenTrainingScene(*copy, whitening.weights, data);
   }
-  const DeqTrainInput& work = whitening.weights.empty() ? in : whitened;
+  DeqTrainOptions stage = options;
+  stage.endmembers = endmemberCount(copy ? *copy : in, options, &initProgress);
+  const AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, options, &initProgress);
+  if (!anomalies.pixels.empty()) {
+    if (!copy) copy = in;
+    markAsNodata(*copy, anomalies.pixels);
+    data = trainingScene(*copy);
+  }
+  const DeqTrainInput& work = copy ? *copy : in;
   data.bandWeights = torch::tensor(
       whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
       torch::kFloat32);
-  InitialEndmembers init = initialEndmembers({&work, data.raw, data.validFlat, data.validPixels},
-                                             options, &initProgress);
+  InitialEndmembers init =
+      initialEndmembers({&work, data.raw, data.validFlat, data.validPixels}, stage, &initProgress);
   if (group) broadcastAutomaticChoices(*group, init, data);
   DeqTrainOptions o = options;  // with the automatic settings resolved
   o.refinement = init.refinement;
@@ -235,6 +248,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.model = assembleModel(in, o, inference, init, data, net, trained);
   unwhitenModel(whitening.weights, result.model);
   result.noiseSpread = whitening.spread;
+  result.anomalousPixels = int64_t(anomalies.pixels.size());
+  result.anomalyRatio = anomalies.largestRatio;
   result.model.summary.trainingSeconds = secondsSince(t0);
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;

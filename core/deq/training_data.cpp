@@ -114,6 +114,61 @@ void scaleEndmemberBands(EndmemberTable& table, const std::vector<double>& weigh
     }
 }
 
+namespace {
+
+// Each column's squared distance from the span of U's orthonormal columns (in double,
+// blocks of pixels so that the copy stays small).
+torch::Tensor residualEnergies(const torch::Tensor& pixels, const torch::Tensor& U) {
+  constexpr int64_t kBlock = 65536;
+  std::vector<torch::Tensor> parts;
+  for (int64_t at = 0; at < pixels.size(1); at += kBlock) {
+    const torch::Tensor y =
+        pixels.narrow(1, at, std::min(kBlock, pixels.size(1) - at)).to(torch::kFloat64);
+    parts.push_back((y - U.mm(U.t().mm(y))).pow(2).sum(0));
+  }
+  return torch::cat(parts);
+}
+
+}  // namespace
+
+AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOptions& o,
+                              ProgressSink* progress) {
+  AnomalyScreen out;
+  const int64_t L = d.validPixels.size(0), N = d.validPixels.size(1);
+  if (o.anomalyResidualRatio == 0 || P < 1 || P >= L) return out;
+  const torch::Tensor Y = subsamplePixels(d.validPixels).to(torch::kFloat64);
+  const torch::Tensor U = topEigenpairs(Y.mm(Y.t()), P).second;
+  const double floor = 1e-8 * Y.pow(2).sum(0).mean().item<double>();
+  const torch::Tensor ratio = (residualEnergies(d.validPixels, U) + floor) /
+                              (residualEnergies(Y, U).quantile(0.99).item<double>() + floor);
+  out.largestRatio = ratio.max().item<double>();
+  const torch::Tensor anomalous = ratio > o.anomalyResidualRatio;
+  const int64_t count = anomalous.sum().item<int64_t>();
+  const bool few = count <= int64_t(o.anomalyMaxFraction * double(N));
+  if (few && count > 0) {
+    const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({anomalous}).contiguous();
+    out.pixels.assign(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+  }
+  if (progress)
+    progress->info("Largest pixel energy outside the " + std::to_string(P) +
+                   "-dimensional signal subspace: " + messageNumber(out.largestRatio) +
+                   " x the 99th percentile's (threshold " + messageNumber(o.anomalyResidualRatio) +
+                   "): " +
+                   (count == 0 ? std::string("no anomalous pixel")
+                    : few      ? std::to_string(count) +
+                                " anomalous pixels left out of the endmember stage and training"
+                          : std::to_string(count) + " pixels beyond it, more than " +
+                                messageNumber(100 * o.anomalyMaxFraction) +
+                                "% of the scene: the subspace misses a material, none left out"));
+  return out;
+}
+
+void markAsNodata(DeqTrainInput& in, const std::vector<int64_t>& pixels) {
+  const size_t N = size_t(in.height) * in.width;
+  for (int b = 0; b < in.bands; ++b)
+    for (int64_t i : pixels) in.scene[b * N + size_t(i)] = std::numeric_limits<float>::quiet_NaN();
+}
+
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& w) {
   DeqTrainInput out = in;
   const size_t pixels = size_t(in.height) * in.width;

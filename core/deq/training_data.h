@@ -42,6 +42,23 @@ struct NoiseWhitening {
 NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& options,
                               ProgressSink* progress);
 
+// Pixels far outside the scene's signal subspace (DeqTrainOptions::anomalyResidualRatio).
+struct AnomalyScreen {
+  std::vector<int64_t> pixels;  // flat indices (row x width + column) of the anomalies
+  double largestRatio = 0;      // the largest pixel residual over the median; 0: not measured
+};
+
+// Each valid pixel's energy outside the top `endmembers` eigenvectors of the pixels'
+// correlation over the 99th percentile of the (subsampled) pixels' (a floor of 1e-8 of the
+// mean pixel energy keeps noise-free scenes from comparing rounding): the pixels beyond the
+// option's ratio, where they are at most its fraction of the valid pixels (none otherwise).
+// Logs the result.
+AnomalyScreen screenAnomalies(const TrainingData& data, int endmembers,
+                              const DeqTrainOptions& options, ProgressSink* progress);
+
+// Sets every band of the given pixels (flat indices) of `input` to NaN: nodata.
+void markAsNodata(DeqTrainInput& input, const std::vector<int64_t>& pixels);
+
 // `in` with its scene and initial endmembers multiplied band by band by `weights`.
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& weights);
 

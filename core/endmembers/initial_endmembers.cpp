@@ -32,13 +32,7 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
   }
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
   VcaOptions vo;
-  vo.endmembers = o.endmembers;
-  if (vo.endmembers == 0) {
-    vo.endmembers = endmemberCountForUnmixing(bandMoments(source));
-    if (progress)
-      progress->info("ENDMEMBERS = 0: HySime estimates " + std::to_string(vo.endmembers) +
-                     " endmembers");
-  }
+  vo.endmembers = endmemberCount(in, o, progress);
   if (scene.validPixels.size(1) < vo.endmembers)
     throw InvalidArgument("training scene has fewer valid pixels than endmembers");
   vo.seed = o.seed;
@@ -248,6 +242,16 @@ void resolveScaleInvariance(const EndmemberScene& scene, const DeqTrainOptions& 
 }
 
 }  // namespace
+
+int endmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o, ProgressSink* progress) {
+  if (in.hasInitialEndmembers) return in.initialEndmembers.endmembers();
+  if (o.endmembers > 0) return o.endmembers;
+  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  const int count = endmemberCountForUnmixing(bandMoments(source));
+  if (progress)
+    progress->info("ENDMEMBERS = 0: HySime estimates " + std::to_string(count) + " endmembers");
+  return count;
+}
 
 InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainOptions& o,
                                     ProgressSink* progress) {

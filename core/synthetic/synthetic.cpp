@@ -15,9 +15,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
+#include <unordered_set>
 
 #include "core/errors.h"
 #include "core/metrics/metrics.h"
@@ -43,8 +45,13 @@ enum Stream : uint64_t {
   kVariabilityStream = 7,
   kNoiseProfileStream = 8,
   kLowSnrStream = 9,
-  kPureRegionStream = 10
+  kPureRegionStream = 10,
+  kSpikeStream = 11
 };
+
+// Spikes (SyntheticOptions::spikePixels): the share of a spiked pixel's bands and their gain.
+constexpr double kSpikeBandShare = 0.05;
+constexpr double kSpikeGain = 6;
 
 // Endmember variability (SyntheticOptions::variability = 1): standard deviation of the
 // log-scaling, of each spectral-shape coefficient, the shape basis size and the floor of
@@ -530,6 +537,24 @@ void addNoise(const SyntheticOptions& o, const std::vector<double>& sigma, int64
   });
 }
 
+// Multiplies a few random bands of spikePixels distinct random pixels (their own stream).
+void addSpikes(const SyntheticOptions& o, int bands, int64_t pixels, std::vector<float>& scene) {
+  Rng rng(o.seed, kSpikeStream);
+  const int spiked = std::max(1, int(std::lround(kSpikeBandShare * bands)));
+  std::unordered_set<int64_t> done;
+  std::vector<int> order(bands);
+  while (int64_t(done.size()) < o.spikePixels) {
+    const int64_t i = int64_t(rng.below(uint64_t(pixels)));
+    if (!done.insert(i).second) continue;
+    std::iota(order.begin(), order.end(), 0);
+    for (int k = 0; k < spiked; ++k) {  // partial Fisher-Yates: distinct bands
+      std::swap(order[k], order[k + rng.below(uint64_t(bands - k))]);
+      float& v = scene[size_t(order[k]) * pixels + i];
+      v = float(v * kSpikeGain);
+    }
+  }
+}
+
 void requireRange(const char* option, double value, double lo, double hi) {
   if (!(value >= lo && value <= hi)) {
     throw InvalidArgument(std::string("synthetic scene: ") + option + " must lie in [" +
@@ -603,6 +628,11 @@ void validate(const SyntheticOptions& o, int bands) {
     throw InvalidArgument("synthetic scene: the endmember count (" + std::to_string(o.endmembers) +
                           ") must be less than the band count (" + std::to_string(bands) + ")");
   }
+  if (o.spikePixels < 0 || o.spikePixels > int64_t(o.width) * o.height) {
+    throw InvalidArgument("synthetic scene: spikePixels must lie in [0, width x height] = [0, " +
+                          std::to_string(int64_t(o.width) * o.height) + "] (got " +
+                          std::to_string(o.spikePixels) + ")");
+  }
   if (o.lowSnrBands > bands) {
     throw InvalidArgument("synthetic scene: lowSnrBands must lie in [0, bands] = [0, " +
                           std::to_string(bands) + "] (got " + std::to_string(o.lowSnrBands) + ")");
@@ -674,6 +704,7 @@ SyntheticScene generateSyntheticScene(const SyntheticOptions& o) {
   m.strength = o.nonlinearStrength;
   const std::vector<double> bandPower = mixScene(m, L, scene.scene);
   addNoise(o, noiseSigmas(o, bandPower, N), N, scene.scene);
+  addSpikes(o, L, N, scene.scene);
   return scene;
 }
 

@@ -107,6 +107,10 @@ struct SyntheticOptions {
   // pixels.
   double pureRegions = 0.0;
   int pureRegionSize = 6;  // side of the pure patches (pixels), [1, 1000]
+  // Number of random pixels with spikes, as detector glitches and cosmic-ray hits leave,
+  // [0, width x height], default 0: a twentieth of their bands (at least one) multiplied by
+  // 6, after the noise. The reference abundances stay those of the mixture.
+  int64_t spikePixels = 0;
 };
 
 struct SyntheticScene {

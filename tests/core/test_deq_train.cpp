@@ -309,6 +309,43 @@ TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
   EXPECT_LT(deq.msad, 1.05 * base.msad);
 }
 
+// Pixels with spikes (a twentieth of their bands multiplied by 6, as detector glitches leave)
+// lie far outside the scene's signal subspace: they are left out of the endmember stage and
+// of training, which then find the endmembers of the scene without spikes, where VCA would
+// take spiked pixels as vertices; unmix still unmixes them. Where more than 1% of the pixels
+// are spiked, the 99th percentile is one of them and none stands out.
+TEST(DeqTrain, SpikedPixelsAreLeftOutOfTheEndmemberStage) {
+  SyntheticOptions so = smallScene(30);
+  so.maxAbundance = 0.8;  // no pure pixels: the spikes stand out further than any vertex
+  so.purePixels = false;
+  const SyntheticScene clean = generateSyntheticScene(so);
+  so.spikePixels = 4;
+  const SyntheticScene s = generateSyntheticScene(so);
+  DeqTrainOptions o = oneEpoch(3);
+  const DeqTrainResult screened = trainDeqUnmix(test::trainInputOf(s), o);
+  EXPECT_EQ(screened.anomalousPixels, 4);
+  EXPECT_GT(screened.anomalyRatio, 10 * o.anomalyResidualRatio);
+  for (float a : screened.abundances) ASSERT_TRUE(std::isfinite(a));
+  const DeqTrainResult reference = trainDeqUnmix(test::trainInputOf(clean), o);
+  EXPECT_EQ(reference.anomalousPixels, 0);
+  EXPECT_LT(reference.anomalyRatio, 2);
+  o.anomalyResidualRatio = 0;
+  const DeqTrainResult plain = trainDeqUnmix(test::trainInputOf(s), o);
+  EXPECT_EQ(plain.anomalyRatio, 0);
+  const double withScreen = initialMsad(screened, s), without = initialMsad(plain, s),
+               noSpikes = initialMsad(reference, clean);
+  std::printf("mSAD: screened %.4f, not screened %.4f, scene without spikes %.4f\n", withScreen,
+              without, noSpikes);
+  EXPECT_NEAR(withScreen, noSpikes, 0.005);
+  EXPECT_GT(without, 5 * withScreen);
+
+  so.spikePixels = 40;  // 4% of the pixels
+  o.anomalyResidualRatio = DeqTrainOptions().anomalyResidualRatio;
+  const DeqTrainResult many = trainDeqUnmix(test::trainInputOf(generateSyntheticScene(so)), o);
+  EXPECT_LT(many.anomalyRatio, o.anomalyResidualRatio);
+  EXPECT_EQ(many.anomalousPixels, 0);
+}
+
 // Band-dependent noise (a 15 dB spread over the bands and four bands at 5 dB, as near a
 // sensor's water-vapour bands): the automatic whitening measures the spread, trains on the
 // whitened bands and keeps the weights in the model, whose unmix reproduces the training's

@@ -530,6 +530,34 @@ TEST(SyntheticEffects, PureRegionsArePurePatchesOfEveryEndmember) {
   }
 }
 
+// Spikes touch exactly spikePixels pixels, a twentieth of the bands of each by the gain 6,
+// and nothing else (the same scene otherwise, the same reference abundances).
+TEST(SyntheticEffects, SpikesMultiplyAFewBandsOfAFewPixels) {
+  SyntheticOptions o = small();
+  o.bands = 40;
+  const SyntheticScene plain = generateSyntheticScene(o);
+  o.spikePixels = 7;
+  const SyntheticScene s = generateSyntheticScene(o);
+  EXPECT_TRUE(bitwiseEqual(s.abundances, plain.abundances));
+  const int64_t N = int64_t(o.width) * o.height;
+  int64_t spiked = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    int changed = 0;
+    for (int b = 0; b < s.bands; ++b) {
+      const float y = s.scene[b * N + i], y0 = plain.scene[b * N + i];
+      if (y == y0) continue;
+      ++changed;
+      EXPECT_FLOAT_EQ(y, float(y0 * 6.0));
+    }
+    if (changed > 0) {
+      EXPECT_EQ(changed, 2) << "pixel " << i;  // 5% of 40 bands
+    }
+    spiked += changed > 0;
+  }
+  EXPECT_EQ(spiked, 7);
+  EXPECT_TRUE(bitwiseEqual(s.scene, generateSyntheticScene(o).scene));
+}
+
 TEST(SyntheticEffects, NonlinearMixingNames) {
   for (NonlinearMixing m :
        {NonlinearMixing::None, NonlinearMixing::Bilinear, NonlinearMixing::PostNonlinear})
@@ -559,6 +587,8 @@ TEST(SyntheticEffects, RejectsBadEffectOptions) {
   expectRejected([](SyntheticOptions& o) { o.pureRegions = 0.95; }, {"pureRegions", "[0, 0.9]"});
   expectRejected([](SyntheticOptions& o) { o.pureRegionSize = 0; },
                  {"pureRegionSize", "[1, 1000]"});
+  expectRejected([](SyntheticOptions& o) { o.spikePixels = o.width * o.height + 1; },
+                 {"spikePixels", "[0, width x height]"});
   const std::string few = writeLibrary("few", 3, 20);
   expectRejected([&](SyntheticOptions& o) { o.libraryPath = few; }, {"3 spectra", "fewer than"});
   const std::string negative = writeLibrary("negative", 6, 20, -0.5f);

@@ -180,6 +180,7 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "LOW_SNR_DB",
                                                                 "PURE_REGIONS",
                                                                 "PURE_REGION_SIZE",
+                                                                "SPIKE_PIXELS",
                                                                 "OUTPUT",
                                                                 "OUTPUT_ABUNDANCES",
                                                                 "OUTPUT_ENDMEMBERS"}));
@@ -242,6 +243,7 @@ TEST(Provider, DefaultsComeFromTheCoreOptions) {
     EXPECT_DOUBLE_EQ(number(name)->maximum(), hi);
   }
   EXPECT_EQ(synth->parameterDefinition("LOW_SNR_BANDS")->defaultValue().toInt(), s.lowSnrBands);
+  EXPECT_EQ(synth->parameterDefinition("SPIKE_PIXELS")->defaultValue().toLongLong(), s.spikePixels);
   EXPECT_EQ(synth->parameterDefinition("NONLINEARITY")->defaultValue().toInt(),
             static_cast<int>(s.nonlinearity));
   EXPECT_TRUE(synth->parameterDefinition("LIBRARY")->flags() &

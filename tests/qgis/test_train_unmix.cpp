@@ -187,6 +187,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "REFINEMENT",
                                                            "REFINEMENT_RADIUS",
                                                            "WHITENING_SPREAD",
+                                                           "ANOMALY_RATIO",
                                                            "SPATIAL_WEIGHT",
                                                            "ANCHOR_WEIGHT",
                                                            "SCALE_INVARIANT",
