@@ -144,9 +144,10 @@ QString learningParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "noisiest, as where a sensor's edge or water-vapour bands are kept (default %7; "
              "0 = never, 1 = always). The log says the spread measured.\n"
              "- ANOMALY_RATIO: pixels whose energy outside the scene's signal subspace exceeds "
-             "this many times the 99th percentile's (spikes, dead detector elements) are left out "
-             "of the endmember stage and training, where they are at most %9% of the scene; "
-             "unmix still unmixes them (default %8; 0 = never).\n\n")
+             "this many times its 99th percentile over the pixels (spikes, saturated bands) are "
+             "left out of the endmember stage and training where they are at most %9% of the "
+             "scene, so that they cannot become endmembers; the outputs still cover them "
+             "(default %8; 0 = never). The log says how many.\n\n")
       .arg(d.networkLearningRate)
       .arg(yesNo(d.trainEndmembers))
       .arg(d.endmemberLearningRate)

@@ -88,7 +88,7 @@ std::string anomalyPhrase(const DeqTrainResult& r) {
                                  : std::to_string(r.anomalousPixels) +
                                        " left out of the endmember stage and training") +
          "; the largest pixel energy outside the signal subspace is " +
-         reportNumber(r.anomalyRatio, 3) + " x the 99th percentile's";
+         reportNumber(r.anomalyRatio, 3) + " x its 99th percentile over the pixels";
 }
 
 // "Nice" tick positions covering [lo, hi].

@@ -313,13 +313,13 @@ struct DeqTrainOptions {
   // noisy bands 2.1-22, Samson 51 (bench/README.md, "Noisy bands"). 0: never, 1: always.
   double automaticWhiteningSpread = 3;
   // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
-  // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times the
-  // 99th percentile of the pixels' is left out of the endmember stage and of training (as
-  // nodata; unmix still unmixes it): spikes, dead detector elements and other artefacts
-  // would otherwise take vertices. Only while such pixels are at most anomalyMaxFraction of
-  // the valid ones (more mean the subspace misses a material: too few endmembers). The
-  // suite's and held-out scenes without artefacts measure at most 2.9, spiked pixels up to
-  // 360 (bench/README.md, "Anomalous pixels"). 0: never.
+  // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times its
+  // 99th percentile over the pixels is left out of the endmember stage and of training (as
+  // nodata; the outputs still cover it): spikes and saturated bands would otherwise take
+  // vertices. Only while such pixels are at most anomalyMaxFraction of the valid ones (more
+  // mean the subspace misses a material: too few endmembers). The suite's and held-out
+  // scenes without artefacts measure at most 2.9, spiked and saturated pixels 95 to 809
+  // (bench/README.md, "Anomalous pixels"). 0: never.
   double anomalyResidualRatio = 10;
   double anomalyMaxFraction = 0.01;
   // Minimum-volume fit: the fraction of pixels allowed beyond each facet (absorbs noise),

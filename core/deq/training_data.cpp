@@ -149,17 +149,17 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
     const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({anomalous}).contiguous();
     out.pixels.assign(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
   }
-  if (progress)
-    progress->info("Largest pixel energy outside the " + std::to_string(P) +
-                   "-dimensional signal subspace: " + messageNumber(out.largestRatio) +
-                   " x the 99th percentile's (threshold " + messageNumber(o.anomalyResidualRatio) +
-                   "): " +
-                   (count == 0 ? std::string("no anomalous pixel")
-                    : few      ? std::to_string(count) +
-                                " anomalous pixels left out of the endmember stage and training"
-                          : std::to_string(count) + " pixels beyond it, more than " +
-                                messageNumber(100 * o.anomalyMaxFraction) +
-                                "% of the scene: the subspace misses a material, none left out"));
+  if (progress) {
+    const std::string pixels = std::to_string(count) + (count == 1 ? " pixel" : " pixels");
+    progress->info(
+        "Largest pixel energy outside the " + std::to_string(P) + "-dimensional signal subspace: " +
+        messageNumber(out.largestRatio) + " x the 99th percentile over the pixels (threshold " +
+        messageNumber(o.anomalyResidualRatio) + "): " +
+        (count == 0 ? std::string("no anomalous pixel")
+         : few      ? pixels + " left out of the endmember stage and training as anomalies"
+               : pixels + " beyond it, more than " + messageNumber(100 * o.anomalyMaxFraction) +
+                     "% of the scene: the subspace misses a material, none left out"));
+  }
   return out;
 }
 
