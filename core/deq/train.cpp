@@ -214,6 +214,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
     if (!copy) copy = in;
     markAsNodata(*copy, anomalies.pixels);
     data = trainingScene(*copy);
+    data.anomalies = anomalies;
   }
   const DeqTrainInput& work = copy ? *copy : in;
   data.bandWeights = torch::tensor(
@@ -329,8 +330,7 @@ DeqTrainResult trainDeqUnmixStreamed(DeqTileReader& reader, const DeqTrainInput&
   DeqTrainResult r = trainOn(
       sample, options, noFinalPass, progress, group,
       [&](const TrainingData& data, bool scaleInvariant, const torch::Device& device) {
-        return StreamedTiles(reader, scene.height, scene.width, scene.bands, data.endmembers,
-                             data.scale, data.bandWeights, scaleInvariant, device);
+        return StreamedTiles(reader, scene.height, scene.width, data, scaleInvariant, device);
       });
   r.initialAbundances.clear();  // the sample's, not the scene's
   return r;

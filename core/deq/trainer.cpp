@@ -301,17 +301,17 @@ void Trainer::report(const DeqEpochStats& es) const {
 
 }  // namespace
 
-StreamedTiles::StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                             const torch::Tensor& endmembers, double scale,
-                             const torch::Tensor& bandWeights, bool scaleInvariant,
-                             const torch::Device& device)
+StreamedTiles::StreamedTiles(DeqTileReader& reader, int height, int width, const TrainingData& data,
+                             bool scaleInvariant, const torch::Device& device)
     : reader_(reader),
       height_(height),
       width_(width),
-      bands_(bands),
-      bandScale_((bandWeights * scale).to(device)),
+      bands_(int(data.bandWeights.size(0))),
+      bandWeights_(data.bandWeights),
+      bandScale_((data.bandWeights * data.scale).to(device)),
+      anomalies_(data.anomalies),
       scaleInvariant_(scaleInvariant),
-      endmembers_((endmembers * scale).to(device)),
+      endmembers_((data.endmembers * data.scale).to(device)),
       fill_(endmembers_.mean(1)),
       device_(device) {}
 
@@ -321,6 +321,7 @@ std::array<torch::Tensor, 3> StreamedTiles::tile(int row, int col, int size) {
   ++tilesRead;
   torch::Tensor raw = torch::from_blob(buffer_.data(), {bands_, size, size}, torch::kFloat32)
                           .to(device_, false, true);
+  maskAnomalies(anomalies_, bandWeights_, raw);
   auto [scene, mask] = prepareScene(raw, bandScale_, fill_);
   torch::Tensor start = leastSquaresStart(endmembers_, scene, scaleInvariant_);
   return {scene[0], start[0], mask[0]};

@@ -16,11 +16,10 @@ namespace dequnmix {
 // DeqTileReader, scaled and started from FCLS like the in-memory scene.
 class StreamedTiles {
  public:
-  // `endmembers`: L x P, as TrainingData's; `scale` and `bandWeights` as TrainingData's (the
-  // reader's windows are in data units, so they are whitened here); `scaleInvariant` as
-  // DeqNetworkOptions'.
-  StreamedTiles(DeqTileReader& reader, int height, int width, int bands,
-                const torch::Tensor& endmembers, double scale, const torch::Tensor& bandWeights,
+  // `data`'s endmembers, scale, band weights (the reader's windows are in data units, so they
+  // are whitened here) and anomaly screen (whose pixels each tile leaves out as nodata);
+  // `scaleInvariant` as DeqNetworkOptions'.
+  StreamedTiles(DeqTileReader& reader, int height, int width, const TrainingData& data,
                 bool scaleInvariant, const torch::Device& device);
   int height() const { return height_; }
   int width() const { return width_; }
@@ -32,7 +31,8 @@ class StreamedTiles {
  private:
   DeqTileReader& reader_;
   int height_, width_, bands_;
-  torch::Tensor bandScale_;  // L: bandWeights x scale, on the device
+  torch::Tensor bandWeights_, bandScale_;  // L: bandWeights (CPU), x scale on the device
+  AnomalyScreen anomalies_;
   bool scaleInvariant_;
   torch::Tensor endmembers_, fill_;  // scaled, on the device
   torch::Device device_;

@@ -139,8 +139,8 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
   const torch::Tensor Y = subsamplePixels(d.validPixels).to(torch::kFloat64);
   const torch::Tensor U = topEigenpairs(Y.mm(Y.t()), P).second;
   const double floor = 1e-8 * Y.pow(2).sum(0).mean().item<double>();
-  const torch::Tensor ratio = (residualEnergies(d.validPixels, U) + floor) /
-                              (residualEnergies(Y, U).quantile(0.99).item<double>() + floor);
+  const double typical = residualEnergies(Y, U).quantile(0.99).item<double>() + floor;
+  const torch::Tensor ratio = (residualEnergies(d.validPixels, U) + floor) / typical;
   out.largestRatio = ratio.max().item<double>();
   const torch::Tensor anomalous = ratio > o.anomalyResidualRatio;
   const int64_t count = anomalous.sum().item<int64_t>();
@@ -148,6 +148,8 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
   if (few && count > 0) {
     const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({anomalous}).contiguous();
     out.pixels.assign(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+    out.subspace = U;
+    out.limit = o.anomalyResidualRatio * typical - floor;
   }
   if (progress) {
     const std::string pixels = std::to_string(count) + (count == 1 ? " pixel" : " pixels");
@@ -167,6 +169,17 @@ void markAsNodata(DeqTrainInput& in, const std::vector<int64_t>& pixels) {
   const size_t N = size_t(in.height) * in.width;
   for (int b = 0; b < in.bands; ++b)
     for (int64_t i : pixels) in.scene[b * N + size_t(i)] = std::numeric_limits<float>::quiet_NaN();
+}
+
+void maskAnomalies(const AnomalyScreen& screen, const torch::Tensor& bandWeights,
+                   torch::Tensor& raw) {
+  if (screen.pixels.empty()) return;
+  const int64_t L = raw.size(0);
+  const torch::Tensor y = raw.reshape({L, -1}).to(torch::kCPU, torch::kFloat64) *
+                          bandWeights.to(torch::kFloat64).reshape({L, 1});
+  const torch::Tensor out = residualEnergies(y, screen.subspace) > screen.limit;
+  raw.masked_fill_(out.reshape({1, raw.size(1), raw.size(2)}).to(raw.device()),
+                   std::numeric_limits<float>::quiet_NaN());
 }
 
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& w) {

@@ -10,6 +10,14 @@
 
 namespace dequnmix {
 
+// Pixels far outside the scene's signal subspace (DeqTrainOptions::anomalyResidualRatio).
+struct AnomalyScreen {
+  std::vector<int64_t> pixels;  // flat indices (row x width + column) of the anomalies
+  double largestRatio = 0;      // the largest pixel's residual ratio; 0: not measured
+  torch::Tensor subspace;       // L x P orthonormal (float64, CPU) where pixels were left out
+  double limit = 0;             // the residual energy beyond which a pixel is left out
+};
+
 struct TrainingData {
   double scale = 1;           // the network sees Y * scale (1 / RMS of the valid pixels)
   torch::Tensor bandWeights;  // L: noise whitening of the data units (ones where off; CPU)
@@ -22,6 +30,7 @@ struct TrainingData {
   torch::Tensor start;        // 1 x P x H x W, leastSquaresStart on the scaled endmembers
   torch::Tensor guide;        // 1 x H x W spatial prox guide, or undefined
   torch::Tensor reference;    // 1 x P x H x W reference abundances (supervised), or undefined
+  AnomalyScreen anomalies;    // the pixels left out of raw (as NaN), or none
 };
 
 // The scene's raw tensor, validity and scale. Throws InvalidArgument when no pixel is
@@ -42,12 +51,6 @@ struct NoiseWhitening {
 NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& options,
                               ProgressSink* progress);
 
-// Pixels far outside the scene's signal subspace (DeqTrainOptions::anomalyResidualRatio).
-struct AnomalyScreen {
-  std::vector<int64_t> pixels;  // flat indices (row x width + column) of the anomalies
-  double largestRatio = 0;      // the largest pixel residual over the median; 0: not measured
-};
-
 // Each valid pixel's energy outside the top `endmembers` eigenvectors of the pixels'
 // correlation over the 99th percentile of the (subsampled) pixels' (a floor of 1e-8 of the
 // mean pixel energy keeps noise-free scenes from comparing rounding): the pixels beyond the
@@ -58,6 +61,11 @@ AnomalyScreen screenAnomalies(const TrainingData& data, int endmembers,
 
 // Sets every band of the given pixels (flat indices) of `input` to NaN: nodata.
 void markAsNodata(DeqTrainInput& input, const std::vector<int64_t>& pixels);
+
+// Sets to NaN the pixels of `raw` (L x h x w, data units) that `screen` would have left out
+// (after the band weights), as a streamed training's tiles need.
+void maskAnomalies(const AnomalyScreen& screen, const torch::Tensor& bandWeights,
+                   torch::Tensor& raw);
 
 // `in` with its scene and initial endmembers multiplied band by band by `weights`.
 DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& weights);

@@ -11,6 +11,7 @@
 #include "core/classical/fcls.h"
 #include "core/classical/vca.h"
 #include "core/deq/deq_unmix.h"
+#include "core/deq/training_data.h"
 #include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
 #include "core/synthetic/synthetic.h"
@@ -750,6 +751,26 @@ TEST(DeqTrainStreamed, WhitensTheTilesItReads) {
   const Scores p = score(plain.model.endmembers.values, plain.abundances, s);
   std::printf("streamed, whitened: aRMSE %.4f | in memory, plain: aRMSE %.4f\n", w.armse, p.armse);
   EXPECT_LT(w.armse, 0.5 * p.armse);
+}
+
+// A streamed training's tiles leave out the pixels its sample's anomaly screen left out: with
+// the whole scene as the tile, exactly those.
+TEST(DeqTrainStreamed, LeavesTheAnomaliesOutOfTheTilesItReads) {
+  SyntheticOptions so = smallScene(30);
+  so.maxAbundance = 0.8;
+  so.purePixels = false;
+  so.spikePixels = 4;
+  const SyntheticScene s = generateSyntheticScene(so);
+  const DeqTrainInput in = test::trainInputOf(s);
+  const TrainingData data = trainingScene(in);  // views in's scene
+  const AnomalyScreen screen = screenAnomalies(data, 3, DeqTrainOptions(), nullptr);
+  ASSERT_EQ(screen.pixels.size(), 4u);
+  torch::Tensor tile = data.raw.clone();
+  maskAnomalies(screen, torch::ones({s.bands}), tile);
+  const torch::Tensor left = tile.isnan().all(0).reshape({-1}).nonzero().reshape({-1});
+  EXPECT_EQ(std::vector<int64_t>(left.data_ptr<int64_t>(), left.data_ptr<int64_t>() + left.numel()),
+            screen.pixels);
+  EXPECT_EQ(tile.isnan().sum().item<int64_t>(), 4 * s.bands);
 }
 
 }  // namespace
