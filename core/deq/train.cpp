@@ -183,6 +183,33 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
   data.scale = choices[2].item<double>();
 }
 
+// The training data every stage works on: `in`'s, or where either applies those of `copy`,
+// `in` with the bands whitened (rank 0's weights) and the anomalies as nodata; `stage` gets
+// the endmember count (HySime's where 0).
+TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
+                          DeqTrainOptions& stage, NoiseWhitening& whitening,
+                          std::optional<DeqTrainInput>& copy) {
+  TrainingData data = trainingScene(in);
+  whitening = noiseWhitening(data, stage, progress);
+  if (group) broadcastWhitening(*group, in.bands, whitening);
+  if (!whitening.weights.empty()) {
+    copy = whitenedInput(in, whitening.weights);
+    whitenTrainingScene(*copy, whitening.weights, data);
+  }
+  stage.endmembers = endmemberCount(copy ? *copy : in, stage, progress);
+  AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, stage, progress);
+  if (!anomalies.pixels.empty()) {
+    if (!copy) copy = in;
+    markAsNodata(*copy, anomalies.pixels);
+    data = trainingScene(*copy);
+  }
+  data.anomalies = std::move(anomalies);
+  data.bandWeights = torch::tensor(
+      whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
+      torch::kFloat32);
+  return data;
+}
+
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come
 // through `stream`, built once the endmembers, the scale and the data term are known).
 DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
@@ -197,29 +224,11 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   const auto t0 = Clock::now();
 
   ProgressRange initProgress(progress, 0.0, 0.05);
-  TrainingData data = trainingScene(in);
-  NoiseWhitening whitening = noiseWhitening(data, options, &initProgress);
-  if (group) broadcastWhitening(*group, in.bands, whitening);
-  // Every stage works on a copy with the bands whitened and the anomalies as nodata, where
-  // either applies; the model keeps the weights and data units, the output every pixel.
   std::optional<DeqTrainInput> copy;
-  if (!whitening.weights.empty()) {
-    copy = whitenedInput(in, whitening.weights);
-    whitenTrainingScene(*copy, whitening.weights, data);
-  }
+  NoiseWhitening whitening;
   DeqTrainOptions stage = options;
-  stage.endmembers = endmemberCount(copy ? *copy : in, options, &initProgress);
-  const AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, options, &initProgress);
-  if (!anomalies.pixels.empty()) {
-    if (!copy) copy = in;
-    markAsNodata(*copy, anomalies.pixels);
-    data = trainingScene(*copy);
-    data.anomalies = anomalies;
-  }
+  TrainingData data = workingScene(in, group, &initProgress, stage, whitening, copy);
   const DeqTrainInput& work = copy ? *copy : in;
-  data.bandWeights = torch::tensor(
-      whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
-      torch::kFloat32);
   InitialEndmembers init =
       initialEndmembers({&work, data.raw, data.validFlat, data.validPixels}, stage, &initProgress);
   if (group) broadcastAutomaticChoices(*group, init, data);
@@ -249,8 +258,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.model = assembleModel(in, o, inference, init, data, net, trained);
   unwhitenModel(whitening.weights, result.model);
   result.noiseSpread = whitening.spread;
-  result.anomalousPixels = int64_t(anomalies.pixels.size());
-  result.anomalyRatio = anomalies.largestRatio;
+  result.anomalousPixels = int64_t(data.anomalies.pixels.size());
+  result.anomalyRatio = data.anomalies.largestRatio;
   result.model.summary.trainingSeconds = secondsSince(t0);
   result.refinement = init.refinement;
   result.affineModelExcess = init.affineModelExcess;

@@ -173,7 +173,7 @@ void markAsNodata(DeqTrainInput& in, const std::vector<int64_t>& pixels) {
 
 void maskAnomalies(const AnomalyScreen& screen, const torch::Tensor& bandWeights,
                    torch::Tensor& raw) {
-  if (screen.pixels.empty()) return;
+  if (!screen.subspace.defined()) return;
   const int64_t L = raw.size(0);
   const torch::Tensor y = raw.reshape({L, -1}).to(torch::kCPU, torch::kFloat64) *
                           bandWeights.to(torch::kFloat64).reshape({L, 1});

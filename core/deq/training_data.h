@@ -30,7 +30,7 @@ struct TrainingData {
   torch::Tensor start;        // 1 x P x H x W, leastSquaresStart on the scaled endmembers
   torch::Tensor guide;        // 1 x H x W spatial prox guide, or undefined
   torch::Tensor reference;    // 1 x P x H x W reference abundances (supervised), or undefined
-  AnomalyScreen anomalies;    // the pixels left out of raw (as NaN), or none
+  AnomalyScreen anomalies;    // the screen, and the pixels it left out of raw (as NaN)
 };
 
 // The scene's raw tensor, validity and scale. Throws InvalidArgument when no pixel is
