@@ -255,6 +255,12 @@ void SynthesizeAlgorithm::checkSizes(double snr) const {
              .arg(options_.lowSnrBands)
              .arg(bands_));
   }
+  const qlonglong pixels = qlonglong(options_.width) * options_.height;
+  if (options_.spikePixels > pixels) {
+    fail(QObject::tr("SPIKE_PIXELS is %1 but the scene has only %2 pixels.")
+             .arg(qlonglong(options_.spikePixels))
+             .arg(pixels));
+  }
   if (snr < 0.0) {
     fail(QObject::tr("SNR_DB is %1 but must be positive, or 0 for a noise-free scene.").arg(snr));
   }

@@ -397,6 +397,33 @@ TEST_F(AlgorithmTest, SynthesizePureRegions) {
   EXPECT_LE(pure, 0.3 * 600 + 3 * 9);
 }
 
+// SPIKE_PIXELS reaches the core: exactly that many pixels differ from the scene without.
+TEST_F(AlgorithmTest, SynthesizeSpikePixels) {
+  auto scene = [&](int spikes, const QString& name) {
+    const RunResult r = runAlgorithm(QStringLiteral("dequnmix:synthesize"),
+                                     {{"WIDTH", 20},
+                                      {"HEIGHT", 10},
+                                      {"BANDS", 40},
+                                      {"ENDMEMBERS", 3},
+                                      {"SPIKE_PIXELS", spikes},
+                                      {"OUTPUT", path(name + ".tif")},
+                                      {"OUTPUT_ABUNDANCES", path(name + "_abundances.tif")},
+                                      {"OUTPUT_ENDMEMBERS", path(name + ".csv")}});
+    EXPECT_TRUE(r.ok) << r.error.toStdString();
+    return readRaster(path(name + ".tif"));
+  };
+  const RasterData plain = scene(0, QStringLiteral("plain")),
+                   spiked = scene(3, QStringLiteral("spiked"));
+  int differ = 0;
+  for (int row = 0; row < 10; ++row)
+    for (int col = 0; col < 20; ++col) {
+      bool same = true;
+      for (int b = 0; b < 40; ++b) same = same && plain.at(b, row, col) == spiked.at(b, row, col);
+      differ += !same;
+    }
+  EXPECT_EQ(differ, 3);
+}
+
 TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
   const QString library = writeLibrary(path("library.csv"));
   const QVariantMap destinations = {{"OUTPUT", out("s.tif")},
@@ -412,6 +439,8 @@ TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
   expectFailure("dequnmix:synthesize", with({{"LIBRARY", path("missing.csv")}}), {"LIBRARY"});
   expectFailure("dequnmix:synthesize", with({{"BANDS", 20}, {"LOW_SNR_BANDS", 21}}),
                 {"LOW_SNR_BANDS", "20"});
+  expectFailure("dequnmix:synthesize", with({{"WIDTH", 4}, {"HEIGHT", 4}, {"SPIKE_PIXELS", 17}}),
+                {"SPIKE_PIXELS", "16 pixels"});
   expectFailure("dequnmix:synthesize",
                 {{"LIBRARY", library},
                  {"OUTPUT", out("s.tif")},
