@@ -65,7 +65,8 @@ QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
              "descriptions).\n"
              "- ENDMEMBERS: number of endmembers for VCA (default %1; 0 = estimated with "
-             "HySime, as the log says); ignored when INITIAL_ENDMEMBERS is given.\n"
+             "the noise-whitened HFC virtual dimensionality, as the log says); ignored when "
+             "INITIAL_ENDMEMBERS is given.\n"
              "- INITIAL_ENDMEMBERS: optional endmember CSV (one row per band used) to start "
              "from instead of VCA.\n"
              "- REFERENCE_ABUNDANCES: optional raster of reference abundances (same size, one "
@@ -600,7 +601,7 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in,
   return t.endmembers();
 }
 
-// ENDMEMBERS = 0: HySime's estimate on the scene read.
+// ENDMEMBERS = 0: the estimate (endmemberCountForUnmixing) on the scene read.
 int TrainAlgorithm::estimatedEndmemberCount(const dequnmix::DeqTrainInput& in,
                                             FeedbackProgress& progress) const {
   dequnmix::MatrixPixelSource source(in.scene, in.bands, int64_t(in.width) * in.height);
@@ -610,7 +611,7 @@ int TrainAlgorithm::estimatedEndmemberCount(const dequnmix::DeqTrainInput& in,
   } catch (const dequnmix::InvalidArgument& e) {
     fail(QStringLiteral("ENDMEMBERS = 0: ") + QString::fromStdString(e.what()));
   }
-  progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(p) + " endmembers");
+  progress.info(dequnmix::estimatedCountMessage(p));
   return p;
 }
 

@@ -58,7 +58,7 @@ QString VcaAlgorithm::shortHelpString() const {
          "water-vapour windows); needs band wavelengths (ENVI header, band metadata or "
          "descriptions).\n"
          "- ENDMEMBERS: number of endmembers to extract (default %1); at least 2 and fewer "
-         "than the number of bands used, or 0 to estimate it with HySime (see 'Estimate the "
+         "than the number of bands used, or 0 to estimate it with NWHFC (see 'Estimate the "
          "number of endmembers').\n"
          "- METHOD: vca or nfindr (default vca).\n"
          "- SEED: seed of VCA's random search directions (default %2).\n"
@@ -159,8 +159,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
     int endmembers = endmembers_;
     if (endmembers == 0) {
       endmembers = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));
-      progress.info("ENDMEMBERS = 0: HySime estimates " + std::to_string(endmembers) +
-                    " endmembers");
+      progress.info(dequnmix::estimatedCountMessage(endmembers));
     }
     pixelIndices = extract(reader, endmembers, table.values, progress);
     table.names = dequnmix::defaultEndmemberNames(endmembers);

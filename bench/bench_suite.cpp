@@ -21,6 +21,7 @@
 
 #include "bench/arguments.h"
 #include "bench/scene_io.h"
+#include "core/classical/endmember_count.h"
 #include "core/classical/vca.h"
 #include "core/deq/deq_unmix.h"
 #include "core/deq/scene_tensors.h"
@@ -55,6 +56,7 @@ struct Args {
   int inferIterations = -1;     // candidate inference cap; < 0: the default
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
+  bool endmemberCount = false;  // only the endmember count estimates against P
   bool scaledBaseline = false;  // the baseline's abundances: NNLS over its sum, not FCLS
   int threads = 1;
   std::string csv;
@@ -659,6 +661,27 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
   return 0;
 }
 
+// ENDMEMBERS = 0: each estimator's count against the scene's P, and their mean absolute
+// errors (the scenes do not depend on the seed).
+int runEndmemberCount(const std::vector<SuiteScene>& scenes, const Args& a) {
+  std::printf("| scene | P | HySime | HFC | NWHFC |\n|---|---|---|---|---|\n");
+  double error[3] = {0, 0, 0};
+  int rows = 0;
+  for (const SuiteScene& spec : scenes) {
+    if (!available(spec, a)) continue;
+    const Scene s = load(spec, a);
+    MatrixPixelSource source(s.cube, s.bands, int64_t(s.height) * s.width);
+    const EndmemberCountEstimate e = estimateEndmemberCount(bandMoments(source));
+    std::printf("| %s | %d | %d | %d | %d |\n", spec.name.c_str(), s.P, e.hysime, e.hfc, e.nwhfc);
+    const int counts[3] = {e.hysime, e.hfc, e.nwhfc};
+    for (int k = 0; k < 3; ++k) error[k] += std::abs(counts[k] - s.P);
+    ++rows;
+  }
+  std::printf("| **mean absolute error** (%d scenes) | | %.2f | %.2f | %.2f |\n", rows,
+              error[0] / rows, error[1] / rows, error[2] / rows);
+  return 0;
+}
+
 void declare(bench::Arguments& args, Args& a) {
   args.option("--seeds", a.seeds, "S,S,...", "run seeds (VCA and DEQ-Unmix), one run each");
   args.option("--scenes", a.scenes, "LIST", "scene names or 0-based indices, comma-separated",
@@ -690,6 +713,8 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--csv", a.csv, "FILE", "also write one row per scene, seed and method", "none");
   args.option("--samson", a.samson, "DIR", "folder holding the Samson files");
   args.option("--library", a.library, "CSV", "spectral library of the usgs-* scenes");
+  args.flag("--endmember-count", a.endmemberCount,
+            "only the endmember count: HySime, HFC and NWHFC against each scene's P");
   args.flag("--endmember-stage", a.endmemberStage,
             "only the endmember stage: mSAD of each refinement and the signals that choose");
   args.option("--scale-invariance", a.scaleInvariance, "S",
@@ -732,6 +757,7 @@ int main(int argc, char** argv) {
   }
   setThreadCount(a.threads);
   if (a.endmemberStage) return runEndmemberStage(scenes, a);
+  if (a.endmemberCount) return runEndmemberCount(scenes, a);
   std::FILE* csv = a.csv.empty() ? nullptr : std::fopen(a.csv.c_str(), "w");
   if (!a.csv.empty() && !csv) {
     std::fprintf(stderr, "--csv: cannot write %s\n", a.csv.c_str());

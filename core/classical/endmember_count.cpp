@@ -60,7 +60,10 @@ HfcResult hfc(const at::Tensor& K, const at::Tensor& C, double pixels, double fa
   const double z =
       at::special_ndtri(at::scalar_tensor(1.0 - falseAlarm, at::kDouble)).item<double>();
   const at::Tensor tau = z * (2 * (lc * lc + lk * lk) / pixels).sqrt();
-  return {int((lc - lk > tau).sum().item<int64_t>()), values(lc), values(lk), values(tau)};
+  // Components at rounding level (beyond the data's numerical rank) compare noise of noise.
+  const at::Tensor resolved = lc > 1e-10 * lc[0];
+  return {int((lc - lk > tau).logical_and(resolved).sum().item<int64_t>()), values(lc), values(lk),
+          values(tau)};
 }
 
 // K and C of the data whitened by the noise correlation Rn.
@@ -137,14 +140,35 @@ EndmemberCountEstimate estimateEndmemberCount(const BandMoments& m,
   return out;
 }
 
+namespace {
+
+const char* methodLabel(EndmemberCountMethod method) {
+  switch (method) {
+    case EndmemberCountMethod::HySime:
+      return "HySime";
+    case EndmemberCountMethod::Hfc:
+      return "HFC";
+    case EndmemberCountMethod::NwHfc:
+      return "NWHFC";
+  }
+  return "?";
+}
+
+}  // namespace
+
 int endmemberCountForUnmixing(const BandMoments& moments) {
-  const int P = estimateEndmemberCount(moments).hysime;
+  const int P = estimateEndmemberCount(moments).count(kUnmixingCountMethod);
   if (P < 2 || P >= moments.bands)
-    throw InvalidArgument("HySime estimates " + std::to_string(P) + " endmember(s) in " +
-                          std::to_string(moments.bands) +
+    throw InvalidArgument(std::string(methodLabel(kUnmixingCountMethod)) + " estimates " +
+                          std::to_string(P) + " endmember(s) in " + std::to_string(moments.bands) +
                           " bands, but unmixing needs at least 2 and fewer than the bands: give "
                           "the number of endmembers instead of 0");
   return P;
+}
+
+std::string estimatedCountMessage(int count) {
+  return "ENDMEMBERS = 0: " + std::string(methodLabel(kUnmixingCountMethod)) + " estimates " +
+         std::to_string(count) + " endmembers";
 }
 
 }  // namespace dequnmix

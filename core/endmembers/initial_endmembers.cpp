@@ -248,8 +248,7 @@ int endmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o, ProgressSi
   if (o.endmembers > 0) return o.endmembers;
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
   const int count = endmemberCountForUnmixing(bandMoments(source));
-  if (progress)
-    progress->info("ENDMEMBERS = 0: HySime estimates " + std::to_string(count) + " endmembers");
+  if (progress) progress->info(estimatedCountMessage(count));
   return count;
 }
 

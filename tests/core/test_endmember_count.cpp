@@ -56,6 +56,21 @@ TEST(EndmemberCount, SyntheticGridOfKnownP) {
   EXPECT_GE(withinOne[2], total * 3 / 5);
 }
 
+// One spectrum at varying brightness, noise-free: a single component; the others are
+// rounding, which HFC and NWHFC must not count (they compared noise of noise before).
+TEST(EndmemberCount, RoundingLevelComponentsDoNotCount) {
+  SyntheticScene s = scene(3, 30, 1);
+  const int64_t n = int64_t(s.width) * s.height;
+  for (int b = 0; b < s.bands; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      s.scene[b * n + i] = (0.3f + 0.005f * float(b)) * (0.5f + 0.5f * float(i % 7) / 7.0f);
+  const EndmemberCountEstimate e = estimateEndmemberCount(momentsOf(s));
+  EXPECT_LE(e.hfc, 1);
+  EXPECT_LE(e.nwhfc, 1);
+  test::expectThrowWith<InvalidArgument>([&] { endmemberCountForUnmixing(momentsOf(s)); },
+                                         {"NWHFC estimates", "give the number of endmembers"});
+}
+
 TEST(EndmemberCount, NamesOptionsAndBadInput) {
   EXPECT_EQ(parseEndmemberCountMethod("nwhfc"), EndmemberCountMethod::NwHfc);
   test::expectThrowWith<InvalidArgument>([] { parseEndmemberCountMethod("vd"); },

@@ -712,7 +712,7 @@ TEST_F(AlgorithmTest, EstimateEndmembersFindsP) {
   expectFailure(
       "dequnmix:vca",
       {{"INPUT", path("flat.tif")}, {"ENDMEMBERS", 0}, {"OUTPUT_ENDMEMBERS", out("f.csv")}},
-      {"HySime estimates", "give the number of endmembers"});
+      {"NWHFC estimates", "give the number of endmembers"});
 }
 
 // An ENVI spectral library on a finer wavelength grid than the scene (every band centre and
