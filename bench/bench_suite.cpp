@@ -57,6 +57,7 @@ struct Args {
   int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;  // only the endmember stage: refinements and their signals
   bool endmemberCount = false;  // only the endmember count estimates against P
+  double falseAlarm = -1;       // HFC / NWHFC false-alarm probability; <= 0: the default
   bool scaledBaseline = false;  // the baseline's abundances: NNLS over its sum, not FCLS
   int threads = 1;
   std::string csv;
@@ -671,7 +672,9 @@ int runEndmemberCount(const std::vector<SuiteScene>& scenes, const Args& a) {
     if (!available(spec, a)) continue;
     const Scene s = load(spec, a);
     MatrixPixelSource source(s.cube, s.bands, int64_t(s.height) * s.width);
-    const EndmemberCountEstimate e = estimateEndmemberCount(bandMoments(source));
+    EndmemberCountOptions co;
+    if (a.falseAlarm > 0) co.falseAlarm = a.falseAlarm;
+    const EndmemberCountEstimate e = estimateEndmemberCount(bandMoments(source), co);
     std::printf("| %s | %d | %d | %d | %d |\n", spec.name.c_str(), s.P, e.hysime, e.hfc, e.nwhfc);
     const int counts[3] = {e.hysime, e.hfc, e.nwhfc};
     for (int k = 0; k < 3; ++k) error[k] += std::abs(counts[k] - s.P);
@@ -715,6 +718,9 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--library", a.library, "CSV", "spectral library of the usgs-* scenes");
   args.flag("--endmember-count", a.endmemberCount,
             "only the endmember count: HySime, HFC and NWHFC against each scene's P");
+  args.option("--false-alarm", a.falseAlarm, "F",
+              "HFC and NWHFC false-alarm probability (EndmemberCountOptions::falseAlarm)",
+              "the default");
   args.flag("--endmember-stage", a.endmemberStage,
             "only the endmember stage: mSAD of each refinement and the signals that choose");
   args.option("--scale-invariance", a.scaleInvariance, "S",
