@@ -66,6 +66,19 @@ HfcResult hfc(const at::Tensor& K, const at::Tensor& C, double pixels, double fa
           values(tau)};
 }
 
+// The name the logs and messages give a method.
+const char* methodLabel(EndmemberCountMethod method) {
+  switch (method) {
+    case EndmemberCountMethod::HySime:
+      return "HySime";
+    case EndmemberCountMethod::Hfc:
+      return "HFC";
+    case EndmemberCountMethod::NwHfc:
+      return "NWHFC";
+  }
+  return "?";
+}
+
 // K and C of the data whitened by the noise correlation Rn.
 std::pair<at::Tensor, at::Tensor> whitened(const at::Tensor& K, const at::Tensor& mean,
                                            const at::Tensor& Rn) {
@@ -139,22 +152,6 @@ EndmemberCountEstimate estimateEndmemberCount(const BandMoments& m,
   out.nwhfcThreshold = white.threshold;
   return out;
 }
-
-namespace {
-
-const char* methodLabel(EndmemberCountMethod method) {
-  switch (method) {
-    case EndmemberCountMethod::HySime:
-      return "HySime";
-    case EndmemberCountMethod::Hfc:
-      return "HFC";
-    case EndmemberCountMethod::NwHfc:
-      return "NWHFC";
-  }
-  return "?";
-}
-
-}  // namespace
 
 int endmemberCountForUnmixing(const BandMoments& moments) {
   const int P = estimateEndmemberCount(moments).count(kUnmixingCountMethod);
