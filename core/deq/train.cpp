@@ -171,6 +171,23 @@ void broadcastWhitening(ProcessGroup& group, int bands, NoiseWhitening& whitenin
     whitening.weights.assign(w.data_ptr<double>() + 2, w.data_ptr<double>() + 2 + bands);
 }
 
+// Rank 0's anomaly screen (subspace and limit) on every rank, each rank listing its own
+// pixels beyond it (the same reasons).
+void broadcastAnomalyScreen(ProcessGroup& group, const TrainingData& data, int endmembers,
+                            AnomalyScreen& screen) {
+  const int64_t L = data.validPixels.size(0);
+  torch::Tensor header = torch::tensor(
+      {screen.subspace.defined() ? 1.0 : 0.0, screen.limit, screen.largestRatio}, torch::kFloat64);
+  torch::Tensor U = screen.subspace.defined() ? screen.subspace.clone()
+                                              : torch::zeros({L, endmembers}, torch::kFloat64);
+  broadcastFromRankZero(group, {header, U});
+  if (group.rank() == 0) return;
+  screen.largestRatio = header[2].item<double>();
+  screen.subspace = header[0].item<double>() > 0 ? U : torch::Tensor();
+  screen.limit = header[1].item<double>();
+  screen.pixels = pixelsBeyond(screen, data);
+}
+
 // Rank 0's endmembers, loss weight, data term and scene scale on every rank (the same
 // reasons).
 void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, TrainingData& data) {
@@ -198,6 +215,7 @@ TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, Progress
   }
   stage.endmembers = endmemberCount(copy ? *copy : in, stage, progress);
   AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, stage, progress);
+  if (group) broadcastAnomalyScreen(*group, data, stage.endmembers, anomalies);
   if (!anomalies.pixels.empty()) {
     if (!copy) copy = in;
     markAsNodata(*copy, anomalies.pixels);

@@ -165,6 +165,13 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
   return out;
 }
 
+std::vector<int64_t> pixelsBeyond(const AnomalyScreen& screen, const TrainingData& d) {
+  if (!screen.subspace.defined()) return {};
+  const torch::Tensor beyond = residualEnergies(d.validPixels, screen.subspace) > screen.limit;
+  const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({beyond}).contiguous();
+  return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+}
+
 void markAsNodata(DeqTrainInput& in, const std::vector<int64_t>& pixels) {
   const size_t N = size_t(in.height) * in.width;
   for (int b = 0; b < in.bands; ++b)

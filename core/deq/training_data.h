@@ -59,6 +59,10 @@ NoiseWhitening noiseWhitening(const TrainingData& data, const DeqTrainOptions& o
 AnomalyScreen screenAnomalies(const TrainingData& data, int endmembers,
                               const DeqTrainOptions& options, ProgressSink* progress);
 
+// The valid pixels of `data` (flat indices) beyond `screen`'s limit, as screenAnomalies
+// would list them with that subspace and limit.
+std::vector<int64_t> pixelsBeyond(const AnomalyScreen& screen, const TrainingData& data);
+
 // Sets every band of the given pixels (flat indices) of `input` to NaN: nodata.
 void markAsNodata(DeqTrainInput& input, const std::vector<int64_t>& pixels);
 

@@ -203,6 +203,28 @@ TEST(DataParallelTraining, EveryRankTrainsOnRankZerosBandWeights) {
   EXPECT_LE(largestRelativeDifference(parallel, single), 1e-3);
 }
 
+// Likewise rank 0's anomaly screen: on a scene with two spiked pixels, a rank told never to
+// screen still leaves out the pixels rank 0 found, so the run trains the network of a run
+// where both ranks screen.
+TEST(DataParallelTraining, EveryRankLeavesOutRankZerosAnomalies) {
+  EXPECT_EQ(trainDeqUnmix(test::trainInputOf(test::distributedCaseScene(2)),
+                          test::distributedCaseOptions(4))
+                .anomalousPixels,
+            2);
+  const std::string spread = std::to_string(DeqTrainOptions().automaticWhiteningSpread);
+  const std::string ratio = std::to_string(DeqTrainOptions().anomalyResidualRatio);
+  auto run = [&](const std::string& name, const std::string& rankOneRatio) {
+    const std::string model = ::testing::TempDir() + "/" + name + ".dequnmix";
+    std::remove(model.c_str());
+    const std::vector<Rank> ranks = runRanks(
+        2, freeLoopbackPort(), {0, 1},
+        {{model, "2", "0", spread, ratio, "2"}, {model, "2", "0", spread, rankOneRatio, "2"}}, 120);
+    for (const Rank& r : ranks) EXPECT_EQ(r.status, 0) << r.log;
+    return loadDeqModel(model);
+  };
+  EXPECT_LE(largestRelativeDifference(run("ddpscreened", ratio), run("ddpunscreened", "0")), 1e-6);
+}
+
 TEST(DataParallelTraining, ALostRankStopsEveryRankAndNoModelIsWritten) {
   const std::string model = ::testing::TempDir() + "/lost.dequnmix";
   std::remove(model.c_str());

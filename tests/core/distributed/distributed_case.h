@@ -1,7 +1,7 @@
 // The training case the data-parallel tests run on every rank and in one process: a small
-// synthetic scene, tiles of 8 pixels, Picard with a fixed number of iterations and the
-// unrolled gradient, so each tile's gradient does not depend on which other tiles share its
-// step (Anderson's mixing and a tolerance check would couple them).
+// synthetic scene (with `spikePixels` spiked pixels), tiles of 8 pixels, Picard with a fixed number
+// of iterations and the unrolled gradient, so each tile's gradient does not depend on which other
+// tiles share its step (Anderson's mixing and a tolerance check would couple them).
 #pragma once
 
 #include "core/deq/deq_unmix.h"
@@ -9,13 +9,14 @@
 
 namespace dequnmix::test {
 
-inline SyntheticScene distributedCaseScene() {
+inline SyntheticScene distributedCaseScene(int spikePixels = 0) {
   SyntheticOptions so;
   so.width = so.height = 24;
   so.bands = 20;
   so.endmembers = 3;
   so.snrDb = 30;
   so.seed = 21;
+  so.spikePixels = spikePixels;
   return generateSyntheticScene(so);
 }
 
