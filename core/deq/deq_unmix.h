@@ -202,7 +202,7 @@ struct DeqNetworkOptions {
 };
 
 struct DeqTrainOptions {
-  int endmembers = 3;  // P (ignored when initial endmembers are given); 0: HySime's estimate
+  int endmembers = 3;  // P (ignored when initial endmembers are given); 0: NWHFC's estimate
   int epochs = 300;    // the authors' setting
   uint64_t seed = 42;  // seeds VCA, the network initialisation and tile sampling
   DeqGradientMode gradient = DeqGradientMode::Implicit;

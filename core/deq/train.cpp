@@ -202,7 +202,7 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
 
 // The training data every stage works on: `in`'s, or where either applies those of `copy`,
 // `in` with the bands whitened (rank 0's weights) and the anomalies as nodata; `stage` gets
-// the endmember count (HySime's where 0).
+// the endmember count (endmemberCount: estimated where 0).
 TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
                           DeqTrainOptions& stage, NoiseWhitening& whitening,
                           std::optional<DeqTrainInput>& copy) {
