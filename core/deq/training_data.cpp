@@ -129,6 +129,12 @@ torch::Tensor residualEnergies(const torch::Tensor& pixels, const torch::Tensor&
   return torch::cat(parts);
 }
 
+// The flat indices (row x width + column) of the valid pixels `selected` marks.
+std::vector<int64_t> validIndices(const TrainingData& d, const torch::Tensor& selected) {
+  const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({selected}).contiguous();
+  return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+}
+
 }  // namespace
 
 AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOptions& o,
@@ -146,8 +152,7 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
   const int64_t count = anomalous.sum().item<int64_t>();
   const bool few = count <= int64_t(o.anomalyMaxFraction * double(N));
   if (few && count > 0) {
-    const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({anomalous}).contiguous();
-    out.pixels.assign(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+    out.pixels = validIndices(d, anomalous);
     out.subspace = U;
     out.limit = o.anomalyResidualRatio * typical - floor;
   }
@@ -167,9 +172,7 @@ AnomalyScreen screenAnomalies(const TrainingData& d, int P, const DeqTrainOption
 
 std::vector<int64_t> pixelsBeyond(const AnomalyScreen& screen, const TrainingData& d) {
   if (!screen.subspace.defined()) return {};
-  const torch::Tensor beyond = residualEnergies(d.validPixels, screen.subspace) > screen.limit;
-  const torch::Tensor flat = d.validFlat.nonzero().reshape({-1}).index({beyond}).contiguous();
-  return std::vector<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+  return validIndices(d, residualEnergies(d.validPixels, screen.subspace) > screen.limit);
 }
 
 void markAsNodata(DeqTrainInput& in, const std::vector<int64_t>& pixels) {
