@@ -206,14 +206,16 @@ class Trainer {
   DeqEpochStats runEpoch(int epoch);
   void report(const DeqEpochStats& es) const;
 
-  // Every rank's gradients become their mean (a parameter without one counts as zero).
-  void averageGradients(const std::vector<torch::Tensor>& params) {
+  // Every rank's gradients become their mean weighted by the ranks' valid pixels, the
+  // gradient of the loss over all of the step's tiles as one process computes it (a parameter
+  // without a gradient counts as zero).
+  void averageGradients(const std::vector<torch::Tensor>& params, const Batch& batch) {
     std::vector<torch::Tensor> grads;
     for (const auto& p : params) {
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
       grads.push_back(p.grad());
     }
-    averageOverRanks(*group_, grads);
+    averageOverRanks(*group_, grads, batch.mask.sum().item<double>());
   }
 
   DeqNetwork& net_;
@@ -262,7 +264,7 @@ DeqEpochStats Trainer::runEpoch(int epoch) {
       const bool drifting = warm && g.forward.converged == 0 && !(net_.options.anchorWeight > 0);
       if (o_.warmStartForward) equilibrium_ = drifting ? torch::Tensor() : g.abundances;
     }
-    if (group_) averageGradients(params);
+    if (group_) averageGradients(params, batch);
     const double clip =
         o_.gradientClip > 0 ? o_.gradientClip : std::numeric_limits<double>::infinity();
     const double gnorm = torch::nn::utils::clip_grad_norm_(params, clip);

@@ -130,14 +130,17 @@ std::vector<double> ProcessGroup::sum(std::vector<double> values) {
   return values;
 }
 
-void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors) {
+void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors,
+                      double weight) {
   if (tensors.empty()) return;
   std::vector<torch::Tensor> flat;
-  for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}).to(torch::kCPU));
+  for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}).to(torch::kCPU) * weight);
+  flat.push_back(torch::full({1}, weight, flat.front().options()));
   std::vector<torch::Tensor> buffer{torch::cat(flat)};
   exchange(group, "averaging the gradients",
            [&](c10d::ProcessGroupGloo& g) { return g.allreduce(buffer); });
-  buffer[0].div_(group.size());
+  const double total = buffer[0][-1].item<double>();
+  buffer[0].div_(total > 0 ? total : 1.0);  // no rank had a weight: every sum is zero
   int64_t at = 0;
   torch::NoGradGuard noGrad;
   for (const auto& t : tensors) {
@@ -169,7 +172,7 @@ ProcessGroup::ProcessGroup(const DistributedEnvironment& environment)
 
 void ProcessGroup::barrier() {}
 std::vector<double> ProcessGroup::sum(std::vector<double> values) { return values; }
-void averageOverRanks(ProcessGroup&, const std::vector<torch::Tensor>&) {}
+void averageOverRanks(ProcessGroup&, const std::vector<torch::Tensor>&, double) {}
 void broadcastFromRankZero(ProcessGroup&, const std::vector<torch::Tensor>&) {}
 
 #endif

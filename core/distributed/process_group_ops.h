@@ -9,9 +9,12 @@
 
 namespace dequnmix {
 
-// Replaces every tensor by its mean over the ranks (the gradient average of PyTorch's
-// DistributedDataParallel), in one flat all-reduce. Throws DistributedError.
-void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors);
+// Replaces every tensor by its mean over the ranks, each rank's tensors counting `weight`
+// times, in one flat all-reduce. Equal weights give the gradient average of PyTorch's
+// DistributedDataParallel; weights that count each rank's pixels give the gradient of the
+// loss over all ranks' pixels. Throws DistributedError.
+void averageOverRanks(ProcessGroup& group, const std::vector<torch::Tensor>& tensors,
+                      double weight);
 
 // Replaces every tensor by rank 0's. Throws DistributedError.
 void broadcastFromRankZero(ProcessGroup& group, const std::vector<torch::Tensor>& tensors);
