@@ -15,12 +15,10 @@
 #include "algorithms/gdal_raster.h"
 #include "algorithms/output_files.h"
 #include "algorithms/training_report.h"
-#include "core/classical/endmember_count.h"
 #include "core/data_checks.h"
 #include "core/errors.h"
 #include "core/io/endmember_table.h"
 #include "core/io/spectral_library.h"
-#include "core/pixel_source.h"
 
 namespace dequnmix::processing {
 
@@ -601,18 +599,16 @@ int TrainAlgorithm::endmemberCount(dequnmix::DeqTrainInput& in,
   return t.endmembers();
 }
 
-// ENDMEMBERS = 0: the estimate (endmemberCountForUnmixing) on the scene read.
+// ENDMEMBERS = 0: the core's estimate (trainingEndmemberCount) on the scene read, the count
+// training then uses. The band weights training may apply do not change it: NWHFC whitens every
+// band's noise itself.
 int TrainAlgorithm::estimatedEndmemberCount(const dequnmix::DeqTrainInput& in,
                                             FeedbackProgress& progress) const {
-  dequnmix::MatrixPixelSource source(in.scene, in.bands, int64_t(in.width) * in.height);
-  int p = 0;
   try {
-    p = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(source));
+    return dequnmix::trainingEndmemberCount(in, options_, &progress);
   } catch (const dequnmix::InvalidArgument& e) {
     fail(QStringLiteral("ENDMEMBERS = 0: ") + QString::fromStdString(e.what()));
   }
-  progress.info(dequnmix::estimatedCountMessage(p));
-  return p;
 }
 
 void TrainAlgorithm::readReference(dequnmix::DeqTrainInput& in, int p) const {

@@ -533,6 +533,12 @@ struct DeqTrainResult {
   int worldSize = 1;  // processes that trained it together (data-parallel)
 };
 
+// The number of endmembers training on `input` uses: the given spectra's count, else
+// options.endmembers, else (0) endmemberCountForUnmixing's estimate on the scene, reported to
+// `progress`. Throws InvalidArgument (a scene too small to estimate it).
+int trainingEndmemberCount(const DeqTrainInput& input, const DeqTrainOptions& options,
+                           ProgressSink* progress);
+
 // Throws InvalidArgument (sizes, epochs < 1, endmember table of the wrong band count,
 // reference of the wrong size, scene smaller than the receptive field), Canceled.
 // With a `group` of more than one process (core/distributed/process_group.h), every rank

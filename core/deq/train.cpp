@@ -202,7 +202,7 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
 
 // The training data every stage works on: `in`'s, or where either applies those of `copy`,
 // `in` with the bands whitened (rank 0's weights) and the anomalies as nodata; `stage` gets
-// the endmember count (endmemberCount: estimated where 0).
+// the endmember count (trainingEndmemberCount: estimated where 0).
 TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
                           DeqTrainOptions& stage, NoiseWhitening& whitening,
                           std::optional<DeqTrainInput>& copy) {
@@ -213,7 +213,7 @@ TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, Progress
     copy = whitenedInput(in, whitening.weights);
     whitenTrainingScene(*copy, whitening.weights, data);
   }
-  stage.endmembers = endmemberCount(copy ? *copy : in, stage, progress);
+  stage.endmembers = trainingEndmemberCount(copy ? *copy : in, stage, progress);
   AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, stage, progress);
   if (group) broadcastAnomalyScreen(*group, data, stage.endmembers, anomalies);
   if (!anomalies.pixels.empty()) {

@@ -32,7 +32,7 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
   }
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
   VcaOptions vo;
-  vo.endmembers = endmemberCount(in, o, progress);
+  vo.endmembers = trainingEndmemberCount(in, o, progress);
   if (scene.validPixels.size(1) < vo.endmembers)
     throw InvalidArgument("training scene has fewer valid pixels than endmembers");
   vo.seed = o.seed;
@@ -243,7 +243,8 @@ void resolveScaleInvariance(const EndmemberScene& scene, const DeqTrainOptions& 
 
 }  // namespace
 
-int endmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o, ProgressSink* progress) {
+int trainingEndmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o,
+                           ProgressSink* progress) {
   if (in.hasInitialEndmembers) return in.initialEndmembers.endmembers();
   if (o.endmembers > 0) return o.endmembers;
   MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);

@@ -33,11 +33,6 @@ struct InitialEndmembers {
   double brightnessGain = 0;  // what automatic scale invariance was chosen by (0 otherwise)
 };
 
-// The given spectra's count, else the option's, else (0) endmemberCountForUnmixing's
-// estimate on the scene.
-int endmemberCount(const DeqTrainInput& input, const DeqTrainOptions& options,
-                   ProgressSink* progress);
-
 // Throws InvalidArgument (fewer valid pixels than endmembers), Canceled.
 InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainOptions& options,
                                     ProgressSink* progress);
