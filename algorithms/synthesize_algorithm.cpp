@@ -88,7 +88,11 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "PURE_REGION_SIZE pixels (default %22), about equal for every endmember, as fields and "
          "water bodies are in real scenes (0 = off).\n"
          "- SPIKE_PIXELS: number of random pixels with spikes, as detector glitches and "
-         "cosmic-ray hits leave: a twentieth of their bands multiplied by 6 (0 = off).\n\n"
+         "cosmic-ray hits leave: a twentieth of their bands multiplied by 6 (0 = off).\n"
+         "- SHARE_RATIO: odds in [1, %23] of the first endmember against the last: each "
+         "pixel's weight of endmember e (from 0) is multiplied by SHARE_RATIO^(-e / "
+         "(ENDMEMBERS - 1)), so the first material covers most of the scene and the last is "
+         "rare, as on real scenes (1 = even shares).\n\n"
          "Outputs\n"
          "- OUTPUT: the scene, a Float32 GeoTIFF with BANDS bands (band descriptions "
          "band_001...; metadata 'wavelength' in nm). The grid is in pixel units (1 unit per pixel, "
@@ -118,7 +122,8 @@ QString SynthesizeAlgorithm::shortHelpString() const {
           .arg(Limits::kMaxLowSnrDb)
           .arg(d.lowSnrDb)
           .arg(Limits::kMaxPureRegions)
-          .arg(d.pureRegionSize);
+          .arg(d.pureRegionSize)
+          .arg(Limits::kMaxShareRatio);
 }
 
 SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
@@ -200,6 +205,9 @@ void SynthesizeAlgorithm::addEffectParameters(const dequnmix::SyntheticOptions& 
   addParameter(advanced(ranged(new Number(QStringLiteral("SPIKE_PIXELS"),
                                           QObject::tr("Number of pixels with spikes (0 = off)"),
                                           Number::Integer, double(d.spikePixels), false, 0))));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("SHARE_RATIO"), QObject::tr("Odds of the first endmember against the last"),
+      Number::Double, d.shareRatio, false, 1.0, Limits::kMaxShareRatio))));
 }
 
 void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
@@ -223,6 +231,7 @@ void SynthesizeAlgorithm::readEffectParameters(const QVariantMap& parameters,
   options_.pureRegionSize = parameterAsInt(parameters, QStringLiteral("PURE_REGION_SIZE"), context);
   options_.spikePixels =
       std::llround(parameterAsDouble(parameters, QStringLiteral("SPIKE_PIXELS"), context));
+  options_.shareRatio = parameterAsDouble(parameters, QStringLiteral("SHARE_RATIO"), context);
   bands_ = options_.bands;
   if (!library.isEmpty()) {
     const dequnmix::EndmemberTable table = readEndmembers(library, QStringLiteral("LIBRARY"));

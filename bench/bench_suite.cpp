@@ -313,6 +313,27 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o = base(3, 20, true, 312);
   o.spikePixels = 3;
   add("rand-p3-20db-pure-spikes3", o, false);
+  // Uneven shares (one material covers most of the scene, one is rare), added after every
+  // default was chosen.
+  o = base(4, 30, true, 313);
+  o.shareRatio = 20;
+  add("usgs-p4-30db-pure-share20", o, true);
+  o = base(5, 25, false, 314);
+  o.shareRatio = 50;
+  add("rand-p5-25db-nopure-share50", o, false);
+  o = base(6, 25, true, 315);
+  o.pureRegions = 0.2;
+  o.illumination = 0.2;
+  o.shareRatio = 10;
+  add("usgs-p6-25db-regions0.2-illum0.2-share10", o, true);
+  o = base(4, 20, true, 316);
+  o.illumination = 0.3;
+  o.shareRatio = 100;
+  add("rand-p4-20db-pure-illum0.3-share100", o, false);
+  o = base(3, 35, false, 317);
+  o.variability = 0.2;
+  o.shareRatio = 30;
+  add("usgs-p3-35db-nopure-var0.2-share30", o, true);
   return s;
 }
 
@@ -395,6 +416,7 @@ struct Score {
   double scaleInvariant = NAN;  // DEQ-Unmix only: 1 where the data term was scale-invariant
   double whitened = NAN;        // DEQ-Unmix only: 1 where the bands were weighed by their noise
   double noiseSpread = NAN;     // DEQ-Unmix only: the bands' noise spread measured (0: none)
+  double brightnessGain = NAN;  // DEQ-Unmix only: what automatic scale invariance was chosen by
   // DEQ-Unmix only: pixels left out as anomalies, and the largest residual ratio (0: none).
   double anomalousPixels = NAN, anomalyRatio = NAN;
 };
@@ -486,6 +508,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   d.scaleInvariant = r.model.network.scaleInvariant();
   d.whitened = !r.model.bandWeights.empty();
   d.noiseSpread = r.noiseSpread;
+  d.brightnessGain = r.brightnessGain;
   d.anomalousPixels = double(r.anomalousPixels);
   d.anomalyRatio = r.anomalyRatio;
   refinement = toString(r.refinement);
@@ -494,10 +517,11 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
 
 Score mean(const std::vector<Score>& v) {
   Score m;
-  for (double Score::*f : {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds,
-                           &Score::trainConverged, &Score::trainIterations, &Score::inferConverged,
-                           &Score::inferIterations, &Score::scaleInvariant, &Score::whitened,
-                           &Score::noiseSpread, &Score::anomalousPixels, &Score::anomalyRatio}) {
+  for (double Score::*f :
+       {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
+        &Score::trainIterations, &Score::inferConverged, &Score::inferIterations,
+        &Score::scaleInvariant, &Score::whitened, &Score::noiseSpread, &Score::brightnessGain,
+        &Score::anomalousPixels, &Score::anomalyRatio}) {
     m.*f = 0;
     for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
@@ -801,10 +825,11 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
-          "%.3g, anomalies %.0f of largest residual ratio %.3g, %.1f s)\n",
+          "%.3g, brightness gain %.3g, anomalies %.0f of largest residual ratio %.3g, %.1f s)\n",
           spec.name.c_str(), (unsigned long long)seed, baseline, vca.back().msad, vca.back().armse,
           deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().noiseSpread,
-          deq.back().anomalousPixels, deq.back().anomalyRatio, deq.back().seconds);
+          deq.back().brightnessGain, deq.back().anomalousPixels, deq.back().anomalyRatio,
+          deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
         std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",

@@ -6,9 +6,10 @@
 // compiler and thread count. Independent streams serve the endmembers, the abundance
 // fields, the pure-pixel and pure-region positions, each band's noise and each effect (library
 // draw, illumination, variability, noise profile, low-SNR bands). So no option but the seed, the
-// size, P, the cap, the smoothness and the pure pixels and regions change the abundances; only the
-// library, the shade, the bands and the minimum angle change the endmembers; and a scene
-// with every effect off is the one this generator made before they existed, bit for bit.
+// size, P, the cap, the share ratio, the smoothness and the pure pixels and regions change the
+// abundances; only the library, the shade, the bands and the minimum angle change the
+// endmembers; and a scene with every effect off is the one this generator made before they
+// existed, bit for bit.
 #include "core/synthetic/synthetic.h"
 
 #include <ATen/Parallel.h>
@@ -309,7 +310,8 @@ std::vector<double> unitField(Rng& rng, int height, int width, double sigma) {
   return f;
 }
 
-// Abundances (P x N): smoothed unit-variance Gaussian fields -> softmax -> cap.
+// Abundances (P x N): smoothed unit-variance Gaussian fields -> softmax (weighted by the
+// share odds) -> cap.
 std::vector<double> simplexAbundances(const SyntheticOptions& o) {
   const int P = o.endmembers;
   const int64_t N = static_cast<int64_t>(o.height) * o.width;
@@ -322,11 +324,15 @@ std::vector<double> simplexAbundances(const SyntheticOptions& o) {
   std::vector<double> a(P);
   const double uniform = 1.0 / P;
   std::vector<double> abundance(static_cast<size_t>(P) * N);
+  std::vector<double> odds(P, 0.0);  // log-weights of the shares; all 0 for even shares
+  if (o.shareRatio != 1.0)
+    for (int e = 0; e < P; ++e) odds[e] = -std::log(o.shareRatio) * e / (P - 1);
   for (int64_t i = 0; i < N; ++i) {
     double mx = -std::numeric_limits<double>::infinity();
-    for (int e = 0; e < P; ++e) mx = std::max(mx, kSoftmaxGain * fields[e * N + i]);
+    for (int e = 0; e < P; ++e) mx = std::max(mx, kSoftmaxGain * fields[e * N + i] + odds[e]);
     double sum = 0;
-    for (int e = 0; e < P; ++e) sum += a[e] = std::exp(kSoftmaxGain * fields[e * N + i] - mx);
+    for (int e = 0; e < P; ++e)
+      sum += a[e] = std::exp(kSoftmaxGain * fields[e * N + i] + odds[e] - mx);
     double top = 0;
     for (int e = 0; e < P; ++e) top = std::max(top, a[e] /= sum);
     // Cap: shrink towards the simplex centre, a' = u + t (a - u) with t chosen so that the
@@ -576,6 +582,7 @@ void validateEffects(const SyntheticOptions& o) {
   requireRange("lowSnrDb", o.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb);
   requireRange("pureRegions", o.pureRegions, 0, Limits::kMaxPureRegions);
   requireRange("pureRegionSize", o.pureRegionSize, 1, Limits::kMaxPureRegionSize);
+  requireRange("shareRatio", o.shareRatio, 1, Limits::kMaxShareRatio);
   if (o.nonlinearity != NonlinearMixing::None && o.nonlinearity != NonlinearMixing::Bilinear &&
       o.nonlinearity != NonlinearMixing::PostNonlinear) {
     throw InvalidArgument("synthetic scene: nonlinearity must be none, bilinear or ppnmm");

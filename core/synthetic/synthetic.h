@@ -52,6 +52,7 @@ struct SyntheticLimits {
   static constexpr double kMaxLowSnrDb = 40.0;
   static constexpr double kMaxPureRegions = 0.9;
   static constexpr int kMaxPureRegionSize = 1000;
+  static constexpr double kMaxShareRatio = 1000.0;
 };
 
 struct SyntheticOptions {
@@ -63,6 +64,10 @@ struct SyntheticOptions {
   double snrDb = 30.0;
   // Cap on any single abundance in (1/P, 1]; below 1 makes a highly mixed scene.
   double maxAbundance = 1.0;
+  // Odds R of the first endmember against the last, [1, 1000], default 1 (even shares): each
+  // pixel's softmax weight of endmember e (0-based) is multiplied by R^(-e / (P - 1)), so the
+  // first material covers most of the scene and the last is rare, as on real scenes.
+  double shareRatio = 1.0;
   // Place one exactly pure pixel per endmember (overrides the cap at those pixels).
   bool purePixels = true;
   uint64_t seed = 42;

@@ -181,6 +181,7 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "PURE_REGIONS",
                                                                 "PURE_REGION_SIZE",
                                                                 "SPIKE_PIXELS",
+                                                                "SHARE_RATIO",
                                                                 "OUTPUT",
                                                                 "OUTPUT_ABUNDANCES",
                                                                 "OUTPUT_ENDMEMBERS"}));
@@ -234,7 +235,8 @@ TEST(Provider, DefaultsComeFromTheCoreOptions) {
       {"NOISE_SPREAD_DB", s.noiseSpreadDb, 0, Limits::kMaxNoiseSpreadDb},
       {"LOW_SNR_DB", s.lowSnrDb, Limits::kMinLowSnrDb, Limits::kMaxLowSnrDb},
       {"PURE_REGIONS", s.pureRegions, 0, Limits::kMaxPureRegions},
-      {"PURE_REGION_SIZE", s.pureRegionSize, 1, Limits::kMaxPureRegionSize}};
+      {"PURE_REGION_SIZE", s.pureRegionSize, 1, Limits::kMaxPureRegionSize},
+      {"SHARE_RATIO", s.shareRatio, 1, Limits::kMaxShareRatio}};
   for (const auto& [name, value, lo, hi] : numbers) {
     SCOPED_TRACE(name);
     ASSERT_NE(number(name), nullptr);
