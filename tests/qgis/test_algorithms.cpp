@@ -426,6 +426,28 @@ TEST_F(AlgorithmTest, SynthesizeSpikePixels) {
   EXPECT_EQ(differ, 3);
 }
 
+// SHARE_RATIO reaches the core: the reference abundances' mean shares fall from the first
+// endmember to the last (the core test measures them).
+TEST_F(AlgorithmTest, SynthesizeShareRatio) {
+  const RunResult r = runAlgorithm(QStringLiteral("dequnmix:synthesize"),
+                                   {{"WIDTH", 48},
+                                    {"HEIGHT", 48},
+                                    {"BANDS", 30},
+                                    {"ENDMEMBERS", 4},
+                                    {"SHARE_RATIO", 30},
+                                    {"OUTPUT", path("shares.tif")},
+                                    {"OUTPUT_ABUNDANCES", path("shares_abundances.tif")},
+                                    {"OUTPUT_ENDMEMBERS", path("shares.csv")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData a = readRaster(path("shares_abundances.tif"));
+  std::vector<double> share(4, 0.0);
+  for (int e = 0; e < 4; ++e)
+    for (int row = 0; row < 48; ++row)
+      for (int col = 0; col < 48; ++col) share[e] += a.at(e, row, col) / (48.0 * 48.0);
+  for (int e = 1; e < 4; ++e) EXPECT_LT(share[e], share[e - 1]) << "endmember " << e;
+  EXPECT_GT(share[0], 0.5);
+}
+
 TEST_F(AlgorithmTest, SynthesizeRejectsBadEffectParameters) {
   const QString library = writeLibrary(path("library.csv"));
   const QVariantMap destinations = {{"OUTPUT", out("s.tif")},
