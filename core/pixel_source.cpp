@@ -10,15 +10,23 @@ namespace dequnmix {
 
 MatrixPixelSource::MatrixPixelSource(std::vector<float> bandSequential, int bands, int64_t pixels,
                                      int64_t blockPixels)
-    : values_(std::move(bandSequential)),
-      bands_(bands),
-      pixels_(pixels),
-      blockPixels_(blockPixels) {
+    : MatrixPixelSource(bandSequential.data(), bandSequential.size(), bands, pixels, blockPixels) {
+  owned_ = std::move(bandSequential);  // moving keeps the buffer values_ points into
+}
+
+MatrixPixelSource MatrixPixelSource::viewOf(const std::vector<float>& bandSequential, int bands,
+                                            int64_t pixels) {
+  return MatrixPixelSource(bandSequential.data(), bandSequential.size(), bands, pixels, 4096);
+}
+
+MatrixPixelSource::MatrixPixelSource(const float* values, size_t count, int bands, int64_t pixels,
+                                     int64_t blockPixels)
+    : values_(values), bands_(bands), pixels_(pixels), blockPixels_(blockPixels) {
   if (bands < 1) throw InvalidArgument("a scene needs at least one band");
   if (pixels < 0) throw InvalidArgument("a scene cannot have a negative pixel count");
   if (blockPixels < 1) throw InvalidArgument("the block size must be at least one pixel");
-  if (values_.size() != static_cast<size_t>(bands) * static_cast<size_t>(pixels)) {
-    throw InvalidArgument("scene holds " + std::to_string(values_.size()) + " values but " +
+  if (count != static_cast<size_t>(bands) * static_cast<size_t>(pixels)) {
+    throw InvalidArgument("scene holds " + std::to_string(count) + " values but " +
                           std::to_string(bands) + " bands x " + std::to_string(pixels) +
                           " pixels need " + std::to_string(static_cast<size_t>(bands) * pixels));
   }
@@ -37,7 +45,7 @@ void MatrixPixelSource::scan(const std::function<void(const PixelBlock&)>& visit
     // Band by band, so that the band-sequential storage is read contiguously.
     valid.assign(len, 1);
     for (int b = 0; b < bands_; ++b) {
-      const float* band = values_.data() + static_cast<size_t>(b) * pixels_ + start;
+      const float* band = values_ + static_cast<size_t>(b) * pixels_ + start;
       for (int64_t k = 0; k < len; ++k)
         if (!std::isfinite(band[k])) valid[k] = 0;  // nodata: NaN or a non-finite value
     }
@@ -51,7 +59,7 @@ void MatrixPixelSource::scan(const std::function<void(const PixelBlock&)>& visit
     if (!indices.empty()) {
       block.resize(indices.size() * bands_);
       for (int b = 0; b < bands_; ++b) {
-        const float* band = values_.data() + static_cast<size_t>(b) * pixels_ + start;
+        const float* band = values_ + static_cast<size_t>(b) * pixels_ + start;
         for (int64_t k = 0; k < len; ++k)
           if (slot[k] >= 0) block[slot[k] * bands_ + b] = band[k];
       }

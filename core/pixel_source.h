@@ -39,12 +39,22 @@ class MatrixPixelSource final : public PixelSource {
  public:
   MatrixPixelSource(std::vector<float> bandSequential, int bands, int64_t pixels,
                     int64_t blockPixels = 4096);
+  // Serves `bandSequential` without copying it (a training scene can be most of the memory):
+  // the vector must outlive the source.
+  static MatrixPixelSource viewOf(const std::vector<float>& bandSequential, int bands,
+                                  int64_t pixels);
+  MatrixPixelSource(const MatrixPixelSource&) = delete;
+  MatrixPixelSource& operator=(const MatrixPixelSource&) = delete;
   int bands() const override { return bands_; }
   int64_t gridPixelCount() const override { return pixels_; }
   void scan(const std::function<void(const PixelBlock&)>& visit, ProgressSink* progress) override;
 
  private:
-  std::vector<float> values_;
+  MatrixPixelSource(const float* values, size_t count, int bands, int64_t pixels,
+                    int64_t blockPixels);
+
+  std::vector<float> owned_;  // empty for a view
+  const float* values_;
   int bands_;
   int64_t pixels_;
   int64_t blockPixels_;

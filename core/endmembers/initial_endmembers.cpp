@@ -30,7 +30,8 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
     out.names = in.initialEndmembers.names;
     return;
   }
-  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source =
+      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
   VcaOptions vo;
   vo.endmembers = trainingEndmemberCount(in, o, progress);
   if (scene.validPixels.size(1) < vo.endmembers)
@@ -51,7 +52,8 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
 torch::Tensor nfindrVertices(const EndmemberScene& scene, const torch::Tensor& Y, int P,
                              ProgressSink* progress) {
   const DeqTrainInput& in = *scene.input;
-  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source =
+      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
   NfindrOptions no;
   no.endmembers = P;
   EndmemberTable t;
@@ -247,7 +249,8 @@ int trainingEndmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o,
                            ProgressSink* progress) {
   if (in.hasInitialEndmembers) return in.initialEndmembers.endmembers();
   if (o.endmembers > 0) return o.endmembers;
-  MatrixPixelSource source(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source =
+      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
   const int count = endmemberCountForUnmixing(bandMoments(source));
   if (progress) progress->info(estimatedCountMessage(count));
   return count;

@@ -46,6 +46,35 @@ TEST(BandMoments, MatchADirectComputationAndSkipNodata) {
   }
 }
 
+// A view serves the caller's vector itself (no copy: it sees a later change) with the same
+// pixels, nodata skipped, as the source that owns a copy.
+TEST(MatrixPixelSource, AViewServesTheVectorWithoutCopyingIt) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> scene = {1, 2, nan, 4, -1, 0, 3, 7, 1, 2};  // 2 bands x 5 pixels
+  MatrixPixelSource owner(scene, 2, 5);
+  MatrixPixelSource view = MatrixPixelSource::viewOf(scene, 2, 5);
+  scene[0] = 9;
+  auto pixels = [](MatrixPixelSource& source) {
+    std::vector<float> values;
+    std::vector<int64_t> indices;
+    source.scan(
+        [&](const PixelBlock& b) {
+          values.insert(values.end(), b.values, b.values + b.count * 2);
+          indices.insert(indices.end(), b.indices, b.indices + b.count);
+        },
+        nullptr);
+    return std::make_pair(values, indices);
+  };
+  const auto [owned, ownedIndices] = pixels(owner);
+  const auto [viewed, viewedIndices] = pixels(view);
+  EXPECT_EQ(ownedIndices, (std::vector<int64_t>{0, 1, 3, 4}));
+  EXPECT_EQ(viewedIndices, ownedIndices);
+  EXPECT_EQ(owned, (std::vector<float>{1, 0, 2, 3, 4, 1, -1, 2}));
+  EXPECT_EQ(viewed, (std::vector<float>{9, 0, 2, 3, 4, 1, -1, 2}));
+  test::expectThrowWith<InvalidArgument>([&] { MatrixPixelSource::viewOf(scene, 3, 5); },
+                                         {"10 values", "3 bands x 5 pixels"});
+}
+
 TEST(BandMoments, AllNodataGivesZeros) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   MatrixPixelSource source(std::vector<float>(6, nan), 2, 3);
