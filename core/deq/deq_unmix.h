@@ -334,8 +334,8 @@ struct DeqTrainOptions {
   // the whole image (memory bounded by tileSize, not by the scene); `train` streams a scene
   // file whose pixels alone exceed it (trainDeqUnmixStreamed). 0 = automatic: a quarter of
   // the machine's physical memory (1024 MiB where the system does not say), which leaves
-  // room for QGIS and the rest of the desktop. The working set counts tensors; the process's
-  // peak grows about 1.5 times as much (bench/README.md, "Training memory").
+  // room for QGIS and the rest of the desktop. The working set is the tensors' times 1.5, what
+  // the process holds besides them (bench/README.md, "Training memory").
   double memoryBudgetMiB = 0;
   // memoryBudgetMiB, or its automatic value.
   double memoryBudgetInEffectMiB() const;

@@ -21,8 +21,14 @@ namespace dequnmix {
 
 namespace {
 
+// The process's peak memory per byte of its tensors' peak in a training run: what the
+// allocator keeps after frees (KeepFreedMemory) and the data outside tensors
+// (bench_deq_train_memory measured 1.45-1.57).
+constexpr double kResidentPerTensorByte = 1.5;
+
 // Bytes per pixel of one training step: scene, abundances, Anderson history and the
-// recorded graphs of the map (one per evaluation kept by the gradient mode).
+// recorded graphs of the map (one per evaluation kept by the gradient mode), as the process
+// holds them.
 double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
   const int C = o.network.hiddenChannels;
   const double graphFloats =
@@ -30,8 +36,9 @@ double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
   const int graphs = o.gradient == DeqGradientMode::Unrolled  ? o.forward.maxIterations
                      : o.gradient == DeqGradientMode::Phantom ? std::max(1, o.phantomSteps)
                                                               : 1;
-  return 4.0 * (bands + 2.0 * endmembers + 4.0 * o.forward.historyFor(endmembers) * endmembers +
-                2.0 * graphFloats * graphs);
+  return kResidentPerTensorByte * 4.0 *
+         (bands + 2.0 * endmembers + 4.0 * o.forward.historyFor(endmembers) * endmembers +
+          2.0 * graphFloats * graphs);
 }
 
 // One optimiser step's inputs: the whole scene or a batch of random tiles.
