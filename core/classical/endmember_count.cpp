@@ -165,7 +165,9 @@ int endmemberCountForUnmixing(const BandMoments& moments) {
 
 std::string estimatedCountMessage(int count) {
   return "ENDMEMBERS = 0: " + std::string(methodLabel(kUnmixingCountMethod)) + " estimates " +
-         std::to_string(count) + " endmembers";
+         std::to_string(count) +
+         " endmembers (a material covering a few percent of the scene can go uncounted: give "
+         "ENDMEMBERS where one matters)";
 }
 
 }  // namespace dequnmix

@@ -82,6 +82,10 @@ TEST(EndmemberCount, NamesOptionsAndBadInput) {
   empty.bands = 5;
   test::expectThrowWith<InvalidArgument>([&] { estimateEndmemberCount(empty); },
                                          {"at least 2 bands and 2"});
+  // The log line names the estimator and what it can miss (bench/README.md, "Uneven shares").
+  const std::string message = estimatedCountMessage(3);
+  EXPECT_NE(message.find("NWHFC estimates 3 endmembers"), std::string::npos) << message;
+  EXPECT_NE(message.find("can go uncounted"), std::string::npos) << message;
 }
 
 }  // namespace
