@@ -16,7 +16,8 @@ MatrixPixelSource::MatrixPixelSource(std::vector<float> bandSequential, int band
 
 MatrixPixelSource MatrixPixelSource::viewOf(const std::vector<float>& bandSequential, int bands,
                                             int64_t pixels) {
-  return MatrixPixelSource(bandSequential.data(), bandSequential.size(), bands, pixels, 4096);
+  return MatrixPixelSource(bandSequential.data(), bandSequential.size(), bands, pixels,
+                           kDefaultBlockPixels);
 }
 
 MatrixPixelSource::MatrixPixelSource(const float* values, size_t count, int bands, int64_t pixels,

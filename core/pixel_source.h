@@ -37,8 +37,9 @@ class PixelSource {
 // GeoTIFF band stack. Pixels whose value in any band is NaN (or infinite) are nodata.
 class MatrixPixelSource final : public PixelSource {
  public:
+  static constexpr int64_t kDefaultBlockPixels = 4096;
   MatrixPixelSource(std::vector<float> bandSequential, int bands, int64_t pixels,
-                    int64_t blockPixels = 4096);
+                    int64_t blockPixels = kDefaultBlockPixels);
   // Serves `bandSequential` without copying it (a training scene can be most of the memory):
   // the vector must outlive the source.
   static MatrixPixelSource viewOf(const std::vector<float>& bandSequential, int bands,

@@ -324,9 +324,8 @@ std::vector<double> simplexAbundances(const SyntheticOptions& o) {
   std::vector<double> a(P);
   const double uniform = 1.0 / P;
   std::vector<double> abundance(static_cast<size_t>(P) * N);
-  std::vector<double> odds(P, 0.0);  // log-weights of the shares; all 0 for even shares
-  if (o.shareRatio != 1.0)
-    for (int e = 0; e < P; ++e) odds[e] = -std::log(o.shareRatio) * e / (P - 1);
+  std::vector<double> odds(P);  // log-weights of the shares; all zero for even shares
+  for (int e = 0; e < P; ++e) odds[e] = -std::log(o.shareRatio) * e / (P - 1);
   for (int64_t i = 0; i < N; ++i) {
     double mx = -std::numeric_limits<double>::infinity();
     for (int e = 0; e < P; ++e) mx = std::max(mx, kSoftmaxGain * fields[e * N + i] + odds[e]);
