@@ -64,22 +64,26 @@ double macsPerPixel(const DeqModel& m) {
   return (L + P) * C + m.network.hiddenLayers * 9 * C * C + 9 * C * P + 2 * L * P;
 }
 
-// Multiply-adds per second of a 3x3 C -> C convolution on `device` (best of 5 runs).
+// Multiply-adds per second of a 3x3 C -> C convolution on `device` (best of 5 runs in
+// each memory layout: the network runs channels-last on the CPU).
 double convolutionThroughput(const std::string& device, int channels, int threads) {
   setThreadCount(threads);
   const KeepFreedMemory keep;  // as during a run
   const torch::Device d(device);
-  const torch::Tensor x = torch::randn({1, channels, 256, 256}).to(d);
   const torch::Tensor w = torch::randn({channels, channels, 3, 3}).to(d);
   torch::NoGradGuard noGrad;
   double best = 1e30;
-  for (int run = 0; run < 6; ++run) {
+  for (int run = 0; run < 12; ++run) {
+    const torch::Tensor x =
+        torch::randn({1, channels, 256, 256})
+            .to(d)
+            .contiguous(run < 6 ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
     if (d.is_cuda()) torch::cuda::synchronize();
     const auto t0 = std::chrono::steady_clock::now();
     const torch::Tensor y = torch::conv2d(x, w, {}, 1, 1);
     if (d.is_cuda()) torch::cuda::synchronize();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (run > 0) best = std::min(best, s);  // the first run warms up
+    if (run % 6 > 0) best = std::min(best, s);  // the first run of a layout warms up
   }
   return 9.0 * channels * channels * 256 * 256 / best;
 }

@@ -58,6 +58,9 @@ struct DeqNetwork {
   // N_theta after its 1x1 input convolution: that convolution's output with its bias,
   // B x C x h x w -> B x P x h x w.
   torch::Tensor afterInputLayer(const torch::Tensor& preactivation) const;
+  // The memory layout afterInputLayer computes in for tensors like `x`: channels-last on the
+  // CPU without autograd (oneDNN's convolutions then skip reordering), else contiguous.
+  static at::MemoryFormat layout(const torch::Tensor& x);
   double stepInLipschitzUnits() const;  // softplus(etaParameter)
 };
 

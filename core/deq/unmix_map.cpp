@@ -57,11 +57,17 @@ void DeqUnmixMap::projectScene(const DeqNetwork& network) {
   const torch::Tensor y = scene_.detach();
   gram_ = E.t().matmul(E);
   correlation_ = reconstructScene(E.t(), y);
-  const int64_t L = E.size(0), P = E.size(1);
-  const torch::Tensor w = network.weights[0].detach().flatten(1);  // C x (L + P)
-  const torch::Tensor onResidual = w.narrow(1, 0, L);
-  inputWeights_ = (onResidual.matmul(E) + w.narrow(1, L, P)).reshape({-1, P, 1, 1});
-  inputScene_ = torch::conv2d(y, onResidual.reshape({-1, L, 1, 1}));
+  const int64_t B = y.size(0), L = E.size(0), P = E.size(1), h = y.size(2), w = y.size(3);
+  const torch::Tensor w0 = network.weights[0].detach().flatten(1);  // C x (L + P)
+  const torch::Tensor onResidual = w0.narrow(1, 0, L);
+  inputWeights_ = (onResidual.matmul(E) + w0.narrow(1, L, P)).reshape({-1, P, 1, 1});
+  // W_R y as the product of the pixels (hw x L) and W_R^T: channels-last as it comes, the
+  // network's layout on the CPU without autograd.
+  inputScene_ = y.reshape({B, L, h * w})
+                    .transpose(1, 2)
+                    .matmul(onResidual.t())
+                    .view({B, h, w, -1})
+                    .permute({0, 3, 1, 2});
 }
 
 torch::Tensor DeqUnmixMap::step() const {
@@ -93,7 +99,9 @@ torch::Tensor DeqUnmixMap::projectedDirection(const torch::Tensor& abundances) c
     inputScene = inputScene / s;
   }
   const torch::Tensor preactivation =
-      torch::conv2d(abundances, inputWeights_, network_->biases[0]) - inputScene;
+      torch::conv2d(abundances.contiguous(DeqNetwork::layout(abundances)), inputWeights_,
+                    network_->biases[0]) -
+      inputScene;
   return gramA - sceneTerm + network_->afterInputLayer(preactivation);  // E^T R + N_theta
 }
 

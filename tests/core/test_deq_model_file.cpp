@@ -283,13 +283,18 @@ TEST(DeqModelFile, Version1FilesStillLoadAndUnmixAsBefore) {
 
   DeqInferOptions o;
   o.threads = 1;
-  for (const char* name : {"model_v1_plain", "model_v1_superpixel"}) {
+  // The superpixel model's Picard solve contracts slowly (49 iterations to the 1e-4
+  // tolerance), so a change of rounding in the network moves its last iterate: 1.7e-3 for
+  // channels-last convolutions. A setting read wrongly moves it further (input scale 1% off:
+  // 6.9e-3, spatial weight 0.04 for 0.05: 0.075).
+  for (auto [name, tolerance] :
+       {std::pair{"model_v1_plain", 1e-6}, std::pair{"model_v1_superpixel", 3e-3}}) {
     SCOPED_TRACE(name);
     const DeqModel v1 = loadDeqModel(dataFile(std::string(name) + ".dequnmix"));
     const std::vector<float> expected = readFloats(dataFile(std::string(name) + "_abundances.txt"));
     const std::vector<float> a = unmixSceneWithDeqModel(v1, formulaScene(), 8, 8, o).abundances;
     ASSERT_EQ(a.size(), expected.size());
-    EXPECT_LE(test::maxAbsDiff(a, expected), 1e-6);
+    EXPECT_LE(test::maxAbsDiff(a, expected), tolerance);
     const std::vector<uint8_t> resaved = serializeDeqModel(v1);
     EXPECT_EQ(formatVersion(resaved), 4u);
     const DeqModel v4 = deserializeDeqModel(resaved);
