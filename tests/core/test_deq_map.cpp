@@ -140,13 +140,17 @@ Problem withDataTerm(Problem p, ScaleInvariance mode) {
 }
 
 // Without autograd the map works from the scene's projections (E^T y, W_R y) and never forms
-// the L-band residual; with autograd it records the residual. Both are the same map.
+// the L-band residual, in the network's channels-last layout; with autograd it records the
+// residual. Both are the same map, on one tile and on a batch of two.
 TEST(DeqMap, EvaluationWithoutAutogradEqualsTheRecordedOne) {
-  for (ScaleInvariance mode : {ScaleInvariance::Off, ScaleInvariance::On}) {
-    SCOPED_TRACE(toString(mode));
+  for (auto [mode, tiles] : {std::pair{ScaleInvariance::Off, 1}, std::pair{ScaleInvariance::On, 1},
+                             std::pair{ScaleInvariance::On, 2}}) {
+    SCOPED_TRACE(std::string(toString(mode)) + ", " + std::to_string(tiles) + " tiles");
     const Problem p = withDataTerm(makeProblem(8), mode);
-    const DeqUnmixMap map(p.net, p.E, p.Y, p.A0);
-    torch::Tensor a = projectOntoSimplex(p.A0 + 0.2 * torch::randn_like(p.A0), 1).contiguous();
+    const torch::Tensor Y = tiles == 1 ? p.Y : torch::cat({p.Y, p.Y.flip({3})});
+    const torch::Tensor A0 = tiles == 1 ? p.A0 : torch::cat({p.A0, p.A0.flip({3})});
+    const DeqUnmixMap map(p.net, p.E, Y, A0);
+    torch::Tensor a = projectOntoSimplex(A0 + 0.2 * torch::randn_like(A0), 1).contiguous();
     torch::Tensor projected;
     {
       torch::NoGradGuard noGrad;
