@@ -224,19 +224,18 @@ at::MemoryFormat DeqNetwork::layout(const torch::Tensor& x) {
 }
 
 torch::Tensor DeqNetwork::afterInputLayer(const torch::Tensor& preactivation) const {
-  if (torch::GradMode::is_enabled()) {
-    torch::Tensor h = torch::tanh(preactivation.contiguous());
-    for (size_t i = 1; i < weights.size(); ++i) {
-      h = torch::conv2d(torch::replication_pad2d(h, {1, 1, 1, 1}), weights[i], biases[i]);
-      if (i + 1 < weights.size()) h = torch::tanh(h);
-    }
-    return h;
-  }
-  torch::Tensor h = preactivation.clone(layout(preactivation));
-  tanhInPlace(h);
+  // Recorded: autograd's own tanh and padding. Otherwise in place, on a copy in layout().
+  const bool recorded = torch::GradMode::is_enabled();
+  auto activated = [recorded](torch::Tensor x) {
+    return recorded ? torch::tanh(x) : tanhInPlace(x);
+  };
+  torch::Tensor h =
+      activated(recorded ? preactivation.contiguous() : preactivation.clone(layout(preactivation)));
   for (size_t i = 1; i < weights.size(); ++i) {
-    h = torch::conv2d(replicationPadded(h), weights[i], biases[i]);
-    if (i + 1 < weights.size()) tanhInPlace(h);
+    torch::Tensor padded =
+        recorded ? torch::replication_pad2d(h, {1, 1, 1, 1}) : replicationPadded(h);
+    h = torch::conv2d(padded, weights[i], biases[i]);
+    if (i + 1 < weights.size()) h = activated(h);
   }
   return h.contiguous();
 }

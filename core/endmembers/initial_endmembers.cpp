@@ -21,6 +21,11 @@ namespace dequnmix {
 
 namespace {
 
+// The training scene's pixels, read in place.
+MatrixPixelSource scenePixels(const DeqTrainInput& in) {
+  return MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
+}
+
 // VCA's vertices, or the given spectra.
 void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, InitialEndmembers& out,
                       ProgressSink* progress) {
@@ -30,8 +35,7 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
     out.names = in.initialEndmembers.names;
     return;
   }
-  MatrixPixelSource source =
-      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source = scenePixels(in);
   VcaOptions vo;
   vo.endmembers = trainingEndmemberCount(in, o, progress);
   if (scene.validPixels.size(1) < vo.endmembers)
@@ -52,8 +56,7 @@ void startingVertices(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
 torch::Tensor nfindrVertices(const EndmemberScene& scene, const torch::Tensor& Y, int P,
                              ProgressSink* progress) {
   const DeqTrainInput& in = *scene.input;
-  MatrixPixelSource source =
-      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source = scenePixels(in);
   NfindrOptions no;
   no.endmembers = P;
   EndmemberTable t;
@@ -249,8 +252,7 @@ int trainingEndmemberCount(const DeqTrainInput& in, const DeqTrainOptions& o,
                            ProgressSink* progress) {
   if (in.hasInitialEndmembers) return in.initialEndmembers.endmembers();
   if (o.endmembers > 0) return o.endmembers;
-  MatrixPixelSource source =
-      MatrixPixelSource::viewOf(in.scene, in.bands, int64_t(in.height) * in.width);
+  MatrixPixelSource source = scenePixels(in);
   const int count = endmemberCountForUnmixing(bandMoments(source));
   if (progress) progress->info(estimatedCountMessage(count));
   return count;
