@@ -44,6 +44,11 @@ std::string refinementPhrase(const DeqTrainResult& r) {
     case EndmemberRefinement::MinimumVolume:
       phrase = ", refined to the minimum-volume simplex";
       break;
+    case EndmemberRefinement::MinimumVolumeOfDirections:
+      phrase =
+          ", refined to the minimum-volume simplex of the pixels' directions (brightness "
+          "varies)";
+      break;
     case EndmemberRefinement::PureClusters:
       phrase = ", " + std::to_string(r.centredVertices) +
                " of them moved to the centre of their cluster of pure pixels";

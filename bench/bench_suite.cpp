@@ -45,20 +45,21 @@ struct Args {
   bool trainE = false;         // candidate: learn E with the network
   int forwardIterations = -1;  // candidate training forward cap; < 0: the default
   double forwardTolerance = -1;
-  bool coldStart = false;       // candidate: every training forward solve from FCLS
-  double jacobianPenalty = -1;  // candidate Jacobian penalty weight; < 0: the default
-  double anchorWeight = -1;     // candidate anchor weight of the map; < 0: the default
-  double clusterRadius = -1;    // candidate pure-cluster radius fraction; < 0: the default
-  double alpha = -2;            // candidate loss weight; -1: automatic; < -1: the default
-  std::string scaleInvariance;  // candidate data term: off|on|auto; empty: the default
-  double whiteningSpread = -1;  // candidate noise-whitening threshold; < 0: the default
-  double anomalyRatio = -1;     // candidate anomaly residual ratio; < 0: the default
-  int inferIterations = -1;     // candidate inference cap; < 0: the default
-  int inferHistory = -1;        // candidate inference Anderson history; < 0: the default
-  bool endmemberStage = false;  // only the endmember stage: refinements and their signals
-  bool endmemberCount = false;  // only the endmember count estimates against P
-  double falseAlarm = -1;       // HFC / NWHFC false-alarm probability; <= 0: the default
-  bool scaledBaseline = false;  // the baseline's abundances: NNLS over its sum, not FCLS
+  bool coldStart = false;         // candidate: every training forward solve from FCLS
+  double jacobianPenalty = -1;    // candidate Jacobian penalty weight; < 0: the default
+  double anchorWeight = -1;       // candidate anchor weight of the map; < 0: the default
+  double clusterRadius = -1;      // candidate pure-cluster radius fraction; < 0: the default
+  double alpha = -2;              // candidate loss weight; -1: automatic; < -1: the default
+  std::string scaleInvariance;    // candidate data term: off|on|auto; empty: the default
+  double whiteningSpread = -1;    // candidate noise-whitening threshold; < 0: the default
+  double anomalyRatio = -1;       // candidate anomaly residual ratio; < 0: the default
+  double directionsOutside = -1;  // candidate automaticDirectionsOutsideMass; < 0: the default
+  int inferIterations = -1;       // candidate inference cap; < 0: the default
+  int inferHistory = -1;          // candidate inference Anderson history; < 0: the default
+  bool endmemberStage = false;    // only the endmember stage: refinements and their signals
+  bool endmemberCount = false;    // only the endmember count estimates against P
+  double falseAlarm = -1;         // HFC / NWHFC false-alarm probability; <= 0: the default
+  bool scaledBaseline = false;    // the baseline's abundances: NNLS over its sum, not FCLS
   int threads = 1;
   std::string csv;
   std::string samson = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
@@ -334,6 +335,34 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   o.variability = 0.2;
   o.shareRatio = 30;
   add("usgs-p3-35db-nopure-var0.2-share30", o, true);
+  // Probes added after the fit of the pixels' directions was chosen: brightness that varies
+  // with and without pure pixels, and windows of Samson at other places.
+  o = base(4, 25, false, 401);
+  o.illumination = 0.2;
+  add("usgs-p4-25db-nopure-illum0.2", o, true);
+  o = base(6, 30, true, 402);
+  o.pureRegions = 0.2;
+  o.illumination = 0.4;
+  add("rand-p6-30db-regions0.2-illum0.4", o, false);
+  o = base(5, 30, true, 403);
+  o.variability = 0.3;
+  add("usgs-p5-30db-pure-var0.3", o, true);
+  o = base(4, 25, false, 404);
+  o.illumination = 0.3;
+  o.shade = 0.03;
+  add("rand-p4-25db-nopure-illum0.3-shade0.03", o, false);
+  o = base(3, 20, true, 405);
+  o.pureRegions = 0.3;
+  o.illumination = 0.3;
+  o.variability = 0.2;
+  add("usgs-p3-20db-regions0.3-illum0.3-var0.2", o, true);
+  o = base(5, 35, true, 406);
+  o.illumination = 0.3;
+  o.nonlinearity = NonlinearMixing::Bilinear;
+  o.nonlinearStrength = 0.2;
+  add("rand-p5-35db-pure-illum0.3-bilinear0.2", o, false);
+  s.push_back({"samson-window-r15-c15-48px", true, {}, 15, 15, 48});
+  s.push_back({"samson-window-r40-c40-48px", true, {}, 40, 40, 48});
   return s;
 }
 
@@ -493,6 +522,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
   if (a.whiteningSpread >= 0) o.automaticWhiteningSpread = a.whiteningSpread;
   if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
+  if (a.directionsOutside >= 0) o.automaticDirectionsOutsideMass = a.directionsOutside;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -588,9 +618,10 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
 // The endmember stage alone (no training): mSAD of VCA's vertices, of each refinement and
 // of the automatic choice, with the signals that choose (refinement.h).
 struct StageRow {
-  double none = 0, minVolume = 0, meanShift = 0, automatic = 0, excess = 0, outside = 0,
-         volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0, centred = 0,
-         vertexResidualRatio = 0, nfindrChosen = 0;
+  double none = 0, minVolume = 0, directions = 0, meanShift = 0, automatic = 0, excess = 0,
+         outside = 0, volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0,
+         centred = 0, vertexResidualRatio = 0, nfindrChosen = 0, directionsChosen = 0,
+         directionsOutside = 0;
 };
 
 StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
@@ -620,9 +651,12 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   StageRow r;
   r.none = msad(vcaE);
   r.minVolume = msad(minVolE);
+  r.directions = msad(refined(EndmemberRefinement::MinimumVolumeOfDirections).endmembers);
   r.meanShift = msad(refined(EndmemberRefinement::AngularMeanShift).endmembers);
   r.automatic = msad(automatic.endmembers);
   r.minVolumeChosen = automatic.refinement == EndmemberRefinement::MinimumVolume;
+  r.directionsChosen = automatic.refinement == EndmemberRefinement::MinimumVolumeOfDirections;
+  r.directionsOutside = automatic.directionsOutsideMass;
   r.centred = automatic.centredVertices;
   r.vertexResidualRatio = automatic.vertexResidualRatio;
   r.nfindrChosen = automatic.nfindrVertices;
@@ -636,24 +670,28 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
 
 void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
   std::printf(
-      "| scene | mSAD none | mSAD min_volume | mSAD mean_shift | mSAD auto | auto took N-FINDR | "
-      "VCA / N-FINDR residual | auto chose min_volume | vertices centred | excess | outside mass | "
-      "volume ratio | least norm ratio | brightness gain |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| scene | mSAD none | mSAD min_volume | mSAD min_volume_directions | mSAD mean_shift | "
+      "mSAD auto | auto took N-FINDR | VCA / N-FINDR residual | auto chose min_volume | vertices "
+      "centred | directions outside | auto chose min_volume_directions | excess | outside mass | "
+      "volume ratio | least "
+      "norm ratio | brightness gain |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
     std::printf(
-        "| %s | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.3g | %.4f | %.3f | %.3f "
-        "| %.3g |\n",
-        name.c_str(), r.none, r.minVolume, r.meanShift, r.automatic, r.nfindrChosen,
-        r.vertexResidualRatio, r.minVolumeChosen, r.centred, r.excess, r.outside, r.volumeRatio,
-        r.normRatio, r.brightnessGain);
-    for (double StageRow::*f :
-         {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic})
+        "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.4f | %.2f | %.3g "
+        "| "
+        "%.4f "
+        "| %.3f | %.3f | %.3g |\n",
+        name.c_str(), r.none, r.minVolume, r.directions, r.meanShift, r.automatic, r.nfindrChosen,
+        r.vertexResidualRatio, r.minVolumeChosen, r.centred, r.directionsOutside,
+        r.directionsChosen, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
+    for (double StageRow::*f : {&StageRow::none, &StageRow::minVolume, &StageRow::directions,
+                                &StageRow::meanShift, &StageRow::automatic})
       mean.*f += r.*f / double(rows.size());
   }
-  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | | | | | | | | | |\n", mean.none,
-              mean.minVolume, mean.meanShift, mean.automatic);
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | %.4f | | | | | | | | | | | |\n",
+              mean.none, mean.minVolume, mean.directions, mean.meanShift, mean.automatic);
 }
 
 int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
@@ -666,18 +704,21 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
       const StageRow r = endmemberStage(s, uint64_t(seed), a);
       std::fprintf(
           stderr,
-          "%s seed %d: none %.4f min_volume %.4f mean_shift %.4f auto %.4f (%s, min volume "
-          "%s, %d centred) VCA / N-FINDR residual %.3f excess %.3g outside %.4f volume ratio "
-          "%.3f least norm ratio %.3f brightness gain %.3g\n",
-          spec.name.c_str(), seed, r.none, r.minVolume, r.meanShift, r.automatic,
+          "%s seed %d: none %.4f min_volume %.4f min_volume_directions %.4f mean_shift %.4f auto "
+          "%.4f (%s, min volume %s, %d centred, directions outside %.4f, %s) VCA / N-FINDR "
+          "residual %.3f "
+          "excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f brightness gain "
+          "%.3g\n",
+          spec.name.c_str(), seed, r.none, r.minVolume, r.directions, r.meanShift, r.automatic,
           r.nfindrChosen ? "N-FINDR" : "VCA", r.minVolumeChosen ? "chosen" : "not chosen",
-          int(r.centred), r.vertexResidualRatio, r.excess, r.outside, r.volumeRatio, r.normRatio,
-          r.brightnessGain);
+          int(r.centred), r.directionsOutside, r.directionsChosen ? "chosen" : "not chosen",
+          r.vertexResidualRatio, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
       for (double StageRow::*f :
-           {&StageRow::none, &StageRow::minVolume, &StageRow::meanShift, &StageRow::automatic,
-            &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio, &StageRow::normRatio,
-            &StageRow::minVolumeChosen, &StageRow::brightnessGain, &StageRow::centred,
-            &StageRow::vertexResidualRatio, &StageRow::nfindrChosen})
+           {&StageRow::none, &StageRow::minVolume, &StageRow::directions, &StageRow::meanShift,
+            &StageRow::automatic, &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio,
+            &StageRow::normRatio, &StageRow::minVolumeChosen, &StageRow::brightnessGain,
+            &StageRow::centred, &StageRow::vertexResidualRatio, &StageRow::nfindrChosen,
+            &StageRow::directionsChosen, &StageRow::directionsOutside})
         mean.*f += r.*f / double(a.seeds.size());
     }
     rows.emplace_back(spec.name, mean);
@@ -714,9 +755,10 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--scenes", a.scenes, "LIST", "scene names or 0-based indices, comma-separated",
               "all");
   args.option("--epochs", a.epochs, "N", "training epochs", "the training default");
-  args.option("--refine", a.refine, "R",
-              "endmember refinement: none|mean_shift|min_volume|auto|pure_clusters",
-              "the training default");
+  args.option(
+      "--refine", a.refine, "R",
+      "endmember refinement: none|mean_shift|min_volume|auto|pure_clusters|min_volume_directions",
+      "the training default");
   args.flag("--train-e", a.trainE, "learn the endmembers with the network");
   args.option("--fwd-iters", a.forwardIterations, "N", "training forward iteration cap",
               "the training default");
@@ -757,6 +799,11 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--anomaly-ratio", a.anomalyRatio, "F",
               "residual ratio beyond which pixels are left out as anomalies (0 = never; "
               "DeqTrainOptions::anomalyResidualRatio)",
+              "the training default");
+  args.option("--directions-outside", a.directionsOutside, "M",
+              "outside mass of the vertices' directions beyond which the automatic refinement "
+              "fits the pixels' directions (1e9 = never; "
+              "DeqTrainOptions::automaticDirectionsOutsideMass)",
               "the training default");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");

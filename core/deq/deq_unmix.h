@@ -86,9 +86,11 @@ enum class EndmemberRefinement {
   AngularMeanShift,  // non-learned angular mean shift of the vertices
   MinimumVolume,     // minimum-volume simplex from the VCA start (highly mixed scenes)
   Automatic,         // MinimumVolume where the scene lacks pure pixels, else PureClusters
-                     // where spectra vary per pixel, else None (see DeqTrainOptions::
+                     // where spectra vary per pixel, else MinimumVolumeOfDirections where
+                     // brightness varies, else None (see DeqTrainOptions::
                      // automaticSizeRatioMin and pureClusterRadiusFraction)
   PureClusters,      // vertices that are outliers of dense pure clusters move to their centre
+  MinimumVolumeOfDirections,  // minimum-volume simplex of the pixels at unit brightness
 };
 
 // Whether the data term fits each pixel at its own brightness (DeqNetworkOptions).
@@ -249,10 +251,12 @@ struct DeqTrainOptions {
   double minEndmemberValue = 1e-5;       // E clamped to >= this after each step (authors)
   // Refinement of the initial vertices. Automatic: the minimum-volume simplex where it says
   // the scene lacks pure pixels (automaticSizeRatioMin), else VCA's vertices with
-  // pure-cluster centring (pureClusterRadiusFraction). Across the suite and held-out scenes
-  // (bench_suite --endmember-stage) it never leaves the endmembers worse than VCA's; the
-  // angular mean shift, which moves every vertex, lost on most of them and is never chosen
-  // automatically (bench/README.md, "Scene suite").
+  // pure-cluster centring (pureClusterRadiusFraction), and where that moves no vertex and a
+  // per-pixel brightness explains the scene (automaticBrightnessGain, on the start's
+  // vertices) the minimum-volume simplex of the pixels' directions. Across the suite and
+  // held-out scenes (bench_suite --endmember-stage) it never leaves the endmembers worse than
+  // VCA's on their mean; the angular mean shift, which moves every vertex, lost on most of
+  // them and is never chosen automatically (bench/README.md, "Scene suite").
   EndmemberRefinement refinement = EndmemberRefinement::Automatic;
   // Ball radius t (radians) of the angular mean shift; <= 0 chooses it per endmember from
   // the data (a fixed radius did not transfer between scenes).
@@ -298,6 +302,14 @@ struct DeqTrainOptions {
   // 7.5 on a scene of pure regions under 20 dB and spectral variability, where they fitted
   // the variability and were a quarter further from the truth than VCA's.
   double automaticMinVolumeBrightnessGain = 4;
+  // Where no vertex was centred and brightness varies (automaticBrightnessGain, on the
+  // start's vertices), the minimum-volume simplex of the pixels' directions replaces the
+  // vertices when the pixels' directions reach beyond the vertices' by more than this
+  // outsideMass (refinement.h): 0.0010-0.0073 where VCA's vertices were pure pixels and the fit
+  // lost, 0.016-4.7 where it gained, but for two scenes of pure regions at 35 dB (0.0017,
+  // 0.0029) whose small gains it gives up (bench/README.md, "The minimum-volume simplex of
+  // the pixels' directions").
+  double automaticDirectionsOutsideMass = 0.01;
   // Automatic refinement starts from N-FINDR's vertices (the pixels of the largest simplex,
   // on the signal subspace as VCA's) instead of VCA's where VCA's leave more than this many
   // times their residual energy outside the cone they span (coneResidualEnergy, refinement.h):
@@ -330,6 +342,10 @@ struct DeqTrainOptions {
   int minVolumeIterations = 400;
   double minVolumeNoiseMargin = 0;
   int minVolumeSmoothing = 1;
+  // The fit of the pixels' directions leaves out pixels darker than this fraction of the
+  // median brightness: 0.25 left out Samson's water and lost its vertex (bench/README.md,
+  // "The minimum-volume simplex of the pixels' directions").
+  double minVolumeDarkFraction = 0.05;
   // Scenes whose training working set would exceed this train on random tiles instead of
   // the whole image (memory bounded by tileSize, not by the scene); `train` streams a scene
   // file whose pixels alone exceed it (trainDeqUnmixStreamed). 0 = automatic: a quarter of

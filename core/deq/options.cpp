@@ -47,7 +47,8 @@ struct Names<EndmemberRefinement> {
         {EndmemberRefinement::AngularMeanShift, "mean_shift"},
         {EndmemberRefinement::MinimumVolume, "min_volume"},
         {EndmemberRefinement::Automatic, "auto"},
-        {EndmemberRefinement::PureClusters, "pure_clusters"}};
+        {EndmemberRefinement::PureClusters, "pure_clusters"},
+        {EndmemberRefinement::MinimumVolumeOfDirections, "min_volume_directions"}};
     return t;
   }
 };
@@ -284,6 +285,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("automatic_size_ratio_max", &O::automaticSizeRatioMax),
       realField("automatic_norm_ratio_min", &O::automaticNormRatioMin),
       realField("automatic_min_volume_brightness_gain", &O::automaticMinVolumeBrightnessGain),
+      realField("automatic_directions_outside_mass", &O::automaticDirectionsOutsideMass),
       realField("automatic_nfindr_residual_ratio", &O::automaticNfindrResidualRatio),
       realField("automatic_whitening_spread", &O::automaticWhiteningSpread),
       realField("anomaly_residual_ratio", &O::anomalyResidualRatio),
@@ -292,6 +294,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       integerField("min_volume_iterations", &O::minVolumeIterations),
       realField("min_volume_noise_margin", &O::minVolumeNoiseMargin),
       integerField("min_volume_smoothing", &O::minVolumeSmoothing),
+      realField("min_volume_dark_fraction", &O::minVolumeDarkFraction),
       realField("memory_budget_mib", &O::memoryBudgetMiB),
       integerField("tile_size", &O::tileSize),
       integerField("tiles_per_step", &O::tilesPerStep),

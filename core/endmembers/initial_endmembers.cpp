@@ -122,10 +122,15 @@ torch::Tensor smoothedPixels(const EndmemberScene& scene, int r) {
       .contiguous();
 }
 
+// The minimum-volume simplex from `start`, of the pixels or of their directions.
 torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& o,
-                            const torch::Tensor& start) {
+                            const torch::Tensor& start, bool ofDirections = false) {
   torch::Tensor pixels =
       o.minVolumeSmoothing > 0 ? smoothedPixels(scene, o.minVolumeSmoothing) : scene.validPixels;
+  if (ofDirections)
+    return refineEndmembersMinVolumeOfDirections(start, pixels, o.minVolumeDarkFraction,
+                                                 o.minVolumeOutsideFraction, o.minVolumeIterations,
+                                                 o.minVolumeNoiseMargin);
   return refineEndmembersMinVolume(start, pixels, o.minVolumeOutsideFraction, o.minVolumeIterations,
                                    o.minVolumeNoiseMargin);
 }
@@ -193,22 +198,52 @@ void centreOnClusters(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
                    std::to_string(moved.size()) + " vertices to the centre of their cluster");
 }
 
+// Where brightness varies (illumination, topography, per-pixel scaling of the spectra) the
+// pixels are scaled mixtures s E a, which leave the simplex of the sum-to-one mixtures but
+// not the simplex of their directions: the vertices a bright mixed pixel or the scene's
+// spread displaced are fitted there. Not where a vertex was centred on a dense cluster of
+// pure pixels (that centre is the better vertex: Samson and its windows), nor where the
+// vertices' directions already enclose the pixels' (pure pixels: the fit, which leaves a
+// few pixels beyond each facet, would cut into them).
+void fitDirectionsWhereBrightnessVaries(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                        InitialEndmembers& out, ProgressSink* progress) {
+  if (out.centredVertices > 0) return;
+  const double gain = brightnessFitGain(out.endmembers, scene.validPixels);
+  const UnitBrightness unit =
+      atUnitBrightness(out.endmembers, scene.validPixels, o.minVolumeDarkFraction);
+  const double outside = outsideMass(unit.vertices, unit.pixels);
+  out.directionsOutsideMass = outside;
+  const bool fit = gain > o.automaticBrightnessGain && outside > o.automaticDirectionsOutsideMass;
+  if (fit) {
+    out.endmembers = minimumVolume(scene, o, out.endmembers, true);
+    out.refinement = EndmemberRefinement::MinimumVolumeOfDirections;
+  }
+  if (progress)
+    progress->info("On the vertices a per-pixel brightness scale explains " + messageNumber(gain) +
+                   " noise variances per pixel (threshold " +
+                   messageNumber(o.automaticBrightnessGain) +
+                   "), and the pixels' directions reach " + messageNumber(outside) +
+                   " beyond theirs (threshold " + messageNumber(o.automaticDirectionsOutsideMass) +
+                   "): " + (fit ? "minimum-volume simplex of the pixels' directions" : "kept"));
+}
+
 // Returns the brightness gain of the final endmembers where the automatic refinement
 // measured it (its vertices are already non-negative, so the final clamp keeps them).
 std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
                              InitialEndmembers& out, ProgressSink* progress) {
   out.refinement = o.refinement;
   std::optional<double> gain;
-  if (o.refinement == EndmemberRefinement::Automatic) {
+  const bool automatic = o.refinement == EndmemberRefinement::Automatic;
+  if (automatic) {
     if (!scene.input->hasInitialEndmembers && o.automaticNfindrResidualRatio > 0)
       preferNfindrWhereVcaMissesAMaterial(scene, o, out, progress);
     gain = chooseRefinement(scene, o, out, progress);
   }
-  const bool automaticCentring = o.refinement == EndmemberRefinement::Automatic &&
-                                 out.refinement == EndmemberRefinement::None &&
-                                 spectraVaryPerPixel(scene, o, out);
-  if (automaticCentring || o.refinement == EndmemberRefinement::PureClusters)
+  const bool startKept = automatic && out.refinement == EndmemberRefinement::None;
+  if ((startKept && spectraVaryPerPixel(scene, o, out)) ||
+      o.refinement == EndmemberRefinement::PureClusters)
     centreOnClusters(scene, o, out, progress);
+  if (startKept) fitDirectionsWhereBrightnessVaries(scene, o, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =
@@ -220,9 +255,13 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
       progress->info("Angular mean-shift refinement moved " + std::to_string(count) + " of " +
                      std::to_string(moved.size()) + " endmembers");
   }
-  if (o.refinement == EndmemberRefinement::MinimumVolume) {
-    out.endmembers = minimumVolume(scene, o, out.endmembers);
-    if (progress) progress->info("Minimum-volume refinement of the endmembers");
+  if (o.refinement == EndmemberRefinement::MinimumVolume ||
+      o.refinement == EndmemberRefinement::MinimumVolumeOfDirections) {
+    const bool ofDirections = o.refinement == EndmemberRefinement::MinimumVolumeOfDirections;
+    out.endmembers = minimumVolume(scene, o, out.endmembers, ofDirections);
+    if (progress)
+      progress->info(std::string("Minimum-volume refinement of the endmembers") +
+                     (ofDirections ? " (of the pixels' directions)" : ""));
   }
   out.endmembers = out.endmembers.clamp_min(0);
   return gain;

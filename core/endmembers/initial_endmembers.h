@@ -27,8 +27,9 @@ struct InitialEndmembers {
   double affineModelExcess = 0;  // what automatic alpha was chosen by (0 otherwise)
   double volumeRatio = 0;   // automatic refinement: minimum-volume over VCA volume (0 otherwise)
   int centredVertices = 0;  // vertices moved by pure-cluster centring
-  double vertexResidualRatio = 0;  // VCA's cone residual over N-FINDR's (0: not compared)
-  bool nfindrVertices = false;     // N-FINDR's vertices replaced VCA's
+  double vertexResidualRatio = 0;    // VCA's cone residual over N-FINDR's (0: not compared)
+  bool nfindrVertices = false;       // N-FINDR's vertices replaced VCA's
+  double directionsOutsideMass = 0;  // the start's outsideMass at unit brightness (0: not measured)
   ScaleInvariance scaleInvariance = ScaleInvariance::Off;  // resolved, never Automatic
   double brightnessGain = 0;  // what automatic scale invariance was chosen by (0 otherwise)
 };

@@ -149,6 +149,33 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   return out.clamp_min(0).to(endmembers.scalar_type());
 }
 
+UnitBrightness atUnitBrightness(const torch::Tensor& endmembers, const torch::Tensor& pixels,
+                                double darkFraction) {
+  torch::NoGradGuard noGrad;
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
+  const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
+  const torch::Tensor mean = Y.mean(1);
+  const torch::Tensor u = mean / mean.norm().clamp_min(1e-300);
+  const torch::Tensor brightness = u.matmul(Y);
+  const double floor = darkFraction * brightness.median().item<double>();
+  const torch::Tensor bright = brightness > std::max(floor, 1e-300);
+  UnitBrightness out;
+  out.pixels = Y.index({torch::indexing::Slice(), bright}) / brightness.index({bright});
+  out.brightness = u.matmul(E).clamp_min(1e-300);
+  out.vertices = E / out.brightness;
+  return out;
+}
+
+torch::Tensor refineEndmembersMinVolumeOfDirections(const torch::Tensor& endmembers,
+                                                    const torch::Tensor& pixels,
+                                                    double darkFraction, double outsideFraction,
+                                                    int iterations, double noiseMargin) {
+  const UnitBrightness unit = atUnitBrightness(endmembers, pixels, darkFraction);
+  const torch::Tensor fitted = refineEndmembersMinVolume(unit.vertices, unit.pixels,
+                                                         outsideFraction, iterations, noiseMargin);
+  return (fitted * unit.brightness).to(endmembers.scalar_type());
+}
+
 namespace {
 
 // Fraction of the unit pixels U (L x N) within angle t of the unit direction d.

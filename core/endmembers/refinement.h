@@ -51,6 +51,28 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
                                         const torch::Tensor& pixels, double outsideFraction,
                                         int iterations, double noiseMargin = 0);
 
+// The pixels' directions: each pixel divided by its brightness along the mean pixel's
+// direction u (y / u^T y), which maps scaled mixtures s E a (illumination, topography,
+// per-pixel scaling of the spectra) onto the simplex of the endmembers at unit brightness.
+// Pixels darker than darkFraction of the median brightness are left out (scaled up, their
+// noise would dominate). endmembers: L x P; pixels: L x N (subsampled to 20,000); all
+// float64 on the CPU.
+struct UnitBrightness {
+  torch::Tensor pixels;      // L x N', the bright pixels at unit brightness
+  torch::Tensor vertices;    // L x P, the endmembers at unit brightness
+  torch::Tensor brightness;  // P, the endmembers' brightness u^T e
+};
+UnitBrightness atUnitBrightness(const torch::Tensor& endmembers, const torch::Tensor& pixels,
+                                double darkFraction);
+
+// The minimum-volume simplex of the pixels' directions (atUnitBrightness), fitted by
+// refineEndmembersMinVolume; each vertex returns at its start's brightness. endmembers:
+// L x P (the start); pixels: L x N.
+torch::Tensor refineEndmembersMinVolumeOfDirections(const torch::Tensor& endmembers,
+                                                    const torch::Tensor& pixels,
+                                                    double darkFraction, double outsideFraction,
+                                                    int iterations, double noiseMargin = 0);
+
 // How far the pixels depart from the linear mixing model with sum-to-one abundances.
 // Under that model the centred pixels E (a - mean a) + noise span P - 1 directions plus
 // noise, so their P-th largest covariance eigenvalue is a noise eigenvalue; brightness
