@@ -304,11 +304,10 @@ struct DeqTrainOptions {
   double automaticMinVolumeBrightnessGain = 4;
   // Where no vertex was centred and brightness varies (automaticBrightnessGain, on the
   // start's vertices), the minimum-volume simplex of the pixels' directions replaces the
-  // vertices when the pixels' directions reach beyond the vertices' by more than this
-  // outsideMass (refinement.h): 0.0010-0.0073 where VCA's vertices were pure pixels and the fit
-  // lost, 0.016-4.7 where it gained, but for two scenes of pure regions at 35 dB (0.0017,
-  // 0.0029) whose small gains it gives up (bench/README.md, "The minimum-volume simplex of
-  // the pixels' directions").
+  // vertices when the pixels' directions reach beyond theirs by more than this outsideMass
+  // (refinement.h): 0.0010-0.0073 where they were pure pixels that the fit would cut into,
+  // 0.029-5.4 where it gained (and two small gains of pure regions at 0.0017, 0.0029 given up;
+  // bench/README.md, "The minimum-volume simplex of the pixels' directions").
   double automaticDirectionsOutsideMass = 0.01;
   // Automatic refinement starts from N-FINDR's vertices (the pixels of the largest simplex,
   // on the signal subspace as VCA's) instead of VCA's where VCA's leave more than this many
