@@ -671,18 +671,15 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
 void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) {
   std::printf(
       "| scene | mSAD none | mSAD min_volume | mSAD min_volume_directions | mSAD mean_shift | "
-      "mSAD auto | auto took N-FINDR | VCA / N-FINDR residual | auto chose min_volume | vertices "
-      "centred | directions outside | auto chose min_volume_directions | excess | outside mass | "
-      "volume ratio | least "
-      "norm ratio | brightness gain |\n"
+      "mSAD auto | auto took N-FINDR | VCA / N-FINDR residual | auto chose min_volume | "
+      "vertices centred | directions outside | auto chose min_volume_directions | excess | "
+      "outside mass | volume ratio | least norm ratio | brightness gain |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
     std::printf(
-        "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.4f | %.2f | %.3g "
-        "| "
-        "%.4f "
-        "| %.3f | %.3f | %.3g |\n",
+        "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.4f | %.2f | "
+        "%.3g | %.4f | %.3f | %.3f | %.3g |\n",
         name.c_str(), r.none, r.minVolume, r.directions, r.meanShift, r.automatic, r.nfindrChosen,
         r.vertexResidualRatio, r.minVolumeChosen, r.centred, r.directionsOutside,
         r.directionsChosen, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
@@ -706,9 +703,8 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
           stderr,
           "%s seed %d: none %.4f min_volume %.4f min_volume_directions %.4f mean_shift %.4f auto "
           "%.4f (%s, min volume %s, %d centred, directions outside %.4f, %s) VCA / N-FINDR "
-          "residual %.3f "
-          "excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f brightness gain "
-          "%.3g\n",
+          "residual %.3f excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
+          "brightness gain %.3g\n",
           spec.name.c_str(), seed, r.none, r.minVolume, r.directions, r.meanShift, r.automatic,
           r.nfindrChosen ? "N-FINDR" : "VCA", r.minVolumeChosen ? "chosen" : "not chosen",
           int(r.centred), r.directionsOutside, r.directionsChosen ? "chosen" : "not chosen",
