@@ -3,34 +3,54 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <functional>
 #include <vector>
 
 namespace dequnmix {
 
 namespace {
 
-// The projection of each contiguous row of n values, as the tensor version below computes
-// it (shift by the maximum, sort, cumulative sums in double rounded to T at each step), in
-// one pass per row: without autograd on the CPU the tensor version's dozen whole-tensor
-// operations cost more than the network's output convolution.
+// The projection of each slice of n values at stride `inner` (a contiguous tensor's slices
+// along an axis: outer x n x inner), as the tensor version below computes it (shift by the
+// maximum, sort, cumulative sums in double rounded to T at each step), in one pass per
+// slice and in the tensor's own layout: without autograd on the CPU the tensor version's
+// dozen whole-tensor operations cost more than the network's output convolution, and
+// moving the axis last and back cost more than the projection.
+// One slice: n values at stride `inner` from `in` to `out`; v and u hold n values each.
 template <typename T>
-void projectRows(const T* in, T* out, int64_t rows, int64_t n) {
-  at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
-    std::vector<T> u(size_t(n), T(0));
-    for (int64_t r = begin; r < end; ++r) {
-      const T* v = in + r * n;
-      const T top = *std::max_element(v, v + n);
-      for (int64_t i = 0; i < n; ++i) u[size_t(i)] = v[i] - top;
-      std::sort(u.begin(), u.end(), std::greater<T>());
-      double sum = 0;
-      T tau = T(-1);  // j = 1 always qualifies (u_1 = 0, cssv_1 = -1)
-      for (int64_t j = 1; j <= n; ++j) {
-        sum += double(u[size_t(j - 1)]);
-        const T cssv = T(sum) - T(1);
-        if (u[size_t(j - 1)] - cssv / T(j) > T(0)) tau = cssv / T(j);
-      }
-      for (int64_t i = 0; i < n; ++i) out[r * n + i] = std::max(T(v[i] - top) - tau, T(0));
+void projectSlice(const T* in, T* out, int64_t n, int64_t inner, T* v, T* u) {
+  T top = in[0];
+  for (int64_t i = 0; i < n; ++i) top = std::max(top, v[i] = in[i * inner]);
+  for (int64_t i = 0; i < n; ++i) {  // insertion sort, decreasing: n is a few endmembers
+    const T x = v[i] - top;
+    int64_t k = i;
+    for (; k > 0 && u[k - 1] < x; --k) u[k] = u[k - 1];
+    u[k] = x;
+  }
+  double sum = 0;
+  T tau = T(-1);  // j = 1 always qualifies (u_1 = 0, cssv_1 = -1)
+  for (int64_t j = 1; j <= n; ++j) {
+    sum += double(u[j - 1]);
+    const T cssv = T(sum) - T(1);
+    if (u[j - 1] - cssv / T(j) > T(0)) tau = cssv / T(j);
+  }
+  for (int64_t i = 0; i < n; ++i) out[i * inner] = std::max(T(v[i] - top) - tau, T(0));
+}
+
+// The projection of each slice of n values at stride `inner` (a contiguous tensor's slices
+// along an axis: outer x n x inner), as the tensor version below computes it (shift by the
+// maximum, sort, cumulative sums in double rounded to T at each step), in one pass per
+// slice and in the tensor's own layout: without autograd on the CPU the tensor version's
+// dozen whole-tensor operations cost more than the network's output convolution, and
+// moving the axis last and back cost as much as the projection.
+template <typename T>
+void projectSlices(const T* in, T* out, int64_t outer, int64_t n, int64_t inner) {
+  at::parallel_for(0, outer * inner, 2048, [&](int64_t begin, int64_t end) {
+    std::vector<T> v(size_t(n), T(0)), u(size_t(n), T(0));
+    for (int64_t s = begin; s < end;) {
+      const int64_t block = s / inner, stop = std::min(end, (block + 1) * inner);
+      const int64_t offset = block * n * inner - block * inner;
+      for (; s < stop; ++s)
+        projectSlice(in + offset + s, out + offset + s, n, inner, v.data(), u.data());
     }
   });
 }
@@ -49,12 +69,13 @@ torch::Tensor projectOntoSimplex(const torch::Tensor& values, int64_t dim) {
   const bool recorded = torch::GradMode::is_enabled() && values.requires_grad();
   if (!recorded && values.device().is_cpu() &&
       (values.scalar_type() == torch::kFloat || values.scalar_type() == torch::kDouble)) {
-    const torch::Tensor rows = values.movedim(d, -1).contiguous();
-    torch::Tensor out = torch::empty_like(rows);
-    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "projectOntoSimplex", [&] {
-      projectRows(rows.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), rows.numel() / n, n);
+    const torch::Tensor in = values.contiguous();
+    torch::Tensor out = torch::empty_like(in, at::MemoryFormat::Contiguous);
+    const int64_t inner = in.stride(d), outer = in.numel() / (n * inner);
+    AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "projectOntoSimplex", [&] {
+      projectSlices(in.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), outer, n, inner);
     });
-    return out.movedim(-1, d);
+    return out;
   }
 
   // Work on the last axis so that sort, cumsum and gather all act along it. The projection

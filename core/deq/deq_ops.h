@@ -56,8 +56,12 @@ struct DeqNetwork {
   torch::Tensor learned(const torch::Tensor& residual, const torch::Tensor& abundances,
                         const torch::Tensor& endmembers) const;
   // N_theta after its 1x1 input convolution: that convolution's output with its bias,
-  // B x C x h x w -> B x P x h x w.
+  // B x C x h x w -> B x P x h x w. Recorded under autograd; otherwise in place, and on the
+  // CPU in sigmoids (below).
   torch::Tensor afterInputLayer(const torch::Tensor& preactivation) const;
+  // The same with each tanh(z) as s = sigmoid(2 z), its scale and shift folded into the next
+  // layer: one pass per activation, where LibTorch 1.13's float tanh costs four sigmoids.
+  torch::Tensor afterInputLayerInSigmoids(const torch::Tensor& preactivation) const;
   // The memory layout afterInputLayer computes in for tensors like `x`: channels-last on the
   // CPU without autograd (oneDNN's convolutions then skip reordering), else contiguous.
   static at::MemoryFormat layout(const torch::Tensor& x);

@@ -210,12 +210,6 @@ torch::Tensor replicationPadded(const torch::Tensor& x) {
   return out;
 }
 
-// On the CPU as 2 sigmoid(2x) - 1: LibTorch 1.13's float tanh runs at a quarter of its
-// sigmoid's rate there (on a GPU one kernel beats four).
-torch::Tensor& tanhInPlace(torch::Tensor& x) {
-  return x.is_cpu() ? x.mul_(2).sigmoid_().mul_(2).sub_(1) : x.tanh_();
-}
-
 }  // namespace
 
 at::MemoryFormat DeqNetwork::layout(const torch::Tensor& x) {
@@ -224,20 +218,36 @@ at::MemoryFormat DeqNetwork::layout(const torch::Tensor& x) {
 }
 
 torch::Tensor DeqNetwork::afterInputLayer(const torch::Tensor& preactivation) const {
-  // Recorded: autograd's own tanh and padding. Otherwise in place, on a copy in layout().
-  const bool recorded = torch::GradMode::is_enabled();
-  auto activated = [recorded](torch::Tensor x) {
-    return recorded ? torch::tanh(x) : tanhInPlace(x);
-  };
-  torch::Tensor h =
-      activated(recorded ? preactivation.contiguous() : preactivation.clone(layout(preactivation)));
+  if (!torch::GradMode::is_enabled()) {
+    if (preactivation.is_cpu()) return afterInputLayerInSigmoids(preactivation);
+    torch::Tensor h = preactivation.clone(layout(preactivation)).tanh_();  // not recorded
+    for (size_t i = 1; i < weights.size(); ++i) {
+      h = torch::conv2d(replicationPadded(h), weights[i], biases[i]);
+      if (i + 1 < weights.size()) h.tanh_();
+    }
+    return h.contiguous();
+  }
+  torch::Tensor h = torch::tanh(preactivation.contiguous());
   for (size_t i = 1; i < weights.size(); ++i) {
-    torch::Tensor padded =
-        recorded ? torch::replication_pad2d(h, {1, 1, 1, 1}) : replicationPadded(h);
-    h = torch::conv2d(padded, weights[i], biases[i]);
-    if (i + 1 < weights.size()) h = activated(h);
+    h = torch::conv2d(torch::replication_pad2d(h, {1, 1, 1, 1}), weights[i], biases[i]);
+    if (i + 1 < weights.size()) h = torch::tanh(h);
   }
   return h.contiguous();
+}
+
+torch::Tensor DeqNetwork::afterInputLayerInSigmoids(const torch::Tensor& preactivation) const {
+  // s = sigmoid(2 z) = (tanh(z) + 1) / 2, with tanh's scale and shift folded into the next
+  // layer: W * pad(2 s - 1) + b = 2 W * pad(s) + b - W * 1 (padding keeps a constant), and
+  // the next activation's 2 z into that layer's weights and bias.
+  torch::Tensor s = (preactivation.contiguous(layout(preactivation)) * 2).sigmoid_();
+  for (size_t i = 1; i < weights.size(); ++i) {
+    const bool hidden = i + 1 < weights.size();
+    const double scale = hidden ? 2 : 1;
+    s = torch::conv2d(replicationPadded(s), weights[i] * (2 * scale),
+                      (biases[i] - weights[i].sum({1, 2, 3})) * scale);
+    if (hidden) s.sigmoid_();
+  }
+  return s.contiguous();
 }
 
 }  // namespace dequnmix

@@ -1,6 +1,6 @@
 // Anderson acceleration (fixed_point.h).
+#include <algorithm>
 #include <cmath>
-#include <deque>
 
 #include "core/deq/fixed_point.h"
 
@@ -8,11 +8,11 @@ namespace dequnmix {
 
 namespace {
 
-// Mixing weights c (sum 1) of the residual history G (n x D), or undefined when the
-// regularised Gram system stays singular or non-finite after two raises of lambda.
-torch::Tensor mixingWeights(const torch::Tensor& G, double regularization, DeqSolveStats& st) {
-  const int64_t n = G.size(0);
-  torch::Tensor H = G.matmul(G.t()).cpu();
+// Mixing weights c (sum 1) from the Gram matrix H = G G^T of the residual history G
+// (n x n, float64, CPU), or undefined when the regularised system stays singular or
+// non-finite after two raises of lambda.
+torch::Tensor mixingWeights(const torch::Tensor& H, double regularization, DeqSolveStats& st) {
+  const int64_t n = H.size(0);
   const double meanDiag = H.diagonal().mean().item<double>();
   double lambda = regularization * meanDiag;
   if (!(lambda > 0)) lambda = 1e-12 * (meanDiag > 0 ? meanDiag : 1.0);
@@ -38,36 +38,48 @@ torch::Tensor mixingWeights(const torch::Tensor& G, double regularization, DeqSo
   return {};
 }
 
-// The history of the last m iterates and map values, flattened.
+// The last m iterates, map values and residuals (float64) in preallocated rows, written in
+// turn, with their Gram matrix kept up to date: each step adds one row and one product per
+// row, where stacking the history and forming G G^T anew cost a dozen passes over it.
 class AndersonHistory {
  public:
   AndersonHistory(const DeqSolverOptions& options, int m) : options_(options), m_(m) {}
 
   torch::Tensor next(const torch::Tensor& x, const torch::Tensor& fx, DeqSolveStats& st) {
     const double beta = options_.damping;
-    xs_.push_back(x.reshape({-1}));
-    fs_.push_back(fx.reshape({-1}));
-    if (static_cast<int>(xs_.size()) > m_) {
-      xs_.pop_front();
-      fs_.pop_front();
-    }
-    const int64_t n = static_cast<int64_t>(xs_.size());
+    if (!xs_.defined()) allocate(x);
+    const int64_t slot = stored_ % m_, n = std::min<int64_t>(++stored_, m_);
+    xs_[slot].copy_(x.reshape({-1}));
+    fs_[slot].copy_(fx.reshape({-1}));
+    gs_[slot].copy_(fs_[slot] - xs_[slot]);
+    const torch::Tensor products = gs_.narrow(0, 0, n).matmul(gs_[slot]).cpu();
+    gram_.select(0, slot).narrow(0, 0, n).copy_(products);
+    gram_.select(1, slot).narrow(0, 0, n).copy_(products);
     if (n < 2) return beta == 1.0 ? fx : (1 - beta) * x + beta * fx;
-    torch::Tensor X = torch::stack(std::vector<torch::Tensor>(xs_.begin(), xs_.end()));
-    torch::Tensor F = torch::stack(std::vector<torch::Tensor>(fs_.begin(), fs_.end()));
-    torch::Tensor c = mixingWeights((F - X).to(torch::kFloat64), options_.regularization, st);
+    torch::Tensor c =
+        mixingWeights(gram_.narrow(0, 0, n).narrow(1, 0, n), options_.regularization, st);
     if (!c.defined()) {
       ++st.fallbacks;
       return (1 - beta) * x + beta * fx;
     }
-    torch::Tensor cf = c.to(X.scalar_type()).to(X.device()).reshape({n, 1});
-    return (beta * (cf * F).sum(0) + (1 - beta) * (cf * X).sum(0)).reshape(x.sizes());
+    const torch::Tensor cf = c.to(xs_.options()).reshape({1, n});
+    torch::Tensor mixed = cf.matmul(fs_.narrow(0, 0, n));
+    if (beta != 1.0) mixed = beta * mixed + (1 - beta) * cf.matmul(xs_.narrow(0, 0, n));
+    return mixed.reshape(x.sizes());
   }
 
  private:
+  void allocate(const torch::Tensor& x) {
+    xs_ = torch::empty({m_, x.numel()}, x.options());
+    fs_ = torch::empty_like(xs_);
+    gs_ = torch::empty_like(xs_, xs_.options().dtype(torch::kFloat64));
+    gram_ = torch::zeros({m_, m_}, torch::kFloat64);
+  }
+
   const DeqSolverOptions& options_;
   const int m_;
-  std::deque<torch::Tensor> xs_, fs_;
+  int64_t stored_ = 0;                 // rows written so far; row k % m holds the k-th
+  torch::Tensor xs_, fs_, gs_, gram_;  // m x D (gs_ float64), m x m (float64, CPU)
 };
 
 }  // namespace
