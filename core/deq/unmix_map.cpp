@@ -1,4 +1,6 @@
 // The DEQ-Unmix map f_theta and the training losses (deq_ops.h).
+#include <ATen/Parallel.h>
+
 #include "core/classical/simplex_ops.h"
 #include "core/deq/deq_ops.h"
 #include "core/errors.h"
@@ -12,6 +14,21 @@ torch::Tensor reconstructScene(const torch::Tensor& endmembers, const torch::Ten
 }
 
 namespace {
+
+// The pixels of y (B x L x h x w) times m (L x k): B x hw x k. On the CPU the pixels are
+// split over LibTorch's threads, each product on one BLAS thread (setThreadCount).
+torch::Tensor pixelProduct(const torch::Tensor& y, const torch::Tensor& m) {
+  const int64_t B = y.size(0), L = y.size(1), n = y.size(2) * y.size(3);
+  const torch::Tensor pixels = y.reshape({B, L, n}).transpose(1, 2);
+  if (!y.is_cpu()) return pixels.matmul(m);
+  torch::Tensor out = torch::empty({B, n, m.size(1)}, y.options());
+  for (int64_t b = 0; b < B; ++b)
+    at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
+      torch::Tensor rows = out[b].narrow(0, begin, end - begin);
+      torch::mm_out(rows, pixels[b].narrow(0, begin, end - begin), m);
+    });
+  return out;
+}
 
 // s = <x, y> / ||x||^2 from those two products, bounded to [0.1, 10].
 torch::Tensor scaleFromProducts(const torch::Tensor& xy, const torch::Tensor& xx) {
@@ -56,18 +73,19 @@ void DeqUnmixMap::projectScene(const DeqNetwork& network) {
   const torch::Tensor E = endmembers_.detach();
   const torch::Tensor y = scene_.detach();
   gram_ = E.t().matmul(E);
-  correlation_ = reconstructScene(E.t(), y);
   const int64_t B = y.size(0), L = E.size(0), P = E.size(1), h = y.size(2), w = y.size(3);
   const torch::Tensor w0 = network.weights[0].detach().flatten(1);  // C x (L + P)
   const torch::Tensor onResidual = w0.narrow(1, 0, L);
   inputWeights_ = (onResidual.matmul(E) + w0.narrow(1, L, P)).reshape({-1, P, 1, 1});
-  // W_R y as the product of the pixels (hw x L) and W_R^T: channels-last as it comes, the
-  // network's layout on the CPU without autograd.
-  inputScene_ = y.reshape({B, L, h * w})
-                    .transpose(1, 2)
-                    .matmul(onResidual.t())
+  // E^T y and W_R y in one pass over the L-band scene, as the pixels (hw x L) times
+  // [E W_R^T]; W_R y is then channels-last as it comes, the network's layout on the CPU
+  // without autograd.
+  const torch::Tensor both = pixelProduct(y, torch::cat({E, onResidual.t()}, 1));
+  correlation_ = both.narrow(2, 0, P).transpose(1, 2).contiguous().view({B, P, h, w});
+  inputScene_ = both.narrow(2, P, w0.size(0))
                     .view({B, h, w, -1})
-                    .permute({0, 3, 1, 2});
+                    .permute({0, 3, 1, 2})
+                    .contiguous(DeqNetwork::layout(y));  // each evaluation reads it
 }
 
 torch::Tensor DeqUnmixMap::step() const {
