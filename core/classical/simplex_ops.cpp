@@ -9,12 +9,6 @@ namespace dequnmix {
 
 namespace {
 
-// The projection of each slice of n values at stride `inner` (a contiguous tensor's slices
-// along an axis: outer x n x inner), as the tensor version below computes it (shift by the
-// maximum, sort, cumulative sums in double rounded to T at each step), in one pass per
-// slice and in the tensor's own layout: without autograd on the CPU the tensor version's
-// dozen whole-tensor operations cost more than the network's output convolution, and
-// moving the axis last and back cost more than the projection.
 // One slice: n values at stride `inner` from `in` to `out`; v and u hold n values each.
 template <typename T>
 void projectSlice(const T* in, T* out, int64_t n, int64_t inner, T* v, T* u) {
