@@ -10,6 +10,9 @@
 #include <thread>
 
 #include <ATen/Parallel.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/errors.h"
 
@@ -52,6 +55,11 @@ int setThreadCount(int threads) {
                           " but must be 0 (all hardware threads) or more");
   }
   at::set_num_threads(threads > 0 ? threads : hardwareThreadCount());
+#ifdef _OPENMP
+  // The core's parallel loops run on the OpenMP runtime it was linked with, which is not
+  // LibTorch's where a pip wheel bundles its own libgomp: the same team size for both.
+  omp_set_num_threads(at::get_num_threads());
+#endif
   useOneBlasThread();
   return at::get_num_threads();
 }

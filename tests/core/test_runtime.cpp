@@ -1,8 +1,13 @@
-// core/runtime.h: the thread count in effect, 0 meaning every hardware thread; the
-// machine's memory and the automatic training memory budget built on it.
+// core/runtime.h: the thread count in effect, 0 meaning every hardware thread, and the
+// core's parallel loops on it; the machine's memory and the automatic training memory
+// budget built on it.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "core/deq/deq_unmix.h"
@@ -16,6 +21,21 @@ TEST(Runtime, SetThreadCountReturnsTheCountInEffect) {
   EXPECT_EQ(dequnmix::setThreadCount(1), 1);
   EXPECT_EQ(dequnmix::setThreadCount(0), dequnmix::hardwareThreadCount());
   EXPECT_THROW(dequnmix::setThreadCount(-1), dequnmix::InvalidArgument);
+}
+
+// at::parallel_for is a header template that splits its range only in code compiled with
+// the OpenMP LibTorch parallelises with: without it the core's loops (FCLS, the simplex
+// projection, VCA) silently ran on one thread.
+TEST(Runtime, ParallelLoopsOfTheCoreRunOnTheThreadCount) {
+  ASSERT_EQ(dequnmix::setThreadCount(2), 2);
+  std::set<int> threads;
+  std::mutex m;
+  at::parallel_for(0, 2, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(m);
+    threads.insert(at::get_thread_num());
+  });
+  dequnmix::setThreadCount(1);
+  EXPECT_EQ(threads.size(), 2u);
 }
 
 // Linux also states the memory in /proc/meminfo (kB; MemTotal leaves out a little that
