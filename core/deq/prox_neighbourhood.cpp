@@ -16,8 +16,8 @@ torch::Tensor runLengths(int64_t n, const torch::TensorOptions& options) {
 
 // Sums over a zero border, three along the rows and then three along the columns, divided
 // by the pixels inside each window: avg_pool2d's means (not counting the padding) at a
-// third of its time on 4 x 288 x 288 (bench/README.md, "Thread pools, and against the
-// PyTorch peer"), and differentiable as it is.
+// third of its time on 4 x 288 x 288 (bench/README.md, "OpenMP in the core, and fewer
+// passes per evaluation"), and differentiable as it is.
 class NeighbourhoodProx final : public SpatialProx {
  public:
   torch::Tensor apply(const torch::Tensor& b) const override {
