@@ -337,16 +337,15 @@ std::vector<int> UnmixAlgorithm::modelBands(const dequnmix::DeqModel& model,
   }
   try {
     dequnmix::checkModelBands(model, input_.bandCount);
-  } catch (const dequnmix::Error& e) {
-    fail(QObject::tr("MODEL was trained on a %1-band raster%2, but INPUT (%3) has %4 bands (%5). "
+  } catch (const dequnmix::BandMismatchError&) {
+    fail(QObject::tr("MODEL was trained on a %1-band raster%2, but INPUT (%3) has %4 bands. "
                      "Use a scene with the same bands, or train a model on this one.")
-             .arg(model.sourceBands)
+             .arg(model.bandSubset.empty() ? model.bands : model.sourceBands)
              .arg(model.bandSubset.empty()
                       ? QString()
                       : QObject::tr(" (bands %1)").arg(bandList(model.bandSubset)))
              .arg(input_.layerName)
-             .arg(input_.bandCount)
-             .arg(QString::fromUtf8(e.what())));
+             .arg(input_.bandCount));
   }
   return model.bandSubset;
 }
