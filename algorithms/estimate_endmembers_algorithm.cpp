@@ -131,6 +131,7 @@ QVariantMap EstimateEndmembersAlgorithm::processAlgorithm(const QVariantMap& par
   try {
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    reader.readZeroPixelsAsNodata();
     const dequnmix::EndmemberCountEstimate e =
         dequnmix::estimateEndmemberCount(dequnmix::bandMoments(reader, &progress), options_);
     throwIfCanceled(&progress);

@@ -42,8 +42,7 @@ QString FclsAlgorithm::shortHelpString() const {
       "per pixel: fully constrained (FCLS, Heinz and Chang, 2001: non-negative abundances "
       "that sum to one; default), non-negative only (NNLS), sum-to-one only (SCLS) or "
       "unconstrained (UCLS). The raster is processed tile by tile; nodata pixels (nodata or NaN in "
-      "any band "
-      "used) stay nodata (-9999) in every output.\n\n"
+      "any band used, or 0 in every band: fill) stay nodata (-9999) in every output.\n\n"
       "Parameters\n"
       "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
       "- ENDMEMBERS: endmember spectra as CSV (header row; columns band, optionally "
@@ -110,6 +109,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    reader.readZeroPixelsAsNodata();
     checkScale(reader.sampledRms(),
                dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
                QStringLiteral("the ENDMEMBERS spectra"), progress);

@@ -155,10 +155,14 @@ double GdalInput::sampledRms(int maxRows) const {
     const int row = static_cast<int>(int64_t{i} * height_ / rows);
     read(0, row, width_, 1, values.data(), pixelSpace, pixelSpace * width_, sizeof(float),
          "reading row " + std::to_string(row + 1));
-    for (int64_t k = 0; k < int64_t{width_} * nb; ++k) {
-      if (isNodata(static_cast<int>(k % nb), values[k])) continue;
-      sum += double(values[k]) * values[k];
-      ++count;
+    for (int c = 0; c < width_; ++c) {
+      const float* pixel = &values[size_t(c) * nb];
+      if (isZeroFill(pixel, 1)) continue;
+      for (int b = 0; b < nb; ++b) {
+        if (isNodata(b, pixel[b])) continue;
+        sum += double(pixel[b]) * pixel[b];
+        ++count;
+      }
     }
   }
   return count ? std::sqrt(sum / double(count)) : 0.0;
@@ -237,7 +241,7 @@ void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* vali
         break;
       }
     }
-    valid[p] = ok;
+    valid[p] = ok && !input_.isZeroFill(v, 1);
   }
 }
 
@@ -276,7 +280,8 @@ void GdalRasterReader::scan(const std::function<void(const PixelBlock&)>& visit,
   if (total == 0) {
     throw InvalidArgument(label() +
                           " has no valid pixel: every pixel is nodata (or NaN) in at least one "
-                          "selected band. Check the raster's nodata value and the band subset.");
+                          "selected band, or 0 in every band. Check the raster's nodata value "
+                          "and the band subset.");
   }
 }
 

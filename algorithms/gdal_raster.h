@@ -67,6 +67,18 @@ class GdalInput {
   bool isNodata(int band, float value) const {
     return !std::isfinite(value) || (hasNodata_[band] && value == nodata_[band]);
   }
+  // A scene's pixels that are 0 in every selected band are nodata from now on: the fill
+  // around a swath or a mosaic, which rasters often leave undeclared and which sensors
+  // never record (VCA would take it for a dark endmember). Not for abundance rasters.
+  void readZeroPixelsAsNodata() { zeroIsFill_ = true; }
+  // Whether the pixel whose selected bands lie `stride` values apart from `pixel` is fill
+  // (readZeroPixelsAsNodata).
+  bool isZeroFill(const float* pixel, int64_t stride) const {
+    if (!zeroIsFill_) return false;
+    for (int b = 0; b < bands(); ++b)
+      if (pixel[b * stride] != 0.0f) return false;
+    return true;
+  }
 
   Georeference georeference() const;
   // RMS of the valid values of up to `maxRows` rows spread evenly over the raster (double
@@ -92,6 +104,7 @@ class GdalInput {
   std::string label_;
   int width_ = 0;
   int height_ = 0;
+  bool zeroIsFill_ = false;
 };
 
 class GdalRasterReader final : public dequnmix::PixelSource {
@@ -116,6 +129,7 @@ class GdalRasterReader final : public dequnmix::PixelSource {
 
   Georeference georeference() const { return input_.georeference(); }
   double sampledRms() const { return input_.sampledRms(); }
+  void readZeroPixelsAsNodata() { input_.readZeroPixelsAsNodata(); }  // see GdalInput
   std::vector<std::string> bandDescriptions() const { return input_.bandDescriptions(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
 

@@ -93,6 +93,7 @@ QVariantMap PpiAlgorithm::processAlgorithm(const QVariantMap& parameters,
   try {
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    reader.readZeroPixelsAsNodata();
     const dequnmix::PpiResult r = dequnmix::pixelPurityIndex(reader, options_, &progress);
     progress.info("PPI: " + std::to_string(options_.skewers) + " skewers in " +
                   std::to_string(r.dimensions) + " principal directions");

@@ -48,8 +48,9 @@ QString overviewHelp() {
       "acceleration from the FCLS abundances; the network is trained with implicit "
       "differentiation (see SOLVER and GRADIENT). Endmembers start from VCA (or the given "
       "spectra) and are refined (see REFINEMENT). The whole scene is read into memory; nodata "
-      "pixels (nodata or NaN in any band used) are left out and stay nodata (-9999) in every "
-      "output. Apply the saved model to other scenes with 'Unmix with DEQ-Unmix model'.\n\n");
+      "pixels (nodata or NaN in any band used, or 0 in every band: fill) are left out and stay "
+      "nodata (-9999) in every output. Apply the saved model to other scenes with 'Unmix with "
+      "DEQ-Unmix model'.\n\n");
 }
 
 QString basicParameterHelp(const dequnmix::DeqTrainOptions& d) {
@@ -652,6 +653,7 @@ void TrainAlgorithm::readReference(dequnmix::DeqTrainInput& in, int p) const {
 int64_t TrainAlgorithm::readScene(dequnmix::DeqTrainInput& in, Georeference& geo) const {
   const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
   GdalWindowReader reader(input_.gdalPath, bands_, label);
+  reader.readZeroPixelsAsNodata();
   geo = reader.georeference();
   describeScene(in, reader);
   in.scene = reader.readAll();
@@ -660,7 +662,8 @@ int64_t TrainAlgorithm::readScene(dequnmix::DeqTrainInput& in, Georeference& geo
   for (size_t i = 0; i < n; ++i) validPixels += std::isfinite(in.scene[i]) ? 1 : 0;
   if (validPixels == 0) {
     fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at "
-                     "least one band used. Check the raster's nodata value and BANDS.")
+                     "least one band used, or 0 in every band. Check the raster's nodata value "
+                     "and BANDS.")
              .arg(input_.layerName));
   }
   return validPixels;

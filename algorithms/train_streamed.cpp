@@ -22,6 +22,7 @@ QVariantMap TrainAlgorithm::trainStreamed(Outputs& out, dequnmix::DeqTrainInput&
              .arg(options_.memoryBudgetInEffectMiB()));
   const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
   GdalWindowReader reader(input_.gdalPath, bands_, label);
+  reader.readZeroPixelsAsNodata();
   describeScene(in, reader);
   progress.info("INPUT holds " +
                 std::to_string(long(4.0 * in.bands * in.width * in.height / 1048576)) +

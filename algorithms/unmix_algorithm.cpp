@@ -159,7 +159,7 @@ QString UnmixAlgorithm::shortHelpString() const {
              "halo of neighbouring pixels that is dropped after the solve, so any scene size "
              "works in bounded memory. The model remembers its band subset, input scaling, "
              "endmembers and solver settings; the scene must have the bands the model was "
-             "trained on. Nodata pixels stay nodata (-9999).\n\n"
+             "trained on. Nodata pixels (and fill, 0 in every band) stay nodata (-9999).\n\n"
              "Parameters\n"
              "- INPUT: the hyperspectral raster.\n"
              "- MODEL: a model file from 'Train DEQ-Unmix' (usually *.dequnmix; any name is "
@@ -243,6 +243,7 @@ QVariantMap UnmixAlgorithm::processAlgorithm(const QVariantMap& parameters,
   try {
     const std::string label = QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString();
     GdalWindowReader reader(input_.gdalPath, modelBands(model, progress), label);
+    reader.readZeroPixelsAsNodata();
     checkSceneFitsModel(reader, model, progress);
     const std::unique_ptr<dequnmix::ProcessGroup> group = joinProcessGroup(progress);
     dequnmix::DeqInferStats stats;
@@ -388,7 +389,8 @@ dequnmix::DeqInferStats UnmixAlgorithm::infer(const dequnmix::DeqModel& model,
 void UnmixAlgorithm::requireValidPixels(const dequnmix::DeqInferStats& stats) const {
   if (stats.validPixels == 0) {
     fail(QObject::tr("INPUT (%1) has no valid pixel: every pixel is nodata (or NaN) in at least "
-                     "one band the model uses. Check the raster's nodata value.")
+                     "one band the model uses, or 0 in every band. Check the raster's nodata "
+                     "value.")
              .arg(input_.layerName));
   }
 }

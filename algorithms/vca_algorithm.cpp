@@ -48,7 +48,8 @@ QString VcaAlgorithm::shortHelpString() const {
          "the vertices of the data simplex: vertex component analysis (Nascimento and "
          "Bioucas-Dias, 2005; deterministic for a seed) or N-FINDR (Winter, 1999: the "
          "pixels spanning the largest simplex volume; deterministic). The raster is read tile by "
-         "tile; nodata pixels (nodata or NaN in any selected band) are ignored.\n\n"
+         "tile; nodata pixels (nodata or NaN in any selected band, or 0 in every band: fill) are "
+         "ignored.\n\n"
          "Parameters\n"
          "- INPUT: the hyperspectral raster (any raster GDAL reads, at least 2 bands).\n"
          "- BANDS: optional subset of bands to use, typed as 1,2,3 or 1;2;3 or ranges such as "
@@ -156,6 +157,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
     const int threads = dequnmix::setThreadCount(threads_);  // on the worker thread
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
+    reader.readZeroPixelsAsNodata();
     int endmembers = endmembers_;
     if (endmembers == 0) {
       endmembers = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));

@@ -638,6 +638,53 @@ TEST_F(AlgorithmTest, PipelineKeepsGeoreferenceNamesAndNodata) {
   for (const QString& f : outputs()) EXPECT_FALSE(f.contains(".part-")) << f.toStdString();
 }
 
+// A scene whose first columns are 0 in every band without a declared nodata (fill around a
+// swath): read as nodata by the algorithms that read scenes, so VCA does not take the fill
+// for a dark endmember and the estimated count is the scene's; an abundance raster's
+// all-zero pixel (NNLS can give one) is still a pixel to evaluate.
+TEST_F(AlgorithmTest, ZeroFilledScenePixelsAreNodata) {
+  const Scene s = synthesize(40, 40, 50, 5, 30.0);
+  RasterData scene = readRaster(s.scene);
+  const int fillColumns = 6;
+  for (int b = 0; b < scene.bands; ++b)
+    for (int r = 0; r < scene.height; ++r)
+      for (int c = 0; c < fillColumns; ++c) scene.at(b, r, c) = 0.0f;
+  const QString filled = path("filled.tif");
+  writeRaster(filled, scene);
+
+  RunResult r = runAlgorithm("dequnmix:estimate_endmembers", {{"INPUT", filled}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_EQ(r.outputs.value("HYSIME").toInt(), 5);
+  EXPECT_EQ(r.outputs.value("HFC").toInt(), 5);  // 1 when the fill counts as pixels
+  r = runAlgorithm("dequnmix:vca", {{"INPUT", filled},
+                                    {"ENDMEMBERS", 5},
+                                    {"SEED", 1},
+                                    {"OUTPUT_ENDMEMBERS", out("vca.csv")},
+                                    {"OUTPUT_LOCATIONS", out("locations.gpkg")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  QgsVectorLayer locations(out("locations.gpkg"), "locations", "ogr");
+  ASSERT_TRUE(locations.isValid());
+  QgsFeature f;
+  QgsFeatureIterator it = locations.getFeatures();
+  while (it.nextFeature(f)) EXPECT_GE(f.attribute("col").toInt(), fillColumns);
+  r = runAlgorithm("dequnmix:fcls",
+                   {{"INPUT", filled}, {"ENDMEMBERS", s.endmembers}, {"OUTPUT", out("a.tif")}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  const RasterData a = readRaster(out("a.tif"));
+  for (int row = 0; row < a.height; ++row) {
+    EXPECT_EQ(a.at(0, row, fillColumns - 1), kNoData);
+    EXPECT_NE(a.at(0, row, fillColumns), kNoData);
+  }
+
+  RasterData estimated = readRaster(s.abundances);
+  for (int e = 0; e < estimated.bands; ++e) estimated.at(e, 3, 3) = 0.0f;
+  writeRaster(path("estimated.tif"), estimated);
+  r = runAlgorithm("dequnmix:evaluate",
+                   {{"ABUNDANCES", path("estimated.tif")}, {"REFERENCE_ABUNDANCES", s.abundances}});
+  ASSERT_TRUE(r.ok) << r.error.toStdString();
+  EXPECT_GT(r.outputs.value("ARMSE").toDouble(), 1e-3);  // 0 were that pixel left out
+}
+
 TEST_F(AlgorithmTest, BandSubsetIsUsedByVcaAndFcls) {
   const Scene s = synthesize(20, 20, 16, 3);
   const QVariantList subset{2, 4, 6, 8, 10, 12, 14, 16};

@@ -287,13 +287,15 @@ TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
 
 TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   synthesize();
-  // Two nodata pixels (one band each) must stay nodata everywhere.
+  // Two nodata pixels (one band each) and one of fill (0 in every band) must stay nodata
+  // everywhere.
   RasterData scene = readRaster(path("scene.tif"));
   for (double& nd : scene.nodata) nd = kNoData;
   scene.at(4, 2, 3) = kNoData;
   scene.at(17, 9, 12) = std::numeric_limits<float>::quiet_NaN();
+  for (int b = 0; b < scene.bands; ++b) scene.at(b, 6, 7) = 0.0f;
   writeRaster(path("holes.tif"), scene);
-  const std::vector<std::pair<int, int>> holes = {{2, 3}, {9, 12}};
+  const std::vector<std::pair<int, int>> holes = {{2, 3}, {9, 12}, {6, 7}};
 
   const RunResult r =
       runAlgorithm(QStringLiteral("dequnmix:train"), trainParameters(path("holes.tif")));
