@@ -27,7 +27,7 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
   int height() const { return input_.height(); }
   int bands() const { return input_.bands(); }
   Georeference georeference() const { return input_.georeference(); }
-  double sampledRms() const { return input_.sampledRms(); }
+  ValueSummary sampledValues() const { return input_.sampledValues(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }
   void readZeroPixelsAsNodata() { input_.readZeroPixelsAsNodata(); }  // see GdalInput
 

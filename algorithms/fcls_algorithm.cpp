@@ -110,7 +110,9 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
     reader.readZeroPixelsAsNodata();
-    checkScale(reader.sampledRms(),
+    const dequnmix::ValueSummary values = reader.sampledValues();
+    checkSceneValues(values, progress);
+    checkScale(values.rms(),
                dequnmix::rmsOf(table.values.data(), static_cast<int64_t>(table.values.size())),
                QStringLiteral("the ENDMEMBERS spectra"), progress);
     dequnmix::FclsOptions options;

@@ -144,13 +144,12 @@ void GdalInput::read(int col, int row, int cols, int rows, float* values, int64_
   }
 }
 
-double GdalInput::sampledRms(int maxRows) const {
+ValueSummary GdalInput::sampledValues(int maxRows) const {
   const int rows = std::max(1, std::min(maxRows, height_));
   const int nb = bands();
   std::vector<float> values(static_cast<size_t>(width_) * nb);
   const int64_t pixelSpace = int64_t{nb} * static_cast<int64_t>(sizeof(float));
-  double sum = 0;
-  int64_t count = 0;
+  ValueSummary summary;
   for (int i = 0; i < rows; ++i) {
     const int row = static_cast<int>(int64_t{i} * height_ / rows);
     read(0, row, width_, 1, values.data(), pixelSpace, pixelSpace * width_, sizeof(float),
@@ -158,14 +157,11 @@ double GdalInput::sampledRms(int maxRows) const {
     for (int c = 0; c < width_; ++c) {
       const float* pixel = &values[size_t(c) * nb];
       if (isZeroFill(pixel, 1)) continue;
-      for (int b = 0; b < nb; ++b) {
-        if (isNodata(b, pixel[b])) continue;
-        sum += double(pixel[b]) * pixel[b];
-        ++count;
-      }
+      for (int b = 0; b < nb; ++b)
+        if (!isNodata(b, pixel[b])) summary.add(pixel[b]);
     }
   }
-  return count ? std::sqrt(sum / double(count)) : 0.0;
+  return summary;
 }
 
 Georeference GdalInput::georeference() const {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "algorithms/output_files.h"
+#include "core/data_checks.h"
 #include "core/pixel_source.h"
 
 namespace dequnmix::processing {
@@ -81,9 +82,9 @@ class GdalInput {
   }
 
   Georeference georeference() const;
-  // RMS of the valid values of up to `maxRows` rows spread evenly over the raster (double
-  // precision): the scene's scale, cheaply, for comparing it with a model's or spectra's.
-  double sampledRms(int maxRows = 32) const;
+  // The valid values of up to `maxRows` rows spread evenly over the raster: the scene's
+  // scale and signs, cheaply, to compare with a model's or spectra's and to check.
+  ValueSummary sampledValues(int maxRows = 32) const;
   // Descriptions of the selected bands (may be empty strings).
   std::vector<std::string> bandDescriptions() const;
   // Centre wavelength (nm) of each selected band (RasterSpectra); empty unless every band
@@ -128,7 +129,7 @@ class GdalRasterReader final : public dequnmix::PixelSource {
   void readRows(int row0, int rows, float* values, uint8_t* valid) const;
 
   Georeference georeference() const { return input_.georeference(); }
-  double sampledRms() const { return input_.sampledRms(); }
+  ValueSummary sampledValues() const { return input_.sampledValues(); }
   void readZeroPixelsAsNodata() { input_.readZeroPixelsAsNodata(); }  // see GdalInput
   std::vector<std::string> bandDescriptions() const { return input_.bandDescriptions(); }
   std::vector<double> wavelengthsNm() const { return input_.wavelengthsNm(); }

@@ -391,6 +391,12 @@ void DequnmixAlgorithm::checkScale(double sceneRms, double referenceRms,
   if (c.verdict == dequnmix::ScaleCheck::Verdict::Warn) progress.warning(c.message);
 }
 
+void DequnmixAlgorithm::checkSceneValues(const dequnmix::ValueSummary& scene,
+                                         dequnmix::ProgressSink& progress) {
+  const std::string warning = dequnmix::negativeValuesWarning(scene, "INPUT");
+  if (!warning.empty()) progress.warning(warning);
+}
+
 void DequnmixAlgorithm::checkEndmembers(const dequnmix::EndmemberTable& table,
                                         const QString& parameter, dequnmix::ProgressSink& progress,
                                         bool refuseErrors) {

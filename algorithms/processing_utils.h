@@ -21,6 +21,7 @@
 #include <qgsrectangle.h>
 
 #include "algorithms/output_files.h"
+#include "core/data_checks.h"
 #include "core/distributed/process_group.h"
 #include "core/io/endmember_table.h"
 #include "core/progress.h"
@@ -173,6 +174,10 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   // (dequnmix::compareScale), warns when it is somewhat off.
   static void checkScale(double sceneRms, double referenceRms, const QString& referenceLabel,
                          dequnmix::ProgressSink& progress);
+  // Warns when INPUT's values look transformed rather than radiance or reflectance
+  // (dequnmix::negativeValuesWarning).
+  static void checkSceneValues(const dequnmix::ValueSummary& scene,
+                               dequnmix::ProgressSink& progress);
   // Reports the problems of an endmember set (dequnmix::checkEndmemberSet) as warnings;
   // with `refuseErrors`, a set unmixing cannot use fails instead.
   static void checkEndmembers(const dequnmix::EndmemberTable& table, const QString& parameter,

@@ -731,10 +731,13 @@ int64_t TrainAlgorithm::readTrainingData(dequnmix::DeqTrainInput& in, int p, Geo
                                          FeedbackProgress& progress) const {
   const int64_t validPixels = readScene(in, geo);
   if (hasReference_) readReference(in, p);
+  const dequnmix::ValueSummary values =
+      dequnmix::summarizeValues(in.scene.data(), static_cast<int64_t>(in.scene.size()));
+  checkSceneValues(values, progress);
   if (in.hasInitialEndmembers) {
     const dequnmix::EndmemberTable& e = in.initialEndmembers;
     checkEndmembers(e, QStringLiteral("INITIAL_ENDMEMBERS"), progress, true);
-    checkScale(dequnmix::rmsOf(in.scene.data(), static_cast<int64_t>(in.scene.size())),
+    checkScale(values.rms(),
                dequnmix::rmsOf(e.values.data(), static_cast<int64_t>(e.values.size())),
                QStringLiteral("the INITIAL_ENDMEMBERS spectra"), progress);
   }

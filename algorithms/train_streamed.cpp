@@ -24,6 +24,7 @@ QVariantMap TrainAlgorithm::trainStreamed(Outputs& out, dequnmix::DeqTrainInput&
   GdalWindowReader reader(input_.gdalPath, bands_, label);
   reader.readZeroPixelsAsNodata();
   describeScene(in, reader);
+  checkSceneValues(reader.sampledValues(), progress);
   progress.info("INPUT holds " +
                 std::to_string(long(4.0 * in.bands * in.width * in.height / 1048576)) +
                 " MiB of pixels, over MEMORY_BUDGET_MB: endmembers from a sample of tiles, "

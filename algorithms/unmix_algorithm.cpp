@@ -361,7 +361,9 @@ void UnmixAlgorithm::checkSceneFitsModel(const GdalWindowReader& reader,
              .arg(model.bands)
              .arg(reader.bands()));
   }
-  checkScale(reader.sampledRms(), 1.0 / model.inputScale,
+  const dequnmix::ValueSummary values = reader.sampledValues();
+  checkSceneValues(values, progress);
+  checkScale(values.rms(), 1.0 / model.inputScale,
              QStringLiteral("the scene the model was trained on"), progress);
 }
 

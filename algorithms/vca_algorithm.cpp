@@ -158,6 +158,7 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
     GdalRasterReader reader(input_.gdalPath, bands_,
                             QStringLiteral("INPUT (%1)").arg(input_.layerName).toStdString());
     reader.readZeroPixelsAsNodata();
+    checkSceneValues(reader.sampledValues(), progress);
     int endmembers = endmembers_;
     if (endmembers == 0) {
       endmembers = dequnmix::endmemberCountForUnmixing(dequnmix::bandMoments(reader, &progress));

@@ -88,15 +88,27 @@ ScaleCheck compareScale(double sceneRms, double referenceRms, const std::string&
   return c;
 }
 
-double rmsOf(const float* values, int64_t count) {
-  double sum = 0;
-  int64_t n = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    if (!std::isfinite(values[i])) continue;
-    sum += double(values[i]) * double(values[i]);
-    ++n;
-  }
-  return n ? std::sqrt(sum / double(n)) : 0.0;
+double rmsOf(const float* values, int64_t count) { return summarizeValues(values, count).rms(); }
+
+double ValueSummary::rms() const { return count ? std::sqrt(sumOfSquares / double(count)) : 0.0; }
+
+double ValueSummary::negativeShare() const {
+  return count ? double(negatives) / double(count) : 0.0;
+}
+
+ValueSummary summarizeValues(const float* values, int64_t count) {
+  ValueSummary s;
+  for (int64_t i = 0; i < count; ++i)
+    if (std::isfinite(values[i])) s.add(values[i]);
+  return s;
+}
+
+std::string negativeValuesWarning(const ValueSummary& scene, const std::string& sceneLabel) {
+  if (!(scene.negativeShare() > 0.2)) return {};
+  return sceneLabel + ": " + std::to_string(int(std::lround(100 * scene.negativeShare()))) +
+         "% of its values are negative, where radiance and reflectance are not: an offset, "
+         "mean-centred or MNF/PCA-transformed scene breaks the linear mixing model, and "
+         "unmixing it gives wrong abundances. Unmix the radiance or reflectance itself.";
 }
 
 EndmemberSetCheck checkEndmemberSet(const EndmemberTable& table) {

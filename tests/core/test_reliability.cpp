@@ -92,6 +92,19 @@ TEST(Reliability, Item05_CompareScaleWarnsAndRefusesWithTheFactor) {
   EXPECT_EQ(compareScale(0, 1, "INPUT", "x").verdict, ScaleCheck::Verdict::Agree);
 }
 
+TEST(Reliability, Item05_NegativeValuesWarnAboveAFifth) {
+  const std::vector<float> values = {0.3f, -0.4f, NAN, 0.1f, -0.2f, INFINITY, 0.5f};
+  const ValueSummary s = summarizeValues(values.data(), int64_t(values.size()));
+  EXPECT_EQ(s.count, 5);
+  EXPECT_NEAR(s.negativeShare(), 0.4, 1e-12);
+  EXPECT_NEAR(s.rms(), std::sqrt((0.09 + 0.16 + 0.01 + 0.04 + 0.25) / 5), 1e-7);
+  const std::string warning = negativeValuesWarning(s, "INPUT");
+  EXPECT_NE(warning.find("INPUT: 40% of its values are negative"), std::string::npos) << warning;
+  const std::vector<float> reflectance = {0.3f, 0.2f, 0.1f, 0.4f, -0.01f};  // a fifth: kept
+  EXPECT_EQ(negativeValuesWarning(summarizeValues(reflectance.data(), 5), "INPUT"), "");
+  EXPECT_EQ(negativeValuesWarning(ValueSummary{}, "INPUT"), "");
+}
+
 // --- Item 7: endmember sets that make unmixing impossible or unreliable.
 TEST(Reliability, Item07_EndmemberSetChecksNameTheEndmembersAndTheFix) {
   const SyntheticScene s = smallScene();

@@ -242,6 +242,40 @@ TEST_F(ReliabilityTest, Item05_SceneInOtherUnitsThanTheModelOrEndmembersIsRefuse
       << feedback.warnings.join(' ').toStdString();
 }
 
+// A scene shifted below zero (as a mean-centred or MNF-transformed cube is) is no radiance
+// or reflectance: each algorithm that unmixes it says so; the scene itself gets no warning.
+TEST_F(ReliabilityTest, Item05_MostlyNegativeSceneIsNamed) {
+  RasterData shifted = readRaster(path("scene.tif"));
+  double mean = 0;
+  for (float v : shifted.values) mean += v / double(shifted.values.size());
+  for (float& v : shifted.values) v -= float(mean);
+  writeRaster(path("shifted.tif"), shifted);
+  const QString model = trainedModel();
+  auto warnings = [&](const QString& id, const QVariantMap& parameters) {
+    CapturingFeedback feedback;
+    const RunResult r = runAlgorithm(id, parameters, &feedback);
+    EXPECT_TRUE(r.ok) << id.toStdString() << ": " << r.error.toStdString();
+    return feedback.warnings.join(' ');
+  };
+  const QVariantMap vca{{"ENDMEMBERS", 3}, {"OUTPUT_ENDMEMBERS", out("e.csv")}};
+  const QVariantMap fcls{{"ENDMEMBERS", path("reference.csv")}, {"OUTPUT", out("f.tif")}};
+  const QVariantMap unmix{{"MODEL", model}, {"OUTPUT", out("u.tif")}};
+  const QVariantMap train = trainParameters();
+  const std::vector<std::pair<QString, QVariantMap>> runs = {{"dequnmix:vca", vca},
+                                                             {"dequnmix:fcls", fcls},
+                                                             {"dequnmix:unmix", unmix},
+                                                             {"dequnmix:train", train}};
+  for (const auto& [id, parameters] : runs) {
+    QVariantMap onShifted = parameters, onScene = parameters;
+    onShifted["INPUT"] = path("shifted.tif");
+    onScene["INPUT"] = path("scene.tif");
+    const QString named = warnings(id, onShifted);
+    EXPECT_TRUE(named.contains("of its values are negative") && named.contains("MNF"))
+        << id.toStdString() << ": " << named.toStdString();
+    EXPECT_FALSE(warnings(id, onScene).contains("negative")) << id.toStdString();
+  }
+}
+
 TEST_F(ReliabilityTest, Item06_HugeValuesNeverGiveNanOrInternalErrors) {
   const QString huge = scaledScene("huge.tif", 1e30f);
   const RunResult vca = runAlgorithm(
