@@ -49,8 +49,7 @@ ValueSummary summarizeValues(const float* values, int64_t count);
 // The scene summary's warning, or empty: over a fifth of its values negative. Radiance and
 // reflectance are not (a few percent are, in absorption bands and on dark water after
 // atmospheric correction); an offset, mean-centred or MNF/PCA-transformed scene is, and
-// breaks the mixing model's geometry (measured: aRMSE 0.24 against 0.04 for the same scene
-// shifted below zero).
+// breaks the mixing model's geometry.
 std::string negativeValuesWarning(const ValueSummary& scene, const std::string& sceneLabel);
 
 // Problems of an endmember set (table.values: bands x endmembers). Errors make unmixing
