@@ -5,6 +5,7 @@
 // (KeepFreedMemory, core/runtime.h). One scene size per run: VmHWM only grows. Core only.
 // Options: --help.
 #include <cstdio>
+#include <string>
 
 #include "bench/arguments.h"
 #include "bench/process_stats.h"
@@ -17,6 +18,7 @@ using namespace dequnmix;
 int main(int argc, char** argv) {
   int size = 512, bands = 100, endmembers = 4, epochs = 1, threads = 2;
   double budgetMiB = 0;
+  std::string scaleInvariance = "auto";
   bench::Arguments args("bench_deq_train_memory",
                         "Tensor and resident memory of DEQ-Unmix training on a scene in memory.");
   args.option("--size", size, "N", "scene width and height in pixels");
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
   args.option("--threads", threads, "N", "LibTorch threads");
   args.option("--budget-mib", budgetMiB, "M",
               "memory budget (DeqTrainOptions::memoryBudgetMiB; 0 = a quarter of the RAM)");
+  args.option("--scale-invariance", scaleInvariance, "S",
+              "data term: off|on|auto (auto: off on this scene of even brightness)");
   args.parseOrExit(argc, argv);
   try {
     SyntheticOptions so;
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
     o.epochs = epochs;
     o.threads = threads;
     o.memoryBudgetMiB = budgetMiB;
+    o.network.scaleInvariance = parseEnum<ScaleInvariance>(scaleInvariance);
     const double before = bench::statusKiB("VmRSS:") / 1024.0;
     bench::startTensorPeak();
     trainDeqUnmix(in, o);

@@ -28,17 +28,20 @@ constexpr double kResidentPerTensorByte = 1.5;
 
 // Bytes per pixel of one training step: scene, abundances, Anderson history and the
 // recorded graphs of the map (one per evaluation kept by the gradient mode), as the process
-// holds them.
+// holds them. A recorded evaluation keeps about 8 band-long values per pixel, 10 with the
+// scale-invariant data term (bench_deq_train_memory over 50-400 bands: tensor peaks 3.4-15.5
+// KB per pixel, 2 bands' worth more with that term; bench/README.md, "Training memory").
 double bytesPerPixel(const DeqTrainOptions& o, int bands, int endmembers) {
   const int C = o.network.hiddenChannels;
+  const double bandValues = o.network.scaleInvariant() ? 10.0 : 8.0;
   const double graphFloats =
-      2.0 * bands + 3.0 * endmembers + C * (3.0 * (o.network.hiddenLayers + 1) + 1);
+      bandValues * bands + 6.0 * endmembers + C * (3.0 * (o.network.hiddenLayers + 1) + 1);
   const int graphs = o.gradient == DeqGradientMode::Unrolled  ? o.forward.maxIterations
                      : o.gradient == DeqGradientMode::Phantom ? std::max(1, o.phantomSteps)
                                                               : 1;
   return kResidentPerTensorByte * 4.0 *
          (bands + 2.0 * endmembers + 4.0 * o.forward.historyFor(endmembers) * endmembers +
-          2.0 * graphFloats * graphs);
+          graphFloats * graphs);
 }
 
 // One optimiser step's inputs: the whole scene or a batch of random tiles.
