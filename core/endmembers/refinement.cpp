@@ -28,9 +28,14 @@ torch::Tensor covarianceEigenvalues(const torch::Tensor& pixels) {
 }
 
 // The noise variance under a P-endmember linear mixture: the median eigenvalue beyond the
-// first P - 1 (of covarianceEigenvalues).
-double noiseVariance(const torch::Tensor& evals, int P) {
-  return evals.index({torch::indexing::Slice(0, evals.size(0) - (P - 1))}).median().item<double>();
+// first P - 1 (of covarianceEigenvalues of N pixels). Fewer pixels than bands leave
+// L - (N - 1) eigenvalues at zero, which are not noise: without them the median stays a
+// noise level (0 when none is left) where it fell to rounding on a small clip of a scene.
+double noiseVariance(const torch::Tensor& evals, int P, int64_t pixels) {
+  const int64_t L = evals.size(0), first = std::max<int64_t>(0, L - (pixels - 1));
+  if (first >= L - (P - 1)) return 0;
+  using torch::indexing::Slice;
+  return evals.index({Slice(first, L - (P - 1))}).median().item<double>();
 }
 
 }  // namespace
@@ -224,9 +229,9 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers) {
   const int64_t L = pixels.size(0);
   const int P = endmembers;
   if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 1.0;
-  const torch::Tensor evals =
-      covarianceEigenvalues(subsamplePixels(pixels).to(torch::kFloat64).cpu());
-  const double noise = noiseVariance(evals, P);
+  const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
+  const torch::Tensor evals = covarianceEigenvalues(Y);
+  const double noise = noiseVariance(evals, P, Y.size(1));
   return noise > 0 ? evals[L - P].item<double>() / noise : 1.0;
 }
 
@@ -252,7 +257,7 @@ double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& p
   const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
   const double gain = residualEnergy(E, Y, AbundanceConstraints::Full) -
                       residualEnergy(E, Y, AbundanceConstraints::NonNegative);
-  const double noise = noiseVariance(covarianceEigenvalues(Y), P);
+  const double noise = noiseVariance(covarianceEigenvalues(Y), P, Y.size(1));
   return noise > 0 ? gain / (noise * double(Y.size(1))) : 0;
 }
 

@@ -92,6 +92,25 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
   EXPECT_GT(illuminated, 100.0);
 }
 
+// A small clip of a scene, with fewer pixels (64) than bands (200): its covariance has 137
+// zero eigenvalues, which are not noise. The gain is still counted in noise variances, as on
+// the whole scene (it was about 1e14 when their median was taken as the noise), and the
+// affine-model test stays at its noise level.
+TEST(RefinementSignals, FewerPixelsThanBandsKeepANoiseLevel) {
+  SyntheticOptions o;
+  o.width = o.height = 8;
+  o.bands = 200;
+  o.endmembers = 3;
+  o.snrDb = 30;
+  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
+  const double gain = brightnessFitGain(E, Y);
+  EXPECT_GT(gain, 0.05);
+  EXPECT_LT(gain, 10.0);  // the automatic threshold: the scene is a linear mixture
+  const double excess = affineModelExcess(Y, 3);
+  EXPECT_GT(excess, 1.0);
+  EXPECT_LT(excess, 10.0);
+}
+
 // Mean angle between the columns of A and B (L x P), in order.
 double meanColumnAngle(const torch::Tensor& A, const torch::Tensor& B) {
   const torch::Tensor a = A.to(torch::kDouble), b = B.to(torch::kDouble);
