@@ -72,15 +72,21 @@ TEST(RefinementSignals, ConeResidualSeesAMissingMaterial) {
   EXPECT_GT(coneResidualEnergy(missing, Y), 1e-4 * energy);  // 0.99e-3 measured
 }
 
+// Mixtures of three spectra at 30 dB, size x size pixels.
+SyntheticOptions noisyMixtures(int size, int bands) {
+  SyntheticOptions o;
+  o.width = o.height = size;
+  o.bands = bands;
+  o.endmembers = 3;
+  o.snrDb = 30;
+  return o;
+}
+
 // With the true endmembers, letting each pixel's brightness scale fits one more unknown per
 // pixel: about one noise variance of a linear mixture, far more where illumination scales
 // whole spectra.
 TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIllumination) {
-  SyntheticOptions o;
-  o.width = o.height = 32;
-  o.bands = 30;
-  o.endmembers = 3;
-  o.snrDb = 30;
+  SyntheticOptions o = noisyMixtures(32, 30);
   auto gain = [&](double illumination) {
     o.illumination = illumination;
     const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
@@ -97,12 +103,7 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
 // the whole scene (it was about 1e14 when their median was taken as the noise), and the
 // affine-model test stays at its noise level.
 TEST(RefinementSignals, FewerPixelsThanBandsKeepANoiseLevel) {
-  SyntheticOptions o;
-  o.width = o.height = 8;
-  o.bands = 200;
-  o.endmembers = 3;
-  o.snrDb = 30;
-  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
+  const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(noisyMixtures(8, 200)));
   const double gain = brightnessFitGain(E, Y);
   EXPECT_GT(gain, 0.05);
   EXPECT_LT(gain, 10.0);  // the automatic threshold: the scene is a linear mixture
