@@ -30,9 +30,6 @@ void GdalWindowReader::read(int row, int col, int rows, int cols, float* values)
       }
     }
   }
-  for (int64_t p = 0; p < n; ++p)
-    if (input_.isZeroFill(values + p, n))
-      for (int k = 0; k < nb; ++k) values[k * n + p] = nan;
 }
 
 std::vector<float> GdalWindowReader::readAll() {

@@ -32,7 +32,7 @@ class GdalWindowReader final : public dequnmix::DeqTileReader {
   void readZeroPixelsAsNodata() { input_.readZeroPixelsAsNodata(); }  // see GdalInput
 
   // bands() x rows x cols values, band-sequential; a pixel that is nodata (or NaN) in any
-  // selected band, or fill (GdalInput::isZeroFill), is NaN in every band.
+  // selected band, or fill (GdalInput::readZeroPixelsAsNodata), is NaN in every band.
   void read(int row, int col, int rows, int cols, float* values) override;
   // The whole raster, bands() x height x width.
   std::vector<float> readAll();

@@ -132,16 +132,26 @@ void GdalInput::read(int col, int row, int cols, int rows, float* values, int64_
     throw IoError(label_ + ": " + what + " failed (" + lastGdalError() + ").");
   }
   auto* bytes = reinterpret_cast<char*>(values);
+  auto at = [&](int r, int c, int b) -> float& {
+    return *reinterpret_cast<float*>(bytes + r * lineSpace + c * pixelSpace + b * bandSpace);
+  };
   for (int b = 0; b < bands(); ++b) {
     if (scale_[b] == 1.0 && offset_[b] == 0.0) continue;
     for (int r = 0; r < rows; ++r)
       for (int c = 0; c < cols; ++c) {
-        float& v =
-            *reinterpret_cast<float*>(bytes + r * lineSpace + c * pixelSpace + b * bandSpace);
+        float& v = at(r, c, b);
         v = isNodata(b, v) ? std::numeric_limits<float>::quiet_NaN()
                            : static_cast<float>(v * scale_[b] + offset_[b]);
       }
   }
+  if (!zeroIsFill_) return;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      int b = 0;
+      while (b < bands() && at(r, c, b) == 0.0f) ++b;
+      if (b < bands()) continue;
+      for (b = 0; b < bands(); ++b) at(r, c, b) = std::numeric_limits<float>::quiet_NaN();
+    }
 }
 
 ValueSummary GdalInput::sampledValues(int maxRows) const {
@@ -154,12 +164,8 @@ ValueSummary GdalInput::sampledValues(int maxRows) const {
     const int row = static_cast<int>(int64_t{i} * height_ / rows);
     read(0, row, width_, 1, values.data(), pixelSpace, pixelSpace * width_, sizeof(float),
          "reading row " + std::to_string(row + 1));
-    for (int c = 0; c < width_; ++c) {
-      const float* pixel = &values[size_t(c) * nb];
-      if (isZeroFill(pixel, 1)) continue;
-      for (int b = 0; b < nb; ++b)
-        if (!isNodata(b, pixel[b])) summary.add(pixel[b]);
-    }
+    for (int64_t k = 0; k < int64_t{width_} * nb; ++k)
+      if (!isNodata(static_cast<int>(k % nb), values[k])) summary.add(values[k]);
   }
   return summary;
 }
@@ -237,7 +243,7 @@ void GdalRasterReader::readRows(int row0, int rows, float* values, uint8_t* vali
         break;
       }
     }
-    valid[p] = ok && !input_.isZeroFill(v, 1);
+    valid[p] = ok;
   }
 }
 

@@ -60,26 +60,19 @@ class GdalInput {
   const std::string& label() const { return label_; }
 
   // Reads the window (col, row, cols, rows) of the selected bands as Float32 with the given
-  // byte spacings (as GDALDatasetRasterIOEx). `what` describes the window in the error
-  // message ("reading rows 1-64").
+  // byte spacings (as GDALDatasetRasterIOEx), NaN in every band of a fill pixel
+  // (readZeroPixelsAsNodata). `what` describes the window in the error message ("reading
+  // rows 1-64").
   void read(int col, int row, int cols, int rows, float* values, int64_t pixelSpace,
             int64_t lineSpace, int64_t bandSpace, const std::string& what) const;
   // Whether `value` of selected band `band` (0-based) is nodata or not finite.
   bool isNodata(int band, float value) const {
     return !std::isfinite(value) || (hasNodata_[band] && value == nodata_[band]);
   }
-  // A scene's pixels that are 0 in every selected band are nodata from now on: the fill
-  // around a swath or a mosaic, which rasters often leave undeclared and which sensors
-  // never record (VCA would take it for a dark endmember). Not for abundance rasters.
+  // A scene's pixels that are 0 in every selected band are read as nodata (NaN) from now
+  // on: the fill around a swath or a mosaic, which rasters often leave undeclared and which
+  // sensors never record (VCA would take it for a dark endmember). Not for abundance rasters.
   void readZeroPixelsAsNodata() { zeroIsFill_ = true; }
-  // Whether the pixel whose selected bands lie `stride` values apart from `pixel` is fill
-  // (readZeroPixelsAsNodata).
-  bool isZeroFill(const float* pixel, int64_t stride) const {
-    if (!zeroIsFill_) return false;
-    for (int b = 0; b < bands(); ++b)
-      if (pixel[b * stride] != 0.0f) return false;
-    return true;
-  }
 
   Georeference georeference() const;
   // The valid values of up to `maxRows` rows spread evenly over the raster: the scene's
