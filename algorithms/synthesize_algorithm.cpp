@@ -61,7 +61,10 @@ QString SynthesizeAlgorithm::shortHelpString() const {
          "below 1 gives a highly mixed scene.\n"
          "- PURE_PIXELS: place one exactly pure pixel per endmember (default %10).\n"
          "- SEED: seed of the generator (default %11); the same parameters and seed give "
-         "the same scene.\n\n"
+         "the same scene.\n"
+         "- ABUNDANCE_SMOOTHNESS: spatial scale (pixels) of the abundance fields (default %24); "
+         "0 draws each pixel's abundances independently, as many published synthetic scenes "
+         "do.\n\n"
          "Effects of real scenes (each off by default)\n"
          "- LIBRARY: a spectral library (endmember CSV, e.g. USGS minerals) from which the "
          "ENDMEMBERS spectra are drawn at random, pairwise at least %1 rad apart. The scene "
@@ -123,7 +126,8 @@ QString SynthesizeAlgorithm::shortHelpString() const {
           .arg(d.lowSnrDb)
           .arg(Limits::kMaxPureRegions)
           .arg(d.pureRegionSize)
-          .arg(Limits::kMaxShareRatio);
+          .arg(Limits::kMaxShareRatio)
+          .arg(d.smoothness);
 }
 
 SynthesizeAlgorithm* SynthesizeAlgorithm::createInstance() const {
@@ -152,6 +156,9 @@ void SynthesizeAlgorithm::initAlgorithm(const QVariantMap&) {
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("ABUNDANCE_SMOOTHNESS"), QObject::tr("Abundance field scale (pixels)"),
+      Number::Double, d.smoothness, false, 0.0, dequnmix::SyntheticLimits::kMaxSmoothness))));
   addEffectParameters(d);
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
                                                            QObject::tr("Synthetic scene")));
@@ -288,6 +295,8 @@ bool SynthesizeAlgorithm::prepareAlgorithm(const QVariantMap& parameters,
   options_.purePixels = parameterAsBool(parameters, QStringLiteral("PURE_PIXELS"), context);
   options_.seed = static_cast<uint64_t>(
       std::max<qlonglong>(0, parameterAsInt(parameters, QStringLiteral("SEED"), context)));
+  options_.smoothness =
+      parameterAsDouble(parameters, QStringLiteral("ABUNDANCE_SMOOTHNESS"), context);
   readEffectParameters(parameters, context);
   checkSizes(snr);
   return true;

@@ -169,6 +169,12 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- SPATIAL_WEIGHT: weight of the spatial prox, which blends each pixel's "
              "abundances with the mean of its neighbours at every iteration (default %2; 0 = "
              "off). Because it acts at every iteration, small weights are already strong.\n"
+             "- SPATIAL_NOISE_SHARE: the prox weight follows the scene (default %7): full where "
+             "noise makes at least this share of the start abundances' differences between "
+             "neighbouring pixels, or where those abundances correlate beyond %8; none where "
+             "they correlate below %9 and noise makes little of their differences (abundances "
+             "that change from pixel to pixel, which blending would blur). 0 = SPATIAL_WEIGHT "
+             "as given. The log and the report say what was chosen.\n"
              "- ANCHOR_WEIGHT: pull of each iteration towards the start (FCLS, or NNLS over its "
              "sum when scale-invariant), in units of the endmembers' squared norm (default %5; "
              "0 = the paper's map). It makes the solves converge where similar spectra leave "
@@ -189,7 +195,10 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
       .arg(name(d.network.spatialProx))
       .arg(d.network.superpixelSize)
       .arg(d.network.anchorWeight)
-      .arg(dequnmix::toString(d.network.scaleInvariance));
+      .arg(dequnmix::toString(d.network.scaleInvariance))
+      .arg(d.automaticSpatialNoiseShare)
+      .arg(d.automaticSpatialCorrelationMax)
+      .arg(d.automaticSpatialCorrelationMin);
 }
 
 QString outputHelp() {
@@ -351,6 +360,12 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                  QObject::tr("Spatial prox weight (0 = off)"), Number::Double,
                                  d.network.spatialWeight, false, 0.0, 0.99)),
                4)));
+  addParameter(advanced(
+      decimals(ranged(new Number(QStringLiteral("SPATIAL_NOISE_SHARE"),
+                                 QObject::tr("Full spatial prox weight from this share of noise in "
+                                             "neighbours' differences (0 = the weight as given)"),
+                                 Number::Double, d.automaticSpatialNoiseShare, false, 0.0, 1.0)),
+               3)));
   addParameter(advanced(decimals(
       ranged(new Number(QStringLiteral("ANCHOR_WEIGHT"),
                         QObject::tr("Anchor weight towards the start (0 = the paper's map)"),
@@ -496,6 +511,7 @@ void TrainAlgorithm::readLearningOptions(const QVariantMap& parameters,
   o.automaticWhiteningSpread = real("WHITENING_SPREAD");
   o.anomalyResidualRatio = real("ANOMALY_RATIO");
   o.network.spatialWeight = real("SPATIAL_WEIGHT");
+  o.automaticSpatialNoiseShare = real("SPATIAL_NOISE_SHARE");
   o.network.anchorWeight = real("ANCHOR_WEIGHT");
   o.network.scaleInvariance =
       dequnmix::parseEnum<dequnmix::ScaleInvariance>(choice("SCALE_INVARIANT"));

@@ -96,6 +96,18 @@ std::string anomalyPhrase(const DeqTrainResult& r) {
          reportNumber(r.anomalyRatio, 3) + " x its 99th percentile over the pixels";
 }
 
+// The spatial prox weight the model applies, and what scaled it when that was automatic.
+std::string spatialProxPhrase(const DeqTrainResult& r) {
+  const double w = r.model.network.spatialWeight;
+  std::string phrase =
+      w > 0 ? reportNumber(w, 3) + " (" + r.model.network.spatialProx + ")" : "off";
+  if (r.spatialCorrelation != 0 || r.spatialNoiseShare != 0)
+    phrase += "; automatic: neighbouring pixels' start abundances correlate " +
+              reportNumber(r.spatialCorrelation, 3) + " and noise makes " +
+              reportNumber(r.spatialNoiseShare, 3) + " of their differences";
+  return phrase;
+}
+
 // "Nice" tick positions covering [lo, hi].
 std::vector<double> niceTicks(double lo, double hi, int target = 6) {
   std::vector<double> ticks;
@@ -417,6 +429,7 @@ void writeSummary(std::ostringstream& h, const TrainingReportInput& in, const De
   reportRow(h, "Data term", dataTermPhrase(r));
   reportRow(h, "Band weights", bandWeightingPhrase(r));
   reportRow(h, "Anomalous pixels", anomalyPhrase(r));
+  reportRow(h, "Spatial prox weight", spatialProxPhrase(r));
   reportRow(
       h, "Training",
       std::string(m.summary.supervised ? "supervised (reference abundances)" : "unsupervised") +

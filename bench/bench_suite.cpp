@@ -54,6 +54,7 @@ struct Args {
   double whiteningSpread = -1;    // candidate noise-whitening threshold; < 0: the default
   double anomalyRatio = -1;       // candidate anomaly residual ratio; < 0: the default
   double directionsOutside = -1;  // candidate automaticDirectionsOutsideMass; < 0: the default
+  double noiseShare = -1;         // candidate automaticSpatialNoiseShare; < 0: the default
   int inferIterations = -1;       // candidate inference cap; < 0: the default
   int inferHistory = -1;          // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;    // only the endmember stage: refinements and their signals
@@ -446,6 +447,8 @@ struct Score {
   double whitened = NAN;        // DEQ-Unmix only: 1 where the bands were weighed by their noise
   double noiseSpread = NAN;     // DEQ-Unmix only: the bands' noise spread measured (0: none)
   double brightnessGain = NAN;  // DEQ-Unmix only: what automatic scale invariance was chosen by
+  // DEQ-Unmix only: what the spatial prox weight was scaled by.
+  double neighbourCorrelation = NAN, noiseShare = NAN;
   // DEQ-Unmix only: pixels left out as anomalies, and the largest residual ratio (0: none).
   double anomalousPixels = NAN, anomalyRatio = NAN;
 };
@@ -523,6 +526,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.whiteningSpread >= 0) o.automaticWhiteningSpread = a.whiteningSpread;
   if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
   if (a.directionsOutside >= 0) o.automaticDirectionsOutsideMass = a.directionsOutside;
+  if (a.noiseShare >= 0) o.automaticSpatialNoiseShare = a.noiseShare;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -539,6 +543,8 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   d.whitened = !r.model.bandWeights.empty();
   d.noiseSpread = r.noiseSpread;
   d.brightnessGain = r.brightnessGain;
+  d.neighbourCorrelation = r.spatialCorrelation;
+  d.noiseShare = r.spatialNoiseShare;
   d.anomalousPixels = double(r.anomalousPixels);
   d.anomalyRatio = r.anomalyRatio;
   refinement = toString(r.refinement);
@@ -551,7 +557,8 @@ Score mean(const std::vector<Score>& v) {
        {&Score::msad, &Score::armse, &Score::armseMean, &Score::seconds, &Score::trainConverged,
         &Score::trainIterations, &Score::inferConverged, &Score::inferIterations,
         &Score::scaleInvariant, &Score::whitened, &Score::noiseSpread, &Score::brightnessGain,
-        &Score::anomalousPixels, &Score::anomalyRatio}) {
+        &Score::neighbourCorrelation, &Score::noiseShare, &Score::anomalousPixels,
+        &Score::anomalyRatio}) {
     m.*f = 0;
     for (const Score& s : v) m.*f += s.*f / double(v.size());
   }
@@ -801,6 +808,10 @@ void declare(bench::Arguments& args, Args& a) {
               "fits the pixels' directions (1e9 = never; "
               "DeqTrainOptions::automaticDirectionsOutsideMass)",
               "the training default");
+  args.option("--noise-share", a.noiseShare, "F",
+              "neighbour noise share from which the spatial prox has its full weight (0 = "
+              "always; DeqTrainOptions::automaticSpatialNoiseShare)",
+              "the training default");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
@@ -868,11 +879,12 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
-          "%.3g, brightness gain %.3g, anomalies %.0f of largest residual ratio %.3g, %.1f s)\n",
+          "%.3g, brightness gain %.3g, anomalies %.0f of largest residual ratio %.3g, neighbour "
+          "correlation %.3g, noise share %.3g, %.1f s)\n",
           spec.name.c_str(), (unsigned long long)seed, baseline, vca.back().msad, vca.back().armse,
           deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().noiseSpread,
           deq.back().brightnessGain, deq.back().anomalousPixels, deq.back().anomalyRatio,
-          deq.back().seconds);
+          deq.back().neighbourCorrelation, deq.back().noiseShare, deq.back().seconds);
       for (int k = 0; k < 2 && csv; ++k) {
         const Score& x = k ? deq.back() : vca.back();
         std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",

@@ -185,7 +185,9 @@ struct DeqNetworkOptions {
   // become (1 - w) a + w M a, M the prox below; 0 = plain projection. With E fixed, FCLS
   // already minimises the reconstruction error, so the unsupervised loss alone cannot beat
   // it; the prox is what brings the gain. It acts at every iteration, so small weights are
-  // strong (bench/README.md, "Spatial prox"). Version-1 model files without it read as 0.
+  // strong (bench/README.md, "Spatial prox"). Training scales it by the scene
+  // (DeqTrainOptions::automaticSpatialNoiseShare); the model holds the weight applied.
+  // Version-1 model files without it read as 0.
   double spatialWeight = 0.02;
   // A registered prox (spatialProxNames()): "neighbourhood" (3 x 3 mean) or "superpixel"
   // (SLIC superpixel mean, the authors' superpixel-guided prox; it over-smooths clean
@@ -323,6 +325,18 @@ struct DeqTrainOptions {
   // the weights and unmix applies them. White-noise scenes measure 1.05-1.2, scenes with
   // noisy bands 2.1-22, Samson 51 (bench/README.md, "Noisy bands"). 0: never, 1: always.
   double automaticWhiteningSpread = 3;
+  // Spatial prox strength: the prox blends each pixel with its neighbours, which removes
+  // noise where abundances vary smoothly and blurs real detail where they change from pixel
+  // to pixel (abundances drawn per pixel, as many published synthetic scenes are, or fine
+  // texture). The weight applied is network.spatialWeight times the larger of
+  // min(1, share / automaticSpatialNoiseShare), as a Wiener filter smooths in proportion to
+  // the noise, and the start's neighbour correlation ramped from 0 at
+  // automaticSpatialCorrelationMin to 1 at ...Max (smooth fields lose nothing to the blend);
+  // share and correlation: neighbourStatistics (spatial_prox.h). bench/README.md, "Spatial
+  // prox strength". automaticSpatialNoiseShare 0: the weight as given.
+  double automaticSpatialNoiseShare = 0.1;
+  double automaticSpatialCorrelationMin = 0.8;
+  double automaticSpatialCorrelationMax = 0.95;
   // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
   // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times its
   // 99th percentile over the pixels is left out of the endmember stage and of training (as
@@ -538,6 +552,10 @@ struct DeqTrainResult {
   // When scale invariance was automatic, the brightness gain it was chosen by
   // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
   double brightnessGain = 0;
+  // The start's neighbour correlation and noise share the spatial prox weight was scaled by
+  // (automaticSpatialNoiseShare); 0 where they were not measured (that option or the weight 0).
+  double spatialCorrelation = 0;
+  double spatialNoiseShare = 0;
   // The bands' noise spread (noisiest over quietest standard deviation) the whitening was
   // chosen by; 0 where it was not measured (automaticWhiteningSpread 0, fewer than 4 pixels
   // per band, or noise-free data). The model holds the weights.

@@ -51,6 +51,22 @@ bool isSpatialProx(const std::string& name);
 // The prox of a network (options.spatialProx), or nullptr when its weight is 0.
 std::unique_ptr<SpatialProx> makeSpatialProx(const DeqNetwork& network);
 
+// How the start abundances differ between neighbouring pixels, both over valid pixels and
+// the 4-neighbours: `correlation`, their correlation (1 - half the mean squared neighbour
+// difference over the variance); `noiseShare` in [0, 1], the part of those differences that
+// is noise (0: all structure, 1: all noise), the noise variance read from two starts on
+// alternate bands (each on half the bands, so that their difference carries four times the
+// full start's noise variance). `scene` 1 x L x H x W (scaled, as leastSquaresStart takes it),
+// `start` 1 x P x H x W its start on `endmembers` (L x P), `mask` 1 x 1 x H x W. Both 0 with
+// fewer than 4 bands, no pair of valid neighbours or constant abundances.
+struct NeighbourStatistics {
+  double correlation = 0;
+  double noiseShare = 0;
+};
+NeighbourStatistics neighbourStatistics(const torch::Tensor& endmembers, const torch::Tensor& scene,
+                                        const torch::Tensor& mask, const torch::Tensor& start,
+                                        bool scaleInvariant);
+
 // Built-in proxes (their own files).
 // The pixel's 3 x 3 neighbourhood mean (border windows average only the pixels inside).
 std::unique_ptr<SpatialProx> makeNeighbourhoodProx(const DeqNetwork& network);

@@ -49,6 +49,11 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
     throw InvalidArgument(
         "anomalous pixels: the residual ratio must be >= 0 (0: never) and the largest fraction "
         "in [0, 1]");
+  if (!(o.automaticSpatialNoiseShare >= 0) ||
+      !(o.automaticSpatialCorrelationMax > o.automaticSpatialCorrelationMin))
+    throw InvalidArgument(
+        "spatial prox strength: the noise share must be >= 0 (0: the weight as given) and the "
+        "correlation range must satisfy min < max");
   if (!(o.automaticNfindrResidualRatio >= 0))
     throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
@@ -200,6 +205,35 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
   data.scale = choices[2].item<double>();
 }
 
+// Scales o's spatial prox weight by how the start abundances differ between neighbours
+// (automaticSpatialNoiseShare, automaticSpatialCorrelation), rank 0's on every rank; returns
+// what it measured (zeros: not measured).
+NeighbourStatistics scaleSpatialWeight(const TrainingData& data, ProcessGroup* group,
+                                       DeqTrainOptions& o, ProgressSink* progress) {
+  if (!(o.automaticSpatialNoiseShare > 0) || !(o.network.spatialWeight > 0)) return {};
+  const NeighbourStatistics n = neighbourStatistics(
+      data.endmembers * data.scale, data.scene, data.mask, data.start, o.network.scaleInvariant());
+  torch::Tensor measured = torch::tensor({n.correlation, n.noiseShare}, torch::kFloat64);
+  if (group) broadcastFromRankZero(*group, {measured});
+  const NeighbourStatistics m{measured[0].item<double>(), measured[1].item<double>()};
+  const double fromNoise = std::min(1.0, m.noiseShare / o.automaticSpatialNoiseShare);
+  const double fromSmoothness =
+      std::clamp((m.correlation - o.automaticSpatialCorrelationMin) /
+                     (o.automaticSpatialCorrelationMax - o.automaticSpatialCorrelationMin),
+                 0.0, 1.0);
+  const double weight = o.network.spatialWeight * std::max(fromNoise, fromSmoothness);
+  if (progress)
+    progress->info("Neighbouring pixels' start abundances correlate " +
+                   messageNumber(m.correlation) + " (full strength from " +
+                   messageNumber(o.automaticSpatialCorrelationMax) + ", none below " +
+                   messageNumber(o.automaticSpatialCorrelationMin) + "), noise makes " +
+                   messageNumber(m.noiseShare) + " of their differences (full strength from " +
+                   messageNumber(o.automaticSpatialNoiseShare) + "): spatial prox weight " +
+                   messageNumber(weight) + " of " + messageNumber(o.network.spatialWeight));
+  o.network.spatialWeight = weight;
+  return m;
+}
+
 // The training data every stage works on: `in`'s, or where either applies those of `copy`,
 // `in` with the bands whitened (rank 0's weights) and the anomalies as nodata; `stage` gets
 // the endmember count (trainingEndmemberCount: estimated where 0).
@@ -256,13 +290,16 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   o.network.scaleInvariance = init.scaleInvariance;
   if (!in.hasInitialEndmembers) o.endmembers = int(init.endmembers.size(1));  // 0 estimated
 
+  prepareTrainingData(work, init.endmembers, o.network.scaleInvariant(), device, data);
+  const NeighbourStatistics neighbours = scaleSpatialWeight(data, group, o, &initProgress);
   const int P = int(init.endmembers.size(1));
   DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);
   if (group) broadcastFromRankZero(*group, net.parameters());
   // The prox learns from the scene into the network first; the one made after sees that.
-  if (auto prox = makeSpatialProx(net)) prox->fit(data.raw, net);
-  prepareTrainingData(work, init.endmembers, makeSpatialProx(net).get(), o.network.scaleInvariant(),
-                      device, data);
+  if (auto prox = makeSpatialProx(net)) {
+    prox->fit(data.raw, net);
+    setProxGuide(*makeSpatialProx(net), device, data);
+  }
   initProgress.setProgress(1.0);
 
   DeqTrainResult result;
@@ -286,6 +323,8 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.vertexResidualRatio = init.vertexResidualRatio;
   result.nfindrVertices = init.nfindrVertices;
   result.brightnessGain = init.brightnessGain;
+  result.spatialCorrelation = neighbours.correlation;
+  result.spatialNoiseShare = neighbours.noiseShare;
   result.worldSize = group ? group->size() : 1;
   if (!stream) {
     ProgressRange outProgress(progress, 0.9, 1.0);

@@ -202,8 +202,7 @@ DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& 
 }
 
 void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmembers,
-                         const SpatialProx* prox, bool scaleInvariant, const torch::Device& device,
-                         TrainingData& d) {
+                         bool scaleInvariant, const torch::Device& device, TrainingData& d) {
   d.endmembers = endmembers;
   torch::Tensor scaled = (endmembers * d.scale).to(device);
   // d.raw is whitened already (train.cpp): the input scale alone.
@@ -212,11 +211,12 @@ void prepareTrainingData(const DeqTrainInput& in, const torch::Tensor& endmember
   d.scene = prepared.first;
   d.mask = prepared.second;
   d.start = leastSquaresStart(scaled, d.scene, scaleInvariant);
-  if (prox) {
-    d.guide = prox->guide({d.raw, 0, 0});
-    if (d.guide.defined()) d.guide = d.guide.unsqueeze(0).to(device);
-  }
   if (!in.referenceAbundances.empty()) addReference(in, d, device);
+}
+
+void setProxGuide(const SpatialProx& prox, const torch::Device& device, TrainingData& d) {
+  d.guide = prox.guide({d.raw, 0, 0});
+  if (d.guide.defined()) d.guide = d.guide.unsqueeze(0).to(device);
 }
 
 std::vector<float> startAbundances(const TrainingData& d) {

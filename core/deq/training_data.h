@@ -86,10 +86,12 @@ void scaleEndmemberBands(EndmemberTable& table, const std::vector<double>& weigh
 
 // Scaled scene, FCLS start and reference on the device. With a reference and VCA's
 // endmembers, E's columns are permuted to the reference's order (the least abundance error
-// of the FCLS start). The prox (null without one) gives the guide.
+// of the FCLS start).
 void prepareTrainingData(const DeqTrainInput& input, const torch::Tensor& endmembers,
-                         const SpatialProx* prox, bool scaleInvariant, const torch::Device& device,
-                         TrainingData& data);
+                         bool scaleInvariant, const torch::Device& device, TrainingData& data);
+
+// The prox's guide of the whole training scene (undefined where it needs none).
+void setProxGuide(const SpatialProx& prox, const torch::Device& device, TrainingData& data);
 
 // The FCLS start as a plain P x H x W vector, NaN at nodata (the VCA+FCLS baseline).
 std::vector<float> startAbundances(const TrainingData& data);

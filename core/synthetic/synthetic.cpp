@@ -571,6 +571,7 @@ void requireRange(const char* option, double value, double lo, double hi) {
 // Ranges of the effect options (those that do not depend on the band count).
 void validateEffects(const SyntheticOptions& o) {
   using Limits = SyntheticLimits;
+  requireRange("smoothness", o.smoothness, 0, Limits::kMaxSmoothness);
   requireRange("illumination", o.illumination, 0, Limits::kMaxIllumination);
   requireRange("illuminationSmoothness", o.illuminationSmoothness, 0,
                Limits::kMaxIlluminationSmoothness);
@@ -591,7 +592,7 @@ void validateEffects(const SyntheticOptions& o) {
                           std::to_string(o.lowSnrBands) + ")");
   }
 }
-// Cap, SNR, angle, smoothness and wavelengths.
+// Cap, SNR, angle and wavelengths.
 void validateValues(const SyntheticOptions& o) {
   const double minCap = 1.0 / o.endmembers;
   if (!(o.maxAbundance > minCap && o.maxAbundance <= 1.0)) {
@@ -605,9 +606,6 @@ void validateValues(const SyntheticOptions& o) {
   }
   if (!(o.minSpectralAngle >= 0 && o.minSpectralAngle < kPi / 2)) {
     throw InvalidArgument("synthetic scene: the minimum spectral angle must lie in [0, pi/2) rad");
-  }
-  if (!(o.smoothness >= 0) || !std::isfinite(o.smoothness)) {
-    throw InvalidArgument("synthetic scene: the smoothness must be a finite value >= 0 (pixels)");
   }
   if (!std::isfinite(o.firstWavelengthNm) || !std::isfinite(o.lastWavelengthNm)) {
     throw InvalidArgument("synthetic scene: the wavelength range must be finite");

@@ -42,6 +42,7 @@ NonlinearMixing parseNonlinearMixing(const std::string& name);
 // Accepted ranges of the effect options (validation in the core, bounds of the QGIS
 // parameters).
 struct SyntheticLimits {
+  static constexpr double kMaxSmoothness = 1000.0;
   static constexpr double kMaxIllumination = 2.0;
   static constexpr double kMaxIlluminationSmoothness = 1000.0;
   static constexpr double kMaxShade = 0.2;
@@ -73,7 +74,8 @@ struct SyntheticOptions {
   uint64_t seed = 42;
   // Minimum pairwise spectral angle between endmembers (radians).
   double minSpectralAngle = 0.1;
-  // Standard deviation (pixels) of the Gaussian that smooths the abundance fields.
+  // Standard deviation (pixels) of the Gaussian that smooths the abundance fields, [0, 1000];
+  // 0 draws every pixel's abundances independently.
   double smoothness = 4.0;
   // Wavelength range assigned to the bands (nm), for the CSV and raster metadata.
   double firstWavelengthNm = 400.0;

@@ -285,6 +285,35 @@ std::optional<SyntheticOptions> libraryScene(int endmembers, double snrDb, bool 
 // default (300 epochs; the automatic data term is scale-invariant here), DEQ-Unmix must stay
 // at least 20% below VCA+FCLS on aRMSE (the suite measured 0.1447 against 0.3461 for this
 // seed; 0.2139 before the fit of the pixels' directions) and not raise the mSAD by more than 5%.
+// The spatial prox weight follows the scene: abundances drawn per pixel at 40 dB, which
+// blending would blur, leave it near 0; smooth fields keep the full weight; with the option 0
+// the weight is as given; bounds that cannot hold are refused.
+TEST(DeqTrain, SpatialProxWeightFollowsTheScene) {
+  SyntheticOptions so = smallScene(40);
+  so.smoothness = 0;
+  const DeqTrainInput rough = test::trainInputOf(generateSyntheticScene(so));
+  DeqTrainOptions o = oneEpoch(3);
+  const double full = DeqNetworkOptions{}.spatialWeight;
+  const DeqTrainResult r = trainDeqUnmix(rough, o);
+  EXPECT_LT(std::abs(r.spatialCorrelation), 0.15);
+  EXPECT_GT(r.spatialNoiseShare, 0);
+  EXPECT_LT(r.spatialNoiseShare, 0.05);
+  EXPECT_LT(r.model.network.spatialWeight, 0.1 * full);
+  so.smoothness = 4;
+  const DeqTrainResult smooth = trainDeqUnmix(test::trainInputOf(generateSyntheticScene(so)), o);
+  EXPECT_GT(smooth.spatialCorrelation, o.automaticSpatialCorrelationMax);
+  EXPECT_DOUBLE_EQ(smooth.model.network.spatialWeight, full);
+  o.automaticSpatialNoiseShare = 0;
+  const DeqTrainResult given = trainDeqUnmix(rough, o);
+  EXPECT_DOUBLE_EQ(given.model.network.spatialWeight, full);
+  EXPECT_EQ(given.spatialNoiseShare, 0);
+  o.automaticSpatialNoiseShare = -0.1;
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(rough, o); }, {"noise share"});
+  o.automaticSpatialNoiseShare = 0.1;
+  o.automaticSpatialCorrelationMin = o.automaticSpatialCorrelationMax;
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(rough, o); }, {"min < max"});
+}
+
 TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
   std::optional<SyntheticOptions> library = libraryScene(5, 25, false, 111);
   if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";

@@ -81,6 +81,7 @@ TEST(ExtensionRegistries, TrainsAndInfersWithTheToySolverAndProx) {
   o.forward.kind = o.backward.kind = "toy_picard";
   o.network.spatialProx = "toy_window_mean";
   o.network.spatialWeight = 0.1;
+  o.automaticSpatialNoiseShare = 0;  // the weight as given, which the file must keep
   DeqInferOptions inference;
   inference.solver.kind = "toy_picard";
   const int solvesBefore = toySolves, preparedBefore = toyPrepared;

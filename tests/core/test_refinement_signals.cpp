@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/deq/deq_unmix.h"
+#include "core/deq/scene_tensors.h"
+#include "core/deq/spatial_prox.h"
 #include "core/endmembers/refinement.h"
 #include "core/synthetic/synthetic.h"
 #include "tests/core/test_support.h"
@@ -191,6 +193,53 @@ TEST(PureClusterCentring, KeepsVerticesAtIsolatedPurePixels) {
   const torch::Tensor kept = centreOnPureClusters(E, Y, clusterOptions(), &moved);
   EXPECT_EQ(std::count(moved.begin(), moved.end(), true), 0);
   EXPECT_TRUE(torch::equal(kept, E));
+}
+
+// neighbourStatistics against the truth. With exact endmembers the start's error is the
+// noise's, so its variance over the start's neighbour semivariance is the share the two
+// alternate-band starts estimate. 48 x 48 pixels, 60 bands, 4 endmembers.
+TEST(RefinementSignals, NeighbourStatisticsReadNoiseAndSmoothness) {
+  struct Measured {
+    NeighbourStatistics estimate;
+    double trueShare = 0;
+  };
+  auto measure = [](double smoothness, double snrDb) {
+    SyntheticOptions so;
+    so.width = so.height = 48;
+    so.bands = 60;
+    so.endmembers = 4;
+    so.snrDb = snrDb;
+    so.smoothness = smoothness;
+    so.seed = 7;
+    const SyntheticScene s = generateSyntheticScene(so);
+    const auto [pixels, E] = pixelsAndEndmembers(s);
+    const torch::Tensor scene = pixels.reshape({1, s.bands, 48, 48});
+    const torch::Tensor start = leastSquaresStart(E, scene, false);
+    const torch::Tensor truth =
+        torch::from_blob(const_cast<float*>(s.abundances.data()), {1, 4, 48, 48}).clone();
+    const NeighbourStatistics n =
+        neighbourStatistics(E, scene, torch::ones({1, 1, 48, 48}), start, false);
+    const double variance = start.var(/*dim=*/{2, 3}, /*unbiased=*/false).mean().item<double>();
+    const double semivariance = (1 - n.correlation) * variance;
+    return Measured{n, (start - truth).square().mean().item<double>() / semivariance};
+  };
+  // Abundances drawn per pixel: no correlation, and at 40 dB almost no noise in their
+  // differences; at 10 dB a tenth of them.
+  const Measured rough = measure(0, 40), roughNoisy = measure(0, 10);
+  EXPECT_LT(std::abs(rough.estimate.correlation), 0.1);
+  EXPECT_LT(rough.estimate.noiseShare, 0.01);
+  EXPECT_GT(roughNoisy.estimate.noiseShare, 10 * rough.estimate.noiseShare);
+  // Smooth fields (4 pixels): strongly correlated; noise makes more of their small
+  // differences, as much more as the noise is stronger.
+  const Measured smooth = measure(4, 40), smoothNoisy = measure(4, 10);
+  EXPECT_GT(smooth.estimate.correlation, 0.9);
+  EXPECT_GT(smoothNoisy.estimate.noiseShare, smooth.estimate.noiseShare);
+  // Within a few tens of percent of the truth (0.75-0.99 of it measured; the constraints
+  // take some noise out of the half-band starts at 10 dB).
+  for (const Measured& m : {rough, roughNoisy, smooth, smoothNoisy}) {
+    EXPECT_GT(m.estimate.noiseShare, 0.6 * m.trueShare);
+    EXPECT_LT(m.estimate.noiseShare, 1.4 * m.trueShare);
+  }
 }
 
 }  // namespace

@@ -594,6 +594,7 @@ TEST(SyntheticEffects, RejectsBadEffectOptions) {
     change(o);
     expectThrowWith<InvalidArgument>([&] { generateSyntheticScene(o); }, parts);
   };
+  expectRejected([](SyntheticOptions& o) { o.smoothness = -1; }, {"smoothness", "[0, 1000]"});
   expectRejected([](SyntheticOptions& o) { o.illumination = 2.5; }, {"illumination", "[0, 2]"});
   expectRejected([](SyntheticOptions& o) { o.illuminationSmoothness = -1; },
                  {"illuminationSmoothness", "[0, 1000]"});

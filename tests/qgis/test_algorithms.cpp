@@ -168,6 +168,7 @@ TEST(Provider, ParametersAndOutputsAreExactlyTheDocumentedOnes) {
                                                                 "MAX_ABUNDANCE",
                                                                 "PURE_PIXELS",
                                                                 "SEED",
+                                                                "ABUNDANCE_SMOOTHNESS",
                                                                 "LIBRARY",
                                                                 "ILLUMINATION",
                                                                 "ILLUMINATION_SMOOTHNESS",
@@ -227,6 +228,7 @@ TEST(Provider, DefaultsComeFromTheCoreOptions) {
     return dynamic_cast<const QgsProcessingParameterNumber*>(synth->parameterDefinition(name));
   };
   const std::vector<std::tuple<const char*, double, double, double>> numbers = {
+      {"ABUNDANCE_SMOOTHNESS", s.smoothness, 0, Limits::kMaxSmoothness},
       {"ILLUMINATION", s.illumination, 0, Limits::kMaxIllumination},
       {"ILLUMINATION_SMOOTHNESS", s.illuminationSmoothness, 0, Limits::kMaxIlluminationSmoothness},
       {"SHADE", s.shade, 0, Limits::kMaxShade},

@@ -189,6 +189,7 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
                                                            "WHITENING_SPREAD",
                                                            "ANOMALY_RATIO",
                                                            "SPATIAL_WEIGHT",
+                                                           "SPATIAL_NOISE_SHARE",
                                                            "ANCHOR_WEIGHT",
                                                            "SCALE_INVARIANT",
                                                            "SPATIAL_PROX",
