@@ -279,12 +279,6 @@ std::optional<SyntheticOptions> libraryScene(int endmembers, double snrDb, bool 
   return so;
 }
 
-// Guard of issue 11 on one hard scene of bench_suite (usgs-p5-25db-nopure-alleffects):
-// correlated USGS mineral spectra, brightness varying per pixel with a shade component,
-// endmember variability, bilinear mixing, uneven noise and no pure pixels. With every
-// default (300 epochs; the automatic data term is scale-invariant here), DEQ-Unmix must stay
-// at least 20% below VCA+FCLS on aRMSE (the suite measured 0.1447 against 0.3461 for this
-// seed; 0.2139 before the fit of the pixels' directions) and not raise the mSAD by more than 5%.
 // The spatial prox weight follows the scene: abundances drawn per pixel at 40 dB, which
 // blending would blur, leave it near 0; smooth fields keep the full weight; with the option 0
 // the weight is as given; bounds that cannot hold are refused.
@@ -314,6 +308,12 @@ TEST(DeqTrain, SpatialProxWeightFollowsTheScene) {
   test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(rough, o); }, {"min < max"});
 }
 
+// Guard of issue 11 on one hard scene of bench_suite (usgs-p5-25db-nopure-alleffects):
+// correlated USGS mineral spectra, brightness varying per pixel with a shade component,
+// endmember variability, bilinear mixing, uneven noise and no pure pixels. With every
+// default (300 epochs; the automatic data term is scale-invariant here), DEQ-Unmix must stay
+// at least 20% below VCA+FCLS on aRMSE (the suite measured 0.1447 against 0.3461 for this
+// seed; 0.2139 before the fit of the pixels' directions) and not raise the mSAD by more than 5%.
 TEST(DeqTrain, DefaultsBeatVcaFclsOnAHardLibraryScene) {
   std::optional<SyntheticOptions> library = libraryScene(5, 25, false, 111);
   if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
