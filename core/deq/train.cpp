@@ -206,16 +206,20 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
 }
 
 // Scales o's spatial prox weight by how the start abundances differ between neighbours
-// (automaticSpatialNoiseShare, automaticSpatialCorrelation), rank 0's on every rank; returns
-// what it measured (zeros: not measured).
+// (automaticSpatialNoiseShare, automaticSpatialCorrelation), measured on rank 0 and sent to
+// every rank; returns the measurement (zeros: not measured).
 NeighbourStatistics scaleSpatialWeight(const TrainingData& data, ProcessGroup* group,
                                        DeqTrainOptions& o, ProgressSink* progress) {
   if (!(o.automaticSpatialNoiseShare > 0) || !(o.network.spatialWeight > 0)) return {};
-  const NeighbourStatistics n = neighbourStatistics(
-      data.endmembers * data.scale, data.scene, data.mask, data.start, o.network.scaleInvariant());
-  torch::Tensor measured = torch::tensor({n.correlation, n.noiseShare}, torch::kFloat64);
-  if (group) broadcastFromRankZero(*group, {measured});
-  const NeighbourStatistics m{measured[0].item<double>(), measured[1].item<double>()};
+  NeighbourStatistics m;
+  if (!group || group->rank() == 0)
+    m = neighbourStatistics(data.endmembers * data.scale, data.scene, data.mask, data.start,
+                            o.network.scaleInvariant());
+  if (group) {
+    const torch::Tensor sent = torch::tensor({m.correlation, m.noiseShare}, torch::kFloat64);
+    broadcastFromRankZero(*group, {sent});
+    m = {sent[0].item<double>(), sent[1].item<double>()};
+  }
   const double fromNoise = std::min(1.0, m.noiseShare / o.automaticSpatialNoiseShare);
   const double fromSmoothness =
       std::clamp((m.correlation - o.automaticSpatialCorrelationMin) /
