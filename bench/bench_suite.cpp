@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,7 @@ struct Args {
   double anomalyRatio = -1;       // candidate anomaly residual ratio; < 0: the default
   double directionsOutside = -1;  // candidate automaticDirectionsOutsideMass; < 0: the default
   double noiseShare = -1;         // candidate automaticSpatialNoiseShare; < 0: the default
+  double startGain = -1;          // candidate automaticStartBrightnessGain; < 0: the default
   int inferIterations = -1;       // candidate inference cap; < 0: the default
   int inferHistory = -1;          // candidate inference Anderson history; < 0: the default
   bool endmemberStage = false;    // only the endmember stage: refinements and their signals
@@ -67,6 +69,7 @@ struct Args {
   std::string library = std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
   bool list = false;
   bool holdout = false;  // the held-out scenes instead of the suite
+  std::string random;    // "FIRST-LAST": randomly drawn scenes instead of the suite
 };
 
 // A scene of the suite: Samson (or a square window of it), or generator settings
@@ -367,6 +370,56 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   return s;
 }
 
+// Random scene k (--random): settings drawn from k alone, so a scene stays the same from run
+// to run and no default can have been chosen on the scenes of a range not looked at before.
+// 64 x 64 pixels, 3-8 materials, 20-40 dB, library spectra three times in four, and each
+// effect with its own odds: illumination, variability, bilinear mixing, no pure pixels
+// (largest abundance 0.8), rough abundance fields, pure regions.
+SuiteScene randomScene(int k, const Args& a) {
+  std::mt19937 rng(static_cast<uint32_t>(k));
+  SyntheticOptions o;
+  o.endmembers = 3 + int(rng() % 6);
+  const double snrs[] = {20, 25, 30, 35, 40}, lights[] = {0, 0, 0.1, 0.2, 0.3},
+               variabilities[] = {0, 0, 0.1, 0.2};
+  o.snrDb = snrs[rng() % 5];
+  o.seed = uint64_t(k);
+  const bool usgs = rng() % 4 != 0;
+  o.illumination = lights[rng() % 5];
+  o.variability = variabilities[rng() % 4];
+  if (rng() % 4 == 0) {
+    o.nonlinearity = NonlinearMixing::Bilinear;
+    o.nonlinearStrength = 0.2;
+  }
+  if (rng() % 3 == 0) {
+    o.purePixels = false;
+    o.maxAbundance = 0.8;
+  }
+  if (rng() % 3 == 0) o.smoothness = 1;
+  if (rng() % 4 == 0) o.pureRegions = 0.2;
+  char name[160];
+  std::snprintf(name, sizeof name, "random-%d-%s-p%d-%.0fdb%s%s-illum%.1f-var%.1f%s%s", k,
+                usgs ? "usgs" : "rand", o.endmembers, o.snrDb, o.purePixels ? "" : "-nopure",
+                o.smoothness < 4 ? "-smooth1" : "", o.illumination, o.variability,
+                o.nonlinearity == NonlinearMixing::Bilinear ? "-bilinear0.2" : "",
+                o.pureRegions > 0 ? "-regions0.2" : "");
+  return generated(name, o, usgs, a);
+}
+
+std::vector<SuiteScene> randomScenes(const Args& a) {
+  int first = 0, last = -1;
+  if (std::sscanf(a.random.c_str(), "%d-%d", &first, &last) != 2 || first < 0 || last < first)
+    throw bench::ArgumentError("--random: expected FIRST-LAST, e.g. 1-240");
+  std::vector<SuiteScene> s;
+  for (int k = first; k <= last; ++k) s.push_back(randomScene(k, a));
+  return s;
+}
+
+// The scene list the arguments ask for: the suite, the held-out scenes or random ones.
+std::vector<SuiteScene> allScenes(const Args& a) {
+  if (!a.random.empty()) return randomScenes(a);
+  return a.holdout ? holdoutScenes(a) : suite(a);
+}
+
 // The scenes --scenes names (by name or 0-based index), all when it is empty.
 std::vector<SuiteScene> selected(const std::vector<SuiteScene>& all, const std::string& list) {
   if (list.empty()) return all;
@@ -527,6 +580,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
   if (a.directionsOutside >= 0) o.automaticDirectionsOutsideMass = a.directionsOutside;
   if (a.noiseShare >= 0) o.automaticSpatialNoiseShare = a.noiseShare;
+  if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -643,6 +697,7 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   o.endmembers = s.P;
   o.seed = seed;
   if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
+  if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
   auto refined = [&](EndmemberRefinement r) {
     o.refinement = r;
     return initialEndmembers(scene, o, nullptr);
@@ -812,6 +867,14 @@ void declare(bench::Arguments& args, Args& a) {
               "neighbour noise share from which the spatial prox has its full weight (0 = "
               "always; DeqTrainOptions::automaticSpatialNoiseShare)",
               "the training default");
+  args.option("--start-gain", a.startGain, "G",
+              "brightness gain of the start's vertices above which the automatic refinement "
+              "takes a minimum-volume simplex below the size bound (1e300 = never; "
+              "DeqTrainOptions::automaticStartBrightnessGain)",
+              "the training default");
+  args.option("--random", a.random, "FIRST-LAST",
+              "random scenes FIRST to LAST (each drawn from its number) instead of the suite",
+              "none");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
@@ -829,13 +892,13 @@ int main(int argc, char** argv) {
   args.parseOrExit(argc, argv);
   std::vector<SuiteScene> scenes;
   try {
-    scenes = selected(a.holdout ? holdoutScenes(a) : suite(a), a.scenes);
+    scenes = selected(allScenes(a), a.scenes);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
   if (a.list) {
-    const std::vector<SuiteScene> all = a.holdout ? holdoutScenes(a) : suite(a);
+    const std::vector<SuiteScene> all = allScenes(a);
     for (size_t k = 0; k < all.size(); ++k) std::printf("%zu %s\n", k, all[k].name.c_str());
     return 0;
   }

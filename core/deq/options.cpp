@@ -285,6 +285,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("automatic_size_ratio_max", &O::automaticSizeRatioMax),
       realField("automatic_norm_ratio_min", &O::automaticNormRatioMin),
       realField("automatic_min_volume_brightness_gain", &O::automaticMinVolumeBrightnessGain),
+      realField("automatic_start_brightness_gain", &O::automaticStartBrightnessGain),
       realField("automatic_directions_outside_mass", &O::automaticDirectionsOutsideMass),
       realField("automatic_nfindr_residual_ratio", &O::automaticNfindrResidualRatio),
       realField("automatic_whitening_spread", &O::automaticWhiteningSpread),

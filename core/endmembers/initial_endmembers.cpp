@@ -138,10 +138,11 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 // Automatic refinement: the minimum-volume simplex replaces the starting vertices (VCA's, or
 // N-FINDR's where VCA's miss a material) only where it is clearly larger (no pure pixels:
 // those vertices lie inside the data; compared by size, volume^(1 / (P - 1)), so the bounds
-// hold for any P), not so large that it is fitting brightness or per-pixel variability,
-// none of its vertices is a dark (shade) direction, and its vertices explain the pixels as
-// sum-to-one mixtures: where the pixels still need a per-pixel brightness scale, the affine
-// fit has bent the simplex to brightness.
+// hold for any P), or where the start's vertices leave pixels that need a per-pixel scale
+// (a pure pixel missed), not so large that it is fitting brightness or per-pixel
+// variability, none of its vertices is a dark (shade) direction, and its vertices explain
+// the pixels as sum-to-one mixtures: where the pixels still need a per-pixel brightness
+// scale, the affine fit has bent the simplex to brightness.
 // Returns the brightness gain of the vertices taken, where it was measured.
 std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
                                        InitialEndmembers& out, ProgressSink* progress) {
@@ -151,9 +152,12 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   const double sizeRatio = std::pow(volumeRatio, 1.0 / double(candidate.size(1) - 1));
   const double normRatio =
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
-  bool accept = sizeRatio >= o.automaticSizeRatioMin && sizeRatio <= o.automaticSizeRatioMax &&
-                normRatio >= o.automaticNormRatioMin;
-  std::optional<double> gain;
+  bool accept = sizeRatio <= o.automaticSizeRatioMax && normRatio >= o.automaticNormRatioMin;
+  std::optional<double> gain, startGain;
+  if (accept && sizeRatio < o.automaticSizeRatioMin) {
+    startGain = brightnessFitGain(out.endmembers, scene.validPixels);
+    accept = *startGain > o.automaticStartBrightnessGain;
+  }
   if (accept) {
     gain = brightnessFitGain(candidate, scene.validPixels);
     accept = *gain <= o.automaticMinVolumeBrightnessGain;
@@ -161,12 +165,18 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
   if (accept) out.endmembers = candidate;
   if (progress)
-    progress->info("Minimum-volume simplex: volume " + messageNumber(volumeRatio) +
-                   " x the start's (size " + messageNumber(sizeRatio) + " x), darkest vertex " +
-                   messageNumber(normRatio) + " x its brightness at the start" +
-                   (gain ? ", brightness gain on its vertices " + messageNumber(*gain) : "") +
-                   ": " +
-                   (accept ? "taken (the scene lacks pure pixels)" : "the start's vertices kept"));
+    progress->info(
+        "Minimum-volume simplex: volume " + messageNumber(volumeRatio) + " x the start's (size " +
+        messageNumber(sizeRatio) + " x), darkest vertex " + messageNumber(normRatio) +
+        " x its brightness at the start" +
+        (startGain ? ", brightness gain on the start's " + messageNumber(*startGain) : "") +
+        (gain ? (startGain ? ", on its vertices " : ", brightness gain on its vertices ") +
+                    messageNumber(*gain)
+              : "") +
+        ": " +
+        (!accept     ? "the start's vertices kept"
+         : startGain ? "taken (the start's vertices leave pixels outside)"
+                     : "taken (the scene lacks pure pixels)"));
   return accept ? gain : std::nullopt;
 }
 
