@@ -491,9 +491,8 @@ TEST(DeqTrain, AutomaticRefinementTakesTheMinimumVolumeWhereTheStartLeavesPixels
   if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
   SyntheticOptions so = *library;
   so.width = so.height = 64;
-  so.maxAbundance = 1.0;
   const SyntheticScene s = generateSyntheticScene(so);
-  DeqTrainOptions o = oneEpoch(5);
+  const DeqTrainOptions o = oneEpoch(5);
   const DeqTrainResult automatic = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_LT(std::pow(automatic.volumeRatio, 1.0 / 4), o.automaticSizeRatioMin);
   EXPECT_EQ(automatic.refinement, EndmemberRefinement::MinimumVolume);
