@@ -309,8 +309,9 @@ struct DeqTrainOptions {
   // VCA missed a pure pixel and took a mixture inside the data, so pixels lie beyond its
   // facets; a simplex barely larger then explains them as sum-to-one mixtures. The same
   // threshold as the data term's (automaticBrightnessGain). Random scenes 1-240 (bench_suite
-  // --random): 5 take it, aRMSE lower on 4 (two losses to VCA+FCLS gone), higher on one
-  // (bench/README.md, "A missed pure pixel"). Infinity: never.
+  // --random): 5 take it, aRMSE lower on 4 (two losses to VCA+FCLS gone), higher on one;
+  // random 301-420, checked after: 2, both losses turned into wins (bench/README.md, "A
+  // missed pure pixel"). Infinity: never.
   double automaticStartBrightnessGain = 10;
   // Where no vertex was centred and brightness varies (automaticBrightnessGain, on the
   // start's vertices), the minimum-volume simplex of the pixels' directions replaces the
