@@ -143,9 +143,11 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 // variability, none of its vertices is a dark (shade) direction, and its vertices explain
 // the pixels as sum-to-one mixtures: where the pixels still need a per-pixel brightness
 // scale, the affine fit has bent the simplex to brightness.
-// Returns the brightness gain of the vertices taken, where it was measured.
+// Returns the brightness gain of the vertices taken, where it was measured; startGain gets
+// that of the start's vertices, where it was measured.
 std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
-                                       InitialEndmembers& out, ProgressSink* progress) {
+                                       InitialEndmembers& out, std::optional<double>& startGain,
+                                       ProgressSink* progress) {
   const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
   const double volumeRatio = simplexVolume(candidate) / simplexVolume(out.endmembers);
   out.volumeRatio = volumeRatio;
@@ -153,7 +155,7 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   const double normRatio =
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
   bool accept = sizeRatio <= o.automaticSizeRatioMax && normRatio >= o.automaticNormRatioMin;
-  std::optional<double> gain, startGain;
+  std::optional<double> gain;
   if (accept && sizeRatio < o.automaticSizeRatioMin) {
     startGain = brightnessFitGain(out.endmembers, scene.validPixels);
     accept = *startGain > o.automaticStartBrightnessGain;
@@ -214,11 +216,13 @@ void centreOnClusters(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
 // spread displaced are fitted there. Not where a vertex was centred on a dense cluster of
 // pure pixels (that centre is the better vertex: Samson and its windows), nor where the
 // vertices' directions already enclose the pixels' (pure pixels: the fit, which leaves a
-// few pixels beyond each facet, would cut into them).
+// few pixels beyond each facet, would cut into them). startGain: the brightness gain of the
+// start's vertices, where chooseRefinement measured it.
 void fitDirectionsWhereBrightnessVaries(const EndmemberScene& scene, const DeqTrainOptions& o,
-                                        InitialEndmembers& out, ProgressSink* progress) {
+                                        std::optional<double> startGain, InitialEndmembers& out,
+                                        ProgressSink* progress) {
   if (out.centredVertices > 0) return;
-  const double gain = brightnessFitGain(out.endmembers, scene.validPixels);
+  const double gain = startGain ? *startGain : brightnessFitGain(out.endmembers, scene.validPixels);
   const UnitBrightness unit =
       atUnitBrightness(out.endmembers, scene.validPixels, o.minVolumeDarkFraction);
   const double outside = outsideMass(unit.vertices, unit.pixels);
@@ -242,18 +246,18 @@ void fitDirectionsWhereBrightnessVaries(const EndmemberScene& scene, const DeqTr
 std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
                              InitialEndmembers& out, ProgressSink* progress) {
   out.refinement = o.refinement;
-  std::optional<double> gain;
+  std::optional<double> gain, startGain;
   const bool automatic = o.refinement == EndmemberRefinement::Automatic;
   if (automatic) {
     if (!scene.input->hasInitialEndmembers && o.automaticNfindrResidualRatio > 0)
       preferNfindrWhereVcaMissesAMaterial(scene, o, out, progress);
-    gain = chooseRefinement(scene, o, out, progress);
+    gain = chooseRefinement(scene, o, out, startGain, progress);
   }
   const bool startKept = automatic && out.refinement == EndmemberRefinement::None;
   if ((startKept && spectraVaryPerPixel(scene, o, out)) ||
       o.refinement == EndmemberRefinement::PureClusters)
     centreOnClusters(scene, o, out, progress);
-  if (startKept) fitDirectionsWhereBrightnessVaries(scene, o, out, progress);
+  if (startKept) fitDirectionsWhereBrightnessVaries(scene, o, startGain, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =
