@@ -554,6 +554,12 @@ Score runBaseline(const Scene& s, uint64_t seed, bool scaled) {
 
 // DEQ-Unmix with DeqTrainOptions{} but P, the seed, the threads (and the candidate settings
 // --epochs, --refine, --train-e when given).
+// The candidate settings of the endmember stage, which --endmember-stage applies as well.
+void applyEndmemberStageCandidates(const Args& a, DeqTrainOptions& o) {
+  if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
+  if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
+}
+
 Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refinement) {
   DeqTrainInput in;
   in.bands = s.bands;
@@ -572,7 +578,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.coldStart) o.warmStartForward = false;
   if (a.jacobianPenalty >= 0) o.jacobianPenalty = a.jacobianPenalty;
   if (a.anchorWeight >= 0) o.network.anchorWeight = a.anchorWeight;
-  if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
+  applyEndmemberStageCandidates(a, o);
   if (a.alpha >= -1) o.alpha = a.alpha;
   if (!a.scaleInvariance.empty())
     o.network.scaleInvariance = parseEnum<ScaleInvariance>(a.scaleInvariance);
@@ -580,7 +586,6 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
   if (a.directionsOutside >= 0) o.automaticDirectionsOutsideMass = a.directionsOutside;
   if (a.noiseShare >= 0) o.automaticSpatialNoiseShare = a.noiseShare;
-  if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -696,8 +701,7 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   DeqTrainOptions o;
   o.endmembers = s.P;
   o.seed = seed;
-  if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
-  if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
+  applyEndmemberStageCandidates(a, o);
   auto refined = [&](EndmemberRefinement r) {
     o.refinement = r;
     return initialEndmembers(scene, o, nullptr);
