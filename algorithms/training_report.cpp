@@ -71,7 +71,8 @@ std::string dataTermPhrase(const DeqTrainResult& r) {
                            : "linear sum-to-one mixture (brightness as abundance information)";
   if (r.brightnessGain > 0)
     phrase += "; automatic: a per-pixel brightness scale explains " +
-              reportNumber(r.brightnessGain, 3) + " noise variances per pixel";
+              reportNumber(r.brightnessGain, 3) + " noise variances per pixel, " +
+              reportNumber(r.brightnessShare, 2) + " of the energy of the pixels";
   return phrase;
 }
 

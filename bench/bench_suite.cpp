@@ -686,8 +686,8 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
 struct StageRow {
   double none = 0, minVolume = 0, directions = 0, meanShift = 0, automatic = 0, excess = 0,
          outside = 0, volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0,
-         centred = 0, vertexResidualRatio = 0, nfindrChosen = 0, directionsChosen = 0,
-         directionsOutside = 0;
+         brightnessShare = 0, centred = 0, vertexResidualRatio = 0, nfindrChosen = 0,
+         directionsChosen = 0, directionsOutside = 0;
 };
 
 StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
@@ -730,7 +730,9 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   r.outside = outsideMass(vcaE, data.validPixels);
   r.volumeRatio = simplexVolume(minVolE) / simplexVolume(vcaE);
   r.normRatio = (minVolE.norm(2, 0) / vcaE.norm(2, 0)).min().item<double>();
-  r.brightnessGain = brightnessFitGain(automatic.endmembers, data.validPixels);
+  const BrightnessFit fit = brightnessFit(automatic.endmembers, data.validPixels);
+  r.brightnessGain = fit.gain;
+  r.brightnessShare = fit.share;
   return r;
 }
 
@@ -739,21 +741,22 @@ void printStageTable(const std::vector<std::pair<std::string, StageRow>>& rows) 
       "| scene | mSAD none | mSAD min_volume | mSAD min_volume_directions | mSAD mean_shift | "
       "mSAD auto | auto took N-FINDR | VCA / N-FINDR residual | auto chose min_volume | "
       "vertices centred | directions outside | auto chose min_volume_directions | excess | "
-      "outside mass | volume ratio | least norm ratio | brightness gain |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "outside mass | volume ratio | least norm ratio | brightness gain | brightness share |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   StageRow mean;
   for (const auto& [name, r] : rows) {
     std::printf(
         "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.2f | %.3f | %.2f | %.2f | %.4f | %.2f | "
-        "%.3g | %.4f | %.3f | %.3f | %.3g |\n",
+        "%.3g | %.4f | %.3f | %.3f | %.3g | %.3g |\n",
         name.c_str(), r.none, r.minVolume, r.directions, r.meanShift, r.automatic, r.nfindrChosen,
         r.vertexResidualRatio, r.minVolumeChosen, r.centred, r.directionsOutside,
-        r.directionsChosen, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
+        r.directionsChosen, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain,
+        r.brightnessShare);
     for (double StageRow::*f : {&StageRow::none, &StageRow::minVolume, &StageRow::directions,
                                 &StageRow::meanShift, &StageRow::automatic})
       mean.*f += r.*f / double(rows.size());
   }
-  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | %.4f | | | | | | | | | | | |\n",
+  std::printf("| **average** | %.4f | %.4f | %.4f | %.4f | %.4f | | | | | | | | | | | | |\n",
               mean.none, mean.minVolume, mean.directions, mean.meanShift, mean.automatic);
 }
 
@@ -770,17 +773,18 @@ int runEndmemberStage(const std::vector<SuiteScene>& scenes, const Args& a) {
           "%s seed %d: none %.4f min_volume %.4f min_volume_directions %.4f mean_shift %.4f auto "
           "%.4f (%s, min volume %s, %d centred, directions outside %.4f, %s) VCA / N-FINDR "
           "residual %.3f excess %.3g outside %.4f volume ratio %.3f least norm ratio %.3f "
-          "brightness gain %.3g\n",
+          "brightness gain %.3g share %.3g\n",
           spec.name.c_str(), seed, r.none, r.minVolume, r.directions, r.meanShift, r.automatic,
           r.nfindrChosen ? "N-FINDR" : "VCA", r.minVolumeChosen ? "chosen" : "not chosen",
           int(r.centred), r.directionsOutside, r.directionsChosen ? "chosen" : "not chosen",
-          r.vertexResidualRatio, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain);
+          r.vertexResidualRatio, r.excess, r.outside, r.volumeRatio, r.normRatio, r.brightnessGain,
+          r.brightnessShare);
       for (double StageRow::*f :
            {&StageRow::none, &StageRow::minVolume, &StageRow::directions, &StageRow::meanShift,
             &StageRow::automatic, &StageRow::excess, &StageRow::outside, &StageRow::volumeRatio,
             &StageRow::normRatio, &StageRow::minVolumeChosen, &StageRow::brightnessGain,
-            &StageRow::centred, &StageRow::vertexResidualRatio, &StageRow::nfindrChosen,
-            &StageRow::directionsChosen, &StageRow::directionsOutside})
+            &StageRow::brightnessShare, &StageRow::centred, &StageRow::vertexResidualRatio,
+            &StageRow::nfindrChosen, &StageRow::directionsChosen, &StageRow::directionsOutside})
         mean.*f += r.*f / double(a.seeds.size());
     }
     rows.emplace_back(spec.name, mean);

@@ -279,10 +279,18 @@ struct DeqTrainOptions {
   double pureClusterDensityGain = 2;
   // Automatic scale invariance: On where letting each pixel's brightness scale (NNLS instead
   // of FCLS on the final endmembers) lowers the residual by more than this many noise
-  // variances per pixel (brightnessFitGain, refinement.h). Noise alone explains about 1 (one
+  // variances per pixel (BrightnessFit::gain, refinement.h). Noise alone explains about 1 (one
   // more unknown per pixel); suite scenes of linear mixtures 1.0-3.0, scenes whose
-  // brightness varies 39-84,000 (bench/README.md, "choosing the data term").
+  // brightness varies 39-84,000 (bench/README.md, "choosing the data term") ...
   double automaticBrightnessGain = 10;
+  // ... or by more than automaticBrightnessShareGain noise variances and this share of the
+  // pixels' energy (BrightnessFit::share): at 20 dB a strong illumination explains only 2-10
+  // noise variances, linear mixtures up to 6 at shares of 1e-6 to 4e-4. Random scenes where
+  // the bounds were chosen: 9 of 10 it turns on gained; 541-780, checked after: 10 of 12
+  // (aRMSE up to 47% lower), one linear mixture 81% higher (bench/README.md, "Illumination
+  // under noise").
+  double automaticBrightnessShareGain = 3.5;
+  double automaticBrightnessShare = 2e-4;
   // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
   // above the Marchenko-Pastur noise edge of scenes with at least as many pixels as bands.
   double automaticExcessThreshold = 10;
@@ -558,9 +566,10 @@ struct DeqTrainResult {
   // were taken (DeqTrainOptions::automaticNfindrResidualRatio); 0 / false otherwise.
   double vertexResidualRatio = 0;
   bool nfindrVertices = false;
-  // When scale invariance was automatic, the brightness gain it was chosen by
-  // (brightnessFitGain, refinement.h); 0 otherwise. The model holds the choice.
+  // When scale invariance was automatic, the brightness fit it was chosen by (BrightnessFit,
+  // refinement.h); 0 otherwise. The model holds the choice.
   double brightnessGain = 0;
+  double brightnessShare = 0;
   // The start's neighbour correlation and noise share the spatial prox weight was scaled by
   // (automaticSpatialNoiseShare); 0 where they were not measured (that option or the weight 0).
   double spatialCorrelation = 0;

@@ -280,6 +280,8 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("pure_cluster_min_density", &O::pureClusterMinDensity),
       realField("pure_cluster_density_gain", &O::pureClusterDensityGain),
       realField("automatic_brightness_gain", &O::automaticBrightnessGain),
+      realField("automatic_brightness_share_gain", &O::automaticBrightnessShareGain),
+      realField("automatic_brightness_share", &O::automaticBrightnessShare),
       realField("automatic_excess_threshold", &O::automaticExcessThreshold),
       realField("automatic_size_ratio_min", &O::automaticSizeRatioMin),
       realField("automatic_size_ratio_max", &O::automaticSizeRatioMax),

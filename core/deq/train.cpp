@@ -327,6 +327,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   result.vertexResidualRatio = init.vertexResidualRatio;
   result.nfindrVertices = init.nfindrVertices;
   result.brightnessGain = init.brightnessGain;
+  result.brightnessShare = init.brightnessShare;
   result.spatialCorrelation = neighbours.correlation;
   result.spatialNoiseShare = neighbours.noiseShare;
   result.worldSize = group ? group->size() : 1;

@@ -143,11 +143,12 @@ torch::Tensor minimumVolume(const EndmemberScene& scene, const DeqTrainOptions& 
 // variability, none of its vertices is a dark (shade) direction, and its vertices explain
 // the pixels as sum-to-one mixtures: where the pixels still need a per-pixel brightness
 // scale, the affine fit has bent the simplex to brightness.
-// Returns the brightness gain of the vertices taken, where it was measured; startGain gets
+// Returns the brightness fit of the vertices taken, where it was measured; startFit gets
 // that of the start's vertices, where it was measured.
-std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
-                                       InitialEndmembers& out, std::optional<double>& startGain,
-                                       ProgressSink* progress) {
+std::optional<BrightnessFit> chooseRefinement(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                              InitialEndmembers& out,
+                                              std::optional<BrightnessFit>& startFit,
+                                              ProgressSink* progress) {
   const torch::Tensor candidate = minimumVolume(scene, o, out.endmembers);
   const double volumeRatio = simplexVolume(candidate) / simplexVolume(out.endmembers);
   out.volumeRatio = volumeRatio;
@@ -155,14 +156,14 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
   const double normRatio =
       (candidate.norm(2, 0) / out.endmembers.norm(2, 0).clamp_min(1e-30)).min().item<double>();
   bool accept = sizeRatio <= o.automaticSizeRatioMax && normRatio >= o.automaticNormRatioMin;
-  std::optional<double> gain;
+  std::optional<BrightnessFit> fit;
   if (accept && sizeRatio < o.automaticSizeRatioMin) {
-    startGain = brightnessFitGain(out.endmembers, scene.validPixels);
-    accept = *startGain > o.automaticStartBrightnessGain;
+    startFit = brightnessFit(out.endmembers, scene.validPixels);
+    accept = startFit->gain > o.automaticStartBrightnessGain;
   }
   if (accept) {
-    gain = brightnessFitGain(candidate, scene.validPixels);
-    accept = *gain <= o.automaticMinVolumeBrightnessGain;
+    fit = brightnessFit(candidate, scene.validPixels);
+    accept = fit->gain <= o.automaticMinVolumeBrightnessGain;
   }
   out.refinement = accept ? EndmemberRefinement::MinimumVolume : EndmemberRefinement::None;
   if (accept) out.endmembers = candidate;
@@ -171,15 +172,15 @@ std::optional<double> chooseRefinement(const EndmemberScene& scene, const DeqTra
         "Minimum-volume simplex: volume " + messageNumber(volumeRatio) + " x the start's (size " +
         messageNumber(sizeRatio) + " x), darkest vertex " + messageNumber(normRatio) +
         " x its brightness at the start" +
-        (startGain ? ", brightness gain on the start's " + messageNumber(*startGain) : "") +
-        (gain ? (startGain ? ", on its vertices " : ", brightness gain on its vertices ") +
-                    messageNumber(*gain)
-              : "") +
+        (startFit ? ", brightness gain on the start's " + messageNumber(startFit->gain) : "") +
+        (fit ? (startFit ? ", on its vertices " : ", brightness gain on its vertices ") +
+                   messageNumber(fit->gain)
+             : "") +
         ": " +
-        (!accept     ? "the start's vertices kept"
-         : startGain ? "taken (the start's vertices leave pixels outside)"
-                     : "taken (the scene lacks pure pixels)"));
-  return accept ? gain : std::nullopt;
+        (!accept    ? "the start's vertices kept"
+         : startFit ? "taken (the start's vertices leave pixels outside)"
+                    : "taken (the scene lacks pure pixels)"));
+  return accept ? fit : std::nullopt;
 }
 
 // In a linear sum-to-one mixture the most extreme pixels are the vertices (up to noise), and
@@ -216,13 +217,14 @@ void centreOnClusters(const EndmemberScene& scene, const DeqTrainOptions& o, Ini
 // spread displaced are fitted there. Not where a vertex was centred on a dense cluster of
 // pure pixels (that centre is the better vertex: Samson and its windows), nor where the
 // vertices' directions already enclose the pixels' (pure pixels: the fit, which leaves a
-// few pixels beyond each facet, would cut into them). startGain: the brightness gain of the
+// few pixels beyond each facet, would cut into them). startFit: the brightness fit of the
 // start's vertices, where chooseRefinement measured it.
 void fitDirectionsWhereBrightnessVaries(const EndmemberScene& scene, const DeqTrainOptions& o,
-                                        std::optional<double> startGain, InitialEndmembers& out,
-                                        ProgressSink* progress) {
+                                        std::optional<BrightnessFit> startFit,
+                                        InitialEndmembers& out, ProgressSink* progress) {
   if (out.centredVertices > 0) return;
-  const double gain = startGain ? *startGain : brightnessFitGain(out.endmembers, scene.validPixels);
+  const double gain =
+      (startFit ? *startFit : brightnessFit(out.endmembers, scene.validPixels)).gain;
   const UnitBrightness unit =
       atUnitBrightness(out.endmembers, scene.validPixels, o.minVolumeDarkFraction);
   const double outside = outsideMass(unit.vertices, unit.pixels);
@@ -241,23 +243,23 @@ void fitDirectionsWhereBrightnessVaries(const EndmemberScene& scene, const DeqTr
                    "): " + (fit ? "minimum-volume simplex of the pixels' directions" : "kept"));
 }
 
-// Returns the brightness gain of the final endmembers where the automatic refinement
+// Returns the brightness fit of the final endmembers where the automatic refinement
 // measured it (its vertices are already non-negative, so the final clamp keeps them).
-std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
-                             InitialEndmembers& out, ProgressSink* progress) {
+std::optional<BrightnessFit> refine(const EndmemberScene& scene, const DeqTrainOptions& o,
+                                    InitialEndmembers& out, ProgressSink* progress) {
   out.refinement = o.refinement;
-  std::optional<double> gain, startGain;
+  std::optional<BrightnessFit> fit, startFit;
   const bool automatic = o.refinement == EndmemberRefinement::Automatic;
   if (automatic) {
     if (!scene.input->hasInitialEndmembers && o.automaticNfindrResidualRatio > 0)
       preferNfindrWhereVcaMissesAMaterial(scene, o, out, progress);
-    gain = chooseRefinement(scene, o, out, startGain, progress);
+    fit = chooseRefinement(scene, o, out, startFit, progress);
   }
   const bool startKept = automatic && out.refinement == EndmemberRefinement::None;
   if ((startKept && spectraVaryPerPixel(scene, o, out)) ||
       o.refinement == EndmemberRefinement::PureClusters)
     centreOnClusters(scene, o, out, progress);
-  if (startKept) fitDirectionsWhereBrightnessVaries(scene, o, startGain, out, progress);
+  if (startKept) fitDirectionsWhereBrightnessVaries(scene, o, startFit, out, progress);
   if (out.refinement == EndmemberRefinement::AngularMeanShift) {
     std::vector<bool> moved;
     out.endmembers =
@@ -278,23 +280,32 @@ std::optional<double> refine(const EndmemberScene& scene, const DeqTrainOptions&
                      (ofDirections ? " (of the pixels' directions)" : ""));
   }
   out.endmembers = out.endmembers.clamp_min(0);
-  return gain;
+  return fit;
 }
 
 // Automatic scale invariance follows how much of the scene a per-pixel brightness scale
-// explains on the final endmembers (`measured`: that gain, when the refinement has it).
+// explains on the final endmembers (`measured`: that fit, when the refinement has it): far
+// beyond the noise, or beyond it and a share of the pixels' energy that matters (at a low
+// signal-to-noise ratio the gain of a strong illumination stays small).
 void resolveScaleInvariance(const EndmemberScene& scene, const DeqTrainOptions& o,
-                            std::optional<double> measured, InitialEndmembers& out,
+                            std::optional<BrightnessFit> measured, InitialEndmembers& out,
                             ProgressSink* progress) {
   out.scaleInvariance = o.network.scaleInvariance;
   if (out.scaleInvariance != ScaleInvariance::Automatic) return;
-  out.brightnessGain = measured ? *measured : brightnessFitGain(out.endmembers, scene.validPixels);
-  const bool varies = out.brightnessGain > o.automaticBrightnessGain;
+  const BrightnessFit fit = measured ? *measured : brightnessFit(out.endmembers, scene.validPixels);
+  out.brightnessGain = fit.gain;
+  out.brightnessShare = fit.share;
+  const bool varies =
+      fit.gain > o.automaticBrightnessGain ||
+      (fit.gain > o.automaticBrightnessShareGain && fit.share > o.automaticBrightnessShare);
   out.scaleInvariance = varies ? ScaleInvariance::On : ScaleInvariance::Off;
   if (progress)
-    progress->info("A per-pixel brightness scale explains " + messageNumber(out.brightnessGain) +
-                   " noise variances per pixel (threshold " +
-                   messageNumber(o.automaticBrightnessGain) + "): " +
+    progress->info("A per-pixel brightness scale explains " + messageNumber(fit.gain) +
+                   " noise variances per pixel and " + messageNumber(fit.share) +
+                   " of the pixels' energy (thresholds " +
+                   messageNumber(o.automaticBrightnessGain) + ", or " +
+                   messageNumber(o.automaticBrightnessShareGain) + " and " +
+                   messageNumber(o.automaticBrightnessShare) + "): " +
                    (varies ? "brightness varies, scale-invariant data term"
                            : "linear mixture, brightness kept as abundance information"));
 }
@@ -316,8 +327,8 @@ InitialEndmembers initialEndmembers(const EndmemberScene& scene, const DeqTrainO
   InitialEndmembers out;
   startingVertices(scene, o, out, progress);
   resolveAutomaticAlpha(scene, o, out, progress);
-  const std::optional<double> gain = refine(scene, o, out, progress);
-  resolveScaleInvariance(scene, o, gain, out, progress);
+  const std::optional<BrightnessFit> fit = refine(scene, o, out, progress);
+  resolveScaleInvariance(scene, o, fit, out, progress);
   throwIfCanceled(progress);
   return out;
 }

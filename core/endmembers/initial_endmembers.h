@@ -31,7 +31,8 @@ struct InitialEndmembers {
   bool nfindrVertices = false;       // N-FINDR's vertices replaced VCA's
   double directionsOutsideMass = 0;  // the start's outsideMass at unit brightness (0: not measured)
   ScaleInvariance scaleInvariance = ScaleInvariance::Off;  // resolved, never Automatic
-  double brightnessGain = 0;  // what automatic scale invariance was chosen by (0 otherwise)
+  double brightnessGain = 0;   // what automatic scale invariance was chosen by (0 otherwise)
+  double brightnessShare = 0;  // (BrightnessFit, refinement.h)
 };
 
 // Throws InvalidArgument (fewer valid pixels than endmembers), Canceled.

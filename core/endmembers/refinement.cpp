@@ -248,17 +248,21 @@ double residualEnergy(const torch::Tensor& E, const torch::Tensor& Y,
 
 }  // namespace
 
-double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
+BrightnessFit brightnessFit(const torch::Tensor& endmembers, const torch::Tensor& pixels) {
   torch::NoGradGuard noGrad;
   const int64_t L = pixels.size(0);
   const int P = int(endmembers.size(1));
-  if (pixels.size(1) < 2 || P < 2 || L < P + 2) return 0;
+  if (pixels.size(1) < 2 || P < 2 || L < P + 2) return {};
   const torch::Tensor Y = subsamplePixels(pixels).to(torch::kFloat64).cpu();
   const torch::Tensor E = endmembers.to(torch::kFloat64).cpu();
-  const double gain = residualEnergy(E, Y, AbundanceConstraints::Full) -
-                      residualEnergy(E, Y, AbundanceConstraints::NonNegative);
+  const double explained = residualEnergy(E, Y, AbundanceConstraints::Full) -
+                           residualEnergy(E, Y, AbundanceConstraints::NonNegative);
   const double noise = noiseVariance(covarianceEigenvalues(Y), P, Y.size(1));
-  return noise > 0 ? gain / (noise * double(Y.size(1))) : 0;
+  const double energy = Y.square().sum().item<double>();
+  BrightnessFit fit;
+  if (noise > 0) fit.gain = explained / (noise * double(Y.size(1)));
+  if (energy > 0) fit.share = explained / energy;
+  return fit;
 }
 
 double coneResidualEnergy(const torch::Tensor& endmembers, const torch::Tensor& pixels) {

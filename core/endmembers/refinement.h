@@ -86,11 +86,17 @@ double affineModelExcess(const torch::Tensor& pixels, int endmembers);
 
 // How much of the pixels' departure from the endmembers' sum-to-one mixtures a per-pixel
 // brightness scale explains: the least-squares residual energy of FCLS minus that of NNLS
-// (abundances free to sum to s, the pixel's scale), per pixel, in units of the noise
-// variance (as affineModelExcess estimates it). About 1 where noise alone is fitted (one
-// more unknown per pixel); large where illumination or topography scales whole spectra.
-// endmembers: L x P; pixels: L x N (subsampled to 20,000). 0 for degenerate sizes.
-double brightnessFitGain(const torch::Tensor& endmembers, const torch::Tensor& pixels);
+// (abundances free to sum to s, the pixel's scale). endmembers: L x P; pixels: L x N
+// (subsampled to 20,000). Zeros for degenerate sizes.
+struct BrightnessFit {
+  // Per pixel, in units of the noise variance (as affineModelExcess estimates it): about 1
+  // where noise alone is fitted (one more unknown per pixel); large where illumination or
+  // topography scales whole spectra. It grows with the signal-to-noise ratio ...
+  double gain = 0;
+  // ... this does not: the same energy over the pixels' energy.
+  double share = 0;
+};
+BrightnessFit brightnessFit(const torch::Tensor& endmembers, const torch::Tensor& pixels);
 
 // At most 20,000 of the pixels (columns of L x N), every k-th: a deterministic subsample
 // (a view) that keeps the endmember stage's fits independent of the scene size.

@@ -92,12 +92,43 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
   auto gain = [&](double illumination) {
     o.illumination = illumination;
     const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(o));
-    return brightnessFitGain(E, Y);
+    return brightnessFit(E, Y).gain;
   };
   const double linear = gain(0), illuminated = gain(0.3);
   EXPECT_GT(linear, 0.5);
   EXPECT_LT(linear, 2.0);
   EXPECT_GT(illuminated, 100.0);
+}
+
+// Pure pixels s e1 of two orthonormal endmembers: FCLS fits a1 = min(1, (s + 1) / 2) of e1
+// and the rest of e2, leaving (s - 1)^2 / 2 below s = 1 and (s - 1)^2 above; NNLS fits s e1
+// exactly. The share is their sum over the pixels' energy; noise-free, no gain is counted.
+// Under illumination the gain grows with the signal-to-noise ratio and the share does not.
+TEST(RefinementSignals, BrightnessFitShareIsTheEnergyAScaleExplains) {
+  const torch::Tensor E = torch::eye(6, 2, torch::kDouble);
+  const std::vector<double> scales = {0.5, 0.8, 1.0, 1.2, 1.5};
+  torch::Tensor Y = torch::zeros({6, int64_t(scales.size())}, torch::kDouble);
+  double explained = 0, energy = 0;
+  for (size_t i = 0; i < scales.size(); ++i) {
+    const double s = scales[i];
+    Y[0][int64_t(i)] = s;
+    explained += (s < 1 ? 0.5 : 1.0) * (s - 1) * (s - 1);
+    energy += s * s;
+  }
+  const BrightnessFit exact = brightnessFit(E, Y);
+  EXPECT_NEAR(exact.share, explained / energy, 1e-7);  // 0.435 / 5.58; float abundances
+  EXPECT_EQ(exact.gain, 0);
+
+  SyntheticOptions o = noisyMixtures(32, 30);
+  o.illumination = 0.3;
+  auto fit = [&](double snrDb) {
+    o.snrDb = snrDb;
+    const auto [pixels, endmembers] = pixelsAndEndmembers(generateSyntheticScene(o));
+    return brightnessFit(endmembers, pixels);
+  };
+  const BrightnessFit noisy = fit(20), clean = fit(40);
+  EXPECT_GT(clean.gain, 30 * noisy.gain);
+  EXPECT_NEAR(noisy.share, clean.share, 0.1 * clean.share);
 }
 
 // A small clip of a scene, with fewer pixels (64) than bands (200): its covariance has 137
@@ -106,7 +137,7 @@ TEST(RefinementSignals, BrightnessFitGainIsNoiseOnLinearMixturesAndLargeUnderIll
 // affine-model test stays at its noise level.
 TEST(RefinementSignals, FewerPixelsThanBandsKeepANoiseLevel) {
   const auto [Y, E] = pixelsAndEndmembers(generateSyntheticScene(noisyMixtures(8, 200)));
-  const double gain = brightnessFitGain(E, Y);
+  const double gain = brightnessFit(E, Y).gain;
   EXPECT_GT(gain, 0.05);
   EXPECT_LT(gain, 10.0);  // the automatic threshold: the scene is a linear mixture
   const double excess = affineModelExcess(Y, 3);

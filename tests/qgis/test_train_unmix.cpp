@@ -333,7 +333,7 @@ TEST_F(TrainUnmixTest, TrainWritesEveryOutputAndUnmixReproducesIt) {
   for (const char* part :
        {"Training loss per epoch", "Learned (solid) and initial (dashed)", "Solver iterations",
         "Final relative residual", "Converged fraction of solves", "Settings", "Timings",
-        "endmember_2", "Data term", "noise variances per pixel"}) {
+        "endmember_2", "Data term", "noise variances per pixel", "of the energy of the pixels"}) {
     EXPECT_TRUE(html.contains(part)) << part;
   }
   EXPECT_FALSE(html.contains("<script"));
