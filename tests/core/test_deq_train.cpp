@@ -279,6 +279,16 @@ std::optional<SyntheticOptions> libraryScene(int endmembers, double snrDb, bool 
   return so;
 }
 
+// libraryScene under illumination 0.3 (a smooth brightness field); empty where the library
+// is absent.
+std::optional<SyntheticScene> illuminatedLibraryScene(int endmembers, double snrDb, bool pure,
+                                                      uint64_t seed) {
+  std::optional<SyntheticOptions> so = libraryScene(endmembers, snrDb, pure, seed);
+  if (!so) return std::nullopt;
+  so->illumination = 0.3;
+  return generateSyntheticScene(*so);
+}
+
 // The spatial prox weight follows the scene: abundances drawn per pixel at 40 dB, which
 // blending would blur, leave it near 0; smooth fields keep the full weight; with the option 0
 // the weight is as given; bounds that cannot hold are refused.
@@ -466,11 +476,9 @@ TEST(DeqTrain, AutomaticRefinementKeepsVcaWhereBrightnessBendsTheSimplex) {
 // pixels fits the brightness spread (mSAD 0.19); that of their directions halves VCA's error
 // (bench_suite --endmember-stage, seed 1: 0.128 -> 0.064).
 TEST(DeqTrain, AutomaticRefinementFitsTheDirectionsWhereBrightnessVaries) {
-  std::optional<SyntheticOptions> library = libraryScene(5, 20, false, 107);
-  if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
-  SyntheticOptions so = *library;
-  so.illumination = 0.3;
-  const SyntheticScene s = generateSyntheticScene(so);
+  const std::optional<SyntheticScene> scene = illuminatedLibraryScene(5, 20, false, 107);
+  if (!scene) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
+  const SyntheticScene& s = *scene;
   DeqTrainOptions o = oneEpoch(5);
   const DeqTrainResult automatic = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_EQ(automatic.refinement, EndmemberRefinement::MinimumVolumeOfDirections);
@@ -484,11 +492,9 @@ TEST(DeqTrain, AutomaticRefinementFitsTheDirectionsWhereBrightnessVaries) {
 // gain threshold 10), but it is 2.8e-4 of the pixels' energy, so the data term is
 // scale-invariant. aRMSE after one epoch 0.136, with the linear term 0.222.
 TEST(DeqTrain, ScaleInvariantWhereBrightnessVariesUnderNoise) {
-  std::optional<SyntheticOptions> library = libraryScene(4, 20, true, 2);
-  if (!library) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
-  SyntheticOptions so = *library;
-  so.illumination = 0.3;
-  const SyntheticScene s = generateSyntheticScene(so);
+  const std::optional<SyntheticScene> scene = illuminatedLibraryScene(4, 20, true, 2);
+  if (!scene) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
+  const SyntheticScene& s = *scene;
   DeqTrainOptions o = oneEpoch(4);
   const DeqTrainResult automatic = trainDeqUnmix(test::trainInputOf(s), o);
   EXPECT_LT(automatic.brightnessGain, o.automaticBrightnessGain);
