@@ -552,14 +552,14 @@ Score runBaseline(const Scene& s, uint64_t seed, bool scaled) {
   return r;
 }
 
-// DEQ-Unmix with DeqTrainOptions{} but P, the seed, the threads (and the candidate settings
-// --epochs, --refine, --train-e when given).
 // The candidate settings of the endmember stage, which --endmember-stage applies as well.
 void applyEndmemberStageCandidates(const Args& a, DeqTrainOptions& o) {
   if (a.clusterRadius >= 0) o.pureClusterRadiusFraction = a.clusterRadius;
   if (a.startGain >= 0) o.automaticStartBrightnessGain = a.startGain;
 }
 
+// DEQ-Unmix with DeqTrainOptions{} but P, the seed, the threads (and the candidate settings
+// --epochs, --refine, --train-e when given).
 Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refinement) {
   DeqTrainInput in;
   in.bands = s.bands;
