@@ -180,7 +180,9 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
              "- ANCHOR_WEIGHT: pull of each iteration towards the start (FCLS, or NNLS over its "
              "sum when scale-invariant), in units of the endmembers' squared norm (default %5; "
              "0 = the paper's map). It makes the solves converge where similar spectra leave "
-             "the data term flat.\n"
+             "the data term flat. Training strengthens it up to %10 times where noise makes "
+             "little of the start abundances' differences between neighbours: the start is "
+             "then already near the abundances.\n"
              "- SCALE_INVARIANT: fit each pixel at its own brightness (default %6: on where a "
              "per-pixel brightness scale explains the scene far beyond its noise, or beyond it "
              "and 0.02% of its energy on a noisy scene, as where illumination or topography "
@@ -201,7 +203,8 @@ QString networkParameterHelp(const dequnmix::DeqTrainOptions& d) {
       .arg(dequnmix::toString(d.network.scaleInvariance))
       .arg(d.automaticSpatialNoiseShare)
       .arg(d.automaticSpatialCorrelationMax)
-      .arg(d.automaticSpatialCorrelationMin);
+      .arg(d.automaticSpatialCorrelationMin)
+      .arg(d.automaticAnchorGain);
 }
 
 QString outputHelp() {

@@ -56,6 +56,7 @@ struct Args {
   double anomalyRatio = -1;       // candidate anomaly residual ratio; < 0: the default
   double directionsOutside = -1;  // candidate automaticDirectionsOutsideMass; < 0: the default
   double noiseShare = -1;         // candidate automaticSpatialNoiseShare; < 0: the default
+  double anchorGain = -1;         // candidate automaticAnchorGain; < 0: the default
   double startGain = -1;          // candidate automaticStartBrightnessGain; < 0: the default
   int inferIterations = -1;       // candidate inference cap; < 0: the default
   int inferHistory = -1;          // candidate inference Anderson history; < 0: the default
@@ -586,6 +587,7 @@ Score runDeq(const Scene& s, uint64_t seed, const Args& a, std::string& refineme
   if (a.anomalyRatio >= 0) o.anomalyResidualRatio = a.anomalyRatio;
   if (a.directionsOutside >= 0) o.automaticDirectionsOutsideMass = a.directionsOutside;
   if (a.noiseShare >= 0) o.automaticSpatialNoiseShare = a.noiseShare;
+  if (a.anchorGain >= 0) o.automaticAnchorGain = a.anchorGain;
   const auto t0 = std::chrono::steady_clock::now();
   DeqInferOptions inference;
   if (a.inferIterations > 0) inference.solver.maxIterations = a.inferIterations;
@@ -874,6 +876,10 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--noise-share", a.noiseShare, "F",
               "neighbour noise share from which the spatial prox has its full weight (0 = "
               "always; DeqTrainOptions::automaticSpatialNoiseShare)",
+              "the training default");
+  args.option("--anchor-gain", a.anchorGain, "G",
+              "largest factor by which the anchor weight grows where noise makes a small share "
+              "of the neighbours' differences (1 = never; DeqTrainOptions::automaticAnchorGain)",
               "the training default");
   args.option("--start-gain", a.startGain, "G",
               "brightness gain of the start's vertices above which the automatic refinement "

@@ -170,7 +170,8 @@ struct DeqNetworkOptions {
   // where the data cannot tell abundances apart (there the spatial prox alone drifted to an
   // over-smoothed one). 0 = the paper's map (model files before format version 3). Across
   // the suite 0.02 to 0.2 were as accurate as each other; 0.1 is the least that converged on
-  // 11 of 12 scenes (bench/README.md, "the anchor term").
+  // 11 of 12 scenes (bench/README.md, "the anchor term"). Training scales it by the scene
+  // (DeqTrainOptions::automaticAnchorGain); the model holds the weight applied.
   double anchorWeight = 0.1;
   // On: data term and loss invariant to each pixel's brightness: the map's residual is
   // E a - y / s with s the pixel's least-squares scale (the pixel at the model's brightness),
@@ -354,6 +355,13 @@ struct DeqTrainOptions {
   double automaticSpatialNoiseShare = 0.1;
   double automaticSpatialCorrelationMin = 0.8;
   double automaticSpatialCorrelationMax = 0.95;
+  // Anchor strength: where noise makes a small share of the start's neighbour differences,
+  // the start (FCLS) is already near the abundances and what the learned map moves away
+  // from it is bias, not denoising (linear mixtures at 35-40 dB lost to FCLS by 16%). The
+  // anchor weight applied is network.anchorWeight times min(automaticAnchorGain,
+  // automaticSpatialNoiseShare / share), at most 1 (bench/README.md, "An anchor that follows
+  // the noise"). 1: the weight as given.
+  double automaticAnchorGain = 5;
   // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
   // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times its
   // 99th percentile over the pixels is left out of the endmember stage and of training (as

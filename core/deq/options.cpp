@@ -294,6 +294,7 @@ const OptionFields<DeqTrainOptions>& trainFields() {
       realField("automatic_spatial_noise_share", &O::automaticSpatialNoiseShare),
       realField("automatic_spatial_correlation_min", &O::automaticSpatialCorrelationMin),
       realField("automatic_spatial_correlation_max", &O::automaticSpatialCorrelationMax),
+      realField("automatic_anchor_gain", &O::automaticAnchorGain),
       realField("anomaly_residual_ratio", &O::anomalyResidualRatio),
       realField("anomaly_max_fraction", &O::anomalyMaxFraction),
       realField("min_volume_outside_fraction", &O::minVolumeOutsideFraction),

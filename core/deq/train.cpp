@@ -54,6 +54,8 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
     throw InvalidArgument(
         "spatial prox strength: the noise share must be >= 0 (0: the weight as given) and the "
         "correlation range must satisfy min < max");
+  if (!(o.automaticAnchorGain >= 1) || !std::isfinite(o.automaticAnchorGain))
+    throw InvalidArgument("anchor strength: the anchor gain must be finite and >= 1 (1: never)");
   if (!(o.automaticNfindrResidualRatio >= 0))
     throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
@@ -205,12 +207,14 @@ void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, Tra
   data.scale = choices[2].item<double>();
 }
 
-// Scales o's spatial prox weight by how the start abundances differ between neighbours
-// (automaticSpatialNoiseShare, automaticSpatialCorrelation), measured on rank 0 and sent to
-// every rank; returns the measurement (zeros: not measured).
-NeighbourStatistics scaleSpatialWeight(const TrainingData& data, ProcessGroup* group,
-                                       DeqTrainOptions& o, ProgressSink* progress) {
-  if (!(o.automaticSpatialNoiseShare > 0) || !(o.network.spatialWeight > 0)) return {};
+// Scales o's spatial prox weight and anchor weight by how the start abundances differ
+// between neighbours (automaticSpatialNoiseShare, automaticSpatialCorrelation,
+// automaticAnchorGain), measured on rank 0 and sent to every rank; returns the measurement
+// (zeros: not measured).
+NeighbourStatistics scaleByNeighbours(const TrainingData& data, ProcessGroup* group,
+                                      DeqTrainOptions& o, ProgressSink* progress) {
+  const bool anchor = o.network.anchorWeight > 0 && o.automaticAnchorGain > 1;
+  if (!(o.automaticSpatialNoiseShare > 0) || !(o.network.spatialWeight > 0 || anchor)) return {};
   NeighbourStatistics m;
   if (!group || group->rank() == 0)
     m = neighbourStatistics(data.endmembers * data.scale, data.scene, data.mask, data.start,
@@ -226,6 +230,9 @@ NeighbourStatistics scaleSpatialWeight(const TrainingData& data, ProcessGroup* g
                      (o.automaticSpatialCorrelationMax - o.automaticSpatialCorrelationMin),
                  0.0, 1.0);
   const double weight = o.network.spatialWeight * std::max(fromNoise, fromSmoothness);
+  const double anchorGain =
+      anchor ? std::min(o.automaticAnchorGain, 1.0 / std::max(fromNoise, 1e-300)) : 1.0;
+  const double anchorWeight = std::min(1.0, o.network.anchorWeight * anchorGain);
   if (progress)
     progress->info("Neighbouring pixels' start abundances correlate " +
                    messageNumber(m.correlation) + " (full strength from " +
@@ -233,8 +240,11 @@ NeighbourStatistics scaleSpatialWeight(const TrainingData& data, ProcessGroup* g
                    messageNumber(o.automaticSpatialCorrelationMin) + "), noise makes " +
                    messageNumber(m.noiseShare) + " of their differences (full strength from " +
                    messageNumber(o.automaticSpatialNoiseShare) + "): spatial prox weight " +
-                   messageNumber(weight) + " of " + messageNumber(o.network.spatialWeight));
+                   messageNumber(weight) + " of " + messageNumber(o.network.spatialWeight) +
+                   ", anchor weight " + messageNumber(anchorWeight) + " of " +
+                   messageNumber(o.network.anchorWeight));
   o.network.spatialWeight = weight;
+  o.network.anchorWeight = anchorWeight;
   return m;
 }
 
@@ -295,7 +305,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
   if (!in.hasInitialEndmembers) o.endmembers = int(init.endmembers.size(1));  // 0 estimated
 
   prepareTrainingData(work, init.endmembers, o.network.scaleInvariant(), device, data);
-  const NeighbourStatistics neighbours = scaleSpatialWeight(data, group, o, &initProgress);
+  const NeighbourStatistics neighbours = scaleByNeighbours(data, group, o, &initProgress);
   const int P = int(init.endmembers.size(1));
   DeqNetwork net = DeqNetwork::create(in.bands, P, o.network, o.seed, device);
   if (group) broadcastFromRankZero(*group, net.parameters());

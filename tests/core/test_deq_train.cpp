@@ -318,6 +318,27 @@ TEST(DeqTrain, SpatialProxWeightFollowsTheScene) {
   test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(rough, o); }, {"min < max"});
 }
 
+// The anchor weight follows the noise: at 40 dB noise makes a small share of the start's
+// neighbour differences, and the anchor grows by up to automaticAnchorGain; at 10 dB it is
+// as given, as it is with the gain 1; a gain below 1 is refused.
+TEST(DeqTrain, AnchorWeightGrowsWhereTheNoiseIsLow) {
+  DeqTrainOptions o = oneEpoch(3);
+  const double given = o.network.anchorWeight;
+  const DeqTrainInput clean = test::trainInputOf(generateSyntheticScene(smallScene(40)));
+  const DeqTrainResult r = trainDeqUnmix(clean, o);
+  ASSERT_GT(r.spatialNoiseShare, 0);
+  ASSERT_LT(r.spatialNoiseShare, o.automaticSpatialNoiseShare / o.automaticAnchorGain);
+  EXPECT_DOUBLE_EQ(r.model.network.anchorWeight, given * o.automaticAnchorGain);
+  const DeqTrainResult noisy =
+      trainDeqUnmix(test::trainInputOf(generateSyntheticScene(smallScene(10))), o);
+  ASSERT_GT(noisy.spatialNoiseShare, o.automaticSpatialNoiseShare);
+  EXPECT_DOUBLE_EQ(noisy.model.network.anchorWeight, given);
+  o.automaticAnchorGain = 1;
+  EXPECT_DOUBLE_EQ(trainDeqUnmix(clean, o).model.network.anchorWeight, given);
+  o.automaticAnchorGain = 0.5;
+  test::expectThrowWith<InvalidArgument>([&] { trainDeqUnmix(clean, o); }, {"anchor gain"});
+}
+
 // Guard of issue 11 on one hard scene of bench_suite (usgs-p5-25db-nopure-alleffects):
 // correlated USGS mineral spectra, brightness varying per pixel with a shade component,
 // endmember variability, bilinear mixing, uneven noise and no pure pixels. With every
