@@ -285,11 +285,9 @@ struct DeqTrainOptions {
   // brightness varies 39-84,000 (bench/README.md, "choosing the data term") ...
   double automaticBrightnessGain = 10;
   // ... or by more than automaticBrightnessShareGain noise variances and this share of the
-  // pixels' energy (BrightnessFit::share): at 20 dB a strong illumination explains only 2-10
-  // noise variances, linear mixtures up to 6 at shares of 1e-6 to 4e-4. Random scenes where
-  // the bounds were chosen: 9 of 10 it turns on gained; 541-900, checked after: 15 of 18
-  // (aRMSE up to 53% lower), two linear mixtures 20% and 87% higher (bench/README.md,
-  // "Illumination under noise").
+  // pixels' energy (BrightnessFit::share), which the noise does not scale: at a low
+  // signal-to-noise ratio a strong illumination explains only a few noise variances (what
+  // each bound gained and cost on random scenes: bench/README.md, "Illumination under noise").
   double automaticBrightnessShareGain = 3.5;
   double automaticBrightnessShare = 2e-4;
   // Automatic alpha: 1.33-1.44 on linear synthetic mixtures, 7,800 on Samson: 10 sits well
@@ -357,10 +355,9 @@ struct DeqTrainOptions {
   double automaticSpatialCorrelationMax = 0.95;
   // Anchor strength: where noise makes a small share of the start's neighbour differences,
   // the start (FCLS) is already near the abundances and what the learned map moves away
-  // from it is bias, not denoising (linear mixtures at 35-40 dB lost to FCLS by 16%). The
-  // anchor weight applied is network.anchorWeight times min(automaticAnchorGain,
-  // automaticSpatialNoiseShare / share), at most 1 (bench/README.md, "An anchor that follows
-  // the noise"). 1: the weight as given.
+  // from it is bias, not denoising. The anchor weight applied is network.anchorWeight times
+  // min(automaticAnchorGain, automaticSpatialNoiseShare / share), at most 1 (bench/README.md,
+  // "An anchor that follows the noise"). 1: the weight as given.
   double automaticAnchorGain = 5;
   // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
   // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times its
