@@ -71,6 +71,7 @@ struct Args {
   bool list = false;
   bool holdout = false;  // the held-out scenes instead of the suite
   std::string random;    // "FIRST-LAST": randomly drawn scenes instead of the suite
+  int randomSize = 64;   // side of the random scenes in pixels
 };
 
 // A scene of the suite: Samson (or a square window of it), or generator settings
@@ -373,7 +374,7 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
 
 // Random scene k (--random): settings drawn from k alone, so a scene stays the same from run
 // to run and no default can have been chosen on the scenes of a range not looked at before.
-// 64 x 64 pixels, 3-8 materials, 20-40 dB, library spectra three times in four, and each
+// 64 x 64 pixels (--size), 3-8 materials, 20-40 dB, library spectra three times in four, and each
 // effect with its own odds: illumination, variability, bilinear mixing, no pure pixels
 // (largest abundance 0.8), rough abundance fields, pure regions.
 SuiteScene randomScene(int k, const Args& a) {
@@ -384,6 +385,7 @@ SuiteScene randomScene(int k, const Args& a) {
                variabilities[] = {0, 0, 0.1, 0.2};
   o.snrDb = snrs[rng() % 5];
   o.seed = uint64_t(k);
+  o.width = o.height = a.randomSize;
   const bool usgs = rng() % 4 != 0;
   o.illumination = lights[rng() % 5];
   o.variability = variabilities[rng() % 4];
@@ -403,13 +405,16 @@ SuiteScene randomScene(int k, const Args& a) {
                 o.smoothness < 4 ? "-smooth1" : "", o.illumination, o.variability,
                 o.nonlinearity == NonlinearMixing::Bilinear ? "-bilinear0.2" : "",
                 o.pureRegions > 0 ? "-regions0.2" : "");
-  return generated(name, o, usgs, a);
+  std::string full = name;
+  if (a.randomSize != 64) full += "-" + std::to_string(a.randomSize) + "px";
+  return generated(full, o, usgs, a);
 }
 
 std::vector<SuiteScene> randomScenes(const Args& a) {
   int first = 0, last = -1;
   if (std::sscanf(a.random.c_str(), "%d-%d", &first, &last) != 2 || first < 0 || last < first)
     throw bench::ArgumentError("--random: expected FIRST-LAST, e.g. 1-240");
+  if (a.randomSize < 16) throw bench::ArgumentError("--size: at least 16 pixels");
   std::vector<SuiteScene> s;
   for (int k = first; k <= last; ++k) s.push_back(randomScene(k, a));
   return s;
@@ -889,6 +894,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--random", a.random, "FIRST-LAST",
               "random scenes FIRST to LAST (each drawn from its number) instead of the suite",
               "none");
+  args.option("--size", a.randomSize, "N", "side of the random scenes in pixels", "64");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");
