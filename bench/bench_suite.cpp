@@ -38,6 +38,8 @@ using namespace dequnmix;
 
 namespace {
 
+constexpr int kRandomSceneSide = 64;  // pixels; the scenes every random range was first run at
+
 struct Args {
   std::vector<int> seeds = {1, 2, 3};
   std::string scenes;  // names or indices, comma-separated; empty: all
@@ -69,9 +71,9 @@ struct Args {
   std::string samson = std::string(DEQUNMIX_SHARED_DIR) + "/data/samson";
   std::string library = std::string(DEQUNMIX_SHARED_DIR) + "/data/usgs/usgs_splib_aviris224.csv";
   bool list = false;
-  bool holdout = false;  // the held-out scenes instead of the suite
-  std::string random;    // "FIRST-LAST": randomly drawn scenes instead of the suite
-  int randomSize = 64;   // side of the random scenes in pixels
+  bool holdout = false;               // the held-out scenes instead of the suite
+  std::string random;                 // "FIRST-LAST": randomly drawn scenes instead of the suite
+  int randomSize = kRandomSceneSide;  // side of the random scenes in pixels
 };
 
 // A scene of the suite: Samson (or a square window of it), or generator settings
@@ -406,7 +408,7 @@ SuiteScene randomScene(int k, const Args& a) {
                 o.nonlinearity == NonlinearMixing::Bilinear ? "-bilinear0.2" : "",
                 o.pureRegions > 0 ? "-regions0.2" : "");
   std::string full = name;
-  if (a.randomSize != 64) full += "-" + std::to_string(a.randomSize) + "px";
+  if (a.randomSize != kRandomSceneSide) full += "-" + std::to_string(a.randomSize) + "px";
   return generated(full, o, usgs, a);
 }
 
@@ -894,7 +896,7 @@ void declare(bench::Arguments& args, Args& a) {
   args.option("--random", a.random, "FIRST-LAST",
               "random scenes FIRST to LAST (each drawn from its number) instead of the suite",
               "none");
-  args.option("--size", a.randomSize, "N", "side of the random scenes in pixels", "64");
+  args.option("--size", a.randomSize, "N", "side of the random scenes in pixels");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");

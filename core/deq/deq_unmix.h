@@ -357,7 +357,8 @@ struct DeqTrainOptions {
   // the start (FCLS) is already near the abundances and what the learned map moves away
   // from it is bias, not denoising. The anchor weight applied is network.anchorWeight times
   // min(automaticAnchorGain, automaticSpatialNoiseShare / share), at most 1 (bench/README.md,
-  // "An anchor that follows the noise"). 1: the weight as given.
+  // "An anchor that follows the noise"). 1, or automaticSpatialNoiseShare 0: the weight as
+  // given.
   double automaticAnchorGain = 5;
   // Anomalous pixels: a pixel whose energy outside the signal subspace (the top P
   // eigenvectors of the pixels' correlation, as VCA projects on) exceeds this many times its
