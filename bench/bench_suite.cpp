@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -74,6 +75,7 @@ struct Args {
   bool holdout = false;               // the held-out scenes instead of the suite
   std::string random;                 // "FIRST-LAST": randomly drawn scenes instead of the suite
   int randomSize = kRandomSceneSide;  // side of the random scenes in pixels
+  bool moreEffects = false;           // random scenes also draw the effects of real sensors
 };
 
 // A scene of the suite: Samson (or a square window of it), or generator settings
@@ -374,6 +376,26 @@ std::vector<SuiteScene> holdoutScenes(const Args& a) {
   return s;
 }
 
+// The effects of real scenes and sensors that randomScene leaves out (--more-effects), drawn
+// from k by a generator of their own so that the rest of scene k stays as without them:
+// uneven shares, noise that varies over the bands, low-SNR bands (water absorption), spikes
+// and shade. Returns the scene name's suffix.
+std::string drawSensorEffects(int k, SyntheticOptions& o) {
+  std::mt19937 rng(static_cast<uint32_t>(k) ^ 0x5eb5e5u);
+  const double shareRatios[] = {1, 1, 5, 20, 100}, spreads[] = {0, 10, 20};
+  const int lowSnrBands[] = {0, 0, 4, 12};
+  o.shareRatio = shareRatios[rng() % 5];
+  o.noiseSpreadDb = spreads[rng() % 3];
+  o.lowSnrBands = lowSnrBands[rng() % 4];
+  o.spikePixels = rng() % 4 == 0 ? 5 : 0;
+  o.shade = rng() % 4 == 0 ? 0.02 : 0.0;
+  char suffix[120];
+  std::snprintf(suffix, sizeof suffix, "-share%.0f-spread%.0f-low%d%s%s", o.shareRatio,
+                o.noiseSpreadDb, o.lowSnrBands, o.spikePixels > 0 ? "-spikes5" : "",
+                o.shade > 0 ? "-shade0.02" : "");
+  return suffix;
+}
+
 // Random scene k (--random): settings drawn from k alone, so a scene stays the same from run
 // to run and no default can have been chosen on the scenes of a range not looked at before.
 // 64 x 64 pixels (--size), 3-8 materials, 20-40 dB, library spectra three times in four, and each
@@ -408,6 +430,7 @@ SuiteScene randomScene(int k, const Args& a) {
                 o.nonlinearity == NonlinearMixing::Bilinear ? "-bilinear0.2" : "",
                 o.pureRegions > 0 ? "-regions0.2" : "");
   std::string full = name;
+  if (a.moreEffects) full += drawSensorEffects(k, o);
   if (a.randomSize != kRandomSceneSide) full += "-" + std::to_string(a.randomSize) + "px";
   return generated(full, o, usgs, a);
 }
@@ -690,8 +713,9 @@ void printTable(const std::vector<Row>& rows, const std::string& options, const 
       baseline, options.empty() ? "none (the defaults)" : options.c_str());
 }
 
-// The endmember stage alone (no training): mSAD of VCA's vertices, of each refinement and
-// of the automatic choice, with the signals that choose (refinement.h).
+// The endmember stage alone (no training), on the scene as training prepares it: mSAD of
+// VCA's vertices, of each refinement and of the automatic choice, with the signals that
+// choose (refinement.h).
 struct StageRow {
   double none = 0, minVolume = 0, directions = 0, meanShift = 0, automatic = 0, excess = 0,
          outside = 0, volumeRatio = 0, normRatio = 0, minVolumeChosen = 0, brightnessGain = 0,
@@ -705,18 +729,21 @@ StageRow endmemberStage(const Scene& s, uint64_t seed, const Args& a) {
   in.height = s.height;
   in.width = s.width;
   in.scene = s.cube;
-  const TrainingData data = trainingScene(in);
-  const EndmemberScene scene{&in, data.raw, data.validFlat, data.validPixels};
   DeqTrainOptions o;
   o.endmembers = s.P;
   o.seed = seed;
   applyEndmemberStageCandidates(a, o);
+  // Bands whitened and anomalies left out where they apply (workingScene).
+  NoiseWhitening whitening;
+  std::optional<DeqTrainInput> copy;
+  const TrainingData data = workingScene(in, nullptr, nullptr, o, whitening, copy);
+  const EndmemberScene scene{copy ? &*copy : &in, data.raw, data.validFlat, data.validPixels};
   auto refined = [&](EndmemberRefinement r) {
     o.refinement = r;
     return initialEndmembers(scene, o, nullptr);
   };
-  auto msad = [&](const torch::Tensor& E) {
-    const torch::Tensor e = E.to(torch::kFloat32).contiguous();
+  auto msad = [&](const torch::Tensor& E) {  // in data units: the band weights divided out
+    const torch::Tensor e = (E.to(torch::kFloat32) / data.bandWeights.unsqueeze(1)).contiguous();
     const std::vector<float> v(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
     return matchEndmembers(v, s.refEndmembers, s.bands, s.P).msadRad;
   };
@@ -897,6 +924,9 @@ void declare(bench::Arguments& args, Args& a) {
               "random scenes FIRST to LAST (each drawn from its number) instead of the suite",
               "none");
   args.option("--size", a.randomSize, "N", "side of the random scenes in pixels");
+  args.flag("--more-effects", a.moreEffects,
+            "random scenes also draw uneven shares, band-dependent noise, low-SNR bands, spikes "
+            "and shade");
   args.flag("--scaled-baseline", a.scaledBaseline,
             "baseline abundances from NNLS divided by their sum (VCA+NNLS/sum), not FCLS");
   args.flag("--list", a.list, "print the scenes and exit");

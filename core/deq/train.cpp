@@ -163,38 +163,6 @@ void finalInference(const DeqTrainInput& in, const DeqTrainOptions& o,
   result.inference = out.stats.solver;
 }
 
-// Rank 0's band weights on every rank: each rank measured them on the same scene (or, when
-// streamed, on a sample its own memory budget sized), but a rounding difference or another
-// machine's budget must not split the group.
-void broadcastWhitening(ProcessGroup& group, int bands, NoiseWhitening& whitening) {
-  torch::Tensor w = torch::zeros({bands + 2}, torch::kFloat64);
-  w[0] = whitening.weights.empty() ? 0.0 : 1.0;
-  w[1] = whitening.spread;
-  if (!whitening.weights.empty()) w.narrow(0, 2, bands).copy_(torch::tensor(whitening.weights));
-  broadcastFromRankZero(group, {w});
-  whitening.spread = w[1].item<double>();
-  whitening.weights.clear();
-  if (w[0].item<double>() > 0)
-    whitening.weights.assign(w.data_ptr<double>() + 2, w.data_ptr<double>() + 2 + bands);
-}
-
-// Rank 0's anomaly screen (subspace and limit) on every rank, each rank listing its own
-// pixels beyond it (the same reasons).
-void broadcastAnomalyScreen(ProcessGroup& group, const TrainingData& data, int endmembers,
-                            AnomalyScreen& screen) {
-  const int64_t L = data.validPixels.size(0);
-  torch::Tensor header = torch::tensor(
-      {screen.subspace.defined() ? 1.0 : 0.0, screen.limit, screen.largestRatio}, torch::kFloat64);
-  torch::Tensor U = screen.subspace.defined() ? screen.subspace.clone()
-                                              : torch::zeros({L, endmembers}, torch::kFloat64);
-  broadcastFromRankZero(group, {header, U});
-  if (group.rank() == 0) return;
-  screen.largestRatio = header[2].item<double>();
-  screen.subspace = header[0].item<double>() > 0 ? U : torch::Tensor();
-  screen.limit = header[1].item<double>();
-  screen.pixels = pixelsBeyond(screen, data);
-}
-
 // Rank 0's endmembers, loss weight, data term and scene scale on every rank (the same
 // reasons).
 void broadcastAutomaticChoices(ProcessGroup& group, InitialEndmembers& init, TrainingData& data) {
@@ -246,34 +214,6 @@ NeighbourStatistics scaleByNeighbours(const TrainingData& data, ProcessGroup* gr
   o.network.spatialWeight = weight;
   o.network.anchorWeight = anchorWeight;
   return m;
-}
-
-// The training data every stage works on: `in`'s, or where either applies those of `copy`,
-// `in` with the bands whitened (rank 0's weights) and the anomalies as nodata; `stage` gets
-// the endmember count (trainingEndmemberCount: estimated where 0).
-TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
-                          DeqTrainOptions& stage, NoiseWhitening& whitening,
-                          std::optional<DeqTrainInput>& copy) {
-  TrainingData data = trainingScene(in);
-  whitening = noiseWhitening(data, stage, progress);
-  if (group) broadcastWhitening(*group, in.bands, whitening);
-  if (!whitening.weights.empty()) {
-    copy = whitenedInput(in, whitening.weights);
-    whitenTrainingScene(*copy, whitening.weights, data);
-  }
-  stage.endmembers = trainingEndmemberCount(copy ? *copy : in, stage, progress);
-  AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, stage, progress);
-  if (group) broadcastAnomalyScreen(*group, data, stage.endmembers, anomalies);
-  if (!anomalies.pixels.empty()) {
-    if (!copy) copy = in;
-    markAsNodata(*copy, anomalies.pixels);
-    data = trainingScene(*copy);
-  }
-  data.anomalies = std::move(anomalies);
-  data.bandWeights = torch::tensor(
-      whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
-      torch::kFloat32);
-  return data;
 }
 
 // Training on `in` (the whole scene, or the sample of a streamed one, whose tiles then come

@@ -3,9 +3,12 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/classical/subspace_ops.h"
 #include "core/deq/scene_tensors.h"
+#include "core/distributed/process_group_ops.h"
+#include "core/endmembers/initial_endmembers.h"
 #include "core/endmembers/refinement.h"
 #include "core/errors.h"
 #include "core/metrics/metrics.h"
@@ -51,6 +54,38 @@ void addReference(const DeqTrainInput& in, TrainingData& d, const torch::Device&
     d.start = d.start.index_select(1, idx.to(device));
   }
   d.reference = torch::where(d.mask > 0, d.reference, d.start);
+}
+
+// Rank 0's band weights on every rank: each rank measured them on the same scene (or, when
+// streamed, on a sample its own memory budget sized), but a rounding difference or another
+// machine's budget must not split the group.
+void broadcastWhitening(ProcessGroup& group, int bands, NoiseWhitening& whitening) {
+  torch::Tensor w = torch::zeros({bands + 2}, torch::kFloat64);
+  w[0] = whitening.weights.empty() ? 0.0 : 1.0;
+  w[1] = whitening.spread;
+  if (!whitening.weights.empty()) w.narrow(0, 2, bands).copy_(torch::tensor(whitening.weights));
+  broadcastFromRankZero(group, {w});
+  whitening.spread = w[1].item<double>();
+  whitening.weights.clear();
+  if (w[0].item<double>() > 0)
+    whitening.weights.assign(w.data_ptr<double>() + 2, w.data_ptr<double>() + 2 + bands);
+}
+
+// Rank 0's anomaly screen (subspace and limit) on every rank, each rank listing its own
+// pixels beyond it (the same reasons).
+void broadcastAnomalyScreen(ProcessGroup& group, const TrainingData& data, int endmembers,
+                            AnomalyScreen& screen) {
+  const int64_t L = data.validPixels.size(0);
+  torch::Tensor header = torch::tensor(
+      {screen.subspace.defined() ? 1.0 : 0.0, screen.limit, screen.largestRatio}, torch::kFloat64);
+  torch::Tensor U = screen.subspace.defined() ? screen.subspace.clone()
+                                              : torch::zeros({L, endmembers}, torch::kFloat64);
+  broadcastFromRankZero(group, {header, U});
+  if (group.rank() == 0) return;
+  screen.largestRatio = header[2].item<double>();
+  screen.subspace = header[0].item<double>() > 0 ? U : torch::Tensor();
+  screen.limit = header[1].item<double>();
+  screen.pixels = pixelsBeyond(screen, data);
 }
 
 }  // namespace
@@ -224,6 +259,31 @@ std::vector<float> startAbundances(const TrainingData& d) {
   a0.masked_fill_(d.mask[0].expand_as(a0) == 0, std::numeric_limits<float>::quiet_NaN());
   a0 = a0.cpu().contiguous();
   return std::vector<float>(a0.data_ptr<float>(), a0.data_ptr<float>() + a0.numel());
+}
+
+TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
+                          DeqTrainOptions& stage, NoiseWhitening& whitening,
+                          std::optional<DeqTrainInput>& copy) {
+  TrainingData data = trainingScene(in);
+  whitening = noiseWhitening(data, stage, progress);
+  if (group) broadcastWhitening(*group, in.bands, whitening);
+  if (!whitening.weights.empty()) {
+    copy = whitenedInput(in, whitening.weights);
+    whitenTrainingScene(*copy, whitening.weights, data);
+  }
+  stage.endmembers = trainingEndmemberCount(copy ? *copy : in, stage, progress);
+  AnomalyScreen anomalies = screenAnomalies(data, stage.endmembers, stage, progress);
+  if (group) broadcastAnomalyScreen(*group, data, stage.endmembers, anomalies);
+  if (!anomalies.pixels.empty()) {
+    if (!copy) copy = in;
+    markAsNodata(*copy, anomalies.pixels);
+    data = trainingScene(*copy);
+  }
+  data.anomalies = std::move(anomalies);
+  data.bandWeights = torch::tensor(
+      whitening.weights.empty() ? std::vector<double>(in.bands, 1.0) : whitening.weights,
+      torch::kFloat32);
+  return data;
 }
 
 }  // namespace dequnmix

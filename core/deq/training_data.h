@@ -4,11 +4,14 @@
 
 #include <torch/types.h>
 
+#include <optional>
 #include <vector>
 
 #include "core/deq/deq_ops.h"
 
 namespace dequnmix {
+
+class ProcessGroup;
 
 // Pixels far outside the scene's signal subspace (DeqTrainOptions::anomalyResidualRatio).
 struct AnomalyScreen {
@@ -79,6 +82,13 @@ DeqTrainInput whitenedInput(const DeqTrainInput& in, const std::vector<double>& 
 // outlive it.
 void whitenTrainingScene(const DeqTrainInput& whitened, const std::vector<double>& weights,
                          TrainingData& data);
+
+// The training data every stage works on: `in`'s, or where either applies those of `copy`,
+// `in` with the bands whitened and the anomalies as nodata; `stage` gets the endmember count
+// (trainingEndmemberCount: estimated where 0). With a `group`, rank 0's weights and screen.
+TrainingData workingScene(const DeqTrainInput& in, ProcessGroup* group, ProgressSink* progress,
+                          DeqTrainOptions& stage, NoiseWhitening& whitening,
+                          std::optional<DeqTrainInput>& copy);
 
 // Each band's row of `table` multiplied (or, with `divide`, divided) by its weight; the
 // round trip is exact to float rounding.
