@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -30,6 +31,7 @@
 #include "core/deq/training_data.h"
 #include "core/endmembers/initial_endmembers.h"
 #include "core/endmembers/refinement.h"
+#include "core/io/spectral_library.h"
 #include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
 #include "core/runtime.h"
@@ -76,6 +78,8 @@ struct Args {
   std::string random;                 // "FIRST-LAST": randomly drawn scenes instead of the suite
   int randomSize = kRandomSceneSide;  // side of the random scenes in pixels
   bool moreEffects = false;           // random scenes also draw the effects of real sensors
+  int randomBands = 0;                // random scenes' bands; 0: 100, or the library's 224
+  int randomEndmembers = 0;           // random scenes' materials; 0: drawn, 3 to 8
 };
 
 // A scene of the suite: Samson (or a square window of it), or generator settings
@@ -405,6 +409,7 @@ SuiteScene randomScene(int k, const Args& a) {
   std::mt19937 rng(static_cast<uint32_t>(k));
   SyntheticOptions o;
   o.endmembers = 3 + int(rng() % 6);
+  if (a.randomEndmembers > 0) o.endmembers = a.randomEndmembers;
   const double snrs[] = {20, 25, 30, 35, 40}, lights[] = {0, 0, 0.1, 0.2, 0.3},
                variabilities[] = {0, 0, 0.1, 0.2};
   o.snrDb = snrs[rng() % 5];
@@ -432,7 +437,27 @@ SuiteScene randomScene(int k, const Args& a) {
   std::string full = name;
   if (a.moreEffects) full += drawSensorEffects(k, o);
   if (a.randomSize != kRandomSceneSide) full += "-" + std::to_string(a.randomSize) + "px";
+  if (a.randomBands > 0) {
+    o.bands = a.randomBands;
+    full += "-" + std::to_string(a.randomBands) + "bands";
+  }
   return generated(full, o, usgs, a);
+}
+
+// The library at `bands` broad bands spread evenly over its range (each a Gaussian response
+// as wide as the bands' spacing, as a multispectral sensor's), written once to a temporary
+// CSV whose path is returned: the generator reads its library from a file.
+std::string libraryAtBands(const std::string& path, int bands) {
+  const EndmemberTable library = readSpectralLibrary(path);
+  const double first = library.wavelengths.front(), last = library.wavelengths.back();
+  const double spacing = (last - first) / bands;
+  std::vector<double> centres, widths(size_t(bands), spacing);
+  for (int b = 0; b < bands; ++b) centres.push_back(first + spacing * (b + 0.5));
+  const std::string out = (std::filesystem::temp_directory_path() /
+                           ("bench_suite_library_" + std::to_string(bands) + "bands.csv"))
+                              .string();
+  writeEndmemberCsv(out, resampleLibrary(library, centres, widths));
+  return out;
 }
 
 std::vector<SuiteScene> randomScenes(const Args& a) {
@@ -440,8 +465,16 @@ std::vector<SuiteScene> randomScenes(const Args& a) {
   if (std::sscanf(a.random.c_str(), "%d-%d", &first, &last) != 2 || first < 0 || last < first)
     throw bench::ArgumentError("--random: expected FIRST-LAST, e.g. 1-240");
   if (a.randomSize < 16) throw bench::ArgumentError("--size: at least 16 pixels");
+  const int largestP = a.randomEndmembers > 0 ? a.randomEndmembers : 8;
+  if (a.randomEndmembers != 0 && a.randomEndmembers < 2)
+    throw bench::ArgumentError("--endmembers: at least 2");
+  if (a.randomBands != 0 && a.randomBands <= largestP)
+    throw bench::ArgumentError("--bands: more bands than endmembers (" + std::to_string(largestP) +
+                               ")");
+  Args withLibrary = a;
+  if (a.randomBands > 0) withLibrary.library = libraryAtBands(a.library, a.randomBands);
   std::vector<SuiteScene> s;
-  for (int k = first; k <= last; ++k) s.push_back(randomScene(k, a));
+  for (int k = first; k <= last; ++k) s.push_back(randomScene(k, withLibrary));
   return s;
 }
 
@@ -924,6 +957,13 @@ void declare(bench::Arguments& args, Args& a) {
               "random scenes FIRST to LAST (each drawn from its number) instead of the suite",
               "none");
   args.option("--size", a.randomSize, "N", "side of the random scenes in pixels");
+  args.option("--bands", a.randomBands, "N",
+              "bands of the random scenes: random spectra drawn on N bands, library spectra "
+              "resampled to N broad bands",
+              "100, or the library's 224");
+  args.option("--endmembers", a.randomEndmembers, "P",
+              "materials of every random scene (the rest of each scene drawn as without it)",
+              "drawn, 3 to 8");
   args.flag("--more-effects", a.moreEffects,
             "random scenes also draw uneven shares, band-dependent noise, low-SNR bands, spikes "
             "and shade");
