@@ -995,8 +995,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   setThreadCount(a.threads);
-  if (a.endmemberStage) return runEndmemberStage(scenes, a);
-  if (a.endmemberCount) return runEndmemberCount(scenes, a);
+  try {  // a candidate setting out of its range ends these modes with the core's message
+    if (a.endmemberStage) return runEndmemberStage(scenes, a);
+    if (a.endmemberCount) return runEndmemberCount(scenes, a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
   std::FILE* csv = a.csv.empty() ? nullptr : std::fopen(a.csv.c_str(), "w");
   if (!a.csv.empty() && !csv) {
     std::fprintf(stderr, "--csv: cannot write %s\n", a.csv.c_str());
