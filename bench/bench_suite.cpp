@@ -449,6 +449,8 @@ SuiteScene randomScene(int k, const Args& a) {
 // CSV whose path is returned: the generator reads its library from a file.
 std::string libraryAtBands(const std::string& path, int bands) {
   const EndmemberTable library = readSpectralLibrary(path);
+  if (library.wavelengths.empty())
+    throw bench::ArgumentError("--bands: the library " + path + " has no wavelengths");
   const double first = library.wavelengths.front(), last = library.wavelengths.back();
   const double spacing = (last - first) / bands;
   std::vector<double> centres, widths(size_t(bands), spacing);

@@ -375,7 +375,7 @@ struct DeqTrainOptions {
   // of a (2r+1)^2 box average of the pixels before the fit (divides the noise that moves
   // the facets). 400 steps left the fit of the pixels' directions short of its optimum at
   // low SNR and many materials: 1600 improved the stage on 17 of 233 scenes, worsened none
-  // (bench/README.md, "Few bands and many materials").
+  // (bench/README.md, "The minimum-volume fit run to its optimum").
   double minVolumeOutsideFraction = 0.02;
   int minVolumeIterations = 1600;
   double minVolumeNoiseMargin = 0;
