@@ -1,6 +1,6 @@
 // Endmember refinements: angular mean shift, minimum-volume simplex, and the measures of the
 // departure from the linear mixing model that the automatic choices read (refinement.h).
-#include <torch/csrc/autograd/autograd.h>
+#include <torch/optim/adam.h>
 
 #include <algorithm>
 #include <cmath>
@@ -117,8 +117,8 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   torch::Tensor ones = torch::ones({1, P}, Z.options());
   const double lambda = 1.0 / std::max(1e-4, outsideFraction);
   // Adam on the vertices (in units of the data's spread), learning rate decayed linearly.
-  torch::Tensor mo = torch::zeros_like(V), ve = torch::zeros_like(V);
-  const double b1 = 0.9, b2 = 0.999, lr0 = 0.02;
+  const double lr0 = 0.02;
+  torch::optim::Adam adam({V}, torch::optim::AdamOptions(lr0).eps(1e-12));
   torch::Tensor best = V0.clone();
   for (int it = 1; it <= iterations; ++it) {
     torch::Tensor M = torch::cat({V, ones}, 0);
@@ -139,14 +139,10 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     }
     torch::Tensor loss = std::get<1>(sld) + lambda * torch::relu(-A - margin).sum(0).mean();
     if (!std::isfinite(loss.item<double>())) break;
-    torch::Tensor g = torch::autograd::grad({loss}, {V})[0];
-    torch::NoGradGuard noGrad;
-    mo.mul_(b1).add_(g, 1 - b1);
-    ve.mul_(b2).addcmul_(g, g, 1 - b2);
-    const double lr = lr0 * (1.0 - 0.9 * double(it - 1) / iterations);
-    torch::Tensor step =
-        (mo / (1 - std::pow(b1, it))) / ((ve / (1 - std::pow(b2, it))).sqrt() + 1e-12);
-    V.sub_(lr * step);
+    adam.zero_grad();
+    loss.backward();
+    adam.param_groups()[0].options().set_lr(lr0 * (1.0 - 0.9 * double(it - 1) / iterations));
+    adam.step();
     best = V.detach().clone();
   }
   torch::NoGradGuard noGrad;
