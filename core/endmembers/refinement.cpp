@@ -119,7 +119,6 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
   // Adam on the vertices (in units of the data's spread), learning rate decayed linearly.
   const double lr0 = 0.02;
   torch::optim::Adam adam({V}, torch::optim::AdamOptions(lr0).eps(1e-12));
-  torch::Tensor best = V0.clone();
   for (int it = 1; it <= iterations; ++it) {
     torch::Tensor M = torch::cat({V, ones}, 0);
     auto sld = torch::linalg_slogdet(M);
@@ -143,10 +142,9 @@ torch::Tensor refineEndmembersMinVolume(const torch::Tensor& endmembers,
     loss.backward();
     adam.param_groups()[0].options().set_lr(lr0 * (1.0 - 0.9 * double(it - 1) / iterations));
     adam.step();
-    best = V.detach().clone();
   }
   torch::NoGradGuard noGrad;
-  torch::Tensor out = m + U.matmul(best * s);
+  torch::Tensor out = m + U.matmul(V.detach() * s);
   return out.clamp_min(0).to(endmembers.scalar_type());
 }
 
