@@ -508,6 +508,30 @@ TEST(DeqTrain, AutomaticRefinementFitsTheDirectionsWhereBrightnessVaries) {
   EXPECT_LT(initialMsad(automatic, s), 0.6 * initialMsad(vca, s));
 }
 
+// The scene of the test above in other units (reflectance in per mille, or a radiance-like
+// 1e-3): every automatic choice and every fit (VCA, the minimum-volume fit of the directions
+// by Adam, training) sees the same scene, so the endmembers come back in the scene's units
+// and the abundances are the same, within the solvers' tolerance-bound stops.
+TEST(DeqTrain, TheScenesUnitsChangeNothingButTheEndmembersScale) {
+  const std::optional<SyntheticScene> scene = illuminatedLibraryScene(5, 20, false, 107);
+  if (!scene) GTEST_SKIP() << "no USGS library in ../shared/data/usgs";
+  const DeqTrainOptions o = oneEpoch(5);
+  const DeqTrainResult plain = trainDeqUnmix(test::trainInputOf(*scene), o);
+  for (const float unit : {1e3f, 1e-3f}) {
+    DeqTrainInput in = test::trainInputOf(*scene);
+    for (float& v : in.scene) v *= unit;
+    const DeqTrainResult r = trainDeqUnmix(in, o);
+    EXPECT_EQ(r.refinement, plain.refinement) << unit;
+    EXPECT_EQ(r.model.network.scaleInvariance, plain.model.network.scaleInvariance) << unit;
+    EXPECT_NEAR(r.model.network.spatialWeight, plain.model.network.spatialWeight, 1e-6) << unit;
+    EXPECT_NEAR(r.model.network.anchorWeight, plain.model.network.anchorWeight, 1e-6) << unit;
+    std::vector<float> endmembers = r.model.endmembers.values;
+    for (float& v : endmembers) v /= unit;
+    EXPECT_ALL_NEAR(endmembers, plain.model.endmembers.values, 1e-4) << unit;
+    EXPECT_ALL_NEAR(r.abundances, plain.abundances, 5e-4) << unit;
+  }
+}
+
 // Four library spectra at 20 dB under illumination 0.3 (seed 2, 40 x 40): the noise hides
 // most of what a per-pixel brightness explains (6.5 noise variances per pixel, under the
 // gain threshold 10), but it is 2.8e-4 of the pixels' energy, so the data term is
