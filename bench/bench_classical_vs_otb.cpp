@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,12 +29,12 @@
 
 #include "bench/arguments.h"
 #include "bench/scene_io.h"
-#include "core/errors.h"
 #include "core/classical/fcls.h"
+#include "core/classical/vca.h"
+#include "core/errors.h"
 #include "core/metrics/metrics.h"
 #include "core/pixel_source.h"
 #include "core/synthetic/synthetic.h"
-#include "core/classical/vca.h"
 
 namespace fs = std::filesystem;
 using namespace dequnmix;
@@ -303,18 +304,8 @@ void printAccuracyRow(const std::string& method, const Accuracy& a) {
             << fmt(a.minValue, 3) << " | " << fmt(a.scaleRatio, 3) << " |\n";
 }
 
-int run(int argc, char** argv) {
-  Settings settings = defaults();
-  if (!parseArguments(argc, argv, settings)) return 0;
+void printSettings(const Settings& settings, const std::string& dir) {
   const SyntheticOptions& so = settings.scene;
-  fs::create_directories(settings.outDir);
-  const std::string dir = fs::absolute(settings.outDir).string();
-  const std::string scenePath = dir + "/scene.tif";
-
-  at::set_num_threads(settings.threads);
-  const std::string threads = std::to_string(settings.threads);
-  setenv("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", threads.c_str(), 1);
-
   std::cout << "# Classical unmixing: deq-unmix (VCA + FCLS) vs Orfeo ToolBox (VCA + UCLS)\n\n";
   std::cout << "Scene: generateSyntheticScene, " << so.width << " x " << so.height << " pixels, "
             << so.bands << " bands, " << so.endmembers << " endmembers, SNR "
@@ -326,118 +317,181 @@ int run(int argc, char** argv) {
                "for OTB); best of "
             << settings.repeats << " run(s)\n";
   std::cout << "Working folder: " << dir << "\n\n" << std::flush;
+}
 
+// Generates the scene and writes it to `path` pixel-interleaved, OTB's fast layout (it
+// streams pixel by pixel).
+SyntheticScene writeScene(const SyntheticOptions& so, const std::string& path) {
   auto start = std::chrono::steady_clock::now();
-  const SyntheticScene scene = generateSyntheticScene(so);
+  SyntheticScene scene = generateSyntheticScene(so);
   const double generateSeconds = secondsSince(start);
-  const int p = scene.endmembers.endmembers();
   start = std::chrono::steady_clock::now();
-  {
-    Cube cube = bench::makeCube(scene.scene, scene.bands, scene.height, scene.width);
-    bench::WriteOptions options;
-    options.pixelInterleaved = true;  // OTB streams pixel by pixel; this is its fast layout
-    bench::writeCube(scenePath, cube, options);
-  }
+  bench::WriteOptions options;
+  options.pixelInterleaved = true;
+  bench::writeCube(path, bench::makeCube(scene.scene, scene.bands, scene.height, scene.width),
+                   options);
   std::cout << "Scene generated in " << fmt(generateSeconds, 2)
             << " s, written as Float32 GeoTIFF ("
-            << fmt(static_cast<double>(fs::file_size(scenePath)) / (1 << 20), 0) << " MiB) in "
-            << fmt(secondsSince(start), 2) << " s: " << scenePath << "\n\n"
+            << fmt(static_cast<double>(fs::file_size(path)) / (1 << 20), 0) << " MiB) in "
+            << fmt(secondsSince(start), 2) << " s: " << path << "\n\n"
             << std::flush;
+  return scene;
+}
 
-  // Ours.
+// The fastest end to end of `repeats` runs of ours.
+OursResult fastestOfOurs(int repeats, const std::string& scenePath, const std::string& dir, int p,
+                         uint64_t seed) {
   OursResult ours;
-  for (int r = 0; r < settings.repeats; ++r) {
-    OursResult attempt = runOurs(scenePath, dir + "/ours_abundances.tif", p, so.seed);
+  for (int r = 0; r < repeats; ++r) {
+    OursResult attempt = runOurs(scenePath, dir + "/ours_abundances.tif", p, seed);
     if (r == 0 || attempt.timing.endToEnd() < ours.timing.endToEnd()) ours = std::move(attempt);
   }
-  const Accuracy oursAccuracy = evaluate(ours.endmembers, ours.abundances, scene);
+  return ours;
+}
 
-  // OTB.
-  const bool haveOtb = !settings.skipOtb && onPath("otbcli_VertexComponentAnalysis") &&
-                       onPath("otbcli_HyperspectralUnmixing");
-  double otbVca = NAN, otbUnmix = NAN, otbUnmixOurE = NAN;
-  Accuracy otbAccuracy, otbOnOurEAccuracy;
-  std::string otbError;
-  if (haveOtb) {
-    try {
-      const std::string endmPath = dir + "/otb_endmembers.tif";
-      const std::string abundPath = dir + "/otb_abundances.tif";
-      const std::string ourEPath = dir + "/ours_endmembers_otb_layout.tif";
-      const std::string abundOurEPath = dir + "/otb_ucls_on_our_endmembers.tif";
-      for (int r = 0; r < settings.repeats; ++r) {
-        const double v =
-            runTimed("otbcli_VertexComponentAnalysis -in " + shellQuote(scenePath) + " -ne " +
-                         std::to_string(p) + " -rand " + std::to_string(so.seed) + " -outendm " +
-                         shellQuote(endmPath) + " double",
-                     dir + "/otb_vca.log");
-        const double u = runTimed("otbcli_HyperspectralUnmixing -in " + shellQuote(scenePath) +
-                                      " -ie " + shellQuote(endmPath) + " -out " +
-                                      shellQuote(abundPath) + " float -ua ucls",
-                                  dir + "/otb_unmixing.log");
-        if (r == 0 || v + u < otbVca + otbUnmix) {
-          otbVca = v;
-          otbUnmix = u;
-        }
-      }
-      const std::vector<float> otbE =
-          endmembersFromOtbImage(bench::readCube(endmPath), scene.bands, p);
-      Cube otbA = bench::readCube(abundPath);
-      if (otbA.bands != p || otbA.width != scene.width || otbA.height != scene.height) {
-        throw Error("unexpected OTB abundance raster size");
-      }
-      otbAccuracy = evaluate(otbE, otbA.values, scene);
+struct OtbResult {
+  double vca = NAN, unmix = NAN, unmixOnOurs = NAN;  // seconds, the fastest of the repeats
+  Accuracy accuracy, onOurs;                         // its VCA + UCLS; its UCLS on our VCA
+};
 
-      // Isolate the unmixing step: OTB's UCLS on our VCA endmembers.
-      bench::writeCube(ourEPath, otbEndmemberImage(ours.endmembers, scene.bands, p));
-      for (int r = 0; r < settings.repeats; ++r) {
-        const double u = runTimed("otbcli_HyperspectralUnmixing -in " + shellQuote(scenePath) +
-                                      " -ie " + shellQuote(ourEPath) + " -out " +
-                                      shellQuote(abundOurEPath) + " float -ua ucls",
-                                  dir + "/otb_unmixing_our_endmembers.log");
-        if (r == 0 || u < otbUnmixOurE) otbUnmixOurE = u;
-      }
-      Cube otbA2 = bench::readCube(abundOurEPath);
-      otbOnOurEAccuracy = evaluate(ours.endmembers, otbA2.values, scene);
-    } catch (const std::exception& e) {
-      otbError = e.what();
+// Seconds of one otbcli_HyperspectralUnmixing (UCLS) run.
+double runOtbUcls(const std::string& scenePath, const std::string& endmembersPath,
+                  const std::string& outPath, const std::string& logPath) {
+  return runTimed("otbcli_HyperspectralUnmixing -in " + shellQuote(scenePath) + " -ie " +
+                      shellQuote(endmembersPath) + " -out " + shellQuote(outPath) +
+                      " float -ua ucls",
+                  logPath);
+}
+
+// OTB's VCA and UCLS on the scene, then its UCLS alone on our VCA endmembers, which isolates
+// the unmixing step. Throws Error where a CLI fails or writes an unexpected raster.
+OtbResult runOtb(const Settings& settings, const SyntheticScene& scene,
+                 const std::string& scenePath, const std::string& dir, const OursResult& ours) {
+  const int p = scene.endmembers.endmembers();
+  const std::string endmPath = dir + "/otb_endmembers.tif";
+  const std::string abundPath = dir + "/otb_abundances.tif";
+  const std::string ourEPath = dir + "/ours_endmembers_otb_layout.tif";
+  const std::string abundOurEPath = dir + "/otb_ucls_on_our_endmembers.tif";
+  OtbResult otb;
+  for (int r = 0; r < settings.repeats; ++r) {
+    const double v =
+        runTimed("otbcli_VertexComponentAnalysis -in " + shellQuote(scenePath) + " -ne " +
+                     std::to_string(p) + " -rand " + std::to_string(settings.scene.seed) +
+                     " -outendm " + shellQuote(endmPath) + " double",
+                 dir + "/otb_vca.log");
+    const double u = runOtbUcls(scenePath, endmPath, abundPath, dir + "/otb_unmixing.log");
+    if (r == 0 || v + u < otb.vca + otb.unmix) {
+      otb.vca = v;
+      otb.unmix = u;
     }
   }
+  const Cube otbA = bench::readCube(abundPath);
+  if (otbA.bands != p || otbA.width != scene.width || otbA.height != scene.height)
+    throw Error("unexpected OTB abundance raster size");
+  otb.accuracy = evaluate(endmembersFromOtbImage(bench::readCube(endmPath), scene.bands, p),
+                          otbA.values, scene);
+  bench::writeCube(ourEPath, otbEndmemberImage(ours.endmembers, scene.bands, p));
+  for (int r = 0; r < settings.repeats; ++r) {
+    const double u =
+        runOtbUcls(scenePath, ourEPath, abundOurEPath, dir + "/otb_unmixing_our_endmembers.log");
+    if (r == 0 || u < otb.unmixOnOurs) otb.unmixOnOurs = u;
+  }
+  otb.onOurs = evaluate(ours.endmembers, bench::readCube(abundOurEPath).values, scene);
+  return otb;
+}
 
+// `otb` null: OTB did not run.
+void printTimes(const OursTiming& ours, const OtbResult* otb) {
   std::cout << "## Time (seconds, wall clock)\n\n";
   std::cout
       << "| method | read | VCA | unmixing | write | compute (VCA + unmixing) | end to end |\n"
          "|---|---|---|---|---|---|---|\n";
-  std::cout << "| deq-unmix VCA + FCLS (this build) | " << fmt(ours.timing.read, 2) << " | "
-            << fmt(ours.timing.vca, 2) << " | " << fmt(ours.timing.fcls, 2) << " | "
-            << fmt(ours.timing.write, 2) << " | " << fmt(ours.timing.compute(), 2) << " | "
-            << fmt(ours.timing.endToEnd(), 2) << " |\n";
-  const bool otbOk = haveOtb && otbError.empty();
-  if (otbOk) {
-    std::cout << "| OTB VCA + UCLS (two CLI runs, incl. start-up and I/O) | in CLI | "
-              << fmt(otbVca, 2) << " | " << fmt(otbUnmix, 2) << " | in CLI | - | "
-              << fmt(otbVca + otbUnmix, 2) << " |\n";
+  std::cout << "| deq-unmix VCA + FCLS (this build) | " << fmt(ours.read, 2) << " | "
+            << fmt(ours.vca, 2) << " | " << fmt(ours.fcls, 2) << " | " << fmt(ours.write, 2)
+            << " | " << fmt(ours.compute(), 2) << " | " << fmt(ours.endToEnd(), 2) << " |\n";
+  if (!otb) {
+    std::cout << "\n";
+    return;
   }
-  std::cout << "\n";
-  if (otbOk) {
-    const double otbTotal = otbVca + otbUnmix;
-    std::cout << "Ratio OTB / deq-unmix, end to end: " << fmt(otbTotal / ours.timing.endToEnd(), 2)
-              << "x (VCA " << fmt(otbVca / ours.timing.vca, 2) << "x, unmixing CLI vs FCLS "
-              << fmt(otbUnmix / ours.timing.fcls, 2) << "x)\n";
-    std::cout << "Ratio OTB end to end / deq-unmix compute only: "
-              << fmt(otbTotal / ours.timing.compute(), 2) << "x\n";
-    std::cout << "OTB UCLS on our VCA endmembers (unmixing step alone, CLI): "
-              << fmt(otbUnmixOurE, 2) << " s\n\n";
-  }
+  const double otbTotal = otb->vca + otb->unmix;
+  std::cout << "| OTB VCA + UCLS (two CLI runs, incl. start-up and I/O) | in CLI | "
+            << fmt(otb->vca, 2) << " | " << fmt(otb->unmix, 2) << " | in CLI | - | "
+            << fmt(otbTotal, 2) << " |\n\n";
+  std::cout << "Ratio OTB / deq-unmix, end to end: " << fmt(otbTotal / ours.endToEnd(), 2)
+            << "x (VCA " << fmt(otb->vca / ours.vca, 2) << "x, unmixing CLI vs FCLS "
+            << fmt(otb->unmix / ours.fcls, 2) << "x)\n";
+  std::cout << "Ratio OTB end to end / deq-unmix compute only: "
+            << fmt(otbTotal / ours.compute(), 2) << "x\n";
+  std::cout << "OTB UCLS on our VCA endmembers (unmixing step alone, CLI): "
+            << fmt(otb->unmixOnOurs, 2) << " s\n\n";
+}
 
+void printAccuracy(const Accuracy& ours, const OtbResult* otb) {
   std::cout << "## Accuracy against the reference (endmembers matched by minimum total SAD)\n\n";
   std::cout << "| method | mSAD rad | mSAD deg | aRMSE | aRMSE mean per endmember | mean sum(a) "
                "| min a | median abs(e)/abs(e_ref) |\n"
                "|---|---|---|---|---|---|---|---|\n";
-  printAccuracyRow("deq-unmix VCA + FCLS", oursAccuracy);
-  if (otbOk) {
-    printAccuracyRow("OTB VCA + UCLS", otbAccuracy);
-    printAccuracyRow("OTB UCLS on deq-unmix VCA endmembers", otbOnOurEAccuracy);
+  printAccuracyRow("deq-unmix VCA + FCLS", ours);
+  if (otb) {
+    printAccuracyRow("OTB VCA + UCLS", otb->accuracy);
+    printAccuracyRow("OTB UCLS on deq-unmix VCA endmembers", otb->onOurs);
   }
+}
+
+void printNotes(const OtbResult& otb) {
+  std::cout << "\nNotes: UCLS is unconstrained least squares (no non-negativity, no "
+               "sum-to-one), so its abundances may leave the simplex (see min a and mean "
+               "sum(a)); FCLS enforces both. SAD is scale-invariant; the last column is the "
+               "scale of each method's endmembers relative to the reference.";
+  if (std::abs(otb.accuracy.scaleRatio - 1.0) > 0.1) {
+    std::cout << " OTB's VCA spectra came out " << fmt(otb.accuracy.scaleRatio, 3)
+              << "x the reference's scale here, which scales its abundances by about the "
+                 "inverse and inflates its aRMSE for that reason alone.";
+  } else {
+    std::cout << " OTB's VCA spectra kept the data's scale on this scene.";
+  }
+  std::cout << "\n";
+}
+
+// One tab-separated line per method (--tsv, for bench/run_all.sh).
+void printRows(uint64_t seed, const Accuracy& ours, double oursSeconds, const OtbResult* otb) {
+  auto row = [&](const std::string& method, const Accuracy& acc, double seconds) {
+    std::cout << "ROW\t" << method << "\t" << seed << "\t" << fmt(acc.msadRad, 5) << "\t"
+              << fmt(acc.armse, 5) << "\t" << fmt(acc.armseMean, 5) << "\t" << fmt(seconds, 2)
+              << "\t-\t-\t-\n";
+  };
+  row("deq-unmix VCA+FCLS (end to end)", ours, oursSeconds);
+  if (!otb) return;
+  row("OTB VCA+UCLS", otb->accuracy, otb->vca + otb->unmix);
+  row("OTB UCLS on deq-unmix VCA", otb->onOurs, otb->unmixOnOurs);
+}
+
+int run(int argc, char** argv) {
+  Settings settings = defaults();
+  if (!parseArguments(argc, argv, settings)) return 0;
+  fs::create_directories(settings.outDir);
+  const std::string dir = fs::absolute(settings.outDir).string();
+  at::set_num_threads(settings.threads);
+  setenv("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", std::to_string(settings.threads).c_str(), 1);
+  printSettings(settings, dir);
+
+  const std::string scenePath = dir + "/scene.tif";
+  const SyntheticScene scene = writeScene(settings.scene, scenePath);
+  const int p = scene.endmembers.endmembers();
+  const OursResult ours = fastestOfOurs(settings.repeats, scenePath, dir, p, settings.scene.seed);
+  const Accuracy oursAccuracy = evaluate(ours.endmembers, ours.abundances, scene);
+  const bool haveOtb = !settings.skipOtb && onPath("otbcli_VertexComponentAnalysis") &&
+                       onPath("otbcli_HyperspectralUnmixing");
+  std::optional<OtbResult> otb;
+  std::string otbError;
+  if (haveOtb) try {
+      otb = runOtb(settings, scene, scenePath, dir, ours);
+    } catch (const std::exception& e) {
+      otbError = e.what();
+    }
+
+  printTimes(ours.timing, otb ? &*otb : nullptr);
+  printAccuracy(oursAccuracy, otb ? &*otb : nullptr);
   std::cout << "\nVCA (ours): estimated SNR " << fmt(ours.estimatedSnrDb, 1) << " dB, "
             << (ours.projective ? "projective" : "zero-mean") << " projection\n";
   if (!haveOtb) {
@@ -445,35 +499,14 @@ int run(int argc, char** argv) {
               << (settings.skipOtb ? "skipped (--skip-otb)"
                                    : "otbcli_* not on PATH (apt-get install otb-bin)")
               << "; only our pipeline was timed.\n";
-  } else if (!otbError.empty()) {
+  } else if (!otb) {
     std::cout << "\nOTB failed: " << otbError << "\n";
     return 1;
   } else {
-    std::cout << "\nNotes: UCLS is unconstrained least squares (no non-negativity, no "
-                 "sum-to-one), so its abundances may leave the simplex (see min a and mean "
-                 "sum(a)); FCLS enforces both. SAD is scale-invariant; the last column is the "
-                 "scale of each method's endmembers relative to the reference.";
-    if (std::abs(otbAccuracy.scaleRatio - 1.0) > 0.1) {
-      std::cout << " OTB's VCA spectra came out " << fmt(otbAccuracy.scaleRatio, 3)
-                << "x the reference's scale here, which scales its abundances by about the "
-                   "inverse and inflates its aRMSE for that reason alone.";
-    } else {
-      std::cout << " OTB's VCA spectra kept the data's scale on this scene.";
-    }
-    std::cout << "\n";
+    printNotes(*otb);
   }
-  if (settings.tsv) {
-    auto row = [&](const std::string& method, const Accuracy& acc, double seconds) {
-      std::cout << "ROW\t" << method << "\t" << so.seed << "\t" << fmt(acc.msadRad, 5) << "\t"
-                << fmt(acc.armse, 5) << "\t" << fmt(acc.armseMean, 5) << "\t" << fmt(seconds, 2)
-                << "\t-\t-\t-\n";
-    };
-    row("deq-unmix VCA+FCLS (end to end)", oursAccuracy, ours.timing.endToEnd());
-    if (otbOk) {
-      row("OTB VCA+UCLS", otbAccuracy, otbVca + otbUnmix);
-      row("OTB UCLS on deq-unmix VCA", otbOnOurEAccuracy, otbUnmixOurE);
-    }
-  }
+  if (settings.tsv)
+    printRows(settings.scene.seed, oursAccuracy, ours.timing.endToEnd(), otb ? &*otb : nullptr);
   return 0;
 }
 
