@@ -15,12 +15,14 @@
 //   otbcli_VertexComponentAnalysis endmember image, P x 1 pixels x bands, and its
 //   otbcli_HyperspectralUnmixing abundances, P bands) and print one row (ROW with --tsv).
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -319,6 +321,90 @@ int scoreOther(const Args& a) {
   }
 }
 
+// VCA + FCLS, seeded like the DEQ runs' VCA: its row.
+void printBaseline(const Scene& s, uint64_t seed, bool tsv) {
+  const int64_t n = int64_t(s.height) * s.width;
+  MatrixPixelSource src(s.cube, s.bands, n);
+  VcaOptions vo;
+  vo.endmembers = s.P;
+  vo.seed = seed;
+  const VcaResult v = vca(src, vo);
+  std::vector<float> pix(n * s.bands), ab(n * s.P), abBs(n * s.P);
+  for (int b = 0; b < s.bands; ++b)
+    for (int64_t i = 0; i < n; ++i) pix[i * s.bands + b] = s.cube[b * n + i];
+  FclsSolver(v.spectra, s.bands, s.P).unmix(pix.data(), n, ab.data());
+  for (int p = 0; p < s.P; ++p)
+    for (int64_t i = 0; i < n; ++i) abBs[p * n + i] = ab[i * s.P + p];
+  const Score b = score(s, v.spectra, abBs);
+  if (tsv)
+    std::printf("ROW\tVCA+FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n", (unsigned long long)seed,
+                b.msad, b.armse, b.armseMean);
+  else
+    std::printf("| VCA+FCLS | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
+                (unsigned long long)seed, b.msad, b.msad * 180 / M_PI, b.armse, b.armseMean);
+}
+
+// A child's RESULT line (runChild).
+struct ChildResult {
+  Score deq, start;  // the trained model's, and FCLS on the refined endmembers it started from
+  double seconds, peakMiB, forwardIterations, backwardIterations, lastResidual;
+  double epochLoopSeconds, forwardSeconds, backwardSeconds;
+};
+
+std::optional<ChildResult> parseChild(const std::string& out) {
+  const size_t at = out.find("RESULT ");
+  if (at == std::string::npos) return std::nullopt;
+  ChildResult r;
+  std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
+              &r.deq.msad, &r.deq.armse, &r.deq.armseMean, &r.seconds, &r.peakMiB,
+              &r.forwardIterations, &r.backwardIterations, &r.start.msad, &r.start.armse,
+              &r.start.armseMean, &r.lastResidual, &r.epochLoopSeconds, &r.forwardSeconds,
+              &r.backwardSeconds);
+  return r;
+}
+
+void printChild(const ChildResult& r, uint64_t seed, bool tsv) {
+  const auto sd = (unsigned long long)seed;
+  if (tsv) {
+    std::printf("ROW\trefined E + FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n", sd, r.start.msad,
+                r.start.armse, r.start.armseMean);
+    std::printf(
+        "ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\n", sd,
+        r.deq.msad, r.deq.armse, r.deq.armseMean, r.seconds, r.peakMiB, r.forwardIterations,
+        r.backwardIterations, r.epochLoopSeconds, r.forwardSeconds, r.backwardSeconds);
+  } else {
+    std::printf("| refined E + FCLS (DEQ start) | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n", sd,
+                r.start.msad, r.start.msad * 180 / M_PI, r.start.armse, r.start.armseMean);
+    std::printf("| DEQ-Unmix | %llu | %.4f | %.2f | %.4f | %.4f | %.1f | %.0f | %.1f | %.1f |\n",
+                sd, r.deq.msad, r.deq.msad * 180 / M_PI, r.deq.armse, r.deq.armseMean, r.seconds,
+                r.peakMiB, r.forwardIterations, r.backwardIterations);
+  }
+  std::fflush(stdout);
+}
+
+// Mean and standard deviation over the seeds' runs.
+void printSummary(const std::vector<ChildResult>& runs) {
+  auto stat = [&](auto get) {
+    double m = 0, sd = 0;
+    for (const ChildResult& r : runs) m += get(r.deq);
+    m /= runs.size();
+    for (const ChildResult& r : runs) sd += (get(r.deq) - m) * (get(r.deq) - m);
+    return std::make_pair(m, std::sqrt(sd / runs.size()));
+  };
+  const auto ms = stat([](const Score& x) { return x.msad; });
+  const auto ar = stat([](const Score& x) { return x.armse; });
+  const auto am = stat([](const Score& x) { return x.armseMean; });
+  double seconds = 0, peak = 0;
+  for (const ChildResult& r : runs) {
+    seconds += r.seconds / runs.size();
+    peak = std::max(peak, r.peakMiB);
+  }
+  std::printf(
+      "\nDEQ-Unmix over %zu seeds: mSAD %.4f +- %.4f rad, aRMSE %.4f +- %.4f, aRMSE "
+      "mean/endmember %.4f +- %.4f, %.1f s training, peak memory growth %.0f MiB\n",
+      runs.size(), ms.first, ms.second, ar.first, ar.second, am.first, am.second, seconds, peak);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -336,9 +422,7 @@ int main(int argc, char** argv) {
     std::fprintf(a.tsv ? stderr : stdout, "Samson data not found in %s: skipped\n", a.data.c_str());
     return 0;
   }
-  // VCA+FCLS baseline (seeded like the DEQ runs' VCA).
-  Scene s = loadScene(a);
-  const int64_t n = int64_t(s.height) * s.width;
+  const Scene s = loadScene(a);
   if (!a.tsv) {
     std::printf("## DEQ-Unmix on %s (%d x %d x %d, P = %d), default settings, %d threads\n\n",
                 name.c_str(), s.width, s.height, s.bands, s.P, a.threads);
@@ -353,88 +437,28 @@ int main(int argc, char** argv) {
        args.given({"--seeds", "--seed", "--child", "--tsv", "--score-endmembers",
                    "--score-abundances", "--score-label", "--score-seconds"}))
     passThrough.push_back(k);
-  std::vector<Score> deq;
-  std::vector<double> secs, mems;
+  std::vector<ChildResult> runs;
   for (const int seedValue : a.seeds) {
     const uint64_t seed = static_cast<uint64_t>(seedValue);
-    {
-      MatrixPixelSource src(s.cube, s.bands, n);
-      VcaOptions vo;
-      vo.endmembers = s.P;
-      vo.seed = seed;
-      VcaResult v = vca(src, vo);
-      FclsSolver f(v.spectra, s.bands, s.P);
-      std::vector<float> pix(n * s.bands), ab(n * s.P), abBs(n * s.P);
-      for (int b = 0; b < s.bands; ++b)
-        for (int64_t i = 0; i < n; ++i) pix[i * s.bands + b] = s.cube[b * n + i];
-      f.unmix(pix.data(), n, ab.data());
-      for (int p = 0; p < s.P; ++p)
-        for (int64_t i = 0; i < n; ++i) abBs[p * n + i] = ab[i * s.P + p];
-      Score b = score(s, v.spectra, abBs);
+    printBaseline(s, seed, a.tsv);
+    std::vector<std::string> childArgs = passThrough;
+    for (const std::string& k :
+         {std::string("--child"), std::string("--seed"), std::to_string(seed)})
+      childArgs.push_back(k);
+    const std::string out = runSelf(childArgs);
+    const std::optional<ChildResult> r = parseChild(out);
+    if (!r) {
       if (a.tsv)
-        std::printf("ROW\tVCA+FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n", (unsigned long long)seed,
-                    b.msad, b.armse, b.armseMean);
-      else
-        std::printf("| VCA+FCLS | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
-                    (unsigned long long)seed, b.msad, b.msad * 180 / M_PI, b.armse, b.armseMean);
-    }
-    std::vector<std::string> args = passThrough;
-    args.push_back("--child");
-    args.push_back("--seed");
-    args.push_back(std::to_string(seed));
-    const std::string out = runSelf(args);
-    const size_t at = out.find("RESULT ");
-    if (at == std::string::npos) {
-      if (a.tsv) {
         std::fprintf(stderr, "DEQ-Unmix seed %llu: child failed: %s\n", (unsigned long long)seed,
                      out.c_str());
-        continue;
-      }
-      std::printf("| DEQ-Unmix | %llu | child failed: %s |\n", (unsigned long long)seed,
-                  out.c_str());
+      else
+        std::printf("| DEQ-Unmix | %llu | child failed: %s |\n", (unsigned long long)seed,
+                    out.c_str());
       continue;
     }
-    double v[14];
-    std::sscanf(out.c_str() + at + 7, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
-                &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10],
-                &v[11], &v[12], &v[13]);
-    if (a.tsv) {
-      std::printf("ROW\trefined E + FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n",
-                  (unsigned long long)seed, v[7], v[8], v[9]);
-      std::printf(
-          "ROW\tDEQ-Unmix\t%llu\t%.5f\t%.5f\t%.5f\t%.2f\t%.1f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\n",
-          (unsigned long long)seed, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[11], v[12], v[13]);
-      std::fflush(stdout);
-      continue;
-    }
-    std::printf("| refined E + FCLS (DEQ start) | %llu | %.4f | %.2f | %.4f | %.4f | | | | |\n",
-                (unsigned long long)seed, v[7], v[7] * 180 / M_PI, v[8], v[9]);
-    std::printf("| DEQ-Unmix | %llu | %.4f | %.2f | %.4f | %.4f | %.1f | %.0f | %.1f | %.1f |\n",
-                (unsigned long long)seed, v[0], v[0] * 180 / M_PI, v[1], v[2], v[3], v[4], v[5],
-                v[6]);
-    std::fflush(stdout);
-    deq.push_back({v[0], v[1], v[2]});
-    secs.push_back(v[3]);
-    mems.push_back(v[4]);
+    printChild(*r, seed, a.tsv);
+    runs.push_back(*r);
   }
-  if (!deq.empty() && !a.tsv) {
-    auto stat = [&](auto get) {
-      double m = 0, sd = 0;
-      for (const auto& d : deq) m += get(d);
-      m /= deq.size();
-      for (const auto& d : deq) sd += (get(d) - m) * (get(d) - m);
-      return std::make_pair(m, std::sqrt(sd / deq.size()));
-    };
-    auto ms = stat([](const Score& x) { return x.msad; });
-    auto ar = stat([](const Score& x) { return x.armse; });
-    auto am = stat([](const Score& x) { return x.armseMean; });
-    double st = 0, mm = 0;
-    for (double x : secs) st += x / secs.size();
-    for (double x : mems) mm = std::max(mm, x);
-    std::printf(
-        "\nDEQ-Unmix over %zu seeds: mSAD %.4f +- %.4f rad, aRMSE %.4f +- %.4f, aRMSE "
-        "mean/endmember %.4f +- %.4f, %.1f s training, peak memory growth %.0f MiB\n",
-        deq.size(), ms.first, ms.second, ar.first, ar.second, am.first, am.second, st, mm);
-  }
+  if (!runs.empty() && !a.tsv) printSummary(runs);
   return 0;
 }
