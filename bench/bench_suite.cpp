@@ -976,6 +976,71 @@ void declare(bench::Arguments& args, Args& a) {
             "the held-out scenes (no default was chosen on them) instead of the suite");
 }
 
+// The CSV with its header, or null with a message where it cannot be written.
+std::FILE* openCsv(const std::string& path) {
+  std::FILE* csv = std::fopen(path.c_str(), "w");
+  if (!csv) {
+    std::fprintf(stderr, "--csv: cannot write %s\n", path.c_str());
+    return nullptr;
+  }
+  std::fprintf(csv,
+               "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement,"
+               "train_converged,train_iterations,infer_converged,infer_iterations,"
+               "scale_invariant,whitened\n");
+  return csv;
+}
+
+void logRun(const std::string& scene, uint64_t seed, const char* baseline, const Score& vca,
+            const Score& deq, const std::string& refinement) {
+  std::fprintf(stderr,
+               "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
+               "%.3g, brightness gain %.3g, anomalies %.0f of largest residual ratio %.3g, "
+               "neighbour correlation %.3g, noise share %.3g, %.1f s)\n",
+               scene.c_str(), (unsigned long long)seed, baseline, vca.msad, vca.armse, deq.msad,
+               deq.armse, refinement.c_str(), deq.noiseSpread, deq.brightnessGain,
+               deq.anomalousPixels, deq.anomalyRatio, deq.neighbourCorrelation, deq.noiseShare,
+               deq.seconds);
+}
+
+void writeCsvRow(std::FILE* csv, const std::string& scene, uint64_t seed, const char* method,
+                 const Score& x, const std::string& refinement) {
+  std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",
+               scene.c_str(), (unsigned long long)seed, method, x.msad, x.armse, x.armseMean,
+               x.seconds, refinement.c_str(), x.trainConverged, x.trainIterations, x.inferConverged,
+               x.inferIterations, x.scaleInvariant, x.whitened);
+  std::fflush(csv);
+}
+
+// The baseline and DEQ-Unmix on one scene for every seed, each run logged (and written to
+// `csv` where not null); the row of their means. A failing run counts as NaN (and so as a
+// loss) and the suite goes on.
+Row runScene(const SuiteScene& spec, const Args& a, std::FILE* csv) {
+  const Scene s = load(spec, a);
+  const char* baseline = baselineName(a);
+  std::vector<Score> vca, deq;
+  for (int seedValue : a.seeds) {
+    const uint64_t seed = static_cast<uint64_t>(seedValue);
+    std::string refinement = "-";
+    auto attempt = [&](const char* method, auto run) {
+      try {
+        return run();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s seed %d: %s failed: %s\n", spec.name.c_str(), seedValue, method,
+                     e.what());
+        return Score{};
+      }
+    };
+    vca.push_back(attempt(baseline, [&] { return runBaseline(s, seed, a.scaledBaseline); }));
+    deq.push_back(attempt("DEQ-Unmix", [&] { return runDeq(s, seed, a, refinement); }));
+    logRun(spec.name, seed, baseline, vca.back(), deq.back(), refinement);
+    if (csv) {
+      writeCsvRow(csv, spec.name, seed, baseline, vca.back(), "-");
+      writeCsvRow(csv, spec.name, seed, "DEQ-Unmix", deq.back(), refinement);
+    }
+  }
+  return {spec.name, s.P, s.bands, mean(vca), mean(deq)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1004,60 +1069,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  std::FILE* csv = a.csv.empty() ? nullptr : std::fopen(a.csv.c_str(), "w");
-  if (!a.csv.empty() && !csv) {
-    std::fprintf(stderr, "--csv: cannot write %s\n", a.csv.c_str());
-    return 2;
-  }
-  if (csv)
-    std::fprintf(csv,
-                 "scene,seed,method,msad_rad,armse,armse_mean_per_endmember,seconds,refinement,"
-                 "train_converged,train_iterations,infer_converged,infer_iterations,"
-                 "scale_invariant,whitened\n");
+  std::FILE* csv = a.csv.empty() ? nullptr : openCsv(a.csv);
+  if (!a.csv.empty() && !csv) return 2;
   std::vector<Row> rows;
   for (const SuiteScene& spec : scenes) {
-    if (!available(spec, a)) {
+    if (available(spec, a))
+      rows.push_back(runScene(spec, a, csv));
+    else
       std::fprintf(stderr, "%s: data not found, skipped\n", spec.name.c_str());
-      continue;
-    }
-    const Scene s = load(spec, a);
-    std::vector<Score> vca, deq;
-    for (int seedValue : a.seeds) {
-      const uint64_t seed = static_cast<uint64_t>(seedValue);
-      std::string refinement = "-";
-      // A failing run counts as NaN (and so as a loss) and the suite goes on.
-      auto attempt = [&](const char* method, auto run) {
-        try {
-          return run();
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "%s seed %d: %s failed: %s\n", spec.name.c_str(), seedValue, method,
-                       e.what());
-          return Score{};
-        }
-      };
-      const char* baseline = baselineName(a);
-      vca.push_back(attempt(baseline, [&] { return runBaseline(s, seed, a.scaledBaseline); }));
-      deq.push_back(attempt("DEQ-Unmix", [&] { return runDeq(s, seed, a, refinement); }));
-      std::fprintf(
-          stderr,
-          "%s seed %llu: %s mSAD %.4f aRMSE %.4f | DEQ mSAD %.4f aRMSE %.4f (%s, noise spread "
-          "%.3g, brightness gain %.3g, anomalies %.0f of largest residual ratio %.3g, neighbour "
-          "correlation %.3g, noise share %.3g, %.1f s)\n",
-          spec.name.c_str(), (unsigned long long)seed, baseline, vca.back().msad, vca.back().armse,
-          deq.back().msad, deq.back().armse, refinement.c_str(), deq.back().noiseSpread,
-          deq.back().brightnessGain, deq.back().anomalousPixels, deq.back().anomalyRatio,
-          deq.back().neighbourCorrelation, deq.back().noiseShare, deq.back().seconds);
-      for (int k = 0; k < 2 && csv; ++k) {
-        const Score& x = k ? deq.back() : vca.back();
-        std::fprintf(csv, "%s,%llu,%s,%.6f,%.6f,%.6f,%.3f,%s,%.4f,%.2f,%.4f,%.2f,%.0f,%.0f\n",
-                     spec.name.c_str(), (unsigned long long)seed, k ? "DEQ-Unmix" : baseline,
-                     x.msad, x.armse, x.armseMean, x.seconds, k ? refinement.c_str() : "-",
-                     x.trainConverged, x.trainIterations, x.inferConverged, x.inferIterations,
-                     x.scaleInvariant, x.whitened);
-      }
-      if (csv) std::fflush(csv);
-    }
-    rows.push_back({spec.name, s.P, s.bands, mean(vca), mean(deq)});
   }
   if (csv) std::fclose(csv);
   std::string options;
