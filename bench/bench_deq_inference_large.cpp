@@ -151,6 +151,87 @@ void declare(bench::Arguments& args, Args& a) {
   args.flag("--markdown", a.markdownOnly, "only the Markdown table, for bench/run_all.sh");
 }
 
+// What one streamed inference measured.
+struct StreamedRun {
+  DeqInferStats stats;
+  double seconds = 0;  // inference, the output's flush and close included
+  double peakMiB = 0;  // peak RSS growth over the RSS before inference
+  double processPeakMiB = 0;
+  bool peakReset = false;    // false: VmHWM kept training's peak
+  double readerSeconds = 0;  // generating the scene's windows
+  double checksum = 0, armse = NAN, armseMean = NAN;
+};
+
+StreamedRun runStreamed(const Args& a, const DeqModel& model, const ProceduralScene& scene,
+                        const std::vector<int>& referenceOf) {
+  std::string outPath;
+  if (a.write) {
+    const fs::path parent = fs::path(a.out).parent_path();
+    fs::create_directories(parent.empty() ? fs::path(".") : parent);
+    outPath = a.out;
+    bench::ensureGdalRegistered();
+    GDALSetCacheMax64(int64_t(64) << 20);  // GDAL's block cache counts in the peak
+  }
+  StreamedRun run;
+  run.peakReset = resetPeakRss();
+  const double rss0 = statusKiB("VmRSS:");
+  ProceduralReader reader(scene);
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    GeoTiffWriter writer(outPath, a.size, scene, referenceOf);
+    DeqInferOptions io;
+    io.tileSize = a.tile;
+    io.halo = a.halo;
+    io.threads = a.threads;
+    if (a.iters > 0) io.solver.maxIterations = a.iters;
+    if (a.tol >= 0) io.solver.tolerance = a.tol;
+    run.stats = unmixWithDeqModel(model, a.size, a.size, reader, writer, io);
+    run.checksum = writer.checksum;
+    run.armse = writer.armse();
+    run.armseMean = writer.armseMean();
+  }  // the GeoTIFF is flushed and closed here, inside the timing
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  run.processPeakMiB = statusKiB("VmHWM:") / 1024.0;
+  run.peakMiB = run.processPeakMiB - rss0 / 1024.0;
+  run.readerSeconds = reader.seconds;
+  return run;
+}
+
+void printRun(const Args& a, double trainSeconds, const StreamedRun& run) {
+  const DeqInferStats& st = run.stats;
+  const double pixels = double(a.size) * a.size;
+  const double cubeMiB = pixels * a.bands * 4 / (1 << 20);
+  const char* verdict = run.peakMiB < a.targetMiB ? "PASS" : "FAIL";
+  if (!a.markdownOnly) {
+    std::printf("# DEQ-Unmix streamed inference on a %d x %d x %d procedural scene\n\n", a.size,
+                a.size, a.bands);
+    std::printf(
+        "Model: %d epochs on a %d x %d x %d synthetic scene (%.1f s), P = %d. Tiles %d + halo "
+        "%d, %d threads. Output: %s. The scene as float32 would be %.0f MiB.\n\n",
+        a.epochs, a.trainSize, a.trainSize, a.bands, trainSeconds, a.endmembers, a.tile, a.halo,
+        a.threads, a.write ? a.out.c_str() : "none (--no-write, checksum only)", cubeMiB);
+  }
+  std::printf(
+      "| scene | tile + halo | threads | output | seconds | pixels/s | tiles | mean it | "
+      "max it | converged | aRMSE | aRMSE mean/endm. | peak growth MiB | process peak MiB | "
+      "target |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| %d x %d x %d (%.0f MiB as float32) | %d + %d | %d | %s | %.1f | %.0f | %lld | %.1f | "
+      "%lld | %.2f | %.4f | %.4f | %.0f | %.0f | %s (< %.0f MiB) |\n",
+      a.size, a.size, a.bands, cubeMiB, a.tile, a.halo, a.threads, a.write ? "GeoTIFF" : "checksum",
+      run.seconds, pixels / run.seconds, (long long)st.tiles, st.solver.meanIterations(),
+      (long long)st.solver.maxIterations, st.solver.convergedFraction(), run.armse, run.armseMean,
+      run.peakMiB, run.processPeakMiB, verdict, a.targetMiB);
+  if (a.markdownOnly) return;
+  std::printf(
+      "\nCore throughput (DeqInferStats): %.0f pixels/s over %.1f s; scene generation in the "
+      "reader took %.1f s of the total. Mean residual RMSE %.4g. Checksum %.6e.%s\n",
+      st.pixelsPerSecond, st.seconds, run.readerSeconds, st.meanResidualRmse, run.checksum,
+      run.peakReset ? "" : " (VmHWM could not be reset after training: the peak includes it)");
+  std::printf("Peak memory: %s, growth %.0f MiB against the %.0f MiB target.\n", verdict,
+              run.peakMiB, a.targetMiB);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,82 +241,14 @@ int main(int argc, char** argv) {
   declare(args, a);
   args.parseOrExit(argc, argv);
   try {
-    // 1. A quick model on a small synthetic scene with the same band count.
-    bench::QuickModel quick =
+    // A quick model on a small synthetic scene with the same band count; the peak is
+    // measured from after it.
+    const bench::QuickModel quick =
         bench::trainQuickModel(a.bands, a.endmembers, a.trainSize, a.snrDb, a.epochs, a.threads);
-    const DeqModel& model = quick.model;
-    const std::vector<float>& spectra = quick.spectra;
-    const double trainSeconds = quick.trainSeconds;
-    const ProceduralScene scene(spectra, a.bands, a.endmembers, a.size, a.snrDb);
+    const ProceduralScene scene(quick.spectra, a.bands, a.endmembers, a.size, a.snrDb);
     const EndmemberMatch match =
-        matchEndmembers(model.endmembers.values, spectra, a.bands, a.endmembers);
-
-    // 2. Streamed inference; the peak is measured from here on.
-    std::string outPath;
-    if (a.write) {
-      fs::create_directories(fs::path(a.out).parent_path().empty() ? fs::path(".")
-                                                                   : fs::path(a.out).parent_path());
-      outPath = a.out;
-      bench::ensureGdalRegistered();
-      GDALSetCacheMax64(int64_t(64) << 20);  // GDAL's block cache counts in the peak
-    }
-    const bool reset = resetPeakRss();
-    const double rss0 = statusKiB("VmRSS:");
-    ProceduralReader reader(scene);
-    DeqInferStats st;
-    double writeChecksum = 0, armse = NAN, armseMean = NAN;
-    const auto t0 = std::chrono::steady_clock::now();
-    {
-      GeoTiffWriter writer(outPath, a.size, scene, match.referenceOf);
-      DeqInferOptions io;
-      io.tileSize = a.tile;
-      io.halo = a.halo;
-      io.threads = a.threads;
-      if (a.iters > 0) io.solver.maxIterations = a.iters;
-      if (a.tol >= 0) io.solver.tolerance = a.tol;
-      st = unmixWithDeqModel(model, a.size, a.size, reader, writer, io);
-      writeChecksum = writer.checksum;
-      armse = writer.armse();
-      armseMean = writer.armseMean();
-    }  // the GeoTIFF is flushed and closed here, inside the timing
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double peakAbs = statusKiB("VmHWM:") / 1024.0;
-    const double peak = peakAbs - rss0 / 1024.0;
-    const double pixels = double(a.size) * a.size;
-    const double cubeMiB = pixels * a.bands * 4 / (1 << 20);
-    const bool pass = peak < a.targetMiB;
-
-    if (!a.markdownOnly) {
-      std::printf("# DEQ-Unmix streamed inference on a %d x %d x %d procedural scene\n\n", a.size,
-                  a.size, a.bands);
-      std::printf(
-          "Model: %d epochs on a %d x %d x %d synthetic scene (%.1f s), P = %d. Tiles %d + halo "
-          "%d, %d threads. Output: %s. The scene as float32 would be %.0f MiB.\n\n",
-          a.epochs, a.trainSize, a.trainSize, a.bands, trainSeconds, a.endmembers, a.tile, a.halo,
-          a.threads, a.write ? a.out.c_str() : "none (--no-write, checksum only)", cubeMiB);
-    }
-    std::printf(
-        "| scene | tile + halo | threads | output | seconds | pixels/s | tiles | mean it | "
-        "max it | converged | aRMSE | aRMSE mean/endm. | peak growth MiB | process peak MiB | "
-        "target |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    std::printf(
-        "| %d x %d x %d (%.0f MiB as float32) | %d + %d | %d | %s | %.1f | %.0f | %lld | %.1f | "
-        "%lld | %.2f | %.4f | %.4f | %.0f | %.0f | %s (< %.0f MiB) |\n",
-        a.size, a.size, a.bands, cubeMiB, a.tile, a.halo, a.threads,
-        a.write ? "GeoTIFF" : "checksum", seconds, pixels / seconds, (long long)st.tiles,
-        st.solver.meanIterations(), (long long)st.solver.maxIterations,
-        st.solver.convergedFraction(), armse, armseMean, peak, peakAbs, pass ? "PASS" : "FAIL",
-        a.targetMiB);
-    if (!a.markdownOnly) {
-      std::printf(
-          "\nCore throughput (DeqInferStats): %.0f pixels/s over %.1f s; scene generation in the "
-          "reader took %.1f s of the total. Mean residual RMSE %.4g. Checksum %.6e.%s\n",
-          st.pixelsPerSecond, st.seconds, reader.seconds, st.meanResidualRmse, writeChecksum,
-          reset ? "" : " (VmHWM could not be reset after training: the peak includes it)");
-      std::printf("Peak memory: %s, growth %.0f MiB against the %.0f MiB target.\n",
-                  pass ? "PASS" : "FAIL", peak, a.targetMiB);
-    }
+        matchEndmembers(quick.model.endmembers.values, quick.spectra, a.bands, a.endmembers);
+    printRun(a, quick.trainSeconds, runStreamed(a, quick.model, scene, match.referenceOf));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_deq_inference_large: %s\n", e.what());
