@@ -139,6 +139,36 @@ std::vector<int64_t> VcaAlgorithm::extract(GdalRasterReader& reader, int endmemb
   return r.pixelIndices;
 }
 
+// OUTPUT_LOCATIONS, where asked for: a point per endmember at its pixel's centre. Returns
+// the sink's id, empty where the output was not asked for.
+QString VcaAlgorithm::writeLocations(const QVariantMap& parameters, QgsProcessingContext& context,
+                                     const std::vector<std::string>& names,
+                                     const std::vector<int64_t>& pixelIndices) const {
+  QgsFields fields;
+  fields.append(QgsField(QStringLiteral("name"), QVariant::String));
+  fields.append(QgsField(QStringLiteral("row"), QVariant::Int));
+  fields.append(QgsField(QStringLiteral("col"), QVariant::Int));
+  QString locationsId;
+  std::unique_ptr<QgsFeatureSink> sink(
+      parameterAsSink(parameters, QStringLiteral("OUTPUT_LOCATIONS"), context, locationsId, fields,
+                      QgsWkbTypes::Point, input_.crs));
+  if (!sink) return QString();
+  for (size_t e = 0; e < pixelIndices.size(); ++e) {
+    const int64_t row = pixelIndices[e] / input_.width;
+    const int64_t col = pixelIndices[e] % input_.width;
+    QgsFeature feature(fields);
+    feature.setGeometry(QgsGeometry(new QgsPoint(input_.centreX(col), input_.centreY(row))));
+    QgsAttributes attributes;
+    attributes << QString::fromStdString(names[e]) << static_cast<int>(row)
+               << static_cast<int>(col);
+    feature.setAttributes(attributes);
+    if (!sink->addFeature(feature, QgsFeatureSink::FastInsert))
+      throw QgsProcessingException(
+          writeFeatureError(sink.get(), parameters, QStringLiteral("OUTPUT_LOCATIONS")));
+  }
+  return locationsId;  // the sink is closed as it goes out of scope
+}
+
 QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
                                            QgsProcessingContext& context,
                                            QgsProcessingFeedback* feedback) {
@@ -175,33 +205,8 @@ QVariantMap VcaAlgorithm::processAlgorithm(const QVariantMap& parameters,
   }
 
   QVariantMap outputs;
-  QString locationsId;
-  std::unique_ptr<QgsFeatureSink> sink;
-  QgsFields fields;
-  fields.append(QgsField(QStringLiteral("name"), QVariant::String));
-  fields.append(QgsField(QStringLiteral("row"), QVariant::Int));
-  fields.append(QgsField(QStringLiteral("col"), QVariant::Int));
-  sink.reset(parameterAsSink(parameters, QStringLiteral("OUTPUT_LOCATIONS"), context, locationsId,
-                             fields, QgsWkbTypes::Point, input_.crs));
-  if (sink) {
-    for (size_t e = 0; e < pixelIndices.size(); ++e) {
-      const int64_t index = pixelIndices[e];
-      const int64_t row = index / input_.width;
-      const int64_t col = index % input_.width;
-      QgsFeature feature(fields);
-      feature.setGeometry(QgsGeometry(new QgsPoint(input_.centreX(col), input_.centreY(row))));
-      QgsAttributes attributes;
-      attributes << QString::fromStdString(table.names[e]) << static_cast<int>(row)
-                 << static_cast<int>(col);
-      feature.setAttributes(attributes);
-      if (!sink->addFeature(feature, QgsFeatureSink::FastInsert)) {
-        throw QgsProcessingException(
-            writeFeatureError(sink.get(), parameters, QStringLiteral("OUTPUT_LOCATIONS")));
-      }
-    }
-    sink.reset();
-    outputs.insert(QStringLiteral("OUTPUT_LOCATIONS"), locationsId);
-  }
+  const QString locationsId = writeLocations(parameters, context, table.names, pixelIndices);
+  if (!locationsId.isEmpty()) outputs.insert(QStringLiteral("OUTPUT_LOCATIONS"), locationsId);
 
   try {
     dequnmix::writeSpectralLibrary(csv->path(), table);

@@ -1,6 +1,7 @@
 // dequnmix:vca: vertex component analysis endmember extraction (core/classical/vca.h).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "algorithms/gdal_raster.h"
@@ -29,6 +30,9 @@ class VcaAlgorithm final : public DequnmixAlgorithm {
  private:
   std::vector<int64_t> extract(GdalRasterReader& reader, int endmembers,
                                std::vector<float>& spectra, FeedbackProgress& progress) const;
+  QString writeLocations(const QVariantMap& parameters, QgsProcessingContext& context,
+                         const std::vector<std::string>& names,
+                         const std::vector<int64_t>& pixelIndices) const;
   RasterInput input_;
   std::vector<int> bands_;
   int threads_ = 1;
