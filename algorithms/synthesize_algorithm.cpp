@@ -18,6 +18,36 @@ QStringList nonlinearityOptions() {
           QObject::tr("post-nonlinear (PPNMM)")};
 }
 
+// band_001, band_002, ...
+std::vector<std::string> bandNames(int bands) {
+  std::vector<std::string> names;
+  for (int b = 0; b < bands; ++b) {
+    char label[32];
+    std::snprintf(label, sizeof label, "band_%03d", b + 1);
+    names.emplace_back(label);
+  }
+  return names;
+}
+
+// Pixel coordinates (1 unit per pixel, origin at the top-left corner, as QGIS shows rasters
+// without georeferencing); no CRS.
+Georeference pixelGrid() {
+  Georeference grid;
+  grid.hasGeoTransform = true;
+  grid.geoTransform = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
+  return grid;
+}
+
+// Each band's wavelength (nm) as the band metadata the readers take.
+void writeWavelengths(GdalRasterWriter& writer, const std::vector<double>& wavelengths) {
+  for (size_t b = 0; b < wavelengths.size(); ++b) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.2f", wavelengths[b]);
+    writer.setBandMetadata(int(b) + 1, "wavelength", value);
+    writer.setBandMetadata(int(b) + 1, "wavelength_units", "nm");
+  }
+}
+
 }  // namespace
 
 QString SynthesizeAlgorithm::name() const { return QStringLiteral("synthesize"); }
@@ -323,19 +353,8 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     StagedFile csv(endmemberPath.toStdString());
     const int w = options_.width;
     const int h = options_.height;
-    std::vector<std::string> bandNames;
-    for (int b = 0; b < bands_; ++b) {
-      char label[32];
-      std::snprintf(label, sizeof label, "band_%03d", b + 1);
-      bandNames.emplace_back(label);
-    }
-    // Pixel coordinates (1 unit per pixel, origin at the top-left corner, as QGIS shows
-    // rasters without georeferencing); no CRS.
-    Georeference pixelGrid;
-    pixelGrid.hasGeoTransform = true;
-    pixelGrid.geoTransform = {0.0, 1.0, 0.0, 0.0, 0.0, -1.0};
-    auto sceneWriter = std::make_unique<GdalRasterWriter>(scenePath.toStdString(), w, h, bandNames,
-                                                          pixelGrid, kOutputNoData);
+    auto sceneWriter = std::make_unique<GdalRasterWriter>(
+        scenePath.toStdString(), w, h, bandNames(bands_), pixelGrid(), kOutputNoData);
     progress.info("Generating a " + std::to_string(w) + " x " + std::to_string(h) + " scene with " +
                   std::to_string(bands_) + " bands and " + std::to_string(options_.endmembers) +
                   " endmembers");
@@ -345,17 +364,12 @@ QVariantMap SynthesizeAlgorithm::processAlgorithm(const QVariantMap& parameters,
     throwIfCanceled(&progress);
 
     const dequnmix::EndmemberTable& table = scene.endmembers;
-    for (int b = 0; b < bands_ && b < static_cast<int>(table.wavelengths.size()); ++b) {
-      char value[32];
-      std::snprintf(value, sizeof value, "%.2f", table.wavelengths[b]);
-      sceneWriter->setBandMetadata(b + 1, "wavelength", value);
-      sceneWriter->setBandMetadata(b + 1, "wavelength_units", "nm");
-    }
+    writeWavelengths(*sceneWriter, table.wavelengths);
     sceneWriter->writeBandSequential(scene.scene.data());
     progress.setProgress(0.8);
     throwIfCanceled(&progress);
 
-    GdalRasterWriter abundanceWriter(abundancePath.toStdString(), w, h, table.names, pixelGrid,
+    GdalRasterWriter abundanceWriter(abundancePath.toStdString(), w, h, table.names, pixelGrid(),
                                      kOutputNoData);
     abundanceWriter.writeBandSequential(scene.abundances.data());
     progress.setProgress(0.9);
