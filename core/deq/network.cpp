@@ -10,7 +10,7 @@ namespace dequnmix {
 
 namespace {
 
-torch::Tensor uniformTensor(std::vector<int64_t> shape, double bound, std::mt19937_64& rng,
+torch::Tensor uniformTensor(const std::vector<int64_t>& shape, double bound, std::mt19937_64& rng,
                             const torch::Device& device) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
