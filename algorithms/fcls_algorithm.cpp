@@ -144,7 +144,7 @@ QVariantMap FclsAlgorithm::processAlgorithm(const QVariantMap& parameters,
 
 // ENDMEMBERS, checked against the bands used.
 dequnmix::EndmemberTable FclsAlgorithm::readEndmemberTable(QgsProcessingFeedback* feedback) const {
-  const dequnmix::EndmemberTable table =
+  dequnmix::EndmemberTable table =
       spectraForBands(readEndmembers(endmemberPath_, QStringLiteral("ENDMEMBERS")),
                       QStringLiteral("ENDMEMBERS"), input_, bands_, feedback);
   if (table.endmembers() < 2) {

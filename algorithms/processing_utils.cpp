@@ -529,7 +529,7 @@ std::string DequnmixAlgorithm::deviceParameter(const QVariantMap& parameters,
   QString name = parameterAsString(parameters, QStringLiteral("DEVICE"), context).trimmed();
   if (name.isEmpty()) name = QString::fromLatin1(dequnmix::kAutoDevice);
   try {
-    const std::string device = dequnmix::resolveDevice(name.toStdString());
+    std::string device = dequnmix::resolveDevice(name.toStdString());
     if (feedback)
       feedback->pushInfo(
           QObject::tr("DEVICE %1: running on %2.").arg(name, QString::fromStdString(device)));
