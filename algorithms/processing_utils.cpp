@@ -290,17 +290,37 @@ DequnmixAlgorithm::AbundanceOutputPaths DequnmixAlgorithm::abundanceOutputPaths(
   return paths;
 }
 
-QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter) {
-  const bool integer = parameter->dataType() == QgsProcessingParameterNumber::Integer;
+namespace {
+
+// "1 to 10000", or "at least 0" where the parameter has no maximum.
+QString rangeText(const QgsProcessingParameterNumber& parameter) {
+  const bool integer = parameter.dataType() == QgsProcessingParameterNumber::Integer;
   const auto text = [integer](double v) {
     return integer ? QString::number(static_cast<qlonglong>(v)) : QString::number(v);
   };
-  const bool hasMax = parameter->maximum() < std::numeric_limits<int>::max();
-  const QString range =
-      hasMax ? QObject::tr("%1 to %2").arg(text(parameter->minimum()), text(parameter->maximum()))
-             : QObject::tr("at least %1").arg(text(parameter->minimum()));
-  parameter->setDescription(QStringLiteral("%1 [%2]").arg(parameter->description(), range));
+  return parameter.maximum() < std::numeric_limits<int>::max()
+             ? QObject::tr("%1 to %2").arg(text(parameter.minimum()), text(parameter.maximum()))
+             : QObject::tr("at least %1").arg(text(parameter.minimum()));
+}
+
+}  // namespace
+
+QgsProcessingParameterNumber* ranged(QgsProcessingParameterNumber* parameter) {
+  parameter->setDescription(
+      QStringLiteral("%1 [%2]").arg(parameter->description(), rangeText(*parameter)));
   return parameter;
+}
+
+void DequnmixAlgorithm::checkNumberRanges(const QVariantMap& parameters,
+                                          QgsProcessingContext& context) const {
+  for (const QgsProcessingParameterDefinition* definition : parameterDefinitions()) {
+    const auto* number = dynamic_cast<const QgsProcessingParameterNumber*>(definition);
+    if (!number || !parameters.contains(number->name())) continue;
+    const double value = parameterAsDouble(parameters, number->name(), context);
+    if (value < number->minimum() || value > number->maximum())
+      fail(QObject::tr("%1 is %2, outside its range (%3).")
+               .arg(number->name(), QString::number(value), rangeText(*number)));
+  }
 }
 
 void DequnmixAlgorithm::addInput(OutputCheck& check, const RasterInput& raster) {

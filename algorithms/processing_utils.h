@@ -120,6 +120,9 @@ class DequnmixAlgorithm : public QgsProcessingAlgorithm {
   Flags flags() const override;
 
  protected:
+  // Fails naming the first number parameter whose value lies outside its definition's range
+  // (the ranges are the core's bounds, DeqLimits), for callers that skip QGIS's own check.
+  void checkNumberRanges(const QVariantMap& parameters, QgsProcessingContext& context) const;
   // The raster layer of parameter `name`, which must be GDAL-backed. Throws a
   // QgsProcessingException naming the parameter when it cannot be loaded.
   RasterInput rasterInput(const QVariantMap& parameters, const QString& name,

@@ -24,6 +24,8 @@ namespace dequnmix::processing {
 
 namespace {
 
+using Limits = DeqLimits;  // the parameters' ranges
+
 QString modelFilter() { return QObject::tr("DEQ-Unmix models (*.dequnmix)"); }
 
 QgsProcessingParameterNumber* decimals(QgsProcessingParameterNumber* parameter, int digits) {
@@ -270,7 +272,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
                                                      QObject::tr("Hyperspectral raster")));
   addBandParameters(QStringLiteral("INPUT"));
   addParameter(ranged(new Number(QStringLiteral("ENDMEMBERS"), QObject::tr("Number of endmembers"),
-                                 Number::Integer, d.endmembers, false, 0, 1000)));
+                                 Number::Integer, d.endmembers, false, 0, Limits::kMaxEndmembers)));
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("INITIAL_ENDMEMBERS"),
       QObject::tr("Initial endmember spectra (CSV, optional; default: VCA)"),
@@ -279,7 +281,7 @@ void TrainAlgorithm::addSceneParameters(const dequnmix::DeqTrainOptions& d) {
       QStringLiteral("REFERENCE_ABUNDANCES"),
       QObject::tr("Reference abundances (optional; supervised training)"), QVariant(), true));
   addParameter(ranged(new Number(QStringLiteral("EPOCHS"), QObject::tr("Epochs"), Number::Integer,
-                                 d.epochs, false, 1, 1000000)));
+                                 d.epochs, false, 1, Limits::kMaxEpochs)));
   addParameter(ranged(new Number(QStringLiteral("SEED"), QObject::tr("Random seed"),
                                  Number::Integer, static_cast<qlonglong>(d.seed), false, 0,
                                  std::numeric_limits<int>::max())));
@@ -297,7 +299,7 @@ void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
                                     dequnmix::fixedPointSolverNames(), d.forward.kind)));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("MAX_ITERATIONS"), QObject::tr("Forward iterations per solve (training)"),
-      Number::Integer, d.forward.maxIterations, false, 1, 10000))));
+      Number::Integer, d.forward.maxIterations, false, 1, Limits::kMaxIterations))));
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("TOLERANCE"),
                                           QObject::tr("Solver tolerance (relative residual)"),
@@ -305,16 +307,16 @@ void TrainAlgorithm::addSolverParameters(const dequnmix::DeqTrainOptions& d) {
                         8)));
   addParameter(advanced(
       ranged(new Number(QStringLiteral("ANDERSON_HISTORY"), QObject::tr("Anderson history m"),
-                        Number::Integer, d.forward.history, false, 0, 100))));
+                        Number::Integer, d.forward.history, false, 0, Limits::kMaxHistory))));
   addParameter(
       advanced(decimals(ranged(new Number(QStringLiteral("ANDERSON_REGULARIZATION"),
                                           QObject::tr("Anderson regularisation lambda"),
                                           Number::Double, d.forward.regularization, false, 0.0)),
                         8)));
-  addParameter(
-      advanced(ranged(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
-                                 QObject::tr("Backward iterations per solve (implicit)"),
-                                 Number::Integer, d.backward.maxIterations, false, 1, 10000))));
+  addParameter(advanced(
+      ranged(new Number(QStringLiteral("BACKWARD_MAX_ITERATIONS"),
+                        QObject::tr("Backward iterations per solve (implicit)"), Number::Integer,
+                        d.backward.maxIterations, false, 1, Limits::kMaxIterations))));
   addParameter(advanced(namedChoice("GRADIENT", QObject::tr("Gradient"),
                                     dequnmix::enumNames<dequnmix::DeqGradientMode>(),
                                     dequnmix::toString(d.gradient))));
@@ -385,10 +387,11 @@ void TrainAlgorithm::addNetworkParameters(const dequnmix::DeqTrainOptions& d) {
                                     dequnmix::spatialProxNames(), d.network.spatialProx)));
   addParameter(advanced(ranged(new Number(
       QStringLiteral("SUPERPIXEL_SIZE"), QObject::tr("Superpixel size (SLIC grid step, pixels)"),
-      Number::Integer, d.network.superpixelSize, false, 2, 1000))));
-  addParameter(advanced(ranged(
-      new Number(QStringLiteral("HIDDEN_CHANNELS"), QObject::tr("Hidden channels of the network"),
-                 Number::Integer, d.network.hiddenChannels, false, 1, 1024))));
+      Number::Integer, d.network.superpixelSize, false, Limits::kMinSuperpixelSize,
+      Limits::kMaxSuperpixelSize))));
+  addParameter(advanced(ranged(new Number(
+      QStringLiteral("HIDDEN_CHANNELS"), QObject::tr("Hidden channels of the network"),
+      Number::Integer, d.network.hiddenChannels, false, 1, Limits::kMaxHiddenChannels))));
 }
 
 // The solver settings of the final inference pass (stored in the model for unmix).
@@ -396,7 +399,7 @@ void TrainAlgorithm::addInferenceParameters(const dequnmix::DeqInferOptions& i) 
   using Number = QgsProcessingParameterNumber;
   addParameter(advanced(ranged(new Number(
       QStringLiteral("INFERENCE_MAX_ITERATIONS"), QObject::tr("Iterations per solve (inference)"),
-      Number::Integer, i.solver.maxIterations, false, 1, 10000))));
+      Number::Integer, i.solver.maxIterations, false, 1, Limits::kMaxIterations))));
   addParameter(advanced(decimals(
       ranged(new Number(QStringLiteral("INFERENCE_TOLERANCE"), QObject::tr("Tolerance (inference)"),
                         Number::Double, i.solver.tolerance, false, 0.0, 1.0)),
@@ -428,6 +431,7 @@ void TrainAlgorithm::addOutputs() {
 
 bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
                                       QgsProcessingFeedback* feedback) {
+  checkNumberRanges(parameters, context);
   resolveInputs(parameters, context, feedback);
   dequnmix::DeqTrainOptions o = runOptions(parameters, context);
   readSolverOptions(parameters, context, o);
@@ -435,7 +439,12 @@ bool TrainAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessi
   o.device = deviceParameter(parameters, context, feedback);
   dequnmix::DeqInferOptions inf = inferenceOptions(parameters, context, o);
   inf.device = o.device;
-  validateOptions(o, inf);
+  try {
+    o.validate();
+    inf.validate();
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
   options_ = o;
   inference_ = inf;
   return true;
@@ -466,9 +475,6 @@ dequnmix::DeqTrainOptions TrainAlgorithm::runOptions(const QVariantMap& paramete
   o.endmembers = integer("ENDMEMBERS");
   o.epochs = integer("EPOCHS");
   o.seed = static_cast<uint64_t>(std::max(0, integer("SEED")));
-  if (o.epochs < 1) {
-    fail(QObject::tr("EPOCHS is %1 but must be at least 1.").arg(o.epochs));
-  }
   if (initialPath_.isEmpty() && (o.endmembers == 1 || o.endmembers < 0)) {
     fail(QObject::tr("ENDMEMBERS is %1 but must be at least 2 (or 0 to estimate it).")
              .arg(o.endmembers));
@@ -539,28 +545,6 @@ dequnmix::DeqInferOptions TrainAlgorithm::inferenceOptions(
   inf.solver.maxIterations = parameterAsInt(parameters, "INFERENCE_MAX_ITERATIONS", context);
   inf.solver.tolerance = parameterAsDouble(parameters, "INFERENCE_TOLERANCE", context);
   return inf;
-}
-
-void TrainAlgorithm::validateOptions(const dequnmix::DeqTrainOptions& o,
-                                     const dequnmix::DeqInferOptions& inf) {
-  if (o.forward.maxIterations < 1 || o.backward.maxIterations < 1 || inf.solver.maxIterations < 1) {
-    fail(
-        QObject::tr("MAX_ITERATIONS, BACKWARD_MAX_ITERATIONS and INFERENCE_MAX_ITERATIONS must "
-                    "be at least 1."));
-  }
-  if (o.forward.history < 0) fail(QObject::tr("ANDERSON_HISTORY must be at least 0."));
-  if (o.network.hiddenChannels < 1) fail(QObject::tr("HIDDEN_CHANNELS must be at least 1."));
-  if (o.network.superpixelSize < 2) {
-    fail(QObject::tr("SUPERPIXEL_SIZE is %1 but must be at least 2 pixels.")
-             .arg(o.network.superpixelSize));
-  }
-  if (!(o.forward.tolerance >= 0) || !(inf.solver.tolerance >= 0) ||
-      !(o.forward.regularization >= 0) || !(o.networkLearningRate >= 0) ||
-      !(o.endmemberLearningRate >= 0)) {
-    fail(
-        QObject::tr("TOLERANCE, INFERENCE_TOLERANCE, ANDERSON_REGULARIZATION and the "
-                    "learning rates must not be negative."));
-  }
 }
 
 // The file outputs of one training run: checked and staged before the work, committed

@@ -78,8 +78,6 @@ class TrainAlgorithm final : public DequnmixAlgorithm {
   dequnmix::DeqInferOptions inferenceOptions(const QVariantMap& parameters,
                                              QgsProcessingContext& context,
                                              const dequnmix::DeqTrainOptions& o) const;
-  static void validateOptions(const dequnmix::DeqTrainOptions& o,
-                              const dequnmix::DeqInferOptions& inf);
 
   // processAlgorithm(), on the worker thread.
   // Resolves, checks and stages every file output (before the work).

@@ -186,15 +186,17 @@ UnmixAlgorithm* UnmixAlgorithm::createInstance() const { return new UnmixAlgorit
 void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
   const dequnmix::DeqInferOptions d;
   using Number = QgsProcessingParameterNumber;
+  using Limits = dequnmix::DeqLimits;
   addParameter(new QgsProcessingParameterRasterLayer(QStringLiteral("INPUT"),
                                                      QObject::tr("Hyperspectral raster")));
   addParameter(new QgsProcessingParameterFile(
       QStringLiteral("MODEL"), QObject::tr("DEQ-Unmix model"), QgsProcessingParameterFile::File,
       QString(), QVariant(), false, QObject::tr("DEQ-Unmix models (*.dequnmix);;All files (*)")));
   addParameter(ranged(new Number(QStringLiteral("TILE_SIZE"), QObject::tr("Tile size (pixels)"),
-                                 Number::Integer, d.tileSize, false, 8, 100000)));
+                                 Number::Integer, d.tileSize, false, Limits::kMinInferenceTile,
+                                 Limits::kMaxInferenceTile)));
   addParameter(ranged(new Number(QStringLiteral("HALO"), QObject::tr("Halo (pixels)"),
-                                 Number::Integer, d.halo, false, 0, 10000)));
+                                 Number::Integer, d.halo, false, 0, Limits::kMaxHalo)));
   addThreadsParameter(false);
   addDeviceParameter();
   addParameter(new QgsProcessingParameterRasterDestination(QStringLiteral("OUTPUT"),
@@ -215,16 +217,20 @@ void UnmixAlgorithm::initAlgorithm(const QVariantMap&) {
 
 bool UnmixAlgorithm::prepareAlgorithm(const QVariantMap& parameters, QgsProcessingContext& context,
                                       QgsProcessingFeedback* feedback) {
+  checkNumberRanges(parameters, context);
   input_ = rasterInput(parameters, QStringLiteral("INPUT"), context);
   modelPath_ = parameterAsFile(parameters, QStringLiteral("MODEL"), context);
   if (modelPath_.isEmpty()) fail(QObject::tr("MODEL: no model file was given."));
   options_ = dequnmix::DeqInferOptions{};
   options_.tileSize = parameterAsInt(parameters, QStringLiteral("TILE_SIZE"), context);
   options_.halo = parameterAsInt(parameters, QStringLiteral("HALO"), context);
-  if (options_.tileSize < 1) fail(QObject::tr("TILE_SIZE must be at least 1 pixel."));
-  if (options_.halo < 0) fail(QObject::tr("HALO must not be negative."));
   options_.threads = threadsParameter(parameters, context);
   options_.device = deviceParameter(parameters, context, feedback);
+  try {
+    options_.validate();
+  } catch (...) {
+    rethrowAsProcessingException();
+  }
   return true;
 }
 

@@ -117,6 +117,22 @@ Enum parseEnum(const std::string& name);
 std::vector<std::string> fixedPointSolverNames();
 std::vector<std::string> spatialProxNames();
 
+// The options' bounds: the validate() functions below and the QGIS parameters' ranges read
+// them, so each has one source.
+struct DeqLimits {
+  static constexpr int kMaxIterations = 10000;     // DeqSolverOptions::maxIterations, from 1
+  static constexpr int kMaxHistory = 100;          // DeqSolverOptions::history, from 0
+  static constexpr int kMaxHiddenChannels = 1024;  // DeqNetworkOptions::hiddenChannels, from 1
+  static constexpr int kMaxHiddenLayers = 16;      // DeqNetworkOptions::hiddenLayers, from 0
+  static constexpr int kMinSuperpixelSize = 2;     // DeqNetworkOptions::superpixelSize
+  static constexpr int kMaxSuperpixelSize = 1000;
+  static constexpr int kMaxEndmembers = 1000;  // DeqTrainOptions::endmembers, from 0
+  static constexpr int kMaxEpochs = 1000000;   // DeqTrainOptions::epochs, from 1
+  static constexpr int kMinInferenceTile = 8;  // DeqInferOptions::tileSize
+  static constexpr int kMaxInferenceTile = 100000;
+  static constexpr int kMaxHalo = 10000;  // DeqInferOptions::halo, from 0
+};
+
 // The fixed-point solves (forward and implicit-backward) of every registered solver.
 struct DeqSolverOptions {
   // A registered solver (fixedPointSolverNames()): "anderson" (Anderson acceleration, the
@@ -138,7 +154,7 @@ struct DeqSolverOptions {
   double damping = 1.0;
 
   // The one set of bounds (training, inference, model files): kind registered,
-  // maxIterations 1..10000, tolerance in [0, 1] (0 runs to the cap), history 0..100,
+  // maxIterations and history within DeqLimits, tolerance in [0, 1] (0 runs to the cap),
   // regularization >= 0, damping in (0, 1], all finite. Throws InvalidArgument naming `what`
   // ("inference solver"), the setting and its range.
   void validate(const std::string& what) const;
@@ -198,9 +214,9 @@ struct DeqNetworkOptions {
   // 95 x 95 Samson scene, near the authors' 189.
   int superpixelSize = 7;
 
-  // Bounds as DeqSolverOptions::validate: hiddenChannels 1..1024, hiddenLayers 0..16,
-  // initialStep finite > 0, anchorWeight in [0, 1], spatialWeight in [0, 1), spatialProx
-  // registered, superpixelSize 2..1000.
+  // Bounds as DeqSolverOptions::validate: hiddenChannels, hiddenLayers and superpixelSize
+  // within DeqLimits, initialStep finite > 0, anchorWeight in [0, 1], spatialWeight in
+  // [0, 1), spatialProx registered.
   void validate(const std::string& what) const;
   // Side of the network's receptive field: the smallest scene it handles meaningfully.
   int receptiveField() const { return 2 * (hiddenLayers + 1) + 1; }
@@ -400,6 +416,11 @@ struct DeqTrainOptions {
   int stepsPerEpoch = 0;
   int threads = 0;             // LibTorch intra-op threads (setThreadCount: 0 = all cores)
   std::string device = "cpu";  // torch::Device string: "cpu", "cuda", "cuda:1"
+
+  // The settings alone, within DeqLimits and each threshold's stated range (the scene decides
+  // the rest: 2 <= endmembers < bands, the receptive field); the network's and both solvers'
+  // validate() included. Throws InvalidArgument naming the setting.
+  void validate() const;
 };
 
 struct DeqInferOptions {
@@ -414,6 +435,9 @@ struct DeqInferOptions {
   bool computeResidual = true;  // per-pixel reconstruction RMSE (data units)
   int threads = 0;              // as DeqTrainOptions::threads
   std::string device = "cpu";
+
+  // The solver's validate(), tileSize and halo within DeqLimits; throws InvalidArgument.
+  void validate() const;
 };
 
 // Devices (core/deq/device.h has the torch::Device). The plugin's default is kAutoDevice,

@@ -138,8 +138,7 @@ DeqInferStats unmixWithDeqModel(const DeqModel& model, int height, int width, De
                                 DeqTileWriter& writer, const DeqInferOptions& o,
                                 ProgressSink* progress, TileShare share) {
   if (height < 1 || width < 1) throw InvalidArgument("unmix: empty scene");
-  if (o.tileSize < 1 || o.halo < 0) throw InvalidArgument("unmix: tile size >= 1, halo >= 0");
-  o.solver.validate("inference solver");
+  o.validate();
   const torch::Device device = parseDevice(o.device);
   const RunScope scope(device, o.threads);
   const auto t0 = Clock::now();

@@ -78,6 +78,9 @@ void requireInRange(bool ok, const std::string& what, const std::string& setting
                           ", out of range " + range);
 }
 
+// "low..high", as the range of requireInRange.
+std::string upTo(int low, int high) { return std::to_string(low) + ".." + std::to_string(high); }
+
 void requireName(bool known, const std::string& what, const std::string& setting,
                  const std::string& name, const std::vector<std::string>& names) {
   if (!known)
@@ -124,10 +127,11 @@ DEQUNMIX_NAMED_ENUM(ScaleInvariance)
 
 void DeqSolverOptions::validate(const std::string& what) const {
   requireName(isFixedPointSolver(kind), what, "solver", kind, fixedPointSolverNames());
-  requireInRange(maxIterations >= 1 && maxIterations <= 10000, what, "maximum iterations",
-                 maxIterations, "1..10000");
+  requireInRange(maxIterations >= 1 && maxIterations <= DeqLimits::kMaxIterations, what,
+                 "maximum iterations", maxIterations, upTo(1, DeqLimits::kMaxIterations));
   requireInRange(tolerance >= 0 && tolerance <= 1, what, "tolerance", tolerance, "[0, 1]");
-  requireInRange(history >= 0 && history <= 100, what, "history", history, "0..100");
+  requireInRange(history >= 0 && history <= DeqLimits::kMaxHistory, what, "history", history,
+                 upTo(0, DeqLimits::kMaxHistory));
   requireInRange(regularization >= 0 && std::isfinite(regularization), what, "regularization",
                  regularization, "[0, infinity)");
   requireInRange(damping > 0 && damping <= 1, what, "damping", damping, "(0, 1]");
@@ -140,10 +144,10 @@ double DeqTrainOptions::memoryBudgetInEffectMiB() const {
 }
 
 void DeqNetworkOptions::validate(const std::string& what) const {
-  requireInRange(hiddenChannels >= 1 && hiddenChannels <= 1024, what, "hidden channels",
-                 hiddenChannels, "1..1024");
-  requireInRange(hiddenLayers >= 0 && hiddenLayers <= 16, what, "hidden layers", hiddenLayers,
-                 "0..16");
+  requireInRange(hiddenChannels >= 1 && hiddenChannels <= DeqLimits::kMaxHiddenChannels, what,
+                 "hidden channels", hiddenChannels, upTo(1, DeqLimits::kMaxHiddenChannels));
+  requireInRange(hiddenLayers >= 0 && hiddenLayers <= DeqLimits::kMaxHiddenLayers, what,
+                 "hidden layers", hiddenLayers, upTo(0, DeqLimits::kMaxHiddenLayers));
   requireInRange(initialStep > 0 && std::isfinite(initialStep), what, "initial step", initialStep,
                  "(0, infinity)");
   requireInRange(anchorWeight >= 0 && anchorWeight <= 1, what, "anchor weight", anchorWeight,
@@ -151,8 +155,66 @@ void DeqNetworkOptions::validate(const std::string& what) const {
   requireInRange(spatialWeight >= 0 && spatialWeight < 1, what, "spatial prox weight",
                  spatialWeight, "[0, 1)");
   requireName(isSpatialProx(spatialProx), what, "spatial prox", spatialProx, spatialProxNames());
-  requireInRange(superpixelSize >= 2 && superpixelSize <= 1000, what, "superpixel size",
-                 superpixelSize, "2..1000");
+  requireInRange(superpixelSize >= DeqLimits::kMinSuperpixelSize &&
+                     superpixelSize <= DeqLimits::kMaxSuperpixelSize,
+                 what, "superpixel size", superpixelSize,
+                 upTo(DeqLimits::kMinSuperpixelSize, DeqLimits::kMaxSuperpixelSize));
+}
+
+namespace {
+
+void checkLearningRate(double rate, const std::string& which, double defaultRate) {
+  if (!(rate >= 0 && rate <= 1))
+    throw InvalidArgument("the " + which + " learning rate is " + messageNumber(rate) +
+                          ", out of range [0, 1] (the default is " + messageNumber(defaultRate) +
+                          ")");
+}
+
+// The automatic choices' thresholds, each within the range its comment states.
+void validateThresholds(const DeqTrainOptions& o) {
+  if (!(o.automaticSizeRatioMin > 0 && o.automaticSizeRatioMax >= o.automaticSizeRatioMin))
+    throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
+  if (!(o.automaticWhiteningSpread >= 0))
+    throw InvalidArgument("noise whitening: the spread threshold must be >= 0 (0: never)");
+  if (!(o.anomalyResidualRatio >= 0) || !(o.anomalyMaxFraction >= 0 && o.anomalyMaxFraction <= 1))
+    throw InvalidArgument(
+        "anomalous pixels: the residual ratio must be >= 0 (0: never) and the largest fraction "
+        "in [0, 1]");
+  if (!(o.automaticSpatialNoiseShare >= 0) ||
+      !(o.automaticSpatialCorrelationMax > o.automaticSpatialCorrelationMin))
+    throw InvalidArgument(
+        "spatial prox strength: the noise share must be >= 0 (0: the weight as given) and the "
+        "correlation range must satisfy min < max");
+  if (!(o.automaticAnchorGain >= 1) || !std::isfinite(o.automaticAnchorGain))
+    throw InvalidArgument("anchor strength: the anchor gain must be finite and >= 1 (1: never)");
+  if (!(o.automaticNfindrResidualRatio >= 0))
+    throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
+}
+
+}  // namespace
+
+void DeqTrainOptions::validate() const {
+  network.validate("network");
+  forward.validate("training forward solver");
+  backward.validate("training backward solver");
+  requireInRange(endmembers >= 0 && endmembers <= DeqLimits::kMaxEndmembers, "training",
+                 "endmember count", endmembers, upTo(0, DeqLimits::kMaxEndmembers));
+  requireInRange(epochs >= 1 && epochs <= DeqLimits::kMaxEpochs, "training", "epochs", epochs,
+                 upTo(1, DeqLimits::kMaxEpochs));
+  checkLearningRate(networkLearningRate, "network", DeqTrainOptions().networkLearningRate);
+  checkLearningRate(endmemberLearningRate, "endmember", DeqTrainOptions().endmemberLearningRate);
+  if (decayEvery < 1 || !(decayFactor > 0) || tileSize < 1 || tilesPerStep < 1 || stepsPerEpoch < 0)
+    throw InvalidArgument("training options out of range (decay, tiles)");
+  validateThresholds(*this);
+}
+
+void DeqInferOptions::validate() const {
+  solver.validate("inference solver");
+  requireInRange(
+      tileSize >= DeqLimits::kMinInferenceTile && tileSize <= DeqLimits::kMaxInferenceTile, "unmix",
+      "tile size", tileSize, upTo(DeqLimits::kMinInferenceTile, DeqLimits::kMaxInferenceTile));
+  requireInRange(halo >= 0 && halo <= DeqLimits::kMaxHalo, "unmix", "halo", halo,
+                 upTo(0, DeqLimits::kMaxHalo));
 }
 
 std::string FieldValue::str() const {

@@ -27,37 +27,12 @@ namespace {
 
 // Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
 // weight of the network.
-void checkLearningRate(double rate, const std::string& which, double defaultRate) {
-  if (!(rate >= 0 && rate <= 1))
-    throw InvalidArgument("the " + which + " learning rate is " + messageNumber(rate) +
-                          ", out of range [0, 1] (the default is " + messageNumber(defaultRate) +
-                          ")");
-}
-
 void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
-  o.network.validate("network");
+  o.validate();
   if (in.bands < 2 || in.height < 1 || in.width < 1)
     throw InvalidArgument("training scene: needs at least 2 bands and 1 x 1 pixels");
   if (in.scene.size() != size_t(in.bands) * in.height * in.width)
     throw InvalidArgument("training scene: expected bands x height x width values");
-  if (o.epochs < 1) throw InvalidArgument("epochs must be >= 1");
-  if (!(o.automaticSizeRatioMin > 0 && o.automaticSizeRatioMax >= o.automaticSizeRatioMin))
-    throw InvalidArgument("automatic refinement: the size ratio range must satisfy 0 < min <= max");
-  if (!(o.automaticWhiteningSpread >= 0))
-    throw InvalidArgument("noise whitening: the spread threshold must be >= 0 (0: never)");
-  if (!(o.anomalyResidualRatio >= 0) || !(o.anomalyMaxFraction >= 0 && o.anomalyMaxFraction <= 1))
-    throw InvalidArgument(
-        "anomalous pixels: the residual ratio must be >= 0 (0: never) and the largest fraction "
-        "in [0, 1]");
-  if (!(o.automaticSpatialNoiseShare >= 0) ||
-      !(o.automaticSpatialCorrelationMax > o.automaticSpatialCorrelationMin))
-    throw InvalidArgument(
-        "spatial prox strength: the noise share must be >= 0 (0: the weight as given) and the "
-        "correlation range must satisfy min < max");
-  if (!(o.automaticAnchorGain >= 1) || !std::isfinite(o.automaticAnchorGain))
-    throw InvalidArgument("anchor strength: the anchor gain must be finite and >= 1 (1: never)");
-  if (!(o.automaticNfindrResidualRatio >= 0))
-    throw InvalidArgument("automatic refinement: the N-FINDR residual ratio must be >= 0 (0: off)");
   const int rf = o.network.receptiveField();
   if (in.height < rf || in.width < rf)
     throw InvalidArgument("training scene of " + std::to_string(in.width) + " x " +
@@ -101,13 +76,6 @@ void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
       in.referenceAbundances.size() != size_t(P) * in.height * in.width)
     throw InvalidArgument("reference abundances: expected " + std::to_string(P) +
                           " bands of the scene's size");
-  o.forward.validate("training forward solver");
-  o.backward.validate("training backward solver");
-  checkLearningRate(o.networkLearningRate, "network", DeqTrainOptions().networkLearningRate);
-  checkLearningRate(o.endmemberLearningRate, "endmember", DeqTrainOptions().endmemberLearningRate);
-  if (o.decayEvery < 1 || !(o.decayFactor > 0) || o.tileSize < 1 || o.tilesPerStep < 1 ||
-      o.stepsPerEpoch < 0)
-    throw InvalidArgument("training options out of range (decay, tiles)");
 }
 
 // The model as a plain value: settings, weights, endmembers and the run's summary.

@@ -307,6 +307,33 @@ TEST(Reliability, Item08_ModelWithUnboundedSolverIsCorrupt) {
                                          {"hidden layers", "0..16"});
 }
 
+// The training and inference options check their own bounds (DeqLimits), without a scene:
+// what the QGIS algorithms call before the work.
+TEST(Reliability, Item08_TrainAndInferenceOptionsCheckTheirOwnBounds) {
+  EXPECT_NO_THROW(DeqTrainOptions().validate());
+  EXPECT_NO_THROW(DeqInferOptions().validate());
+  auto refusedTraining = [](void (*set)(DeqTrainOptions&), std::vector<std::string> parts) {
+    DeqTrainOptions o;
+    set(o);
+    test::expectThrowWith<InvalidArgument>([&] { o.validate(); }, parts);
+  };
+  refusedTraining([](DeqTrainOptions& o) { o.epochs = DeqLimits::kMaxEpochs + 1; },
+                  {"epochs", "1..1000000"});
+  refusedTraining([](DeqTrainOptions& o) { o.endmembers = -1; }, {"endmember count", "0..1000"});
+  refusedTraining([](DeqTrainOptions& o) { o.forward.history = 101; }, {"forward", "history"});
+  refusedTraining([](DeqTrainOptions& o) { o.backward.maxIterations = 0; },
+                  {"backward", "maximum iterations"});
+  refusedTraining([](DeqTrainOptions& o) { o.networkLearningRate = 2; },
+                  {"network learning rate", "[0, 1]"});
+  refusedTraining([](DeqTrainOptions& o) { o.automaticAnchorGain = 0.5; }, {"anchor gain"});
+  DeqInferOptions io;
+  io.tileSize = DeqLimits::kMinInferenceTile - 1;
+  test::expectThrowWith<InvalidArgument>([&] { io.validate(); }, {"tile size", "8..100000"});
+  io = DeqInferOptions();
+  io.halo = -1;
+  test::expectThrowWith<InvalidArgument>([&] { io.validate(); }, {"halo", "0..10000"});
+}
+
 // --- Item 12: small things.
 TEST(Reliability, Item12_VcaOnOnePixelSaysTheSceneIsTooSmall) {
   const std::vector<float> pixel = {0.1f, 0.2f, 0.3f, 0.4f};

@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <QByteArray>
@@ -237,6 +238,28 @@ TEST(TrainUnmixRegistry, ParametersOutputsAndAdvancedFlags) {
     for (const auto* o : a->outputDefinitions()) EXPECT_TRUE(help.contains(o->name()));
     EXPECT_TRUE(QFile::exists(a->svgIconPath()));
   }
+}
+
+// The parameters' ranges are the core's bounds (DeqLimits), which validate() applies.
+TEST(TrainUnmixRegistry, RangesComeFromTheCoreLimits) {
+  using Limits = dequnmix::DeqLimits;
+  const auto* train = QgsApplication::processingRegistry()->algorithmById("dequnmix:train");
+  const auto* unmix = QgsApplication::processingRegistry()->algorithmById("dequnmix:unmix");
+  auto range = [](const QgsProcessingAlgorithm* a, const char* name) {
+    const auto* p = dynamic_cast<const QgsProcessingParameterNumber*>(a->parameterDefinition(name));
+    return p ? std::make_pair(p->minimum(), p->maximum()) : std::make_pair(-1.0, -1.0);
+  };
+  using Range = std::pair<double, double>;
+  EXPECT_EQ(range(train, "ENDMEMBERS"), Range(0, Limits::kMaxEndmembers));
+  EXPECT_EQ(range(train, "EPOCHS"), Range(1, Limits::kMaxEpochs));
+  for (const char* name : {"MAX_ITERATIONS", "BACKWARD_MAX_ITERATIONS", "INFERENCE_MAX_ITERATIONS"})
+    EXPECT_EQ(range(train, name), Range(1, Limits::kMaxIterations)) << name;
+  EXPECT_EQ(range(train, "ANDERSON_HISTORY"), Range(0, Limits::kMaxHistory));
+  EXPECT_EQ(range(train, "HIDDEN_CHANNELS"), Range(1, Limits::kMaxHiddenChannels));
+  EXPECT_EQ(range(train, "SUPERPIXEL_SIZE"),
+            Range(Limits::kMinSuperpixelSize, Limits::kMaxSuperpixelSize));
+  EXPECT_EQ(range(unmix, "TILE_SIZE"), Range(Limits::kMinInferenceTile, Limits::kMaxInferenceTile));
+  EXPECT_EQ(range(unmix, "HALO"), Range(0, Limits::kMaxHalo));
 }
 
 TEST(TrainUnmixRegistry, DefaultsComeFromTheCoreOptions) {
@@ -731,7 +754,7 @@ TEST_F(TrainUnmixTest, EpochsBelowOne) {
   synthesize();
   QVariantMap p = trainParameters(path("scene.tif"));
   p["EPOCHS"] = 0;
-  expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS", "at least 1"});
+  expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS", "range (1 to 1000000)"});
   p["EPOCHS"] = -3;
   expectFailure(QStringLiteral("dequnmix:train"), p, {"EPOCHS"});
 }
