@@ -163,6 +163,8 @@ void DeqNetworkOptions::validate(const std::string& what) const {
 
 namespace {
 
+// Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
+// weight of the network.
 void checkLearningRate(double rate, const std::string& which, double defaultRate) {
   if (!(rate >= 0 && rate <= 1))
     throw InvalidArgument("the " + which + " learning rate is " + messageNumber(rate) +

@@ -25,8 +25,6 @@ namespace dequnmix {
 
 namespace {
 
-// Adam moves every weight by about the learning rate per step: beyond 1 it overshoots any
-// weight of the network.
 void validateTrain(const DeqTrainInput& in, const DeqTrainOptions& o) {
   o.validate();
   if (in.bands < 2 || in.height < 1 || in.width < 1)
