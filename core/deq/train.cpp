@@ -190,7 +190,7 @@ DeqTrainResult trainOn(const DeqTrainInput& in, const DeqTrainOptions& options,
                        const std::function<StreamedTiles(const TrainingData&, bool scaleInvariant,
                                                          const torch::Device&)>& stream) {
   validateTrain(in, options);
-  inference.solver.validate("inference solver");
+  inference.validate();
   const torch::Device device = parseDevice(options.device);
   const RunScope scope(device, options.threads);
   const auto t0 = Clock::now();
