@@ -329,13 +329,9 @@ void printBaseline(const Scene& s, uint64_t seed, bool tsv) {
   vo.endmembers = s.P;
   vo.seed = seed;
   const VcaResult v = vca(src, vo);
-  std::vector<float> pix(n * s.bands), ab(n * s.P), abBs(n * s.P);
-  for (int b = 0; b < s.bands; ++b)
-    for (int64_t i = 0; i < n; ++i) pix[i * s.bands + b] = s.cube[b * n + i];
-  FclsSolver(v.spectra, s.bands, s.P).unmix(pix.data(), n, ab.data());
-  for (int p = 0; p < s.P; ++p)
-    for (int64_t i = 0; i < n; ++i) abBs[p * n + i] = ab[i * s.P + p];
-  const Score b = score(s, v.spectra, abBs);
+  std::vector<float> abundances(n * s.P);
+  FclsSolver(v.spectra, s.bands, s.P).unmixBandMajor(s.cube.data(), n, abundances.data());
+  const Score b = score(s, v.spectra, abundances);
   if (tsv)
     std::printf("ROW\tVCA+FCLS\t%llu\t%.5f\t%.5f\t%.5f\t-\t-\t-\t-\n", (unsigned long long)seed,
                 b.msad, b.armse, b.armseMean);
@@ -442,9 +438,7 @@ int main(int argc, char** argv) {
     const uint64_t seed = static_cast<uint64_t>(seedValue);
     printBaseline(s, seed, a.tsv);
     std::vector<std::string> childArgs = passThrough;
-    for (const std::string& k :
-         {std::string("--child"), std::string("--seed"), std::to_string(seed)})
-      childArgs.push_back(k);
+    childArgs.insert(childArgs.end(), {"--child", "--seed", std::to_string(seed)});
     const std::string out = runSelf(childArgs);
     const std::optional<ChildResult> r = parseChild(out);
     if (!r) {
