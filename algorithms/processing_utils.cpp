@@ -316,10 +316,10 @@ void DequnmixAlgorithm::checkNumberRanges(const QVariantMap& parameters,
   for (const QgsProcessingParameterDefinition* definition : parameterDefinitions()) {
     const auto* number = dynamic_cast<const QgsProcessingParameterNumber*>(definition);
     if (!number || !parameters.contains(number->name())) continue;
-    const double value = parameterAsDouble(parameters, number->name(), context);
-    if (value < number->minimum() || value > number->maximum())
+    const QVariant value = parameters.value(number->name());
+    if (!number->checkValueIsAcceptable(value, &context))
       fail(QObject::tr("%1 is %2, outside its range (%3).")
-               .arg(number->name(), QString::number(value), rangeText(*number)));
+               .arg(number->name(), value.toString(), rangeText(*number)));
   }
 }
 
